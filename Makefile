@@ -1,0 +1,64 @@
+# Newcomers: `make demo` runs the system, `make test` runs every check. Both set everything up.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+ROOT := $(shell pwd)
+VENV := $(ROOT)/.venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export PYTHON := $(PY)
+
+.PHONY: help venv up down status lint fmt test test-unit test-integration demo schemas browser clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+$(STAMP): pyproject.toml constraints.txt
+	@echo "[setup] creating the virtualenv and installing pinned dependencies..."
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP) ## create .venv with the pinned dependencies
+
+browser: venv ## install Debian's Chromium for the browser test (needs root or sudo)
+	@deploy/local/browser.sh
+
+up: venv ## start Kafka, PostgreSQL and the SMTP sink, and create the topics
+	@deploy/local/stack.sh up
+
+down: ## stop everything `make up` started
+	@deploy/local/stack.sh down
+
+status: ## what is running
+	@deploy/local/stack.sh status
+
+lint: venv ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy shared services devtools
+
+fmt: venv ## format and fix what ruff can
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+schemas: venv ## regenerate docs/schemas from the contracts
+	$(PY) -m shared.contracts.schemas
+
+test-unit: venv ## fast unit tests only (no services needed)
+	$(VENV)/bin/pytest tests/unit -q
+
+test: venv browser ## set everything up, lint, run every test, then stop what was started
+	@set -o pipefail; rc=0; \
+	deploy/local/stack.sh up || rc=$$?; \
+	if [ $$rc -eq 0 ]; then $(MAKE) --no-print-directory lint || rc=$$?; fi; \
+	if [ $$rc -eq 0 ]; then $(VENV)/bin/pytest tests -p no:cacheprovider --durations=15 || rc=$$?; fi; \
+	deploy/local/stack.sh down; \
+	if [ $$rc -eq 0 ]; then echo "make test: all checks passed"; else echo "make test: FAILED (exit $$rc)"; fi; \
+	exit $$rc
+
+demo: venv ## set everything up and run the system with the MLS feed simulator
+	@$(PY) -m devtools.demo
+
+clean: down ## stop the stack and delete local state (jars cache, data, mail)
+	rm -rf .local

@@ -1,0 +1,92 @@
+"""The public event contracts (SYSTEM.md §4) and the internal events between services.
+
+`EVENTS` maps each CloudEvents type to its topic, payload model and the field used as the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from shared.contracts.invitations import InvitationClosed, InvitationIssued
+from shared.contracts.leads import LeadAssigned
+from shared.contracts.mls import AgentUpserted, TransactionClosed
+from shared.contracts.participation import ParticipationChanged
+from shared.contracts.ratings import RatingUpdated
+from shared.contracts.removals import (
+    HandoffRequested,
+    RemovalCompleted,
+    RemovalDecided,
+    RemovalRequested,
+)
+from shared.contracts.reviews import ReviewPublished, ReviewWithdrawn
+from shared.topics import Topic
+
+
+@dataclass(frozen=True)
+class EventType:
+    ce_type: str
+    topic: str
+    model: type[BaseModel]
+    key_field: str
+
+
+AGENT_UPSERTED = EventType("mls.agent.upserted.v1", Topic.MLS_AGENTS, AgentUpserted, "agent_id")
+TRANSACTION_CLOSED = EventType(
+    "mls.transaction.closed.v1", Topic.MLS_TRANSACTIONS, TransactionClosed, "transaction_id"
+)
+LEAD_ASSIGNED = EventType("lead.assigned.v1", Topic.LEADS_ASSIGNED, LeadAssigned, "lead_id")
+PARTICIPATION_CHANGED = EventType(
+    "agent.participation.changed.v1", Topic.AGENTS_PARTICIPATION, ParticipationChanged, "agent_id"
+)
+REVIEW_PUBLISHED = EventType(
+    "review.published.v1", Topic.REVIEWS_PUBLISHED, ReviewPublished, "agent_id"
+)
+REVIEW_WITHDRAWN = EventType(
+    "review.withdrawn.v1", Topic.REVIEWS_PUBLISHED, ReviewWithdrawn, "agent_id"
+)
+RATING_UPDATED = EventType("rating.updated.v1", Topic.RATINGS, RatingUpdated, "agent_id")
+INVITATION_ISSUED = EventType(
+    "invitation.issued.v1", Topic.INVITATIONS_EVENTS, InvitationIssued, "invitation_id"
+)
+INVITATION_EXPIRED = EventType(
+    "invitation.expired.v1", Topic.INVITATIONS_EVENTS, InvitationClosed, "invitation_id"
+)
+INVITATION_CANCELLED = EventType(
+    "invitation.cancelled.v1", Topic.INVITATIONS_EVENTS, InvitationClosed, "invitation_id"
+)
+REMOVAL_REQUESTED = EventType(
+    "removal.requested.v1", Topic.REMOVALS_EVENTS, RemovalRequested, "lead_id"
+)
+REMOVAL_APPROVED = EventType(
+    "removal.approved.v1", Topic.REMOVALS_EVENTS, RemovalDecided, "lead_id"
+)
+REMOVAL_DENIED = EventType("removal.denied.v1", Topic.REMOVALS_EVENTS, RemovalDecided, "lead_id")
+REMOVAL_COMPLETED = EventType(
+    "removal.completed.v1", Topic.REMOVALS_EVENTS, RemovalCompleted, "lead_id"
+)
+HANDOFF_REQUESTED = EventType(
+    "lead.handoff.requested.v1", Topic.REMOVALS_EVENTS, HandoffRequested, "lead_id"
+)
+
+EVENTS: dict[str, EventType] = {
+    event.ce_type: event
+    for event in (
+        AGENT_UPSERTED,
+        TRANSACTION_CLOSED,
+        LEAD_ASSIGNED,
+        PARTICIPATION_CHANGED,
+        REVIEW_PUBLISHED,
+        REVIEW_WITHDRAWN,
+        RATING_UPDATED,
+        INVITATION_ISSUED,
+        INVITATION_EXPIRED,
+        INVITATION_CANCELLED,
+        REMOVAL_REQUESTED,
+        REMOVAL_APPROVED,
+        REMOVAL_DENIED,
+        REMOVAL_COMPLETED,
+        HANDOFF_REQUESTED,
+    )
+}

@@ -1,0 +1,96 @@
+"""PostgreSQL access: one pool per service confined to its own schema, and the migrations runner."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import asyncpg
+
+logger = logging.getLogger(__name__)
+
+PLATFORM_MIGRATIONS = Path(__file__).parent / "migrations"
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_MIGRATION_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def _checked_schema(schema: str) -> str:
+    if not _SCHEMA_NAME.match(schema):
+        raise ValueError(f"invalid schema name {schema!r}")
+    return schema
+
+
+async def create_pool(
+    database_url: str, schema: str, *, min_size: int = 1, max_size: int = 10
+) -> asyncpg.Pool:
+    """A pool whose connections see only `schema` (created if missing)."""
+    schema = _checked_schema(schema)
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    finally:
+        await conn.close()
+    pool = await asyncpg.create_pool(
+        database_url,
+        min_size=min_size,
+        max_size=max_size,
+        server_settings={"search_path": schema, "application_name": f"ratings-{schema}"},
+    )
+    assert pool is not None
+    return pool
+
+
+def migration_files(directory: Path) -> list[tuple[int, str, Path]]:
+    found = []
+    for path in sorted(directory.glob("*.sql")):
+        match = _MIGRATION_FILE.match(path.name)
+        if not match:
+            raise ValueError(f"migration file name must be NNNN_name.sql: {path}")
+        found.append((int(match.group(1)), path.stem, path))
+    versions = [version for version, _, _ in found]
+    if len(versions) != len(set(versions)):
+        raise ValueError(f"duplicate migration numbers in {directory}")
+    return found
+
+
+async def apply_migrations(pool: asyncpg.Pool, schema: str, service_dir: Path | None) -> list[str]:
+    """Apply the platform's then the service's numbered migrations once each, under an advisory
+    lock so that several instances starting together do not race. Returns what was applied."""
+    schema = _checked_schema(schema)
+    sets = [("platform", PLATFORM_MIGRATIONS)]
+    if service_dir is not None and service_dir.is_dir():  # noqa: ASYNC240 - once, at start
+        sets.append(("service", service_dir))
+    applied: list[str] = []
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock(hashtext($1))", f"migrations:{schema}")
+        try:
+            await conn.execute(
+                """CREATE TABLE IF NOT EXISTS schema_migrations (
+                       namespace text NOT NULL, version integer NOT NULL, name text NOT NULL,
+                       applied_at timestamptz NOT NULL DEFAULT now(),
+                       PRIMARY KEY (namespace, version))"""
+            )
+            for namespace, directory in sets:
+                done = {
+                    row["version"]
+                    for row in await conn.fetch(
+                        "SELECT version FROM schema_migrations WHERE namespace = $1", namespace
+                    )
+                }
+                for version, name, path in migration_files(directory):
+                    if version in done:
+                        continue
+                    async with conn.transaction():
+                        await conn.execute(path.read_text())
+                        await conn.execute(
+                            "INSERT INTO schema_migrations (namespace, version, name) VALUES ($1, $2, $3)",
+                            namespace,
+                            version,
+                            name,
+                        )
+                    applied.append(f"{namespace}/{name}")
+                    logger.info("migration applied", extra={"schema": schema, "migration": name})
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", f"migrations:{schema}")
+    return applied

@@ -1,0 +1,90 @@
+"""RFC 9457 problem+json errors for every service's API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class ProblemError(Exception):
+    """Raise from a route to answer with a problem+json body."""
+
+    def __init__(
+        self, status: int, title: str, detail: str = "", *, type_: str = "about:blank", **extra: Any
+    ) -> None:
+        super().__init__(detail or title)
+        self.status, self.title, self.detail, self.type, self.extra = (
+            status,
+            title,
+            detail,
+            type_,
+            extra,
+        )
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str = "",
+    *,
+    instance: str = "",
+    type_: str = "about:blank",
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {"type": type_, "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        response = problem_response(
+            exc.status,
+            exc.title,
+            exc.detail,
+            instance=request.url.path,
+            type_=exc.type,
+            **exc.extra,
+        )
+        if headers:
+            response.headers.update(headers)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": [str(part) for part in error.get("loc", ())], "msg": error.get("msg", "")}
+            for error in exc.errors()
+        ]
+        return problem_response(
+            422,
+            "Unprocessable Content",
+            "the request does not match the schema",
+            instance=request.url.path,
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(exc.status_code, str(exc.detail), instance=request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return problem_response(
+            500,
+            "Internal Server Error",
+            "an unexpected error occurred; it has been logged",
+            instance=request.url.path,
+        )

@@ -1,0 +1,235 @@
+"""Transactional outbox: events are written in the handler's DB transaction and relayed to Kafka.
+
+Exactly once on the topic, across relay crashes: one relay per service (a PostgreSQL advisory
+lock elects it; a Kafka transactional id fences a stale one) numbers the rows it picks up
+(`relay_seq`, gap-free because only the relay assigns it) and publishes them in a Kafka
+transaction that also commits the relay's cursor as a consumer-group offset on
+`OUTBOX_CURSOR_TOPIC`. Messages and cursor commit together or not at all, so on restart the
+relay resumes exactly after the last committed row, whatever PostgreSQL had recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
+from pydantic import BaseModel
+
+from shared.cloudevents import encode
+from shared.contracts import EventType
+from shared.topics import OUTBOX_CURSOR_TOPIC
+
+logger = logging.getLogger(__name__)
+
+
+async def enqueue(
+    conn: asyncpg.Connection,
+    event_type: EventType,
+    data: BaseModel,
+    *,
+    source: str,
+    time: datetime,
+    ce_id: str | None = None,
+) -> str:
+    """Write one event to the outbox inside the caller's transaction; return its `ce_id`.
+
+    Pass a deterministic `ce_id` when the same decision may be taken twice (a retried job):
+    the unique constraint then keeps one row.
+    """
+    if not isinstance(data, event_type.model):
+        raise TypeError(f"{event_type.ce_type} carries {event_type.model.__name__}")
+    key = str(getattr(data, event_type.key_field))
+    record = encode(event_type.ce_type, data, source=source, key=key, ce_id=ce_id, time=time)
+    await conn.execute(
+        """INSERT INTO outbox (topic, message_key, ce_id, ce_type, headers, payload)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (ce_id) DO NOTHING""",
+        event_type.topic,
+        key,
+        record.headers["ce_id"].decode(),
+        event_type.ce_type,
+        json.dumps({name: value.decode() for name, value in record.headers.items()}),
+        record.value,
+    )
+    return record.headers["ce_id"].decode()
+
+
+class OutboxRelay:
+    """Moves outbox rows to Kafka. Run one per service instance; only the lock holder relays."""
+
+    CURSOR_PARTITION = TopicPartition(OUTBOX_CURSOR_TOPIC, 0)
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        bootstrap_servers: str,
+        relay_name: str,
+        poll_seconds: float = 0.2,
+        batch_size: int = 500,
+        producer_factory: Callable[..., AIOKafkaProducer] = AIOKafkaProducer,
+    ) -> None:
+        self.pool = pool
+        self.bootstrap_servers = bootstrap_servers
+        self.relay_name = relay_name
+        self.poll_seconds = poll_seconds
+        self.batch_size = batch_size
+        self.producer_factory = producer_factory
+        self.group_id = f"outbox-relay.{relay_name}"
+        self.relayed = 0
+        self.cursor = 1
+        self.wakeup = asyncio.Event()
+
+    async def run(self) -> None:
+        """Relay until cancelled; on errors, back off and start over (the cursor makes it safe)."""
+        backoff = 0.5
+        while True:
+            try:
+                await self._run_as_leader()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception(
+                    "outbox relay failed; restarting", extra={"relay": self.relay_name}
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    async def _run_as_leader(self) -> None:
+        async with self.pool.acquire() as lock_conn:
+            # a standby instance polls the lock: PostgreSQL cannot notify its release
+            while not await lock_conn.fetchval(  # noqa: ASYNC110
+                "SELECT pg_try_advisory_lock(hashtext($1))", self.group_id
+            ):
+                await asyncio.sleep(1.0)
+            try:
+                producer = self.producer_factory(
+                    bootstrap_servers=self.bootstrap_servers,
+                    transactional_id=self.group_id,
+                    enable_idempotence=True,
+                    acks="all",
+                    linger_ms=5,
+                    client_id=self.group_id,
+                )
+                await producer.start()
+                try:
+                    self.cursor = await self._committed_cursor()
+                    await self._recover(self.cursor)
+                    while True:
+                        moved = await self._relay_batch(producer)
+                        if moved == 0:
+                            self.wakeup.clear()
+                            with contextlib.suppress(TimeoutError):
+                                await asyncio.wait_for(self.wakeup.wait(), self.poll_seconds)
+                finally:
+                    await producer.stop()
+            finally:
+                await lock_conn.execute("SELECT pg_advisory_unlock(hashtext($1))", self.group_id)
+
+    async def _committed_cursor(self) -> int:
+        """The next relay_seq to publish, as committed to Kafka with the last transaction."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+        )
+        await consumer.start()
+        try:
+            committed = await consumer.committed(self.CURSOR_PARTITION)
+        finally:
+            await consumer.stop()
+        return int(committed) if committed is not None else 1
+
+    async def _recover(self, cursor: int) -> None:
+        """Rows below the Kafka cursor were published, even if PostgreSQL never heard of it."""
+        async with self.pool.acquire() as conn:
+            fixed = await conn.execute(
+                """UPDATE outbox SET published_at = now()
+                   WHERE published_at IS NULL AND relay_seq IS NOT NULL AND relay_seq < $1""",
+                cursor,
+            )
+            # never hand out a relay_seq at or below the cursor again
+            await conn.execute(
+                "SELECT setval('outbox_relay_seq', GREATEST($1 - 1, "
+                "(SELECT COALESCE(MAX(relay_seq), 0) FROM outbox), 1))",
+                cursor,
+            )
+        logger.info(
+            "outbox relay leading",
+            extra={"relay": self.relay_name, "cursor": cursor, "recovered": fixed},
+        )
+
+    async def _relay_batch(self, producer: AIOKafkaProducer) -> int:
+        async with self.pool.acquire() as conn, conn.transaction():
+            # the Kafka transaction may have committed while PostgreSQL was unreachable
+            await conn.execute(
+                """UPDATE outbox SET published_at = now()
+                       WHERE published_at IS NULL AND relay_seq < $1""",
+                self.cursor,
+            )
+            # rows numbered earlier whose Kafka transaction aborted go first
+            rows = await conn.fetch(
+                """SELECT relay_seq, topic, message_key, headers, payload FROM outbox
+                       WHERE published_at IS NULL AND relay_seq >= $1
+                       ORDER BY relay_seq LIMIT $2""",
+                self.cursor,
+                self.batch_size,
+            )
+            if not rows:
+                rows = await self._number_new_rows(conn)
+        if not rows:
+            return 0
+        last_seq = rows[-1]["relay_seq"]
+        async with producer.transaction():
+            for row in rows:
+                headers: dict[str, Any] = json.loads(row["headers"])
+                await producer.send(
+                    row["topic"],
+                    value=bytes(row["payload"]),
+                    key=row["message_key"].encode() if row["message_key"] is not None else None,
+                    headers=[(name, value.encode()) for name, value in headers.items()],
+                )
+            await producer.send_offsets_to_transaction(
+                {self.CURSOR_PARTITION: OffsetAndMetadata(last_seq + 1, "")}, self.group_id
+            )
+        self.cursor = last_seq + 1
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE outbox SET published_at = now() WHERE published_at IS NULL AND relay_seq < $1",
+                self.cursor,
+            )
+        self.relayed += len(rows)
+        return len(rows)
+
+    async def _number_new_rows(self, conn: asyncpg.Connection) -> list[asyncpg.Record]:
+        """Give the oldest unrelayed rows consecutive relay_seqs in id order (leader only)."""
+        ids = [
+            row["id"]
+            for row in await conn.fetch(
+                "SELECT id FROM outbox WHERE relay_seq IS NULL ORDER BY id LIMIT $1 FOR UPDATE",
+                self.batch_size,
+            )
+        ]
+        if not ids:
+            return []
+        first = await conn.fetchval("SELECT nextval('outbox_relay_seq')")
+        await conn.execute("SELECT setval('outbox_relay_seq', $1)", first + len(ids) - 1)
+        numbered = list(
+            await conn.fetch(
+                """UPDATE outbox o SET relay_seq = n.seq
+                   FROM unnest($1::bigint[], $2::bigint[]) AS n(id, seq)
+                   WHERE o.id = n.id
+                   RETURNING o.relay_seq, o.topic, o.message_key, o.headers, o.payload""",
+                ids,
+                list(range(first, first + len(ids))),
+            )
+        )
+        return sorted(numbered, key=lambda row: row["relay_seq"])

@@ -1,0 +1,276 @@
+"""The composition root every service shares: pool, broker, relays, timers and the HTTP app.
+
+A service's `app.py` builds a `ServiceRuntime` with its settings, dispatcher and migrations, adds
+its timer jobs and routers, and `create_http_app` starts and stops it all in FastAPI's lifespan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import uvicorn
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from faststream.kafka import KafkaBroker
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from shared.auth import TokenVerifier
+from shared.clock import Clock
+from shared.cloudevents import Envelope
+from shared.crypto import PiiCipher, SecretHasher
+from shared.db import apply_migrations, create_pool
+from shared.http import install_problem_handlers
+from shared.logging import configure_logging
+from shared.mailer import MailRelay, SmtpSender
+from shared.messaging import EventDispatcher
+from shared.metrics import OUTBOX_BACKLOG, OUTBOX_RELAYED
+from shared.outbox import OutboxRelay
+from shared.settings import ServiceSettings
+from shared.uow import UnitOfWork, UnitOfWorkFactory
+
+logger = logging.getLogger(__name__)
+
+Job = Callable[["ServiceRuntime"], Awaitable[Any]]
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        dispatcher: EventDispatcher | None = None,
+        migrations: Path | None = None,
+        clock: Clock | None = None,
+        consumer_batch_size: int = 500,
+    ) -> None:
+        self.settings = settings
+        self.service = settings.service_name
+        self.clock: Clock = clock or settings.clock()
+        self.cipher = PiiCipher(settings.pii_key)
+        self.hasher = SecretHasher(settings.token_pepper)
+        self.dispatcher = dispatcher
+        self.migrations = migrations
+        self.broker = KafkaBroker(
+            settings.kafka_bootstrap_servers,
+            client_id=self.service,
+            enable_idempotence=True,
+            acks="all",
+            middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name=self.service)],
+            logger=logging.getLogger(f"faststream.{self.service}"),
+            log_level=logging.DEBUG,  # per-message access logs; our handlers log what matters
+        )
+        if dispatcher is not None:
+            dispatcher.attach(
+                self.broker,
+                self.unit_of_work,
+                group_id=settings.group_id,
+                max_attempts=settings.consumer_max_attempts,
+                batch_size=consumer_batch_size,
+            )
+        self.jobs: list[tuple[str, float, Job]] = []
+        self._pool: asyncpg.Pool | None = None
+        self._uow_factory: UnitOfWorkFactory | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.outbox_relay: OutboxRelay | None = None
+        self.mail_relay: MailRelay | None = None
+        self.started = False
+
+    @property
+    def source(self) -> str:
+        return f"/ratings/{self.service}"
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("runtime not started")
+        return self._pool
+
+    def every(self, seconds: float | None = None, name: str | None = None) -> Callable[[Job], Job]:
+        """Register a timer job run every `seconds` (default: the scheduler interval setting).
+
+        Jobs must be safe when several instances run them (lock rows with SKIP LOCKED)."""
+
+        def register(job: Job) -> Job:
+            interval = seconds if seconds is not None else self.settings.scheduler_interval_seconds
+            self.jobs.append((name or job.__name__, interval, job))
+            return job
+
+        return register
+
+    @asynccontextmanager
+    async def unit_of_work(self, envelope: Envelope | None = None) -> AsyncIterator[UnitOfWork]:
+        if self._uow_factory is None:
+            raise RuntimeError("runtime not started")
+        async with self._uow_factory(envelope) as uow:
+            yield uow
+        if uow.published and self.outbox_relay is not None:
+            self.outbox_relay.wakeup.set()
+        if uow.mailed and self.mail_relay is not None:
+            self.mail_relay.wakeup.set()
+
+    async def start(self, *, consume: bool = True) -> None:
+        configure_logging(self.service, self.settings.log_level)
+        self._pool = await create_pool(
+            self.settings.database_url, self.settings.db_schema, max_size=20
+        )
+        applied = await apply_migrations(self._pool, self.settings.db_schema, self.migrations)
+        self._uow_factory = UnitOfWorkFactory(self._pool, self.clock, self.source, self.cipher)
+        self.outbox_relay = OutboxRelay(
+            self._pool,
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            relay_name=f"{self.service}.{self.settings.db_schema}",
+            poll_seconds=self.settings.outbox_poll_seconds,
+        )
+        self.mail_relay = MailRelay(
+            self._pool,
+            self.cipher,
+            SmtpSender(self.settings.smtp_host, self.settings.smtp_port, self.settings.smtp_from),
+            self.clock,
+            service=self.service,
+        )
+        self._spawn("outbox-relay", self.outbox_relay.run())
+        self._spawn("mail-relay", self.mail_relay.run())
+        self._spawn("outbox-metrics", self._watch_outbox())
+        if consume:
+            await self.broker.start()
+        for name, interval, job in self.jobs:
+            self._spawn(f"job:{name}", self._run_job(name, interval, job))
+        self.started = True
+        logger.info(
+            "service started",
+            extra={
+                "schema": self.settings.db_schema,
+                "migrations_applied": applied,
+                "kafka": self.settings.kafka_bootstrap_servers,
+            },
+        )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self.broker.stop()
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+        self.started = False
+        logger.info("service stopped")
+
+    async def readiness(self) -> dict[str, bool]:
+        checks = {"database": False, "kafka": False}
+        try:
+            async with self.pool.acquire(timeout=2) as conn:
+                checks["database"] = await conn.fetchval("SELECT true") is True
+        except Exception:
+            logger.warning("readiness: database unreachable", exc_info=True)
+        try:
+            checks["kafka"] = bool(await self.broker.ping(timeout=2))
+        except Exception:
+            logger.warning("readiness: kafka unreachable", exc_info=True)
+        return checks
+
+    def _spawn(self, name: str, coro: Awaitable[Any]) -> None:
+        self._tasks.append(asyncio.create_task(coro, name=f"{self.service}:{name}"))  # type: ignore[arg-type]
+
+    async def _run_job(self, name: str, interval: float, job: Job) -> None:
+        while True:
+            try:
+                await job(self)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("timer job failed", extra={"job": name})
+            await asyncio.sleep(interval)
+
+    async def _watch_outbox(self) -> None:
+        reported = 0
+        while True:
+            await asyncio.sleep(5)
+            try:
+                async with self.pool.acquire() as conn:
+                    backlog = await conn.fetchval(
+                        "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+                    )
+                OUTBOX_BACKLOG.labels(self.service).set(backlog)
+                if self.outbox_relay is not None:
+                    OUTBOX_RELAYED.labels(self.service).inc(self.outbox_relay.relayed - reported)
+                    reported = self.outbox_relay.relayed
+            except Exception:
+                logger.debug("outbox metrics unavailable", exc_info=True)
+
+
+def create_http_app(
+    runtime: ServiceRuntime,
+    routers: Sequence[APIRouter] = (),
+    *,
+    title: str,
+    description: str = "",
+    consume: bool = True,
+) -> FastAPI:
+    """The service's FastAPI app; the runtime (broker included) lives in its lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start(consume=consume)
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app.state.runtime = runtime
+    app.state.token_verifier = TokenVerifier(
+        runtime.settings.auth_secret,
+        jwks_url=runtime.settings.auth_jwks_url,
+        issuer=runtime.settings.auth_issuer,
+        audience=runtime.settings.auth_audience,
+    )
+    install_problem_handlers(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": runtime.service}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> JSONResponse:
+        checks = await runtime.readiness()
+        ready = all(checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def run_http_app(app: FastAPI, settings: ServiceSettings) -> None:
+    """`python -m services.<name>`: serve the app (and so run the service) until stopped."""
+    configure_logging(settings.service_name, settings.log_level)
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        proxy_headers=True,
+        timeout_graceful_shutdown=20,
+    )
+
+
+def runtime_of(request: Request) -> ServiceRuntime:
+    """FastAPI dependency: the running service's runtime."""
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime

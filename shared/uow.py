@@ -1,0 +1,66 @@
+"""The unit of work a handler, an HTTP route or a timer job runs in: one DB transaction in which
+state, inbox, outbox events and queued mail commit together or not at all."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+from pydantic import BaseModel
+
+from shared.clock import Clock
+from shared.cloudevents import Envelope
+from shared.contracts import EventType
+from shared.crypto import PiiCipher
+from shared.inbox import first_delivery
+from shared.mailer import RenderedMail, enqueue_mail
+from shared.outbox import enqueue
+
+
+@dataclass
+class UnitOfWork:
+    conn: asyncpg.Connection
+    now: datetime
+    source: str
+    cipher: PiiCipher
+    envelope: Envelope | None = None
+    published: int = 0
+    mailed: int = 0
+
+    async def first_delivery(self) -> bool:
+        """Record the current event's id in the inbox; False if it was processed before."""
+        assert self.envelope is not None, "only events have an id to deduplicate"
+        return await first_delivery(self.conn, self.envelope.id, self.envelope.type)
+
+    async def publish(
+        self, event_type: EventType, data: BaseModel, *, ce_id: str | None = None
+    ) -> str:
+        self.published += 1
+        return await enqueue(
+            self.conn, event_type, data, source=self.source, time=self.now, ce_id=ce_id
+        )
+
+    async def send_mail(
+        self, *, to: str, mail: RenderedMail, dedupe_key: str, not_before: datetime | None = None
+    ) -> bool:
+        queued = await enqueue_mail(
+            self.conn, self.cipher, to=to, mail=mail, dedupe_key=dedupe_key, not_before=not_before
+        )
+        self.mailed += int(queued)
+        return queued
+
+
+@dataclass
+class UnitOfWorkFactory:
+    pool: asyncpg.Pool
+    clock: Clock
+    source: str
+    cipher: PiiCipher
+
+    @asynccontextmanager
+    async def __call__(self, envelope: Envelope | None = None) -> AsyncIterator[UnitOfWork]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield UnitOfWork(conn, self.clock.now(), self.source, self.cipher, envelope)

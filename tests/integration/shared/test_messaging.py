@@ -1,0 +1,117 @@
+"""Inbox and dead-letter behaviour of the shared dispatcher, on real Kafka and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from shared.contracts import LEAD_ASSIGNED, LeadAssigned
+from shared.messaging import EventDispatcher
+from shared.runtime import ServiceRuntime
+from shared.topics import Topic, dlq
+from shared.uow import UnitOfWork
+from tests.integration.shared.conftest import PROBE_MIGRATIONS, ProbeSettings
+
+pytestmark = pytest.mark.integration
+
+
+def _lead(lead_id: str) -> LeadAssigned:
+    return LeadAssigned.model_validate({
+        "lead_id": lead_id, "agent_id": "A-probe",
+        "client": {"name": "Sam", "email": "sam@example.com", "phone": None,
+                   "preferred_contact": "email"},
+        "assigned_at": datetime.now(UTC).isoformat(),
+    })
+
+
+def _probe_runtime(service_settings) -> ServiceRuntime:  # type: ignore[no-untyped-def]
+    dispatcher = EventDispatcher("probe")
+
+    @dispatcher.on(LEAD_ASSIGNED)
+    async def count(event: LeadAssigned, uow: UnitOfWork) -> None:
+        if event.lead_id.startswith("poison-"):
+            raise RuntimeError("this handler cannot cope with poison")
+        await uow.conn.execute(
+            """INSERT INTO probe_effects (lead_id, times) VALUES ($1, 1)
+               ON CONFLICT (lead_id) DO UPDATE SET times = probe_effects.times + 1""",
+            event.lead_id,
+        )
+
+    settings = service_settings(ProbeSettings, kafka_group_id=f"probe-{uuid.uuid4().hex[:6]}",
+                                consumer_max_attempts=2)
+    return ServiceRuntime(settings, dispatcher=dispatcher, migrations=PROBE_MIGRATIONS)
+
+
+async def _times(runtime: ServiceRuntime, lead_id: str) -> int | None:
+    async with runtime.pool.acquire() as conn:
+        return await conn.fetchval("SELECT times FROM probe_effects WHERE lead_id = $1", lead_id)
+
+
+async def _eventually(probe, expected, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await probe()
+        if value == expected or asyncio.get_running_loop().time() > deadline:
+            return value
+        await asyncio.sleep(0.1)
+
+
+async def test_the_same_ce_id_twice_changes_state_once(service_settings, publish_event) -> None:
+    runtime = _probe_runtime(service_settings)
+    await runtime.start()
+    try:
+        lead_id = f"L-{uuid.uuid4().hex[:8]}"
+        ce_id = str(uuid.uuid4())
+        await publish_event(LEAD_ASSIGNED, _lead(lead_id), ce_id=ce_id)
+        await publish_event(LEAD_ASSIGNED, _lead(lead_id), ce_id=ce_id)
+        # a marker after both: once it is processed, both copies have been seen
+        marker = f"L-{uuid.uuid4().hex[:8]}"
+        await publish_event(LEAD_ASSIGNED, _lead(marker))
+        assert await _eventually(lambda: _times(runtime, marker), 1) == 1
+        assert await _times(runtime, lead_id) == 1
+    finally:
+        await runtime.stop()
+
+
+async def test_malformed_messages_go_to_the_dlq_and_consumption_goes_on(
+    service_settings, publish_event, topic_reader
+) -> None:
+    dead = await topic_reader(dlq(Topic.LEADS_ASSIGNED))
+    runtime = _probe_runtime(service_settings)
+    await runtime.start()
+    try:
+        tag = uuid.uuid4().hex[:8]
+        good_headers = {"ce_specversion": b"1.0", "ce_id": f"x-{tag}".encode(),
+                        "ce_source": b"/tests", "ce_type": b"lead.assigned.v1",
+                        "content-type": b"application/json"}
+        await publish_event.raw(Topic.LEADS_ASSIGNED, b"this is not json",
+                                key=f"nj-{tag}".encode(), headers=good_headers)
+        await publish_event.raw(Topic.LEADS_ASSIGNED, b'{"lead_id": "only this"}',
+                                key=f"schema-{tag}".encode(),
+                                headers={**good_headers, "ce_id": f"y-{tag}".encode()})
+        await publish_event.raw(Topic.LEADS_ASSIGNED, _lead("x").model_dump_json().encode(),
+                                key=f"noce-{tag}".encode())
+        await publish_event(LEAD_ASSIGNED, _lead(f"poison-{tag}"))
+        await publish_event(LEAD_ASSIGNED, _lead(f"good-{tag}"))
+
+        assert await _eventually(lambda: _times(runtime, f"good-{tag}"), 1) == 1
+        reasons = {}
+        for prefix in ("nj", "schema", "noce"):
+            record = await dead.wait_for_record(
+                lambda r, p=prefix: r.key == f"{p}-{tag}".encode())
+            headers = dict(record.headers)
+            reasons[prefix] = headers["dlq_reason"].decode()
+            assert headers["dlq_original_topic"] == Topic.LEADS_ASSIGNED.value.encode()
+            assert int(headers["dlq_original_offset"]) >= 0
+            assert "dlq_original_partition" in headers
+        assert reasons == {"nj": "value_not_json", "schema": "schema_validation_failed",
+                           "noce": "missing_cloudevents_headers"}
+        poison = await dead.wait_for_record(lambda r: r.key == f"poison-{tag}".encode())
+        assert dict(poison.headers)["dlq_reason"] == b"handler_failed"
+        assert b"cannot cope" in dict(poison.headers)["dlq_detail"]
+    finally:
+        await runtime.stop()

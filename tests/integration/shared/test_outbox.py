@@ -1,0 +1,84 @@
+"""The outbox relay publishes every row exactly once, in per-key order, across a kill -9."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.contracts import RATING_UPDATED
+from shared.contracts.ratings import RatingUpdated
+from shared.db import apply_migrations, create_pool
+from shared.outbox import enqueue
+from shared.topics import Topic
+
+pytestmark = pytest.mark.integration
+
+ROWS, KEYS = 1000, 20
+
+
+async def _published(pool) -> int:  # type: ignore[no-untyped-def]
+    async with pool.acquire() as conn:
+        return int(await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL"))
+
+
+async def test_rows_arrive_exactly_once_in_key_order_across_a_killed_relay(
+    database_url, kafka_bootstrap, topic_reader
+) -> None:
+    schema = f"t_{uuid.uuid4().hex[:10]}_outbox"
+    pool = await create_pool(database_url, schema)
+    await apply_migrations(pool, schema, None)
+    reader = await topic_reader(Topic.RATINGS)
+    tag = uuid.uuid4().hex[:8]
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    async with pool.acquire() as conn, conn.transaction():
+        for i in range(ROWS):
+            rating = RatingUpdated(agent_id=f"A-{tag}-{i % KEYS}",
+                                   as_of=start + timedelta(minutes=i),
+                                   visibility="opted_out", policy_version="test")
+            await enqueue(conn, RATING_UPDATED, rating, source="/tests", time=start)
+
+    command = [sys.executable, "-m", "tests.support.relay_process", database_url, schema,
+               kafka_bootstrap, f"test-{tag}"]
+    first = subprocess.Popen(command, env={**os.environ})
+    try:
+        deadline = asyncio.get_running_loop().time() + 60
+        while await _published(pool) < 200:
+            assert asyncio.get_running_loop().time() < deadline, "relay made no progress"
+            await asyncio.sleep(0.02)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        killed_at = await _published(pool)
+        assert killed_at < ROWS, "the kill should land mid-way"
+        second = subprocess.Popen(command, env={**os.environ})
+        try:
+            deadline = asyncio.get_running_loop().time() + 90
+            while await _published(pool) < ROWS:
+                assert asyncio.get_running_loop().time() < deadline, "relay did not finish"
+                await asyncio.sleep(0.1)
+            mine = [e for e in await reader.collect(3.0) if e.key and e.key.startswith(f"A-{tag}-")]
+        finally:
+            second.terminate()
+            second.wait(timeout=30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+        await pool.close()
+
+    ids = [e.id for e in mine]
+    assert len(ids) == ROWS, f"{len(ids)} events for {ROWS} rows (killed after {killed_at})"
+    assert len(set(ids)) == ROWS, "an outbox row was published twice"
+    per_key: dict[str, list[str]] = defaultdict(list)
+    for envelope in mine:
+        assert envelope.key is not None
+        per_key[envelope.key].append(envelope.data["as_of"])
+    assert len(per_key) == KEYS
+    for key, instants in per_key.items():
+        assert instants == sorted(instants), f"out of order for {key}"

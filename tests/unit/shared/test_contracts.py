@@ -1,0 +1,86 @@
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from shared.contracts import EVENTS
+from shared.contracts.mls import TransactionClosed
+from shared.contracts.ratings import RatingUpdated
+from shared.contracts.reviews import ReviewPublished, Scores
+from shared.contracts.schemas import SCHEMA_DIR, render_schemas
+
+SYSTEM_TRANSACTION = {
+    "transaction_id": "T-1", "mls_number": "MLS123", "kind": "sale",
+    "closed_at": "2026-11-20T15:00:00Z",
+    "property": {"street": "12 Elm Rd", "city": "Houston", "postcode": "77002"},
+    "representations": [
+        {"agent_id": "A-1", "side": "seller",
+         "clients": [{"name": "Pat Doe", "email": "pat@example.com", "phone": None}]}],
+}
+
+
+def test_the_system_md_transaction_example_validates() -> None:
+    event = TransactionClosed.model_validate(SYSTEM_TRANSACTION)
+    assert event.closed_at == datetime(2026, 11, 20, 15, tzinfo=UTC)
+
+
+def test_unknown_fields_are_refused() -> None:
+    with pytest.raises(ValidationError, match="extra"):
+        TransactionClosed.model_validate({**SYSTEM_TRANSACTION, "surprise": 1})
+
+
+def test_naive_timestamps_are_refused() -> None:
+    with pytest.raises(ValidationError):
+        TransactionClosed.model_validate({**SYSTEM_TRANSACTION, "closed_at": "2026-11-20T15:00:00"})
+
+
+def test_offsets_are_normalised_to_utc_z() -> None:
+    event = TransactionClosed.model_validate(
+        {**SYSTEM_TRANSACTION, "closed_at": "2026-11-20T10:00:00-05:00"})
+    assert event.model_dump(mode="json")["closed_at"] == "2026-11-20T15:00:00Z"
+
+
+@pytest.mark.parametrize("bad", [0, 6, "5", None])
+def test_scores_are_integers_from_1_to_5(bad: object) -> None:
+    scores = {"communication": 5, "friendliness": 4, "professionalism": 5, "area_knowledge": 3,
+              "overall": bad}
+    with pytest.raises(ValidationError):
+        Scores.model_validate_json(json.dumps(scores))
+
+
+def test_positive_means_every_category_at_least_3() -> None:
+    base = {"communication": 5, "friendliness": 4, "professionalism": 5, "area_knowledge": 3,
+            "overall": 3}
+    assert Scores(**base).is_positive()
+    assert not Scores(**{**base, "area_knowledge": 2}).is_positive()
+
+
+def test_review_published_example_from_system_md_validates() -> None:
+    review = ReviewPublished.model_validate({
+        "review_id": "R-1", "agent_id": "A-1", "transaction_id": "T-1", "survey": "transaction",
+        "removal_reason": None, "channel": "email", "submitted_at": "2026-11-20T15:00:00Z",
+        "published_at": "2026-11-20T15:00:01Z",
+        "scores": {"communication": 5, "friendliness": 4, "professionalism": 5,
+                   "area_knowledge": 3, "overall": 4},
+        "positive": True, "comment": "Great", "display_name": None, "agent_response": None})
+    assert review.scores.is_positive()
+
+
+def test_hidden_rating_may_carry_no_numbers() -> None:
+    rating = RatingUpdated(agent_id="A-1", as_of=datetime.now(UTC), visibility="hidden",
+                           policy_version="1")
+    dumped = rating.model_dump(mode="json")
+    assert dumped["stars"] is None and dumped["category_averages"] is None
+
+
+def test_every_event_type_names_a_real_key_field() -> None:
+    for event_type in EVENTS.values():
+        assert event_type.key_field in event_type.model.model_fields, event_type.ce_type
+
+
+def test_committed_json_schemas_are_up_to_date() -> None:
+    rendered = render_schemas()
+    committed = {p.name: p.read_text() for p in Path(SCHEMA_DIR).glob("*.json")}
+    assert committed == rendered, "run `python -m shared.contracts.schemas` and commit the result"

@@ -1,0 +1,52 @@
+import math
+import re
+
+import pytest
+
+from shared.crypto import CROCKFORD, PiiCipher, SecretHasher, new_pin, new_token, normalise_pin
+
+
+def test_pin_is_human_typable_with_at_least_50_bits() -> None:
+    pin = new_pin()
+    assert re.fullmatch(r"[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}", pin)
+    assert set(pin.replace("-", "")) <= set(CROCKFORD)
+    assert 12 * math.log2(len(CROCKFORD)) >= 50
+
+
+def test_pins_differ() -> None:
+    assert len({new_pin() for _ in range(1000)}) == 1000
+
+
+def test_pin_normalisation_forgives_typing() -> None:
+    assert normalise_pin("ab0c-1d2e ") == normalise_pin("ABOC1D2E") == "AB0C1D2E"
+    assert normalise_pin("il") == "11"
+
+
+def test_hashes_match_typed_variants_and_need_the_pepper() -> None:
+    hasher = SecretHasher("pepper-one")
+    pin = new_pin()
+    assert hasher.pin_hash(pin) == hasher.pin_hash(pin.lower().replace("-", " "))
+    assert hasher.pin_hash(pin) != SecretHasher("pepper-two").pin_hash(pin)
+    token = new_token()
+    assert len(token) >= 43
+    assert hasher.token_hash(token) != hasher.pin_hash(token)
+
+
+def test_cipher_round_trip_and_fresh_nonce() -> None:
+    cipher = PiiCipher("key")
+    first, second = cipher.encrypt("pat@example.com"), cipher.encrypt("pat@example.com")
+    assert first != second
+    assert b"pat@example.com" not in first
+    assert cipher.decrypt(first) == "pat@example.com"
+
+
+def test_cipher_refuses_another_key() -> None:
+    blob = PiiCipher("key").encrypt("secret")
+    with pytest.raises(Exception):  # noqa: B017,PT011 - cryptography's InvalidTag
+        PiiCipher("other").decrypt(blob)
+
+
+def test_blind_index_is_case_insensitive_and_keyed() -> None:
+    cipher = PiiCipher("key")
+    assert cipher.blind_index(" Pat@Example.com") == cipher.blind_index("pat@example.com")
+    assert cipher.blind_index("pat@example.com") != PiiCipher("k2").blind_index("pat@example.com")
