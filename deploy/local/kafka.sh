@@ -482,7 +482,11 @@ start_once() {
     if (( rc == 2 )); then
         warn "broker process $pid exited during startup"
     else
-        warn "broker did not answer within ${KAFKA_READY_TIMEOUT}s (last probe output: $(tail -n1 "$BROKER_DIR/probe.out" 2>/dev/null))"
+        if port_open "$KAFKA_PORT"; then
+            warn "broker did not answer within ${KAFKA_READY_TIMEOUT}s (last probe output: $(tail -n1 "$BROKER_DIR/probe.out" 2>/dev/null))"
+        else
+            warn "broker did not open 127.0.0.1:$KAFKA_PORT within ${KAFKA_READY_TIMEOUT}s"
+        fi
     fi
     show_broker_log 40
     if kill -0 "$pid" 2>/dev/null; then
@@ -572,7 +576,14 @@ cmd_stop() {
 cmd_status() {
     local pid=
     pid=$(broker_pid) || pid=
-    if [[ -n ${PYTHON:-} ]] || { require_java && resolve_version nofetch; }; then
+    local can_probe=0
+    if [[ -n ${PYTHON:-} ]] && "$PYTHON" -c 'import aiokafka' >/dev/null 2>&1; then
+        can_probe=1
+    else
+        require_java
+        if resolve_version nofetch; then can_probe=1; fi
+    fi
+    if (( can_probe )); then
         if port_open "$KAFKA_PORT" && probe; then
             log "running: Kafka answers on 127.0.0.1:$KAFKA_PORT${pid:+ (pid $pid)}${KAFKA_VER:+, jars $KAFKA_VER}, state $BROKER_DIR"
             return 0

@@ -17,8 +17,10 @@ smtp_up() {
     log "SMTP sink already running on 127.0.0.1:$SMTP_PORT"; return
   fi
   mkdir -p "$STATE_DIR/mail"
-  (cd "$ROOT" && nohup "$PYTHON" -m devtools.smtp_sink --port "$SMTP_PORT" --dir "$STATE_DIR/mail" \
-      >>"$STATE_DIR/smtp-sink.log" 2>&1 & echo $! >"$SMTP_PID")
+  cd "$ROOT"
+  setsid nohup "$PYTHON" -m devtools.smtp_sink --port "$SMTP_PORT" --dir "$STATE_DIR/mail" \
+      </dev/null >>"$STATE_DIR/smtp-sink.log" 2>&1 &
+  echo $! >"$SMTP_PID"
   for _ in $(seq 1 50); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$SMTP_PORT") 2>/dev/null; then
       log "SMTP sink on 127.0.0.1:$SMTP_PORT (mail saved to $STATE_DIR/mail)"; return

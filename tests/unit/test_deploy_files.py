@@ -1,0 +1,102 @@
+"""No Docker engine runs here, so docker-compose.yml is checked by reading it: services, ports,
+commands and environment must match the settings the code really reads."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from shared.settings import ServiceSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = {"invitations": 8001, "reviews": 8002, "scoring": 8003, "removals": 8004}
+
+
+def _compose() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def _settings_class(service: str) -> type[ServiceSettings]:
+    module = importlib.import_module(f"services.{service}.settings")
+    classes = [
+        obj for obj in vars(module).values()
+        if inspect.isclass(obj) and issubclass(obj, ServiceSettings) and obj is not ServiceSettings
+    ]
+    assert len(classes) == 1, f"services.{service}.settings should define one settings class"
+    return classes[0]
+
+
+def test_compose_has_the_stack_and_the_four_services() -> None:
+    services = _compose()["services"]
+    assert {"kafka", "postgres", "mailpit", "topics", *SERVICES} <= set(services)
+    assert services["kafka"]["image"].startswith("apache/kafka:")
+    assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert services["topics"]["command"] == ["python", "-m", "shared.topics"]
+
+
+@pytest.mark.parametrize(("service", "port"), sorted(SERVICES.items()))
+def test_each_service_runs_its_module_on_its_port_with_health_checks(service: str, port: int) -> None:
+    spec = _compose()["services"][service]
+    assert spec["command"] == ["python", "-m", f"services.{service}"]
+    assert spec["environment"]["HTTP_PORT"] == str(port)
+    assert f"{port}:{port}" in spec["ports"]
+    assert "/readyz" in " ".join(spec["healthcheck"]["test"])
+    assert spec["restart"] == "unless-stopped"
+    assert spec["depends_on"]["topics"]["condition"] == "service_completed_successfully"
+    assert _settings_class(service)().http_port == port, "compose and the default port differ"
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_every_environment_variable_is_a_setting_the_service_reads(service: str) -> None:
+    settings_class = _settings_class(service)
+    known = {name.upper() for name in settings_class.model_fields}
+    environment = _compose()["services"][service]["environment"]
+    unknown = sorted(set(environment) - known)
+    assert not unknown, f"{service} is given variables it never reads: {unknown}"
+
+
+def test_services_reach_the_stack_by_its_compose_names_and_ports() -> None:
+    compose = _compose()
+    services = compose["services"]
+    env = services["invitations"]["environment"]
+    host, port = env["KAFKA_BOOTSTRAP_SERVERS"].split(":")
+    assert host == "kafka" and f"PLAINTEXT://{host}:{port}" in services["kafka"]["environment"][
+        "KAFKA_ADVERTISED_LISTENERS"]
+    assert "@postgres:5432/" in env["DATABASE_URL"]
+    assert env["SMTP_HOST"] == "mailpit" and env["SMTP_PORT"] == "1025"
+    assert "1025:1025" in services["mailpit"]["ports"]
+
+
+def test_dockerfile_installs_the_pinned_dependencies() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "constraints.txt" in dockerfile and "FROM python:3.11" in dockerfile
+
+
+def _manifests(service: str) -> dict[str, dict[str, Any]]:
+    documents = yaml.safe_load_all((ROOT / "deploy" / "k8s" / f"{service}.yaml").read_text())
+    return {doc["kind"]: doc for doc in documents}
+
+
+@pytest.mark.parametrize(("service", "port"), sorted(SERVICES.items()))
+def test_kubernetes_manifests_match_the_service(service: str, port: int) -> None:
+    manifests = _manifests(service)
+    assert {"Deployment", "Service", "ScaledObject"} <= set(manifests)
+    container = manifests["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python", "-m", f"services.{service}"]
+    assert container["ports"][0]["containerPort"] == port
+    env = {item["name"]: item["value"] for item in container["env"]}
+    assert env["HTTP_PORT"] == str(port)
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    known = {name.upper() for name in _settings_class(service).model_fields}
+    assert set(env) <= known
+    scaled = manifests["ScaledObject"]["spec"]
+    assert scaled["scaleTargetRef"]["name"] == manifests["Deployment"]["metadata"]["name"]
+    assert scaled["maxReplicaCount"] <= 6, "more replicas than partitions would idle"
+    groups = {trigger["metadata"]["consumerGroup"] for trigger in scaled["triggers"]}
+    assert groups == {env["KAFKA_GROUP_ID"]}
