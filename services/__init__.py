@@ -1,0 +1,1 @@
+"""The four services: invitations, reviews, scoring, removals."""

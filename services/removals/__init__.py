@@ -1,0 +1,1 @@
+"""The removals service: agents' open client relationships (leads) and their removal requests."""

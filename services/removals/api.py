@@ -1,0 +1,321 @@
+"""HTTP routes: agents request removals and record client responses; coordinators decide."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.removals import handlers
+from services.removals.domain.model import (
+    MAX_DECISION_NOTE_LENGTH,
+    MAX_NOTES_LENGTH,
+    MAX_PROOF_LENGTH,
+    MIN_NOTES_LENGTH,
+    Decision,
+    Lead,
+    LeadStatus,
+    Proof,
+    RemovalRejected,
+    RemovalRequest,
+    RemovalStatus,
+    valid_reasons,
+)
+from services.removals.repository import LeadRecord, RemovalsRepository
+from shared.auth import Principal, Role, require_roles
+from shared.contracts.base import UtcDatetime
+from shared.contracts.leads import LeadClient
+from shared.contracts.removals import RemovalReason
+from shared.http import ProblemError
+from shared.runtime import ServiceRuntime, runtime_of
+from shared.uow import UnitOfWork
+
+router = APIRouter(prefix="/api/v1", tags=["removals"])
+
+Agent = Annotated[Principal, Depends(require_roles(Role.AGENT))]
+Coordinator = Annotated[Principal, Depends(require_roles(Role.COORDINATOR))]
+AgentOrCoordinator = Annotated[Principal, Depends(require_roles(Role.AGENT, Role.COORDINATOR))]
+Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
+Limit = Annotated[int, Query(ge=1, le=500, description="At most this many items.")]
+
+T = TypeVar("T")
+
+CONFLICTS = frozenset({"lead_removal_pending", "lead_removed", "lead_completed", "not_pending"})
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProofBody(Body):
+    document_ref: str | None = Field(
+        default=None,
+        max_length=MAX_PROOF_LENGTH,
+        description="Reference of an uploaded document (e.g. a closing statement).",
+        examples=["doc-7f3a2c"],
+    )
+    reference: str | None = Field(
+        default=None,
+        max_length=MAX_PROOF_LENGTH,
+        description="A written reference: what, where and when the earlier relationship was.",
+        examples=["Represented the client buying 4 Oak St, MLS 998877, closed May 2023"],
+    )
+
+
+class RemovalBody(Body):
+    lead_id: str = Field(min_length=1, max_length=64, examples=["L-1"])
+    reason: str = Field(
+        max_length=64,
+        description=f"One of: {', '.join(valid_reasons())}.",
+        examples=["changed_mind"],
+    )
+    notes: str = Field(
+        max_length=MAX_NOTES_LENGTH,
+        description=f"Required: at least {MIN_NOTES_LENGTH} characters saying what happened.",
+        examples=[
+            "The client decided to stay in their current home after the job offer fell through."
+        ],
+    )
+    client_ever_responded: bool | None = Field(
+        default=None,
+        description="Did the client ever respond? no_contact is refused when they did.",
+    )
+    proof: ProofBody | None = Field(
+        default=None, description="Required for prior_client: a document or a written reference."
+    )
+
+
+class DecisionBody(Body):
+    decision: Decision = Field(examples=["approve"])
+    note: str = Field(
+        max_length=MAX_DECISION_NOTE_LENGTH,
+        description="Why (for prior_client: how the proof was verified).",
+        examples=["Checked the 2023 closing statement."],
+    )
+
+
+class ClientResponseBody(Body):
+    responded_at: UtcDatetime | None = Field(
+        default=None, description="When the client responded (default: now)."
+    )
+
+
+class StepView(BaseModel):
+    step: str = Field(examples=["requested"])
+    actor: str = Field(description="Agent, coordinator, or `system`.", examples=["A-1"])
+    at: UtcDatetime
+    note: str
+
+
+class RemovalView(BaseModel):
+    removal_id: str
+    lead_id: str
+    agent_id: str
+    reason: RemovalReason
+    notes: str
+    status: RemovalStatus
+    needs_approval: bool
+    client_ever_responded: bool | None
+    proof: ProofBody | None
+    referral_fee_owed: bool
+    requested_at: UtcDatetime
+    decided_by: str | None
+    decided_at: UtcDatetime | None
+    decision_note: str | None
+    completed_at: UtcDatetime | None
+    steps: list[StepView] = Field(description="Every step taken: who, when, why.")
+
+    @classmethod
+    def of(cls, request: RemovalRequest) -> RemovalView:
+        proof = request.proof
+        return cls(
+            removal_id=request.removal_id,
+            lead_id=request.lead_id,
+            agent_id=request.agent_id,
+            reason=request.reason,
+            notes=request.notes,
+            status=request.status,
+            needs_approval=request.needs_approval,
+            client_ever_responded=request.client_ever_responded,
+            proof=ProofBody(document_ref=proof.document_ref, reference=proof.reference)
+            if proof
+            else None,
+            referral_fee_owed=request.referral_fee_owed,
+            requested_at=request.requested_at,
+            decided_by=request.decided_by,
+            decided_at=request.decided_at,
+            decision_note=request.decision_note,
+            completed_at=request.completed_at,
+            steps=[
+                StepView(step=s.kind.value, actor=s.actor, at=s.at, note=s.note)
+                for s in request.steps
+            ],
+        )
+
+
+class RemovalList(BaseModel):
+    items: list[RemovalView]
+
+
+class LeadView(BaseModel):
+    lead_id: str
+    agent_id: str
+    status: LeadStatus
+    assigned_at: UtcDatetime
+    client_responded_at: UtcDatetime | None
+    client: LeadClient | None = Field(default=None, description="Shown to the lead's agent only.")
+    completed_by_transaction: str | None = None
+    completed_at: UtcDatetime | None = None
+
+    @classmethod
+    def of(cls, lead: Lead, record: LeadRecord | None = None) -> LeadView:
+        return cls(
+            lead_id=lead.lead_id,
+            agent_id=lead.agent_id,
+            status=lead.status,
+            assigned_at=lead.assigned_at,
+            client_responded_at=lead.client_responded_at,
+            client=record.client if record else None,
+            completed_by_transaction=record.completed_by_transaction if record else None,
+            completed_at=record.completed_at if record else None,
+        )
+
+
+class LeadList(BaseModel):
+    items: list[LeadView]
+
+
+@router.post("/removals", status_code=201, response_model=RemovalView)
+async def request_removal(
+    body: RemovalBody, agent: Agent, runtime: Runtime, response: Response
+) -> RemovalView:
+    """Ask to remove one of your leads. Most reasons complete at once; `active_handoff`,
+    `bad_fit` and `prior_client` wait for a coordinator."""
+    proof = Proof(body.proof.document_ref, body.proof.reference) if body.proof else None
+    request = await _run(
+        runtime,
+        lambda uow: handlers.ask_for_removal(
+            uow,
+            agent_id=agent.sub,
+            lead_id=body.lead_id,
+            reason=body.reason,
+            notes=body.notes,
+            client_ever_responded=body.client_ever_responded,
+            proof=proof,
+        ),
+    )
+    response.headers["Location"] = f"/api/v1/removals/{request.removal_id}"
+    return RemovalView.of(request)
+
+
+@router.get("/removals", response_model=RemovalList)
+async def list_removals(
+    principal: AgentOrCoordinator,
+    runtime: Runtime,
+    status: Annotated[
+        RemovalStatus | None,
+        Query(description="Agents: any (default all); coordinators: default `pending`, the queue."),
+    ] = None,
+    agent_id: Annotated[
+        str | None, Query(description="Coordinators: only this agent's requests.")
+    ] = None,
+    limit: Limit = 100,
+) -> RemovalList:
+    """Agents see their own requests; coordinators see the queue, oldest first."""
+    if principal.role is Role.COORDINATOR:
+        status = status or RemovalStatus.PENDING
+    else:
+        agent_id = principal.sub
+    async with runtime.unit_of_work() as uow:
+        found = await RemovalsRepository(uow.conn, uow.cipher).requests(
+            agent_id=agent_id, status=status, limit=limit
+        )
+    return RemovalList(items=[RemovalView.of(request) for request in found])
+
+
+@router.get("/removals/{removal_id}", response_model=RemovalView)
+async def get_removal(
+    removal_id: str, principal: AgentOrCoordinator, runtime: Runtime
+) -> RemovalView:
+    async with runtime.unit_of_work() as uow:
+        request = await RemovalsRepository(uow.conn, uow.cipher).request(removal_id)
+    if request is None:
+        raise ProblemError(404, "Not Found", f"no removal request {removal_id}")
+    if principal.role is Role.AGENT and request.agent_id != principal.sub:
+        raise ProblemError(403, "Forbidden", "this removal request is another agent's")
+    return RemovalView.of(request)
+
+
+@router.post("/removals/{removal_id}/decision", response_model=RemovalView)
+async def decide_removal(
+    removal_id: str, body: DecisionBody, coordinator: Coordinator, runtime: Runtime
+) -> RemovalView:
+    """Approve (for prior_client: the proof is verified) or deny a pending request."""
+    request = await _run(
+        runtime,
+        lambda uow: handlers.decide_removal(
+            uow,
+            removal_id=removal_id,
+            coordinator_id=coordinator.sub,
+            decision=body.decision,
+            note=body.note,
+        ),
+    )
+    return RemovalView.of(request)
+
+
+@router.get("/leads", response_model=LeadList)
+async def list_leads(
+    agent: Agent,
+    runtime: Runtime,
+    status: Annotated[LeadStatus | None, Query()] = None,
+    limit: Limit = 100,
+) -> LeadList:
+    """Your leads with their clients' contact details, newest first."""
+    async with runtime.unit_of_work() as uow:
+        records = await RemovalsRepository(uow.conn, uow.cipher).leads_of(agent.sub, status, limit)
+    return LeadList(items=[LeadView.of(record.lead, record) for record in records])
+
+
+@router.post("/leads/{lead_id}/client-responses", response_model=LeadView)
+async def record_client_response(
+    lead_id: str, body: ClientResponseBody, agent: Agent, runtime: Runtime
+) -> LeadView:
+    """Record that the client responded (the lead's contact history: no_contact is then refused)."""
+    lead = await _run(
+        runtime,
+        lambda uow: handlers.note_client_response(
+            uow, agent_id=agent.sub, lead_id=lead_id, responded_at=body.responded_at
+        ),
+    )
+    return LeadView.of(lead)
+
+
+async def _run(runtime: ServiceRuntime, command: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+    """Run a command in one transaction; a refused command rolls back and answers a problem."""
+    async with _problems(), runtime.unit_of_work() as uow:
+        return await command(uow)
+
+
+@asynccontextmanager
+async def _problems() -> AsyncIterator[None]:
+    try:
+        yield
+    except handlers.NotFound as exc:
+        raise ProblemError(404, "Not Found", str(exc)) from exc
+    except RemovalRejected as exc:
+        raise _problem(exc) from exc
+
+
+def _problem(exc: RemovalRejected) -> ProblemError:
+    extra: dict[str, Any] = {"code": exc.code}
+    if exc.code == "not_your_lead":
+        return ProblemError(403, "Forbidden", exc.message, **extra)
+    if exc.code in CONFLICTS:
+        return ProblemError(409, "Conflict", exc.message, **extra)
+    if exc.code == "unknown_reason":
+        extra["valid_reasons"] = valid_reasons()
+    return ProblemError(422, "Unprocessable Content", exc.message, **extra)

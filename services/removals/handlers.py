@@ -1,0 +1,163 @@
+"""Events from the streams and commands from the API: load, decide (domain), save and publish in
+the unit of work's one transaction."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from services.removals.domain.events import event_for, event_id
+from services.removals.domain.model import (
+    Decision,
+    Lead,
+    LeadStatus,
+    Outcome,
+    Proof,
+    RemovalRejected,
+    RemovalRequest,
+    close_by_transaction,
+    completes_lead,
+    decide,
+    parse_reason,
+    record_client_response,
+    request_removal,
+)
+from services.removals.repository import RemovalsRepository
+from shared.contracts import LEAD_ASSIGNED, TRANSACTION_CLOSED
+from shared.contracts.leads import LeadAssigned
+from shared.contracts.mls import TransactionClosed
+from shared.messaging import EventDispatcher
+from shared.uow import UnitOfWork
+
+dispatcher = EventDispatcher("removals")
+
+
+class NotFound(Exception):
+    """No such lead or removal request."""
+
+
+def repository(uow: UnitOfWork) -> RemovalsRepository:
+    return RemovalsRepository(uow.conn, uow.cipher)
+
+
+@dispatcher.on(LEAD_ASSIGNED)
+async def lead_assigned(event: LeadAssigned, uow: UnitOfWork) -> None:
+    repo = repository(uow)
+    lead = await repo.save_assignment(
+        event.lead_id, event.agent_id, event.client, event.assigned_at, uow.now
+    )
+    if event.client.email is None:
+        return
+    # the closing may have been consumed before the lead: the topics are not ordered together
+    closing = await repo.closing_since(
+        lead.agent_id, repo.email_index(event.client.email), lead.assigned_at
+    )
+    if closing is not None:
+        transaction_id, closed_at = closing
+        if completes_lead(lead, agent_id=lead.agent_id, closed_at=closed_at):
+            await _complete_lead(uow, repo, lead, transaction_id)
+
+
+@dispatcher.on(TRANSACTION_CLOSED)
+async def transaction_closed(event: TransactionClosed, uow: UnitOfWork) -> None:
+    repo = repository(uow)
+    clients = sorted(
+        {
+            (representation.agent_id, repo.email_index(client.email))
+            for representation in event.representations
+            for client in representation.clients
+            if client.email
+        }
+    )
+    if not clients:
+        return
+    await repo.record_closing(event.transaction_id, event.closed_at, clients)
+    for lead in await repo.leads_of_clients_for_update(clients):
+        if completes_lead(lead, agent_id=lead.agent_id, closed_at=event.closed_at):
+            await _complete_lead(uow, repo, lead, event.transaction_id)
+
+
+async def ask_for_removal(
+    uow: UnitOfWork,
+    *,
+    agent_id: str,
+    lead_id: str,
+    reason: str,
+    notes: str,
+    client_ever_responded: bool | None,
+    proof: Proof | None,
+) -> RemovalRequest:
+    chosen = parse_reason(reason)
+    repo = repository(uow)
+    lead = await _own_lead(repo, lead_id, agent_id)
+    outcome = request_removal(
+        lead,
+        removal_id=str(uuid.uuid4()),
+        agent_id=agent_id,
+        reason=chosen,
+        notes=notes,
+        now=uow.now,
+        client_ever_responded=client_ever_responded,
+        proof=proof,
+    )
+    await repo.add_request(outcome.request)
+    await _record(uow, repo, lead, outcome)
+    return outcome.request
+
+
+async def decide_removal(
+    uow: UnitOfWork, *, removal_id: str, coordinator_id: str, decision: Decision, note: str
+) -> RemovalRequest:
+    repo = repository(uow)
+    request = await repo.request(removal_id, for_update=True)
+    if request is None:
+        raise NotFound(f"no removal request {removal_id}")
+    lead = await repo.lead_for_update(request.lead_id, request.agent_id)
+    assert lead is not None  # a foreign key ties every request to its lead
+    outcome = decide(
+        request, decision=decision, coordinator_id=coordinator_id, note=note, now=uow.now
+    )
+    await repo.update_request(outcome.request)
+    await _record(uow, repo, lead, outcome)
+    return outcome.request
+
+
+async def note_client_response(
+    uow: UnitOfWork, *, agent_id: str, lead_id: str, responded_at: datetime | None
+) -> Lead:
+    repo = repository(uow)
+    lead = await _own_lead(repo, lead_id, agent_id)
+    updated = record_client_response(lead, responded_at=responded_at or uow.now, now=uow.now)
+    await repo.set_client_responded_at(updated, uow.now)
+    return updated
+
+
+async def _own_lead(repo: RemovalsRepository, lead_id: str, agent_id: str) -> Lead:
+    lead = await repo.lead_for_update(lead_id, agent_id)
+    if lead is not None:
+        return lead
+    if await repo.lead_exists(lead_id):
+        raise RemovalRejected("not_your_lead", f"lead {lead_id} is not assigned to you")
+    raise NotFound(f"no lead {lead_id}")
+
+
+async def _complete_lead(
+    uow: UnitOfWork, repo: RemovalsRepository, lead: Lead, transaction_id: str
+) -> None:
+    """The client closed with the agent: a success, so a pending removal is withdrawn."""
+    if lead.status is LeadStatus.REMOVAL_PENDING:
+        pending = await repo.pending_request_for(lead)
+        if pending is not None:
+            outcome = close_by_transaction(pending, transaction_id=transaction_id, now=uow.now)
+            await repo.update_request(outcome.request)
+            await _record(uow, repo, lead, outcome)
+    await repo.set_lead_status(lead, LeadStatus.COMPLETED, uow.now, transaction_id=transaction_id)
+
+
+async def _record(uow: UnitOfWork, repo: RemovalsRepository, lead: Lead, outcome: Outcome) -> None:
+    """Save the steps taken and the lead's new status, and publish one event per step."""
+    await repo.add_steps(outcome.request.removal_id, outcome.new_steps)
+    await repo.set_lead_status(lead, outcome.lead_status, uow.now)
+    for step in outcome.new_steps:
+        event_type, event = event_for(outcome.request, step)
+        await uow.publish(event_type, event, ce_id=event_id(outcome.request, step))

@@ -1,0 +1,310 @@
+"""asyncpg queries on the removals schema: leads (client contact encrypted), closings, removal
+requests and their steps. Every method runs in the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from services.removals.domain.model import (
+    Lead,
+    LeadStatus,
+    Proof,
+    RemovalRequest,
+    RemovalStatus,
+    Step,
+    StepKind,
+)
+from shared.contracts.leads import LeadClient
+from shared.contracts.removals import RemovalReason
+from shared.crypto import PiiCipher
+
+_LEAD_COLUMNS = "lead_id, agent_id, status, assigned_at, client_responded_at"
+_REQUEST_COLUMNS = """removal_id, lead_id, agent_id, reason, notes, client_ever_responded,
+    proof_document_ref, proof_reference, status, requested_at, decided_by, decided_at,
+    decision_note, completed_at"""
+
+
+@dataclass(frozen=True)
+class LeadRecord:
+    """A lead as its agent sees it: with the client's contact, decrypted."""
+
+    lead: Lead
+    client: LeadClient
+    completed_by_transaction: str | None
+    completed_at: datetime | None
+
+
+class RemovalsRepository:
+    def __init__(self, conn: asyncpg.Connection, cipher: PiiCipher) -> None:
+        self.conn = conn
+        self.cipher = cipher
+
+    def email_index(self, email: str) -> str:
+        return self.cipher.blind_index(email)
+
+    # leads
+
+    async def save_assignment(
+        self, lead_id: str, agent_id: str, client: LeadClient, assigned_at: datetime, now: datetime
+    ) -> Lead:
+        """Insert the lead, or refresh the client's contact from a newer assignment; the lead's
+        status is never reset by a replayed or repeated assignment."""
+        row = await self.conn.fetchrow(
+            f"""INSERT INTO leads (lead_id, agent_id, client_sealed, email_index, assigned_at,
+                                   updated_at)
+                VALUES ($1, $2, $3, $4, $5, $6)
+                ON CONFLICT (lead_id, agent_id) DO UPDATE SET
+                    client_sealed = EXCLUDED.client_sealed,
+                    email_index = EXCLUDED.email_index,
+                    updated_at = EXCLUDED.updated_at
+                WHERE EXCLUDED.assigned_at >= leads.assigned_at
+                RETURNING {_LEAD_COLUMNS}""",
+            lead_id,
+            agent_id,
+            self.cipher.encrypt(client.model_dump_json()),
+            self.email_index(client.email) if client.email else None,
+            assigned_at,
+            now,
+        )
+        if row is None:  # an older assignment replayed: nothing changes
+            return await self._lead_or_fail(lead_id, agent_id)
+        return _lead(row)
+
+    async def lead_for_update(self, lead_id: str, agent_id: str) -> Lead | None:
+        row = await self.conn.fetchrow(
+            f"SELECT {_LEAD_COLUMNS} FROM leads WHERE lead_id = $1 AND agent_id = $2 FOR UPDATE",
+            lead_id,
+            agent_id,
+        )
+        return _lead(row) if row else None
+
+    async def lead_exists(self, lead_id: str) -> bool:
+        found = await self.conn.fetchval(
+            "SELECT true FROM leads WHERE lead_id = $1 LIMIT 1", lead_id
+        )
+        return bool(found)
+
+    async def set_lead_status(
+        self, lead: Lead, status: LeadStatus, now: datetime, *, transaction_id: str | None = None
+    ) -> None:
+        await self.conn.execute(
+            """UPDATE leads SET status = $3, updated_at = $4,
+                   completed_by_transaction = COALESCE($5, completed_by_transaction),
+                   completed_at = CASE WHEN $3 = 'completed' THEN $4 ELSE completed_at END
+               WHERE lead_id = $1 AND agent_id = $2""",
+            lead.lead_id,
+            lead.agent_id,
+            status.value,
+            now,
+            transaction_id,
+        )
+
+    async def set_client_responded_at(self, lead: Lead, now: datetime) -> None:
+        await self.conn.execute(
+            """UPDATE leads SET client_responded_at = $3, updated_at = $4
+               WHERE lead_id = $1 AND agent_id = $2""",
+            lead.lead_id,
+            lead.agent_id,
+            lead.client_responded_at,
+            now,
+        )
+
+    async def leads_of(
+        self, agent_id: str, status: LeadStatus | None, limit: int
+    ) -> list[LeadRecord]:
+        rows = await self.conn.fetch(
+            f"""SELECT {_LEAD_COLUMNS}, client_sealed, completed_by_transaction, completed_at
+                FROM leads WHERE agent_id = $1 AND ($2::text IS NULL OR status = $2)
+                ORDER BY assigned_at DESC, lead_id LIMIT $3""",
+            agent_id,
+            status.value if status else None,
+            limit,
+        )
+        return [
+            LeadRecord(
+                lead=_lead(row),
+                client=LeadClient.model_validate_json(self.cipher.decrypt(row["client_sealed"])),
+                completed_by_transaction=row["completed_by_transaction"],
+                completed_at=row["completed_at"],
+            )
+            for row in rows
+        ]
+
+    # closings
+
+    async def record_closing(
+        self, transaction_id: str, closed_at: datetime, clients: Sequence[tuple[str, str]]
+    ) -> None:
+        """Remember which (agent, client email index) pairs closed, for leads assigned later."""
+        await self.conn.execute(
+            """INSERT INTO closings (agent_id, email_index, transaction_id, closed_at)
+               SELECT agent_id, email_index, $3, $4
+               FROM unnest($1::text[], $2::text[]) AS c(agent_id, email_index)
+               ON CONFLICT DO NOTHING""",
+            [agent_id for agent_id, _ in clients],
+            [email_index for _, email_index in clients],
+            transaction_id,
+            closed_at,
+        )
+
+    async def leads_of_clients_for_update(self, clients: Sequence[tuple[str, str]]) -> list[Lead]:
+        """Open or pending leads of these (agent, client email index) pairs, locked."""
+        rows = await self.conn.fetch(
+            f"""SELECT {_LEAD_COLUMNS} FROM leads
+                WHERE (agent_id, email_index) IN (
+                    SELECT * FROM unnest($1::text[], $2::text[]))
+                  AND status IN ('open', 'removal_pending')
+                ORDER BY lead_id, agent_id
+                FOR UPDATE""",
+            [agent_id for agent_id, _ in clients],
+            [email_index for _, email_index in clients],
+        )
+        return [_lead(row) for row in rows]
+
+    async def closing_since(
+        self, agent_id: str, email_index: str, since: datetime
+    ) -> tuple[str, datetime] | None:
+        """The first transaction this client closed with this agent at or after `since`."""
+        row = await self.conn.fetchrow(
+            """SELECT transaction_id, closed_at FROM closings
+               WHERE agent_id = $1 AND email_index = $2 AND closed_at >= $3
+               ORDER BY closed_at, transaction_id LIMIT 1""",
+            agent_id,
+            email_index,
+            since,
+        )
+        return (row["transaction_id"], row["closed_at"]) if row else None
+
+    # removal requests
+
+    async def add_request(self, request: RemovalRequest) -> None:
+        proof = request.proof or Proof()
+        await self.conn.execute(
+            f"""INSERT INTO removal_requests ({_REQUEST_COLUMNS})
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)""",
+            request.removal_id,
+            request.lead_id,
+            request.agent_id,
+            request.reason.value,
+            request.notes,
+            request.client_ever_responded,
+            proof.document_ref,
+            proof.reference,
+            request.status.value,
+            request.requested_at,
+            request.decided_by,
+            request.decided_at,
+            request.decision_note,
+            request.completed_at,
+        )
+
+    async def update_request(self, request: RemovalRequest) -> None:
+        await self.conn.execute(
+            """UPDATE removal_requests SET status = $2, decided_by = $3, decided_at = $4,
+                   decision_note = $5, completed_at = $6
+               WHERE removal_id = $1""",
+            request.removal_id,
+            request.status.value,
+            request.decided_by,
+            request.decided_at,
+            request.decision_note,
+            request.completed_at,
+        )
+
+    async def add_steps(self, removal_id: str, steps: Sequence[Step]) -> None:
+        await self.conn.executemany(
+            "INSERT INTO removal_steps (removal_id, step, actor, at, note) VALUES ($1, $2, $3, $4, $5)",
+            [(removal_id, step.kind.value, step.actor, step.at, step.note) for step in steps],
+        )
+
+    async def request(self, removal_id: str, *, for_update: bool = False) -> RemovalRequest | None:
+        row = await self.conn.fetchrow(
+            f"SELECT {_REQUEST_COLUMNS} FROM removal_requests WHERE removal_id = $1"
+            + (" FOR UPDATE" if for_update else ""),
+            removal_id,
+        )
+        if row is None:
+            return None
+        return (await self._with_steps([row]))[0]
+
+    async def pending_request_for(self, lead: Lead) -> RemovalRequest | None:
+        row = await self.conn.fetchrow(
+            f"""SELECT {_REQUEST_COLUMNS} FROM removal_requests
+                WHERE lead_id = $1 AND agent_id = $2 AND status = 'pending' FOR UPDATE""",
+            lead.lead_id,
+            lead.agent_id,
+        )
+        if row is None:
+            return None
+        return (await self._with_steps([row]))[0]
+
+    async def requests(
+        self, *, agent_id: str | None, status: RemovalStatus | None, limit: int
+    ) -> list[RemovalRequest]:
+        """Oldest first, so the coordinators' queue is worked in arrival order."""
+        rows = await self.conn.fetch(
+            f"""SELECT {_REQUEST_COLUMNS} FROM removal_requests
+                WHERE ($1::text IS NULL OR agent_id = $1) AND ($2::text IS NULL OR status = $2)
+                ORDER BY requested_at, removal_id LIMIT $3""",
+            agent_id,
+            status.value if status else None,
+            limit,
+        )
+        return await self._with_steps(rows)
+
+    async def _with_steps(self, rows: Sequence[asyncpg.Record]) -> list[RemovalRequest]:
+        ids = [row["removal_id"] for row in rows]
+        step_rows = await self.conn.fetch(
+            """SELECT removal_id, step, actor, at, note FROM removal_steps
+               WHERE removal_id = ANY($1::text[]) ORDER BY removal_id, id""",
+            ids,
+        )
+        steps: dict[str, list[Step]] = {removal_id: [] for removal_id in ids}
+        for step in step_rows:
+            steps[step["removal_id"]].append(
+                Step(StepKind(step["step"]), step["actor"], step["at"], step["note"])
+            )
+        return [_request(row, tuple(steps[row["removal_id"]])) for row in rows]
+
+    async def _lead_or_fail(self, lead_id: str, agent_id: str) -> Lead:
+        row = await self.conn.fetchrow(
+            f"SELECT {_LEAD_COLUMNS} FROM leads WHERE lead_id = $1 AND agent_id = $2",
+            lead_id,
+            agent_id,
+        )
+        assert row is not None
+        return _lead(row)
+
+
+def _lead(row: asyncpg.Record) -> Lead:
+    return Lead(
+        lead_id=row["lead_id"],
+        agent_id=row["agent_id"],
+        status=LeadStatus(row["status"]),
+        assigned_at=row["assigned_at"],
+        client_responded_at=row["client_responded_at"],
+    )
+
+
+def _request(row: asyncpg.Record, steps: tuple[Step, ...]) -> RemovalRequest:
+    proof = Proof(document_ref=row["proof_document_ref"], reference=row["proof_reference"])
+    return RemovalRequest(
+        removal_id=row["removal_id"],
+        lead_id=row["lead_id"],
+        agent_id=row["agent_id"],
+        reason=RemovalReason(row["reason"]),
+        notes=row["notes"],
+        status=RemovalStatus(row["status"]),
+        requested_at=row["requested_at"],
+        client_ever_responded=row["client_ever_responded"],
+        proof=proof if proof.given else None,
+        decided_by=row["decided_by"],
+        decided_at=row["decided_at"],
+        decision_note=row["decision_note"],
+        completed_at=row["completed_at"],
+        steps=steps,
+    )

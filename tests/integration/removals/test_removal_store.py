@@ -1,0 +1,222 @@
+"""Handlers and repository on real PostgreSQL: state, recorded steps and outbox rows."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from services.removals import handlers
+from services.removals.domain.model import Decision, LeadStatus, Proof, RemovalRejected
+from shared.contracts.mls import TransactionClosed
+from shared.uow import UnitOfWorkFactory
+from tests.integration.removals.conftest import START, lead_assigned, unique
+
+pytestmark = pytest.mark.integration
+
+NOTES = "The client stopped searching after their job moved to another state."
+
+
+def closed(
+    transaction_id: str, agent_id: str, email: str, days_after_start: int
+) -> TransactionClosed:
+    return TransactionClosed.model_validate(
+        {
+            "transaction_id": transaction_id,
+            "mls_number": "MLS-1",
+            "kind": "sale",
+            "closed_at": (START + timedelta(days=days_after_start)).isoformat(),
+            "property": {"street": "12 Elm Rd", "city": "Houston", "postcode": "77002"},
+            "representations": [
+                {
+                    "agent_id": agent_id,
+                    "side": "buyer",
+                    "clients": [{"name": "Sam Lee", "email": email.upper(), "phone": None}],
+                }
+            ],
+        }
+    )
+
+
+async def outbox(units: UnitOfWorkFactory) -> list[tuple[str, dict[str, object]]]:
+    async with units.pool.acquire() as conn:
+        rows = await conn.fetch("SELECT ce_type, payload FROM outbox ORDER BY id")
+    return [(row["ce_type"], json.loads(bytes(row["payload"]))) for row in rows]
+
+
+async def lead_status(units: UnitOfWorkFactory, lead_id: str, agent_id: str) -> str:
+    async with units.pool.acquire() as conn:
+        status: str = await conn.fetchval(
+            "SELECT status FROM leads WHERE lead_id = $1 AND agent_id = $2", lead_id, agent_id
+        )
+    return status
+
+
+async def test_client_contact_is_stored_encrypted(units: UnitOfWorkFactory) -> None:
+    lead_id, email = unique("L"), f"{unique('sam')}@example.com"
+    async with units() as uow:
+        await handlers.lead_assigned(lead_assigned(lead_id, "A-1", email), uow)
+    async with units.pool.acquire() as conn:
+        sealed = bytes(await conn.fetchval("SELECT client_sealed FROM leads"))
+    assert email.encode() not in sealed
+    assert b"Sam Lee" not in sealed
+
+
+async def test_an_immediate_removal_records_each_step_and_publishes_requested_then_completed(
+    units: UnitOfWorkFactory,
+) -> None:
+    lead_id = unique("L")
+    async with units() as uow:
+        await handlers.lead_assigned(lead_assigned(lead_id, "A-1", "sam@example.com"), uow)
+    async with units() as uow:
+        request = await handlers.ask_for_removal(
+            uow,
+            agent_id="A-1",
+            lead_id=lead_id,
+            reason="lease_or_rental",
+            notes=NOTES,
+            client_ever_responded=True,
+            proof=None,
+        )
+    assert await lead_status(units, lead_id, "A-1") == "removed"
+    events = await outbox(units)
+    assert [ce_type for ce_type, _ in events] == ["removal.requested.v1", "removal.completed.v1"]
+    assert events[1][1]["referral_fee_owed"] is False
+    async with units() as uow:
+        stored = await handlers.repository(uow).request(request.removal_id)
+    assert stored is not None
+    assert [(s.kind.value, s.actor) for s in stored.steps] == [
+        ("requested", "A-1"),
+        ("completed", "system"),
+    ]
+
+
+async def test_a_refused_request_leaves_nothing_behind(units: UnitOfWorkFactory) -> None:
+    lead_id = unique("L")
+    async with units() as uow:
+        await handlers.lead_assigned(lead_assigned(lead_id, "A-1", "sam@example.com"), uow)
+    async with units() as uow:
+        await handlers.note_client_response(
+            uow, agent_id="A-1", lead_id=lead_id, responded_at=START - timedelta(days=2)
+        )
+    with pytest.raises(RemovalRejected) as caught:
+        async with units() as uow:
+            await handlers.ask_for_removal(
+                uow,
+                agent_id="A-1",
+                lead_id=lead_id,
+                reason="no_contact",
+                notes=NOTES,
+                client_ever_responded=None,
+                proof=None,
+            )
+    assert "lost_touch" in caught.value.message
+    assert await lead_status(units, lead_id, "A-1") == "open"
+    assert await outbox(units) == []
+
+
+async def test_prior_client_proof_is_kept_for_the_coordinator(units: UnitOfWorkFactory) -> None:
+    lead_id = unique("L")
+    async with units() as uow:
+        await handlers.lead_assigned(lead_assigned(lead_id, "A-1", "sam@example.com"), uow)
+    async with units() as uow:
+        request = await handlers.ask_for_removal(
+            uow,
+            agent_id="A-1",
+            lead_id=lead_id,
+            reason="prior_client",
+            notes=NOTES,
+            client_ever_responded=True,
+            proof=Proof(document_ref="doc-1", reference="4 Oak St, 2023"),
+        )
+    async with units() as uow:
+        decided = await handlers.decide_removal(
+            uow,
+            removal_id=request.removal_id,
+            coordinator_id="C-1",
+            decision=Decision.APPROVE,
+            note="closing statement matches the MLS record",
+        )
+    assert decided.proof == Proof(document_ref="doc-1", reference="4 Oak St, 2023")
+    assert [s.kind.value for s in decided.steps] == ["requested", "approved", "completed"]
+    assert await lead_status(units, lead_id, "A-1") == "removed"
+
+
+async def test_a_closing_with_the_same_agent_completes_the_lead_and_withdraws_a_pending_removal(
+    units: UnitOfWorkFactory,
+) -> None:
+    lead_id, email = unique("L"), f"{unique('sam')}@example.com"
+    async with units() as uow:
+        await handlers.lead_assigned(lead_assigned(lead_id, "A-1", email), uow)
+        await handlers.lead_assigned(lead_assigned(lead_id, "A-2", email), uow)
+    async with units() as uow:
+        await handlers.ask_for_removal(
+            uow,
+            agent_id="A-1",
+            lead_id=lead_id,
+            reason="bad_fit",
+            notes=NOTES,
+            client_ever_responded=True,
+            proof=None,
+        )
+    async with units() as uow:
+        await handlers.transaction_closed(closed(unique("T"), "A-1", email, 10), uow)
+    assert await lead_status(units, lead_id, "A-1") == "completed"
+    assert await lead_status(units, lead_id, "A-2") == "open"
+    events = await outbox(units)
+    assert [ce_type for ce_type, _ in events] == ["removal.requested.v1", "removal.denied.v1"]
+    assert events[1][1]["decided_by"] == "system"
+    with pytest.raises(RemovalRejected) as caught:
+        async with units() as uow:
+            await handlers.ask_for_removal(
+                uow,
+                agent_id="A-1",
+                lead_id=lead_id,
+                reason="changed_mind",
+                notes=NOTES,
+                client_ever_responded=True,
+                proof=None,
+            )
+    assert caught.value.code == "lead_completed"
+
+
+async def test_a_closing_seen_before_the_lead_still_completes_it(units: UnitOfWorkFactory) -> None:
+    lead_id, email = unique("L"), f"{unique('sam')}@example.com"
+    async with units() as uow:
+        await handlers.transaction_closed(closed(unique("T"), "A-1", email, 3), uow)
+    async with units() as uow:
+        await handlers.lead_assigned(lead_assigned(lead_id, "A-1", email), uow)
+    assert await lead_status(units, lead_id, "A-1") == "completed"
+
+
+async def test_an_older_closing_makes_a_prior_client_not_a_completed_lead(
+    units: UnitOfWorkFactory,
+) -> None:
+    lead_id, email = unique("L"), f"{unique('sam')}@example.com"
+    async with units() as uow:
+        await handlers.transaction_closed(closed(unique("T"), "A-1", email, -400), uow)
+        await handlers.lead_assigned(lead_assigned(lead_id, "A-1", email), uow)
+    assert await lead_status(units, lead_id, "A-1") == LeadStatus.OPEN.value
+
+
+async def test_a_replayed_assignment_does_not_reopen_a_removed_lead(
+    units: UnitOfWorkFactory,
+) -> None:
+    lead_id = unique("L")
+    event = lead_assigned(lead_id, "A-1", "sam@example.com")
+    async with units() as uow:
+        await handlers.lead_assigned(event, uow)
+    async with units() as uow:
+        await handlers.ask_for_removal(
+            uow,
+            agent_id="A-1",
+            lead_id=lead_id,
+            reason="out_of_area",
+            notes=NOTES,
+            client_ever_responded=True,
+            proof=None,
+        )
+    async with units() as uow:
+        await handlers.lead_assigned(event, uow)
+    assert await lead_status(units, lead_id, "A-1") == "removed"
