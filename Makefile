@@ -49,7 +49,8 @@ test-unit: venv ## fast unit tests only (no services needed)
 	$(VENV)/bin/pytest tests/unit -q
 
 test: venv browser ## set everything up, lint, run every test, then stop what was started
-	@set -o pipefail; rc=0; \
+	@set -o pipefail; rc=0; export STACK_RECORD=$(ROOT)/.local/started-by-make-test; \
+	mkdir -p .local; rm -f $$STACK_RECORD; \
 	deploy/local/stack.sh up || rc=$$?; \
 	if [ $$rc -eq 0 ]; then $(MAKE) --no-print-directory lint || rc=$$?; fi; \
 	if [ $$rc -eq 0 ]; then $(VENV)/bin/pytest tests -p no:cacheprovider --durations=15 || rc=$$?; fi; \

@@ -9,14 +9,19 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-SERVICE_PORTS: dict[str, int] = {"invitations": 8001, "reviews": 8002, "scoring": 8003, "removals": 8004}
+SERVICE_PORTS: dict[str, int] = {
+    "invitations": 8001,
+    "reviews": 8002,
+    "scoring": 8003,
+    "removals": 8004,
+}
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -25,6 +30,7 @@ class ServiceProcesses:
     env: Mapping[str, str]
     ports: Mapping[str, int] = field(default_factory=lambda: dict(SERVICE_PORTS))
     log_dir: Path = ROOT / ".local" / "logs"
+    per_service_env: Callable[[str], Mapping[str, str]] = lambda _service: {}
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def url(self, service: str) -> str:
@@ -36,6 +42,7 @@ class ServiceProcesses:
         env = {
             **os.environ,
             **self.env,
+            **self.per_service_env(service),
             "HTTP_PORT": str(port),
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
             "REVIEWS_PUBLIC_BASE_URL": self.url("reviews"),
@@ -44,7 +51,10 @@ class ServiceProcesses:
         log = (self.log_dir / f"{service}.log").open("ab")
         self.procs[service] = subprocess.Popen(
             [sys.executable, "-m", f"services.{service}"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
 
     def start_all(self, timeout: float = 90.0) -> None:

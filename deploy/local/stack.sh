@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole local stack: Kafka (from Maven jars), PostgreSQL, the SMTP sink, and the topics.
 # Usage: deploy/local/stack.sh up|down|status
+# With STACK_RECORD=<file>, `up` notes which parts it started itself and `down` stops only
+# those: `make test` leaves alone a stack that `make up` had already started.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -11,6 +13,9 @@ SMTP_PID="$STATE_DIR/smtp-sink-$SMTP_PORT.pid"
 export STATE_DIR
 
 log() { echo "[stack] $*" >&2; }
+
+record() { [[ -n "${STACK_RECORD:-}" ]] && echo "$1" >>"$STACK_RECORD"; return 0; }
+recorded() { [[ -z "${STACK_RECORD:-}" ]] || grep -qx "$1" "$STACK_RECORD" 2>/dev/null; }
 
 smtp_up() {
   if [[ -f "$SMTP_PID" ]] && kill -0 "$(cat "$SMTP_PID")" 2>/dev/null; then
@@ -41,16 +46,21 @@ smtp_down() {
 case "${1:-}" in
   up)
     mkdir -p "$STATE_DIR"
+    "$ROOT/deploy/local/postgres.sh" status >/dev/null 2>&1 || record postgres
     "$ROOT/deploy/local/postgres.sh" start
+    "$ROOT/deploy/local/kafka.sh" status >/dev/null 2>&1 || record kafka
     PYTHON="$PYTHON" "$ROOT/deploy/local/kafka.sh" start
+    { [[ -f "$SMTP_PID" ]] && kill -0 "$(cat "$SMTP_PID")" 2>/dev/null; } || record smtp
     smtp_up
     (cd "$ROOT" && "$PYTHON" -m shared.topics)
     log "stack is up: Kafka 127.0.0.1:${KAFKA_PORT:-9092}, PostgreSQL $("$ROOT/deploy/local/postgres.sh" url), SMTP 127.0.0.1:$SMTP_PORT"
     ;;
   down)
-    smtp_down
-    "$ROOT/deploy/local/kafka.sh" stop || true
-    "$ROOT/deploy/local/postgres.sh" stop || true
+    recorded smtp && smtp_down
+    recorded kafka && { "$ROOT/deploy/local/kafka.sh" stop || true; }
+    recorded postgres && { "$ROOT/deploy/local/postgres.sh" stop || true; }
+    if [[ -n "${STACK_RECORD:-}" ]]; then rm -f "$STACK_RECORD"; fi
+    log "stopped what was started$( [[ -n "${STACK_RECORD:-}" ]] && echo " by this run")"
     ;;
   status)
     "$ROOT/deploy/local/kafka.sh" status && echo "kafka: up" || echo "kafka: down"

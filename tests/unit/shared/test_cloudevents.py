@@ -8,14 +8,22 @@ from shared.contracts.participation import ParticipationChanged
 
 def _event() -> ParticipationChanged:
     return ParticipationChanged(
-        agent_id="A-1", mode="opt_in_public", reason="agent_choice",
+        agent_id="A-1",
+        mode="opt_in_public",
+        reason="agent_choice",
         changed_at=datetime(2026, 11, 20, 15, tzinfo=UTC),
     )
 
 
 def test_round_trip_keeps_attributes_key_and_data() -> None:
-    record = encode("agent.participation.changed.v1", _event(), source="/ratings/test", key="A-1",
-                    ce_id="id-1", time=datetime(2026, 11, 21, tzinfo=UTC))
+    record = encode(
+        "agent.participation.changed.v1",
+        _event(),
+        source="/ratings/test",
+        key="A-1",
+        ce_id="id-1",
+        time=datetime(2026, 11, 21, tzinfo=UTC),
+    )
     assert record.key == b"A-1"
     assert record.headers["ce_specversion"] == b"1.0"
     assert record.headers["ce_id"] == b"id-1"
@@ -23,7 +31,11 @@ def test_round_trip_keeps_attributes_key_and_data() -> None:
     assert record.headers["content-type"] == b"application/json"
     envelope = decode(record.key, record.value, record.headers)
     assert (envelope.id, envelope.type, envelope.source, envelope.key) == (
-        "id-1", "agent.participation.changed.v1", "/ratings/test", "A-1")
+        "id-1",
+        "agent.participation.changed.v1",
+        "/ratings/test",
+        "A-1",
+    )
     assert ParticipationChanged.model_validate(envelope.data) == _event()
 
 
@@ -44,7 +56,11 @@ def test_missing_required_header_is_invalid(missing: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "reason"),
-    [(b"not json", "value_not_json"), (b"\xff\xfe", "value_not_json"), (b"[1, 2]", "data_not_object")],
+    [
+        (b"not json", "value_not_json"),
+        (b"\xff\xfe", "value_not_json"),
+        (b"[1, 2]", "data_not_object"),
+    ],
 )
 def test_bad_values_are_invalid(value: bytes, reason: str) -> None:
     headers = encode("x.v1", _event(), source="/s", key="A-1").headers

@@ -12,12 +12,18 @@ from shared.contracts.reviews import ReviewPublished, Scores
 from shared.contracts.schemas import SCHEMA_DIR, render_schemas
 
 SYSTEM_TRANSACTION = {
-    "transaction_id": "T-1", "mls_number": "MLS123", "kind": "sale",
+    "transaction_id": "T-1",
+    "mls_number": "MLS123",
+    "kind": "sale",
     "closed_at": "2026-11-20T15:00:00Z",
     "property": {"street": "12 Elm Rd", "city": "Houston", "postcode": "77002"},
     "representations": [
-        {"agent_id": "A-1", "side": "seller",
-         "clients": [{"name": "Pat Doe", "email": "pat@example.com", "phone": None}]}],
+        {
+            "agent_id": "A-1",
+            "side": "seller",
+            "clients": [{"name": "Pat Doe", "email": "pat@example.com", "phone": None}],
+        }
+    ],
 }
 
 
@@ -38,41 +44,70 @@ def test_naive_timestamps_are_refused() -> None:
 
 def test_offsets_are_normalised_to_utc_z() -> None:
     event = TransactionClosed.model_validate(
-        {**SYSTEM_TRANSACTION, "closed_at": "2026-11-20T10:00:00-05:00"})
+        {**SYSTEM_TRANSACTION, "closed_at": "2026-11-20T10:00:00-05:00"}
+    )
     assert event.model_dump(mode="json")["closed_at"] == "2026-11-20T15:00:00Z"
 
 
 @pytest.mark.parametrize("bad", [0, 6, "5", None])
 def test_scores_are_integers_from_1_to_5(bad: object) -> None:
-    scores = {"communication": 5, "friendliness": 4, "professionalism": 5, "area_knowledge": 3,
-              "overall": bad}
+    scores = {
+        "communication": 5,
+        "friendliness": 4,
+        "professionalism": 5,
+        "area_knowledge": 3,
+        "overall": bad,
+    }
     with pytest.raises(ValidationError):
         Scores.model_validate_json(json.dumps(scores))
 
 
 def test_positive_means_every_category_at_least_3() -> None:
-    base = {"communication": 5, "friendliness": 4, "professionalism": 5, "area_knowledge": 3,
-            "overall": 3}
+    base = {
+        "communication": 5,
+        "friendliness": 4,
+        "professionalism": 5,
+        "area_knowledge": 3,
+        "overall": 3,
+    }
     assert Scores(**base).is_positive()
     assert not Scores(**{**base, "area_knowledge": 2}).is_positive()
 
 
 def test_review_published_example_from_system_md_validates() -> None:
-    review = ReviewPublished.model_validate({
-        "review_id": "R-1", "agent_id": "A-1", "transaction_id": "T-1", "survey": "transaction",
-        "removal_reason": None, "channel": "email", "submitted_at": "2026-11-20T15:00:00Z",
-        "published_at": "2026-11-20T15:00:01Z",
-        "scores": {"communication": 5, "friendliness": 4, "professionalism": 5,
-                   "area_knowledge": 3, "overall": 4},
-        "positive": True, "comment": "Great", "display_name": None, "agent_response": None})
+    review = ReviewPublished.model_validate(
+        {
+            "review_id": "R-1",
+            "agent_id": "A-1",
+            "transaction_id": "T-1",
+            "survey": "transaction",
+            "removal_reason": None,
+            "channel": "email",
+            "submitted_at": "2026-11-20T15:00:00Z",
+            "published_at": "2026-11-20T15:00:01Z",
+            "scores": {
+                "communication": 5,
+                "friendliness": 4,
+                "professionalism": 5,
+                "area_knowledge": 3,
+                "overall": 4,
+            },
+            "positive": True,
+            "comment": "Great",
+            "display_name": None,
+            "agent_response": None,
+        }
+    )
     assert review.scores.is_positive()
 
 
 def test_hidden_rating_may_carry_no_numbers() -> None:
-    rating = RatingUpdated(agent_id="A-1", as_of=datetime.now(UTC), visibility="hidden",
-                           policy_version="1")
+    rating = RatingUpdated(
+        agent_id="A-1", as_of=datetime.now(UTC), visibility="hidden", policy_version="1"
+    )
     dumped = rating.model_dump(mode="json")
-    assert dumped["stars"] is None and dumped["category_averages"] is None
+    assert dumped["stars"] is None
+    assert dumped["category_averages"] is None
 
 
 def test_every_event_type_names_a_real_key_field() -> None:

@@ -1,0 +1,250 @@
+"""The main job end to end: the four services as separate processes on real Kafka, PostgreSQL
+and SMTP, driven only through the public contract (topics and HTTP routes)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devtools.processes import ServiceProcesses
+from devtools.smtp_sink import MailSink, body_text
+from shared.auth import Role, issue_token
+from shared.contracts import AGENT_UPSERTED, LEAD_ASSIGNED, TRANSACTION_CLOSED
+from shared.contracts.leads import LeadAssigned
+from shared.contracts.mls import AgentUpserted, TransactionClosed
+from shared.topics import Topic
+from tests.conftest import free_port
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+SECRET = "e2e-auth-secret-e2e-auth-secret-0001"
+PIN = re.compile(r"\b([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})\b")
+TOKEN_LINK = re.compile(r"/survey\?token=([A-Za-z0-9_\-]+)")
+
+
+@pytest.fixture(scope="module")
+def services(
+    kafka_bootstrap, database_url, smtp_sink, tmp_path_factory
+) -> Iterator[ServiceProcesses]:
+    run = uuid.uuid4().hex[:6]
+    ports = {name: free_port() for name in ("invitations", "reviews", "scoring", "removals")}
+    processes = ServiceProcesses(
+        env={
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "DATABASE_URL": database_url,
+            "SMTP_PORT": str(smtp_sink.port),
+            "AUTH_SECRET": SECRET,
+            "SCHEDULER_INTERVAL_SECONDS": "0.3",
+            "OUTBOX_POLL_SECONDS": "0.05",
+        },
+        # each process gets its own schema and a fresh consumer group
+        per_service_env=lambda service: {
+            "DATABASE_SCHEMA": f"e2e_{run}_{service}",
+            "KAFKA_GROUP_ID": f"e2e-{run}-{service}",
+        },
+        ports=ports,
+        log_dir=Path(tmp_path_factory.mktemp("service-logs")),
+    )
+    try:
+        for name in ports:
+            processes.start(name)
+        processes.wait_ready(120)
+        yield processes
+    finally:
+        processes.stop_all()
+
+
+def _token(sub: str, role: Role) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(SECRET, sub, role)}"}
+
+
+async def _eventually(check, timeout: float = 60.0, every: float = 0.5):  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("condition not met in time")
+        await asyncio.sleep(every)
+
+
+async def test_closed_transaction_to_published_review_to_rating_and_ranking(
+    services: ServiceProcesses, publish_event, topic_reader, mail: MailSink
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    agent_id, client_email = f"A-e2e-{tag}", f"pat.{tag}@example.com"
+    reviews_topic = await topic_reader(Topic.REVIEWS_PUBLISHED)
+    ratings_topic = await topic_reader(Topic.RATINGS)
+    now = datetime.now(UTC)
+    await publish_event(
+        AGENT_UPSERTED,
+        AgentUpserted(
+            agent_id=agent_id,
+            name="Jo Agent",
+            email=f"jo.{tag}@realty.example",
+            office_id=f"O-{tag}",
+            member_since=(now - timedelta(days=800)).date(),
+            active=True,
+        ),
+    )
+    async with httpx.AsyncClient(timeout=10) as http:
+
+        async def participation_set() -> bool:
+            response = await http.put(
+                f"{services.url('invitations')}/api/v1/agents/{agent_id}/participation",
+                json={"mode": "opt_in_public"},
+                headers=_token(agent_id, Role.AGENT),
+            )
+            return response.status_code in (200, 204)
+
+        await _eventually(participation_set)
+        await publish_event(
+            TRANSACTION_CLOSED,
+            TransactionClosed.model_validate(
+                {
+                    "transaction_id": f"T-{tag}",
+                    "mls_number": f"MLS-{tag}",
+                    "kind": "sale",
+                    "closed_at": (now - timedelta(hours=2)).isoformat(),
+                    "property": {"street": "12 Elm Rd", "city": "Houston", "postcode": "77002"},
+                    "representations": [
+                        {
+                            "agent_id": agent_id,
+                            "side": "seller",
+                            "clients": [{"name": "Pat Doe", "email": client_email, "phone": None}],
+                        }
+                    ],
+                }
+            ),
+        )
+
+        invitation = await mail.wait_for(lambda m: client_email in str(m["To"]), timeout=60)
+        text = body_text(invitation)
+        pin_match, token_match = PIN.search(text), TOKEN_LINK.search(text)
+        assert pin_match and token_match, text
+        page = await http.get(
+            f"{services.url('reviews')}/survey", params={"token": token_match.group(1)}
+        )
+        assert page.status_code == 200 and "<form" in page.text
+
+        submitted = await http.post(
+            f"{services.url('reviews')}/api/v1/reviews",
+            json={
+                "pin": pin_match.group(1),
+                "comment": "Knew the area inside out.",
+                "scores": {
+                    "communication": 5,
+                    "friendliness": 5,
+                    "professionalism": 4,
+                    "area_knowledge": 5,
+                    "overall": 5,
+                },
+            },
+        )
+        assert submitted.status_code == 201, submitted.text
+        review_id = submitted.json()["review_id"]
+        again = await http.post(
+            f"{services.url('reviews')}/api/v1/reviews",
+            json={
+                "pin": pin_match.group(1),
+                "comment": "twice",
+                "scores": {
+                    "communication": 5,
+                    "friendliness": 5,
+                    "professionalism": 4,
+                    "area_knowledge": 5,
+                    "overall": 5,
+                },
+            },
+        )
+        assert again.status_code == 409
+
+        published = await reviews_topic.wait_for(
+            lambda e: e.type == "review.published.v1" and e.data["review_id"] == review_id,
+            timeout=60,
+        )
+        assert published.key == agent_id and published.data["positive"] is True
+        assert published.data["survey"] == "transaction"
+
+        rating = await ratings_topic.wait_for(
+            lambda e: e.key == agent_id and e.data.get("reviews_total") == 1, timeout=60
+        )
+        assert rating.data["visibility"] == "public"
+        assert rating.data["positive_reviews_3m"] == 1 and rating.data["stars"] == 0
+
+        async def ranked() -> list[dict[str, object]] | None:
+            response = await http.get(
+                f"{services.url('scoring')}/api/v1/agents",
+                params={"office_id": f"O-{tag}", "limit": 10},
+            )
+            body = response.json()
+            items = body if isinstance(body, list) else body.get("agents", body.get("items", []))
+            return items if any(i["agent_id"] == agent_id for i in items) else None
+
+        assert await _eventually(ranked)
+
+    for topic_reader_ in (reviews_topic, ratings_topic):
+        for envelope in topic_reader_.envelopes():
+            assert client_email not in str(envelope.data), "client contact leaked onto a topic"
+    for log in services.log_dir.glob("*.log"):
+        assert client_email not in log.read_text(errors="replace"), f"client email in {log.name}"
+
+
+async def test_removal_ends_in_the_reason_specific_survey(
+    services: ServiceProcesses, publish_event, mail: MailSink
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    agent_id, lead_id, client_email = f"A-e2e-{tag}", f"L-{tag}", f"sam.{tag}@example.com"
+    await publish_event(
+        AGENT_UPSERTED,
+        AgentUpserted(
+            agent_id=agent_id,
+            name="Lee Agent",
+            email=f"lee.{tag}@realty.example",
+            office_id="O-e2e",
+            member_since=datetime(2024, 1, 1, tzinfo=UTC).date(),
+            active=True,
+        ),
+    )
+    await publish_event(
+        LEAD_ASSIGNED,
+        LeadAssigned.model_validate(
+            {
+                "lead_id": lead_id,
+                "agent_id": agent_id,
+                "client": {
+                    "name": "Sam Lee",
+                    "email": client_email,
+                    "phone": None,
+                    "preferred_contact": "email",
+                },
+                "assigned_at": datetime.now(UTC).isoformat(),
+            }
+        ),
+    )
+    async with httpx.AsyncClient(timeout=10) as http:
+
+        async def removed() -> bool:
+            response = await http.post(
+                f"{services.url('removals')}/api/v1/removals",
+                json={
+                    "lead_id": lead_id,
+                    "reason": "changed_mind",
+                    "notes": "The client decided to stay in their current home this year.",
+                },
+                headers=_token(agent_id, Role.AGENT),
+            )
+            return response.status_code == 201
+
+        await _eventually(removed)
+    survey = await mail.wait_for(lambda m: client_email in str(m["To"]), timeout=60)
+    text = body_text(survey)
+    assert PIN.search(text) and "/survey?token=" in text

@@ -1,0 +1,116 @@
+from datetime import timedelta
+from typing import Annotated
+
+import httpx
+import jwt
+import pytest
+from fastapi import Depends, FastAPI
+from pydantic import BaseModel
+
+from shared.auth import Principal, Role, TokenVerifier, issue_token, require_roles
+from shared.http import PROBLEM_JSON, ProblemError, install_problem_handlers
+from shared.settings import ServiceSettings
+
+SECRET = "unit-test-secret-unit-test-secret"
+
+
+class Body(BaseModel):
+    score: int
+
+
+def _app() -> FastAPI:
+    app = FastAPI()
+    app.state.token_verifier = TokenVerifier(SECRET)
+    install_problem_handlers(app)
+
+    @app.get("/moderation")
+    async def moderation(
+        principal: Annotated[Principal, Depends(require_roles(Role.MODERATOR))],
+    ) -> dict[str, str]:
+        return {"sub": principal.sub}
+
+    @app.post("/things")
+    async def things(body: Body) -> dict[str, int]:
+        return {"score": body.score}
+
+    @app.get("/gone")
+    async def gone() -> None:
+        raise ProblemError(410, "Gone", "this code expired", code="expired")
+
+    return app
+
+
+async def _call(method: str, path: str, **kwargs: object) -> httpx.Response:
+    transport = httpx.ASGITransport(app=_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        return await client.request(method, path, **kwargs)  # type: ignore[arg-type]
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_missing_token_is_401_problem_json() -> None:
+    response = await _call("GET", "/moderation")
+    assert response.status_code == 401
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["title"] == "Unauthorized"
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "not-a-jwt",
+        issue_token("another-secret-another-secret-xx", "m-1", Role.MODERATOR),
+        issue_token(SECRET, "m-1", Role.MODERATOR, ttl=timedelta(seconds=-5)),
+        jwt.encode({"sub": "m-1", "role": "moderator"}, SECRET, algorithm="HS256"),  # no exp
+        jwt.encode({"sub": "m-1", "role": "king", "exp": 4102444800}, SECRET, algorithm="HS256"),
+    ],
+)
+async def test_bad_tokens_are_401(token: str) -> None:
+    assert (await _call("GET", "/moderation", headers=_bearer(token))).status_code == 401
+
+
+async def test_wrong_role_is_403_and_right_role_passes() -> None:
+    agent = issue_token(SECRET, "A-1", Role.AGENT)
+    moderator = issue_token(SECRET, "m-1", Role.MODERATOR)
+    assert (await _call("GET", "/moderation", headers=_bearer(agent))).status_code == 403
+    response = await _call("GET", "/moderation", headers=_bearer(moderator))
+    assert response.status_code == 200
+    assert response.json() == {"sub": "m-1"}
+
+
+async def test_invalid_body_is_422_problem_json_with_errors() -> None:
+    response = await _call("POST", "/things", json={"score": "lots"})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert response.json()["errors"][0]["loc"] == ["body", "score"]
+
+
+async def test_problem_error_carries_status_detail_and_extensions() -> None:
+    response = await _call("GET", "/gone")
+    assert response.status_code == 410
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Gone",
+        "status": 410,
+        "detail": "this code expired",
+        "instance": "/gone",
+        "code": "expired",
+    }
+
+
+def test_principal_owns_only_its_own_agent_data() -> None:
+    assert Principal("A-1", Role.AGENT).is_agent("A-1")
+    assert not Principal("A-1", Role.AGENT).is_agent("A-2")
+    assert not Principal("A-1", Role.MODERATOR).is_agent("A-1")
+
+
+def test_production_refuses_placeholder_secrets() -> None:
+    with pytest.raises(ValueError, match="auth_secret"):
+        ServiceSettings(environment="production")
+    strong = "x" * 40
+    ServiceSettings(
+        environment="production", auth_secret=strong, pii_key=strong, token_pepper=strong
+    )
