@@ -18,6 +18,7 @@ import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from faststream.kafka import KafkaBroker
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
@@ -57,12 +58,17 @@ class ServiceRuntime:
         self.hasher = SecretHasher(settings.token_pepper)
         self.dispatcher = dispatcher
         self.migrations = migrations
+        middlewares: list[Any] = [
+            KafkaPrometheusMiddleware(registry=REGISTRY, app_name=self.service)
+        ]
+        if settings.tracing_enabled:
+            middlewares.append(KafkaTelemetryMiddleware())
         self.broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
             client_id=self.service,
             enable_idempotence=True,
             acks="all",
-            middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name=self.service)],
+            middlewares=middlewares,
             logger=logging.getLogger(f"faststream.{self.service}"),
             log_level=logging.DEBUG,  # per-message access logs; our handlers log what matters
         )

@@ -53,6 +53,11 @@ class ServiceSettings(BaseSettings):
     clock_offset_seconds: float = 0.0
     clock_file: str | None = None
     log_level: str = "INFO"
+    tracing_enabled: bool = Field(
+        default=False,
+        description="Trace every consumed/published message with OpenTelemetry (the global "
+        "tracer provider: configure an exporter with the standard OTEL_* variables).",
+    )
     scheduler_interval_seconds: float = Field(default=1.0, gt=0)
     outbox_poll_seconds: float = Field(default=0.2, gt=0)
     consumer_max_attempts: int = Field(default=5, ge=1, description="Tries before the DLQ.")

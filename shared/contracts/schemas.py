@@ -35,7 +35,7 @@ def main() -> None:
         old.unlink()
     for name, text in render_schemas().items():
         (SCHEMA_DIR / name).write_text(text)
-    print(f"wrote {len(render_schemas())} schemas to {SCHEMA_DIR}")  # noqa: T201
+    print(f"wrote {len(render_schemas())} schemas to {SCHEMA_DIR}")
 
 
 if __name__ == "__main__":

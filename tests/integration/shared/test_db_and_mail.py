@@ -27,7 +27,8 @@ async def test_migrations_run_twice_are_a_no_op(database_url) -> None:
         assert first == ["platform/0001_platform", "service/0001_probe"]
         assert second == []
         concurrent = await asyncio.gather(
-            *(apply_migrations(pool, schema, PROBE_MIGRATIONS) for _ in range(3)))
+            *(apply_migrations(pool, schema, PROBE_MIGRATIONS) for _ in range(3))
+        )
         assert concurrent == [[], [], []]
     finally:
         await pool.close()
@@ -39,21 +40,32 @@ async def test_queued_mail_is_read_back_from_the_sink_after_an_outage(database_u
     await apply_migrations(pool, schema, None)
     cipher = PiiCipher("test-key")
     port = free_port()
-    relay = MailRelay(pool, cipher, SmtpSender("127.0.0.1", port, "ratings@test.example"),
-                      SystemClock(), service="test", poll_seconds=0.05)
+    relay = MailRelay(
+        pool,
+        cipher,
+        SmtpSender("127.0.0.1", port, "ratings@test.example"),
+        SystemClock(),
+        service="test",
+        poll_seconds=0.05,
+    )
     to = f"client-{uuid.uuid4().hex[:6]}@example.com"
-    mail = RenderedMail(subject="Your survey", text="Your PIN is 1234-5678-9ABC\n",
-                        html="<p>Your PIN is <b>1234-5678-9ABC</b></p>")
+    mail = RenderedMail(
+        subject="Your survey",
+        text="Your PIN is 1234-5678-9ABC\n",
+        html="<p>Your PIN is <b>1234-5678-9ABC</b></p>",
+    )
     async with pool.acquire() as conn:
         assert await enqueue_mail(conn, cipher, to=to, mail=mail, dedupe_key="k1")
         assert not await enqueue_mail(conn, cipher, to=to, mail=mail, dedupe_key="k1")
         sealed = await conn.fetchval("SELECT sealed FROM mail_outbox")
-        assert b"1234-5678" not in bytes(sealed) and to.encode() not in bytes(sealed)
+        assert b"1234-5678" not in bytes(sealed)
+        assert to.encode() not in bytes(sealed)
 
     assert await relay.send_due() == 0  # nobody listens on the port yet
     async with pool.acquire() as conn:
         attempts, error = await conn.fetchrow("SELECT attempts, last_error FROM mail_outbox")
-        assert attempts == 1 and error
+        assert attempts == 1
+        assert error
         await conn.execute("UPDATE mail_outbox SET next_attempt_at = now()")
 
     controller, sink = start_sink(port=port)
@@ -67,7 +79,8 @@ async def test_queued_mail_is_read_back_from_the_sink_after_an_outage(database_u
         assert len(sink.to(to)) == 1
         async with pool.acquire() as conn:
             row = await conn.fetchrow("SELECT sealed, sent_at FROM mail_outbox")
-            assert row["sealed"] is None and row["sent_at"] is not None
+            assert row["sealed"] is None
+            assert row["sent_at"] is not None
     finally:
         await relay.sender.close()
         controller.stop()

@@ -18,12 +18,19 @@ pytestmark = pytest.mark.integration
 
 
 def _lead(lead_id: str) -> LeadAssigned:
-    return LeadAssigned.model_validate({
-        "lead_id": lead_id, "agent_id": "A-probe",
-        "client": {"name": "Sam", "email": "sam@example.com", "phone": None,
-                   "preferred_contact": "email"},
-        "assigned_at": datetime.now(UTC).isoformat(),
-    })
+    return LeadAssigned.model_validate(
+        {
+            "lead_id": lead_id,
+            "agent_id": "A-probe",
+            "client": {
+                "name": "Sam",
+                "email": "sam@example.com",
+                "phone": None,
+                "preferred_contact": "email",
+            },
+            "assigned_at": datetime.now(UTC).isoformat(),
+        }
+    )
 
 
 def _probe_runtime(service_settings) -> ServiceRuntime:  # type: ignore[no-untyped-def]
@@ -39,8 +46,9 @@ def _probe_runtime(service_settings) -> ServiceRuntime:  # type: ignore[no-untyp
             event.lead_id,
         )
 
-    settings = service_settings(ProbeSettings, kafka_group_id=f"probe-{uuid.uuid4().hex[:6]}",
-                                consumer_max_attempts=2)
+    settings = service_settings(
+        ProbeSettings, kafka_group_id=f"probe-{uuid.uuid4().hex[:6]}", consumer_max_attempts=2
+    )
     return ServiceRuntime(settings, dispatcher=dispatcher, migrations=PROBE_MIGRATIONS)
 
 
@@ -85,33 +93,91 @@ async def test_malformed_messages_go_to_the_dlq_and_consumption_goes_on(
     await runtime.start()
     try:
         tag = uuid.uuid4().hex[:8]
-        good_headers = {"ce_specversion": b"1.0", "ce_id": f"x-{tag}".encode(),
-                        "ce_source": b"/tests", "ce_type": b"lead.assigned.v1",
-                        "content-type": b"application/json"}
-        await publish_event.raw(Topic.LEADS_ASSIGNED, b"this is not json",
-                                key=f"nj-{tag}".encode(), headers=good_headers)
-        await publish_event.raw(Topic.LEADS_ASSIGNED, b'{"lead_id": "only this"}',
-                                key=f"schema-{tag}".encode(),
-                                headers={**good_headers, "ce_id": f"y-{tag}".encode()})
-        await publish_event.raw(Topic.LEADS_ASSIGNED, _lead("x").model_dump_json().encode(),
-                                key=f"noce-{tag}".encode())
+        good_headers = {
+            "ce_specversion": b"1.0",
+            "ce_id": f"x-{tag}".encode(),
+            "ce_source": b"/tests",
+            "ce_type": b"lead.assigned.v1",
+            "content-type": b"application/json",
+        }
+        await publish_event.raw(
+            Topic.LEADS_ASSIGNED,
+            b"this is not json",
+            key=f"nj-{tag}".encode(),
+            headers=good_headers,
+        )
+        await publish_event.raw(
+            Topic.LEADS_ASSIGNED,
+            b'{"lead_id": "only this"}',
+            key=f"schema-{tag}".encode(),
+            headers={**good_headers, "ce_id": f"y-{tag}".encode()},
+        )
+        await publish_event.raw(
+            Topic.LEADS_ASSIGNED, _lead("x").model_dump_json().encode(), key=f"noce-{tag}".encode()
+        )
         await publish_event(LEAD_ASSIGNED, _lead(f"poison-{tag}"))
         await publish_event(LEAD_ASSIGNED, _lead(f"good-{tag}"))
 
         assert await _eventually(lambda: _times(runtime, f"good-{tag}"), 1) == 1
         reasons = {}
         for prefix in ("nj", "schema", "noce"):
-            record = await dead.wait_for_record(
-                lambda r, p=prefix: r.key == f"{p}-{tag}".encode())
+            record = await dead.wait_for_record(lambda r, p=prefix: r.key == f"{p}-{tag}".encode())
             headers = dict(record.headers)
             reasons[prefix] = headers["dlq_reason"].decode()
             assert headers["dlq_original_topic"] == Topic.LEADS_ASSIGNED.value.encode()
             assert int(headers["dlq_original_offset"]) >= 0
             assert "dlq_original_partition" in headers
-        assert reasons == {"nj": "value_not_json", "schema": "schema_validation_failed",
-                           "noce": "missing_cloudevents_headers"}
+        assert reasons == {
+            "nj": "value_not_json",
+            "schema": "schema_validation_failed",
+            "noce": "missing_cloudevents_headers",
+        }
         poison = await dead.wait_for_record(lambda r: r.key == f"poison-{tag}".encode())
         assert dict(poison.headers)["dlq_reason"] == b"handler_failed"
         assert b"cannot cope" in dict(poison.headers)["dlq_detail"]
+    finally:
+        await runtime.stop()
+
+
+async def test_batch_handlers_see_each_event_once_and_isolate_poison(
+    service_settings, publish_event, topic_reader
+) -> None:
+    dead = await topic_reader(dlq(Topic.LEADS_ASSIGNED))
+    dispatcher = EventDispatcher("probe-batch")
+    batch_sizes: list[int] = []
+
+    @dispatcher.on_batch(Topic.LEADS_ASSIGNED)
+    async def count_all(deliveries, uow: UnitOfWork) -> None:  # type: ignore[no-untyped-def]
+        batch_sizes.append(len(deliveries))
+        for delivery in deliveries:
+            if delivery.event.lead_id.startswith("poison-"):
+                raise RuntimeError("poison in the batch")
+        await uow.conn.executemany(
+            """INSERT INTO probe_effects (lead_id, times) VALUES ($1, 1)
+               ON CONFLICT (lead_id) DO UPDATE SET times = probe_effects.times + 1""",
+            [(d.event.lead_id,) for d in deliveries],
+        )
+
+    settings = service_settings(
+        ProbeSettings, kafka_group_id=f"probe-b-{uuid.uuid4().hex[:6]}", consumer_max_attempts=2
+    )
+    tag = uuid.uuid4().hex[:8]
+    ce_id = str(uuid.uuid4())
+    await publish_event(LEAD_ASSIGNED, _lead(f"dup-{tag}"), ce_id=ce_id)
+    await publish_event(LEAD_ASSIGNED, _lead(f"dup-{tag}"), ce_id=ce_id)
+    for i in range(40):
+        await publish_event(LEAD_ASSIGNED, _lead(f"b{i}-{tag}"))
+    await publish_event(LEAD_ASSIGNED, _lead(f"poison-{tag}"))
+    await publish_event(LEAD_ASSIGNED, _lead(f"last-{tag}"))
+    runtime = ServiceRuntime(settings, dispatcher=dispatcher, migrations=PROBE_MIGRATIONS)
+    await runtime.start()
+    try:
+        assert await _eventually(lambda: _times(runtime, f"last-{tag}"), 1) == 1
+        assert await _times(runtime, f"dup-{tag}") == 1
+        for i in range(40):
+            assert await _times(runtime, f"b{i}-{tag}") == 1
+        assert max(batch_sizes) > 1, "events should arrive in batches"
+        poison = await dead.wait_for_record(lambda r: r.key == f"poison-{tag}".encode())
+        assert dict(poison.headers)["dlq_reason"] == b"handler_failed"
     finally:
         await runtime.stop()

@@ -26,7 +26,9 @@ ROWS, KEYS = 1000, 20
 
 async def _published(pool) -> int:  # type: ignore[no-untyped-def]
     async with pool.acquire() as conn:
-        return int(await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL"))
+        return int(
+            await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL")
+        )
 
 
 async def test_rows_arrive_exactly_once_in_key_order_across_a_killed_relay(
@@ -40,13 +42,23 @@ async def test_rows_arrive_exactly_once_in_key_order_across_a_killed_relay(
     start = datetime(2026, 1, 1, tzinfo=UTC)
     async with pool.acquire() as conn, conn.transaction():
         for i in range(ROWS):
-            rating = RatingUpdated(agent_id=f"A-{tag}-{i % KEYS}",
-                                   as_of=start + timedelta(minutes=i),
-                                   visibility="opted_out", policy_version="test")
+            rating = RatingUpdated(
+                agent_id=f"A-{tag}-{i % KEYS}",
+                as_of=start + timedelta(minutes=i),
+                visibility="opted_out",
+                policy_version="test",
+            )
             await enqueue(conn, RATING_UPDATED, rating, source="/tests", time=start)
 
-    command = [sys.executable, "-m", "tests.support.relay_process", database_url, schema,
-               kafka_bootstrap, f"test-{tag}"]
+    command = [
+        sys.executable,
+        "-m",
+        "tests.support.relay_process",
+        database_url,
+        schema,
+        kafka_bootstrap,
+        f"test-{tag}",
+    ]
     first = subprocess.Popen(command, env={**os.environ})
     try:
         deadline = asyncio.get_running_loop().time() + 60
