@@ -37,7 +37,11 @@ class EventPublisher:
         return record.headers["ce_id"].decode()
 
     async def raw(
-        self, topic: str, value: bytes, *, key: bytes | None = None,
+        self,
+        topic: str,
+        value: bytes,
+        *,
+        key: bytes | None = None,
         headers: dict[str, bytes] | None = None,
     ) -> None:
         await self.producer.send_and_wait(
@@ -68,7 +72,8 @@ class TopicReader:
 
     async def start(self) -> TopicReader:
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+            bootstrap_servers=self.bootstrap,
+            enable_auto_commit=False,
             isolation_level="read_committed",
         )
         await self.consumer.start()
@@ -111,9 +116,7 @@ class TopicReader:
                 raise TimeoutError(f"no matching event on {self.topic}")
             await self._poll()
 
-    async def wait_for_record(
-        self, predicate: Callable[[Any], bool], timeout: float = 30.0
-    ) -> Any:
+    async def wait_for_record(self, predicate: Callable[[Any], bool], timeout: float = 30.0) -> Any:
         """Raw records (for DLQ checks: the value may not be an event at all)."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:

@@ -24,7 +24,8 @@ def _compose() -> dict[str, Any]:
 def _settings_class(service: str) -> type[ServiceSettings]:
     module = importlib.import_module(f"services.{service}.settings")
     classes = [
-        obj for obj in vars(module).values()
+        obj
+        for obj in vars(module).values()
         if inspect.isclass(obj) and issubclass(obj, ServiceSettings) and obj is not ServiceSettings
     ]
     assert len(classes) == 1, f"services.{service}.settings should define one settings class"
@@ -40,7 +41,9 @@ def test_compose_has_the_stack_and_the_four_services() -> None:
 
 
 @pytest.mark.parametrize(("service", "port"), sorted(SERVICES.items()))
-def test_each_service_runs_its_module_on_its_port_with_health_checks(service: str, port: int) -> None:
+def test_each_service_runs_its_module_on_its_port_with_health_checks(
+    service: str, port: int
+) -> None:
     spec = _compose()["services"][service]
     assert spec["command"] == ["python", "-m", f"services.{service}"]
     assert spec["environment"]["HTTP_PORT"] == str(port)
@@ -65,16 +68,21 @@ def test_services_reach_the_stack_by_its_compose_names_and_ports() -> None:
     services = compose["services"]
     env = services["invitations"]["environment"]
     host, port = env["KAFKA_BOOTSTRAP_SERVERS"].split(":")
-    assert host == "kafka" and f"PLAINTEXT://{host}:{port}" in services["kafka"]["environment"][
-        "KAFKA_ADVERTISED_LISTENERS"]
+    assert host == "kafka"
+    assert (
+        f"PLAINTEXT://{host}:{port}"
+        in services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    )
     assert "@postgres:5432/" in env["DATABASE_URL"]
-    assert env["SMTP_HOST"] == "mailpit" and env["SMTP_PORT"] == "1025"
+    assert env["SMTP_HOST"] == "mailpit"
+    assert env["SMTP_PORT"] == "1025"
     assert "1025:1025" in services["mailpit"]["ports"]
 
 
 def test_dockerfile_installs_the_pinned_dependencies() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "constraints.txt" in dockerfile and "FROM python:3.11" in dockerfile
+    assert "constraints.txt" in dockerfile
+    assert "FROM python:3.11" in dockerfile
 
 
 def _manifests(service: str) -> dict[str, dict[str, Any]]:

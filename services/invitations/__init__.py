@@ -1,0 +1,1 @@
+"""The invitations service: participation, compliance, survey invitations, phone tasks."""

@@ -1,0 +1,286 @@
+"""HTTP routes: agents (participation, client contacts, contact requests, codes), clients
+(unsubscribe), phone surveyors (tasks) and operations (erasure)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, TypeVar
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from services.invitations import handlers
+from services.invitations.domain.model import ClientContact, RefusedError, claim, complete
+from services.invitations.repository import InvitationsRepository
+from shared.auth import Principal, Role, require_roles
+from shared.contracts.base import UtcDatetime
+from shared.contracts.participation import ParticipationMode
+from shared.http import ProblemError
+from shared.runtime import ServiceRuntime, runtime_of
+from shared.uow import UnitOfWork
+
+router = APIRouter(prefix="/api/v1", tags=["invitations"])
+public = APIRouter(tags=["unsubscribe"])
+
+Agent = Annotated[Principal, Depends(require_roles(Role.AGENT))]
+Surveyor = Annotated[Principal, Depends(require_roles(Role.SURVEYOR))]
+Ops = Annotated[Principal, Depends(require_roles(Role.OPS))]
+Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
+
+T = TypeVar("T")
+
+CONFLICTS = frozenset({"opted_out", "already_invited", "task_claimed", "task_closed"})
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ParticipationBody(Body):
+    mode: ParticipationMode = Field(examples=["opt_in_public"])
+
+
+class ParticipationView(BaseModel):
+    agent_id: str
+    mode: ParticipationMode
+
+
+class ClientBody(Body):
+    name: str = Field(min_length=1, max_length=200, examples=["Pat Doe"])
+    email: EmailStr | None = Field(default=None, examples=["pat@example.com"])
+    phone: str | None = Field(default=None, max_length=40, examples=[None])
+
+
+class ClientsBody(Body):
+    clients: list[ClientBody] = Field(min_length=1, max_length=20)
+
+
+class ClientsResult(BaseModel):
+    transaction_id: str
+    invitations_sent: int = Field(description="Clients emailed a PIN (new ones only).")
+    phone_tasks: int = Field(description="Phone surveys created for clients without email.")
+
+
+class ContactRequestView(BaseModel):
+    transaction_id: str
+    closed_at: UtcDatetime
+    deadline: UtcDatetime
+
+
+class ContactRequestList(BaseModel):
+    items: list[ContactRequestView]
+
+
+class CodeBody(Body):
+    client_email: EmailStr
+    street: str = Field(min_length=1, max_length=200, examples=["12 Elm Rd"])
+    postcode: str = Field(min_length=1, max_length=20, examples=["77002"])
+
+
+class CodeResult(BaseModel):
+    transaction_id: str
+    status: str = Field(description="`sent`: the client was emailed the PIN and link.")
+
+
+class PhoneTaskView(BaseModel):
+    invitation_id: str
+    agent_id: str
+    transaction_id: str | None
+    lead_id: str | None
+    survey: str
+    removal_reason: str | None
+    issued_at: UtcDatetime
+    expires_at: UtcDatetime
+    claimed_by: str | None
+
+
+class PhoneTaskList(BaseModel):
+    items: list[PhoneTaskView]
+
+
+class ClaimedTask(BaseModel):
+    invitation_id: str
+    state: str
+    client_name: str | None = Field(description="Shown to the claiming surveyor only.")
+    client_phone: str | None
+
+
+class ErasureBody(Body):
+    email: EmailStr | None = None
+    phone: str | None = Field(default=None, max_length=40)
+
+
+@router.put("/agents/{agent_id}/participation", response_model=ParticipationView)
+async def set_participation(
+    agent_id: str, body: ParticipationBody, agent: Agent, runtime: Runtime
+) -> ParticipationView:
+    """Choose opt_in_hidden (default), opt_in_public or opt_out: all ratings or none."""
+    _own(agent, agent_id)
+    mode = await _run(runtime, lambda uow: handlers.change_participation(uow, agent_id, body.mode))
+    return ParticipationView(agent_id=agent_id, mode=mode)
+
+
+@router.post("/transactions/{transaction_id}/clients", response_model=ClientsResult)
+async def supply_clients(
+    transaction_id: str, body: ClientsBody, agent: Agent, runtime: Runtime
+) -> ClientsResult:
+    """Give each client's email (they get the survey) or phone (a phone survey)."""
+    clients = [ClientContact(c.name, c.email and str(c.email), c.phone) for c in body.clients]
+    emailed, phoned = await _run(
+        runtime, lambda uow: handlers.supply_clients(uow, agent.sub, transaction_id, clients)
+    )
+    return ClientsResult(
+        transaction_id=transaction_id, invitations_sent=emailed, phone_tasks=phoned
+    )
+
+
+@router.get("/agents/{agent_id}/contact-requests", response_model=ContactRequestList)
+async def contact_requests(agent_id: str, agent: Agent, runtime: Runtime) -> ContactRequestList:
+    """Your closed transactions still waiting for a client contact, soonest deadline first."""
+    _own(agent, agent_id)
+    async with runtime.unit_of_work() as uow:
+        found = await InvitationsRepository(uow.conn, uow.cipher).open_requests_of(agent_id)
+    return ContactRequestList(
+        items=[
+            ContactRequestView(
+                transaction_id=r.transaction_id, closed_at=r.closed_at, deadline=r.deadline
+            )
+            for r in found
+        ]
+    )
+
+
+@router.post("/agents/{agent_id}/codes", status_code=201, response_model=CodeResult)
+async def generate_code(
+    agent_id: str, body: CodeBody, agent: Agent, runtime: Runtime
+) -> CodeResult:
+    """Invite a client of one of your closed transactions (road name and postcode must match).
+    The PIN goes to the client only."""
+    _own(agent, agent_id)
+    transaction_id = await _run(
+        runtime,
+        lambda uow: handlers.agent_code(
+            uow, agent_id, str(body.client_email), body.street, body.postcode
+        ),
+    )
+    return CodeResult(transaction_id=transaction_id, status="sent")
+
+
+@router.get("/phone-tasks", response_model=PhoneTaskList)
+async def phone_tasks(
+    surveyor: Surveyor,
+    runtime: Runtime,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> PhoneTaskList:
+    """Open phone surveys, oldest first (no contact data until claimed)."""
+    async with runtime.unit_of_work() as uow:
+        rows = await InvitationsRepository(uow.conn, uow.cipher).phone_tasks(limit)
+    return PhoneTaskList(
+        items=[
+            PhoneTaskView(**{name: row[name] for name in PhoneTaskView.model_fields})
+            for row in rows
+        ]
+    )
+
+
+@router.post("/phone-tasks/{invitation_id}/claim", response_model=ClaimedTask)
+async def claim_task(invitation_id: str, surveyor: Surveyor, runtime: Runtime) -> ClaimedTask:
+    return await _run(runtime, lambda uow: _task_step(uow, invitation_id, surveyor.sub, done=False))
+
+
+@router.post("/phone-tasks/{invitation_id}/done", response_model=ClaimedTask)
+async def finish_task(invitation_id: str, surveyor: Surveyor, runtime: Runtime) -> ClaimedTask:
+    """Mark the call made (the answers are entered in the reviews service)."""
+    return await _run(runtime, lambda uow: _task_step(uow, invitation_id, surveyor.sub, done=True))
+
+
+@router.post("/erasures")
+async def erase(body: ErasureBody, ops: Ops, runtime: Runtime) -> dict[str, int]:
+    """Erase a client's contact data on request; open invitations to them are cancelled."""
+    if not body.email and not body.phone:
+        raise ProblemError(422, "Unprocessable Content", "give the client's email or phone")
+    return await _run(
+        runtime,
+        lambda uow: handlers.erase_client(uow, str(body.email) if body.email else None, body.phone),
+    )
+
+
+@public.get("/unsubscribe", response_class=HTMLResponse)
+async def unsubscribe_page(token: Annotated[str, Query(max_length=100)]) -> HTMLResponse:
+    """A confirmation page (link scanners follow GETs; only the POST unsubscribes)."""
+    return HTMLResponse(
+        "<!doctype html><title>Unsubscribe</title><h1>Stop survey emails?</h1>"
+        '<form method="post" action="/unsubscribe">'
+        f'<input type="hidden" name="token" value="{_escape(token)}">'
+        "<button>Unsubscribe</button></form>"
+    )
+
+
+@public.post("/unsubscribe", response_class=HTMLResponse)
+async def unsubscribe(
+    request: Request,
+    runtime: Runtime,
+    token: Annotated[str | None, Query(max_length=100)] = None,
+) -> HTMLResponse:
+    """One click (RFC 8058, or the confirmation form): the address is never mailed again."""
+    if token is None:
+        form = parse_qs((await request.body()).decode(errors="replace")[:1000])
+        token = next(iter(form.get("token", [])), None)
+    if not token:
+        raise ProblemError(422, "Unprocessable Content", "token is required")
+    async with runtime.unit_of_work() as uow:
+        done = await handlers.unsubscribe(uow, token)
+    if not done:
+        raise ProblemError(404, "Not Found", "unknown unsubscribe link")
+    return HTMLResponse("<!doctype html><title>Unsubscribed</title><h1>You are unsubscribed.</h1>")
+
+
+async def _task_step(
+    uow: UnitOfWork, invitation_id: str, surveyor_id: str, *, done: bool
+) -> ClaimedTask:
+    repo = InvitationsRepository(uow.conn, uow.cipher)
+    found = await repo.phone_task(invitation_id)
+    if found is None:
+        raise handlers.NotFoundError(f"no phone survey {invitation_id}")
+    task, client = found
+    task = complete(task, surveyor_id) if done else claim(task, surveyor_id)
+    await repo.save_phone_task(task, uow.now)
+    return ClaimedTask(
+        invitation_id=invitation_id,
+        state=task.state.value,
+        client_name=client.name if client else None,
+        client_phone=client.phone if client else None,
+    )
+
+
+def _own(principal: Principal, agent_id: str) -> None:
+    if principal.sub != agent_id:
+        raise ProblemError(403, "Forbidden", "agents see and change only their own data")
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+
+
+async def _run(runtime: ServiceRuntime, command: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+    """Run a command in one transaction; a refused command rolls back and answers a problem."""
+    async with _problems(), runtime.unit_of_work() as uow:
+        return await command(uow)
+
+
+@asynccontextmanager
+async def _problems() -> AsyncIterator[None]:
+    try:
+        yield
+    except handlers.NotFoundError as exc:
+        raise ProblemError(404, "Not Found", str(exc)) from exc
+    except RefusedError as exc:
+        status, title = (
+            (409, "Conflict") if exc.code in CONFLICTS else (422, "Unprocessable Content")
+        )
+        if exc.code == "not_your_task":
+            status, title = 403, "Forbidden"
+        raise ProblemError(status, title, exc.message, code=exc.code) from exc

@@ -1,0 +1,271 @@
+"""The rules of participation, compliance and survey invitations (SYSTEM.md §3).
+
+Everything here is pure: the clock's `now` and the stored state are passed in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from shared.contracts.mls import Side, TransactionKind
+from shared.contracts.participation import ParticipationMode, ParticipationReason
+from shared.contracts.removals import RemovalReason
+
+DEFAULT_MODE = ParticipationMode.OPT_IN_HIDDEN
+"""HAR: every agent on the roster participates, ratings hidden, until they choose otherwise."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    compliance_window: timedelta = timedelta(days=14)
+    agent_reminder_after: timedelta = timedelta(days=7)
+    client_reminder_after: timedelta = timedelta(days=7)
+    invitation_ttl: timedelta = timedelta(days=30)
+
+    @classmethod
+    def of_days(
+        cls,
+        *,
+        compliance_window: int,
+        agent_reminder: int,
+        client_reminder: int,
+        invitation_ttl: int,
+    ) -> Policy:
+        return cls(
+            timedelta(days=compliance_window),
+            timedelta(days=agent_reminder),
+            timedelta(days=client_reminder),
+            timedelta(days=invitation_ttl),
+        )
+
+
+class InvitationStatus(StrEnum):
+    OPEN = "open"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    DONE = "done"
+
+
+class ContactRequestStatus(StrEnum):
+    OPEN = "open"
+    SATISFIED = "satisfied"
+    LAPSED = "lapsed"
+    WAIVED = "waived"  # the agent opted out: nothing is owed any more
+
+
+class RefusedError(Exception):
+    """A command the rules refuse; `code` says which rule."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ClientContact:
+    """A client as the MLS or the agent gave it; PII, encrypted at rest."""
+
+    name: str
+    email: str | None = None
+    phone: str | None = None
+
+    @property
+    def reachable(self) -> bool:
+        return bool(self.email or self.phone)
+
+
+def participation_for_new_agent() -> tuple[ParticipationMode, ParticipationReason]:
+    return DEFAULT_MODE, ParticipationReason.DEFAULT
+
+
+def invites_for(mode: ParticipationMode) -> bool:
+    """Opted-out agents get no invitations sent for their clients."""
+    return mode.participating
+
+
+@dataclass(frozen=True)
+class RepresentationPlan:
+    """What one agent's side of a closed transaction yields."""
+
+    email_invitations: tuple[ClientContact, ...] = ()
+    phone_tasks: tuple[ClientContact, ...] = ()
+    needs_contact: bool = False
+
+
+def plan_representation(
+    mode: ParticipationMode | None, clients: list[ClientContact]
+) -> RepresentationPlan | None:
+    """None while the agent is not on the roster (the transaction is kept until it is).
+
+    A client with an email is invited; one with only a phone becomes a phone-survey task (the
+    alternate information HAR accepts); a client with neither, or no clients at all, means the
+    agent is asked for the contact. Opted-out agents yield nothing.
+    """
+    if mode is None:
+        return None
+    if not invites_for(mode):
+        return RepresentationPlan()
+    return RepresentationPlan(
+        email_invitations=tuple(c for c in clients if c.email),
+        phone_tasks=tuple(c for c in clients if c.phone and not c.email),
+        needs_contact=not clients or any(not c.reachable for c in clients),
+    )
+
+
+def client_template(kind: TransactionKind, side: Side) -> str:
+    return f"client_invitation_{kind.value}_{side.value}"
+
+
+def removal_template(reason: RemovalReason) -> str:
+    return f"removal_survey_{reason.value}"
+
+
+def may_mail(email_index: str, suppressed: frozenset[str] | set[str]) -> bool:
+    """An unsubscribed address is never mailed again. (Replays never invite twice either: one
+    invitation per (transaction, agent, client email) is a unique index in the schema.)"""
+    return email_index not in suppressed
+
+
+@dataclass(frozen=True)
+class ContactRequest:
+    transaction_id: str
+    agent_id: str
+    closed_at: datetime
+    deadline: datetime
+    status: ContactRequestStatus = ContactRequestStatus.OPEN
+    reminded_at: datetime | None = None
+
+
+def contact_request(
+    transaction_id: str, agent_id: str, closed_at: datetime, policy: Policy, *, now: datetime
+) -> ContactRequest:
+    """The window runs from the closing (default 14 days) — or from when the agent could first
+    be asked, if the roster named the agent only after the closing."""
+    window_start = max(closed_at, now)
+    return ContactRequest(
+        transaction_id, agent_id, closed_at, window_start + policy.compliance_window
+    )
+
+
+def reminder_due_at(request: ContactRequest, policy: Policy) -> datetime:
+    return request.deadline - policy.compliance_window + policy.agent_reminder_after
+
+
+class ComplianceStep(StrEnum):
+    NOTHING = "nothing"
+    REMIND_AGENT = "remind_agent"
+    OPT_OUT = "opt_out"
+
+
+def compliance_step(request: ContactRequest, now: datetime, policy: Policy) -> ComplianceStep:
+    """One reminder at 7 days; at the deadline with neither email nor phone: auto opt-out."""
+    if request.status is not ContactRequestStatus.OPEN:
+        return ComplianceStep.NOTHING
+    if now >= request.deadline:
+        return ComplianceStep.OPT_OUT
+    if request.reminded_at is None and now >= reminder_due_at(request, policy):
+        return ComplianceStep.REMIND_AGENT
+    return ComplianceStep.NOTHING
+
+
+def satisfies_request(supplied: list[ClientContact]) -> bool:
+    """Every client supplied has an email or a phone, and at least one was supplied."""
+    return bool(supplied) and all(c.reachable for c in supplied)
+
+
+@dataclass(frozen=True)
+class Invitation:
+    invitation_id: str
+    agent_id: str
+    issued_at: datetime
+    expires_at: datetime
+    status: InvitationStatus = InvitationStatus.OPEN
+    reminded_at: datetime | None = None
+    channel: str = "email"
+
+
+def expires_at(issued_at: datetime, policy: Policy) -> datetime:
+    return issued_at + policy.invitation_ttl
+
+
+class InvitationStep(StrEnum):
+    NOTHING = "nothing"
+    REMIND_CLIENT = "remind_client"
+    EXPIRE = "expire"
+
+
+def invitation_step(invitation: Invitation, now: datetime, policy: Policy) -> InvitationStep:
+    """Expire at 30 days; one client reminder at 7 days.
+
+    This service learns nothing about answers (reviews keep them and publish only what passes
+    moderation), so "if no answer" is approximated by "still open": every open email invitation
+    gets its one reminder unless it expired or was cancelled. A client who answered may get a
+    reminder; the survey page then says the PIN was used. Phone tasks are never reminded.
+    """
+    if invitation.status is not InvitationStatus.OPEN:
+        return InvitationStep.NOTHING
+    if now >= invitation.expires_at:
+        return InvitationStep.EXPIRE
+    if (
+        invitation.channel == "email"
+        and invitation.reminded_at is None
+        and now >= invitation.issued_at + policy.client_reminder_after
+    ):
+        return InvitationStep.REMIND_CLIENT
+    return InvitationStep.NOTHING
+
+
+class PhoneTaskState(StrEnum):
+    OPEN = "open"
+    CLAIMED = "claimed"
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class PhoneTask:
+    invitation_id: str
+    claimed_by: str | None = None
+    done: bool = False
+    status: InvitationStatus = InvitationStatus.OPEN
+
+    @property
+    def state(self) -> PhoneTaskState:
+        if self.done:
+            return PhoneTaskState.DONE
+        return PhoneTaskState.CLAIMED if self.claimed_by else PhoneTaskState.OPEN
+
+
+def claim(task: PhoneTask, surveyor_id: str) -> PhoneTask:
+    if task.status is not InvitationStatus.OPEN or task.done:
+        raise RefusedError("task_closed", "this phone survey is closed")
+    if task.claimed_by not in (None, surveyor_id):
+        raise RefusedError("task_claimed", "another surveyor has claimed this phone survey")
+    return PhoneTask(task.invitation_id, surveyor_id, False, task.status)
+
+
+def complete(task: PhoneTask, surveyor_id: str) -> PhoneTask:
+    if task.claimed_by != surveyor_id:
+        raise RefusedError("not_your_task", "claim the phone survey before marking it done")
+    if task.done or task.status is not InvitationStatus.OPEN:
+        raise RefusedError("task_closed", "this phone survey is closed")
+    return PhoneTask(task.invitation_id, surveyor_id, True, InvitationStatus.DONE)
+
+
+@dataclass(frozen=True)
+class AddressedProperty:
+    street: str
+    postcode: str
+
+
+def _normalised(text: str) -> str:
+    return " ".join(text.lower().replace(".", " ").replace(",", " ").split())
+
+
+def same_property(a: AddressedProperty, b: AddressedProperty) -> bool:
+    """Agents type the address: compare road name and postcode ignoring case and punctuation."""
+    return _normalised(a.street) == _normalised(b.street) and _normalised(
+        a.postcode
+    ) == _normalised(b.postcode)

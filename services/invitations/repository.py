@@ -1,0 +1,544 @@
+"""asyncpg queries on the invitations schema. Client contacts are sealed with the PiiCipher and
+found by blind index; every method runs in the caller's transaction."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from services.invitations.domain.model import (
+    ClientContact,
+    ContactRequest,
+    ContactRequestStatus,
+    Invitation,
+    InvitationStatus,
+    PhoneTask,
+)
+from shared.contracts.mls import AgentUpserted, Side, TransactionClosed, TransactionKind
+from shared.contracts.participation import ParticipationMode, ParticipationReason
+from shared.crypto import PiiCipher
+
+
+@dataclass(frozen=True)
+class Agent:
+    agent_id: str
+    name: str
+    email: str
+    mode: ParticipationMode
+
+
+@dataclass(frozen=True)
+class Transaction:
+    transaction_id: str
+    kind: TransactionKind
+    closed_at: datetime
+    street: str
+    city: str
+    postcode: str
+
+
+@dataclass(frozen=True)
+class Representation:
+    transaction: Transaction
+    agent_id: str
+    side: Side
+    clients: list[ClientContact]
+
+
+@dataclass(frozen=True)
+class NewInvitation:
+    invitation_id: str
+    agent_id: str
+    survey: str
+    channel: str
+    client: ClientContact
+    client_index: str
+    issued_at: datetime
+    expires_at: datetime
+    transaction_id: str | None = None
+    lead_id: str | None = None
+    removal_reason: str | None = None
+    pin_hash: str | None = None
+    token_hash: str | None = None
+    unsubscribe_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredInvitation:
+    invitation: Invitation
+    survey: str
+    transaction_id: str | None
+    client: ClientContact | None
+    client_index: str
+
+
+class InvitationsRepository:
+    def __init__(self, conn: asyncpg.Connection, cipher: PiiCipher) -> None:
+        self.conn = conn
+        self.cipher = cipher
+
+    def index(self, value: str) -> str:
+        return self.cipher.blind_index(value)
+
+    def _seal(self, client: ClientContact) -> bytes:
+        return self.cipher.encrypt(
+            json.dumps({"name": client.name, "email": client.email, "phone": client.phone})
+        )
+
+    def _open(self, sealed: bytes | None) -> ClientContact | None:
+        if sealed is None:
+            return None
+        return ClientContact(**json.loads(self.cipher.decrypt(bytes(sealed))))
+
+    def client_indexes(self, clients: list[ClientContact]) -> list[str]:
+        return sorted({self.index(v) for c in clients for v in (c.email, c.phone) if v})
+
+    async def serialise(self, *keys: str) -> None:
+        """Transaction-scoped advisory locks, taken in sorted order (no deadlocks).
+
+        Two topics race: a transaction and the roster entry naming its agent (or a lead and its
+        removal) may be handled at once by two consumers, each missing the other's uncommitted
+        row. Locking the shared key first makes the second wait and then see the first's rows.
+        """
+        for key in sorted(set(keys)):
+            await self.conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", key)
+
+    # agents and participation
+
+    async def upsert_agent(self, agent: AgentUpserted, now: datetime) -> bool:
+        """Save the roster entry; True the first time the agent is seen (default participation)."""
+        inserted = await self.conn.fetchval(
+            """INSERT INTO agents (agent_id, name, email, office_id, member_since, active, mode,
+                                   mode_reason, mode_changed_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+               ON CONFLICT (agent_id) DO UPDATE SET name = EXCLUDED.name,
+                   email = EXCLUDED.email, office_id = EXCLUDED.office_id,
+                   member_since = EXCLUDED.member_since, active = EXCLUDED.active
+               RETURNING xmax = 0""",
+            agent.agent_id,
+            agent.name,
+            str(agent.email),
+            agent.office_id,
+            agent.member_since,
+            agent.active,
+            ParticipationMode.OPT_IN_HIDDEN.value,
+            ParticipationReason.DEFAULT.value,
+            now,
+        )
+        return bool(inserted)
+
+    async def agent(self, agent_id: str, *, for_update: bool = False) -> Agent | None:
+        row = await self.conn.fetchrow(
+            "SELECT agent_id, name, email, mode FROM agents WHERE agent_id = $1"
+            + (" FOR UPDATE" if for_update else ""),
+            agent_id,
+        )
+        if row is None:
+            return None
+        return Agent(row["agent_id"], row["name"], row["email"], ParticipationMode(row["mode"]))
+
+    async def set_mode(
+        self, agent_id: str, mode: ParticipationMode, reason: ParticipationReason, now: datetime
+    ) -> None:
+        await self.conn.execute(
+            "UPDATE agents SET mode = $2, mode_reason = $3, mode_changed_at = $4 "
+            "WHERE agent_id = $1",
+            agent_id,
+            mode.value,
+            reason.value,
+            now,
+        )
+
+    async def waive_requests_of(self, agent_id: str, now: datetime) -> None:
+        await self.conn.execute(
+            "UPDATE contact_requests SET status = 'waived', resolved_at = $2 "
+            "WHERE agent_id = $1 AND status = 'open'",
+            agent_id,
+            now,
+        )
+
+    # transactions and representations
+
+    async def save_transaction(self, event: TransactionClosed) -> None:
+        await self.conn.execute(
+            """INSERT INTO transactions (transaction_id, mls_number, kind, closed_at, street, city,
+                                         postcode)
+               VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (transaction_id) DO NOTHING""",
+            event.transaction_id,
+            event.mls_number,
+            event.kind.value,
+            event.closed_at,
+            event.property.street,
+            event.property.city,
+            event.property.postcode,
+        )
+        for rep in event.representations:
+            clients = [
+                ClientContact(c.name, c.email and str(c.email), c.phone) for c in rep.clients
+            ]
+            await self.conn.execute(
+                """INSERT INTO representations (transaction_id, agent_id, side, clients_sealed,
+                                                client_indexes)
+                   VALUES ($1, $2, $3, $4, $5) ON CONFLICT (transaction_id, agent_id) DO NOTHING""",
+                event.transaction_id,
+                rep.agent_id,
+                rep.side.value,
+                self.cipher.encrypt(json.dumps([c.__dict__ for c in clients])),
+                self.client_indexes(clients),
+            )
+
+    async def transaction(self, transaction_id: str) -> Transaction | None:
+        row = await self.conn.fetchrow(
+            "SELECT * FROM transactions WHERE transaction_id = $1", transaction_id
+        )
+        return _transaction(row) if row else None
+
+    async def unplanned_representations(
+        self, *, transaction_id: str | None = None, agent_id: str | None = None
+    ) -> list[Representation]:
+        rows = await self.conn.fetch(
+            """SELECT t.*, r.agent_id, r.side, r.clients_sealed
+               FROM representations r JOIN transactions t USING (transaction_id)
+               WHERE r.planned_at IS NULL
+                 AND ($1::text IS NULL OR r.transaction_id = $1)
+                 AND ($2::text IS NULL OR r.agent_id = $2)
+               ORDER BY t.closed_at FOR UPDATE OF r""",
+            transaction_id,
+            agent_id,
+        )
+        return [
+            Representation(
+                _transaction(row),
+                row["agent_id"],
+                Side(row["side"]),
+                [
+                    ClientContact(**item)
+                    for item in json.loads(self.cipher.decrypt(bytes(row["clients_sealed"])))
+                ]
+                if row["clients_sealed"] is not None
+                else [],
+            )
+            for row in rows
+        ]
+
+    async def mark_planned(self, transaction_id: str, agent_id: str, now: datetime) -> None:
+        await self.conn.execute(
+            "UPDATE representations SET planned_at = $3 WHERE transaction_id = $1 AND agent_id = $2",
+            transaction_id,
+            agent_id,
+            now,
+        )
+
+    async def representation_side(self, transaction_id: str, agent_id: str) -> Side | None:
+        side = await self.conn.fetchval(
+            "SELECT side FROM representations WHERE transaction_id = $1 AND agent_id = $2",
+            transaction_id,
+            agent_id,
+        )
+        return Side(side) if side else None
+
+    async def transactions_of_agent_at(self, agent_id: str, postcode: str) -> list[Transaction]:
+        rows = await self.conn.fetch(
+            """SELECT t.* FROM transactions t JOIN representations r USING (transaction_id)
+               WHERE r.agent_id = $1 AND lower(replace(t.postcode, ' ', ''))
+                     = lower(replace($2, ' ', '')) ORDER BY t.closed_at DESC""",
+            agent_id,
+            postcode,
+        )
+        return [_transaction(row) for row in rows]
+
+    # invitations
+
+    async def add_invitation(self, new: NewInvitation) -> bool:
+        """Insert unless the same client was invited for this transaction/lead before."""
+        inserted = await self.conn.fetchval(
+            """INSERT INTO invitations (invitation_id, agent_id, survey, channel, transaction_id,
+                   lead_id, removal_reason, client_index, contact_sealed, pin_hash, token_hash,
+                   unsubscribe_hash, issued_at, expires_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+               ON CONFLICT DO NOTHING RETURNING true""",
+            new.invitation_id,
+            new.agent_id,
+            new.survey,
+            new.channel,
+            new.transaction_id,
+            new.lead_id,
+            new.removal_reason,
+            new.client_index,
+            self._seal(new.client),
+            new.pin_hash,
+            new.token_hash,
+            new.unsubscribe_hash,
+            new.issued_at,
+            new.expires_at,
+        )
+        return bool(inserted)
+
+    async def due_invitations(
+        self, now: datetime, remind_before: datetime, limit: int
+    ) -> list[StoredInvitation]:
+        """Open invitations to expire or remind, locked so instances never share one."""
+        rows = await self.conn.fetch(
+            """SELECT * FROM invitations
+               WHERE status = 'open' AND (expires_at <= $1
+                     OR (channel = 'email' AND reminded_at IS NULL AND issued_at <= $2))
+               ORDER BY issued_at LIMIT $3 FOR UPDATE SKIP LOCKED""",
+            now,
+            remind_before,
+            limit,
+        )
+        return [self._stored(row) for row in rows]
+
+    async def close_invitation(
+        self, invitation_id: str, status: InvitationStatus, now: datetime
+    ) -> None:
+        await self.conn.execute(
+            "UPDATE invitations SET status = $2, closed_at = $3 WHERE invitation_id = $1",
+            invitation_id,
+            status.value,
+            now,
+        )
+
+    async def mark_reminded(self, invitation_id: str, now: datetime) -> None:
+        await self.conn.execute(
+            "UPDATE invitations SET reminded_at = $2 WHERE invitation_id = $1", invitation_id, now
+        )
+
+    async def invitation_by_unsubscribe(self, unsubscribe_hash: str) -> StoredInvitation | None:
+        row = await self.conn.fetchrow(
+            "SELECT * FROM invitations WHERE unsubscribe_hash = $1", unsubscribe_hash
+        )
+        return self._stored(row) if row else None
+
+    async def open_invitations_of_client(self, client_index: str) -> list[StoredInvitation]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM invitations WHERE client_index = $1 AND status = 'open' FOR UPDATE",
+            client_index,
+        )
+        return [self._stored(row) for row in rows]
+
+    def _stored(self, row: asyncpg.Record) -> StoredInvitation:
+        return StoredInvitation(
+            Invitation(
+                row["invitation_id"],
+                row["agent_id"],
+                row["issued_at"],
+                row["expires_at"],
+                InvitationStatus(row["status"]),
+                row["reminded_at"],
+                row["channel"],
+            ),
+            row["survey"],
+            row["transaction_id"],
+            self._open(row["contact_sealed"]),
+            row["client_index"],
+        )
+
+    # suppression and erasure
+
+    async def suppressed_among(self, email_indexes: list[str]) -> set[str]:
+        rows = await self.conn.fetch(
+            "SELECT email_index FROM suppressions WHERE email_index = ANY($1::text[])",
+            email_indexes,
+        )
+        return {row["email_index"] for row in rows}
+
+    async def suppress(self, email_index: str, now: datetime) -> None:
+        await self.conn.execute(
+            "INSERT INTO suppressions (email_index, suppressed_at) VALUES ($1, $2) "
+            "ON CONFLICT DO NOTHING",
+            email_index,
+            now,
+        )
+
+    async def erase_client(self, client_index: str, now: datetime) -> tuple[int, int, int]:
+        """Forget the contact data; the blind index stays so replays still never re-invite."""
+        invitations = await self.conn.execute(
+            "UPDATE invitations SET contact_sealed = NULL WHERE client_index = $1 "
+            "AND contact_sealed IS NOT NULL",
+            client_index,
+        )
+        leads = await self.conn.execute(
+            "UPDATE leads SET client_sealed = NULL WHERE $1 = ANY(client_indexes) "
+            "AND client_sealed IS NOT NULL",
+            client_index,
+        )
+        # a representation holds all its clients in one sealed list: drop the list, mark planned
+        representations = await self.conn.execute(
+            "UPDATE representations SET clients_sealed = NULL, planned_at = COALESCE(planned_at, "
+            "$2) WHERE $1 = ANY(client_indexes) AND clients_sealed IS NOT NULL",
+            client_index,
+            now,
+        )
+        return _count(invitations), _count(leads), _count(representations)
+
+    # contact requests
+
+    async def add_contact_request(self, request: ContactRequest) -> bool:
+        return bool(
+            await self.conn.fetchval(
+                """INSERT INTO contact_requests (transaction_id, agent_id, closed_at, deadline)
+                   VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true""",
+                request.transaction_id,
+                request.agent_id,
+                request.closed_at,
+                request.deadline,
+            )
+        )
+
+    async def open_requests_of(self, agent_id: str) -> list[ContactRequest]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM contact_requests WHERE agent_id = $1 AND status = 'open' "
+            "ORDER BY deadline",
+            agent_id,
+        )
+        return [_request(row) for row in rows]
+
+    async def due_requests(
+        self, now: datetime, remind_if_deadline_before: datetime, limit: int
+    ) -> list[ContactRequest]:
+        """Open requests past their deadline or due a reminder, locked (SKIP LOCKED)."""
+        rows = await self.conn.fetch(
+            """SELECT * FROM contact_requests
+               WHERE status = 'open' AND (deadline <= $1
+                     OR (reminded_at IS NULL AND deadline <= $2))
+               ORDER BY deadline LIMIT $3 FOR UPDATE SKIP LOCKED""",
+            now,
+            remind_if_deadline_before,
+            limit,
+        )
+        return [_request(row) for row in rows]
+
+    async def resolve_request(
+        self, request: ContactRequest, status: ContactRequestStatus, now: datetime
+    ) -> None:
+        await self.conn.execute(
+            "UPDATE contact_requests SET status = $3, resolved_at = $4 "
+            "WHERE transaction_id = $1 AND agent_id = $2",
+            request.transaction_id,
+            request.agent_id,
+            status.value,
+            now,
+        )
+
+    async def mark_request_reminded(self, request: ContactRequest, now: datetime) -> None:
+        await self.conn.execute(
+            "UPDATE contact_requests SET reminded_at = $3 WHERE transaction_id = $1 AND agent_id = $2",
+            request.transaction_id,
+            request.agent_id,
+            now,
+        )
+
+    # phone tasks
+
+    async def phone_tasks(self, limit: int) -> list[asyncpg.Record]:
+        return list(
+            await self.conn.fetch(
+                """SELECT invitation_id, agent_id, transaction_id, lead_id, survey, removal_reason,
+                          issued_at, expires_at, claimed_by, claimed_at, status
+                   FROM invitations WHERE channel = 'phone' AND status = 'open'
+                   ORDER BY issued_at LIMIT $1""",
+                limit,
+            )
+        )
+
+    async def phone_task(self, invitation_id: str) -> tuple[PhoneTask, ClientContact | None] | None:
+        row = await self.conn.fetchrow(
+            "SELECT * FROM invitations WHERE invitation_id = $1 AND channel = 'phone' FOR UPDATE",
+            invitation_id,
+        )
+        if row is None:
+            return None
+        status = InvitationStatus(row["status"])
+        task = PhoneTask(
+            row["invitation_id"], row["claimed_by"], status is InvitationStatus.DONE, status
+        )
+        return task, self._open(row["contact_sealed"])
+
+    async def save_phone_task(self, task: PhoneTask, now: datetime) -> None:
+        await self.conn.execute(
+            """UPDATE invitations SET claimed_by = $2, claimed_at = COALESCE(claimed_at, $3),
+                      status = $4, closed_at = CASE WHEN $4 = 'done' THEN $3 END
+               WHERE invitation_id = $1""",
+            task.invitation_id,
+            task.claimed_by,
+            now,
+            task.status.value,
+        )
+
+    # leads and removal surveys
+
+    async def save_lead(self, lead_id: str, agent_id: str, client: ClientContact) -> None:
+        await self.conn.execute(
+            """INSERT INTO leads (lead_id, agent_id, client_sealed, client_indexes)
+               VALUES ($1, $2, $3, $4) ON CONFLICT (lead_id, agent_id) DO UPDATE SET
+                   client_sealed = EXCLUDED.client_sealed, client_indexes = EXCLUDED.client_indexes""",
+            lead_id,
+            agent_id,
+            self._seal(client),
+            self.client_indexes([client]),
+        )
+
+    async def lead_client(self, lead_id: str, agent_id: str) -> ClientContact | None:
+        sealed = await self.conn.fetchval(
+            "SELECT client_sealed FROM leads WHERE lead_id = $1 AND agent_id = $2",
+            lead_id,
+            agent_id,
+        )
+        return self._open(sealed)
+
+    async def lead_known(self, lead_id: str, agent_id: str) -> bool:
+        return bool(
+            await self.conn.fetchval(
+                "SELECT true FROM leads WHERE lead_id = $1 AND agent_id = $2", lead_id, agent_id
+            )
+        )
+
+    async def hold_removal(
+        self, lead_id: str, agent_id: str, reason: str, completed_at: datetime
+    ) -> None:
+        await self.conn.execute(
+            "INSERT INTO pending_removal_surveys VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            lead_id,
+            agent_id,
+            reason,
+            completed_at,
+        )
+
+    async def take_held_removal(self, lead_id: str, agent_id: str) -> tuple[str, datetime] | None:
+        row = await self.conn.fetchrow(
+            "DELETE FROM pending_removal_surveys WHERE lead_id = $1 AND agent_id = $2 "
+            "RETURNING reason, completed_at",
+            lead_id,
+            agent_id,
+        )
+        return (row["reason"], row["completed_at"]) if row else None
+
+
+def _transaction(row: asyncpg.Record) -> Transaction:
+    return Transaction(
+        row["transaction_id"],
+        TransactionKind(row["kind"]),
+        row["closed_at"],
+        row["street"],
+        row["city"],
+        row["postcode"],
+    )
+
+
+def _request(row: asyncpg.Record) -> ContactRequest:
+    return ContactRequest(
+        row["transaction_id"],
+        row["agent_id"],
+        row["closed_at"],
+        row["deadline"],
+        ContactRequestStatus(row["status"]),
+        row["reminded_at"],
+    )
+
+
+def _count(status: str) -> int:
+    return int(status.rsplit(" ", 1)[-1])

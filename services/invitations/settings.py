@@ -1,0 +1,42 @@
+"""Configuration of the invitations service, from the environment (documented in the README)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from services.invitations.domain.model import Policy
+from shared.settings import ServiceSettings
+
+
+class InvitationsSettings(ServiceSettings):
+    """`SERVICE_NAME` (default `invitations`) also names the consumer group and database schema;
+    `HTTP_PORT` defaults to 8001."""
+
+    service_name: str = "invitations"
+    http_port: int = 8001
+    reviews_public_base_url: str = Field(
+        default="http://127.0.0.1:8002", description="Survey links point at the reviews service."
+    )
+    agent_portal_base_url: str | None = Field(
+        default=None, description="Where agents supply client contacts; defaults to this service."
+    )
+    compliance_window_days: int = Field(default=14, ge=1)
+    agent_reminder_days: int = Field(default=7, ge=1)
+    client_reminder_days: int = Field(default=7, ge=1)
+    invitation_ttl_days: int = Field(default=30, ge=1)
+
+    def policy(self) -> Policy:
+        return Policy.of_days(
+            compliance_window=self.compliance_window_days,
+            agent_reminder=self.agent_reminder_days,
+            client_reminder=self.client_reminder_days,
+            invitation_ttl=self.invitation_ttl_days,
+        )
+
+    @property
+    def survey_base_url(self) -> str:
+        return self.reviews_public_base_url.rstrip("/")
+
+    @property
+    def portal_url(self) -> str:
+        return (self.agent_portal_base_url or self.base_url).rstrip("/")

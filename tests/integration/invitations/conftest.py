@@ -1,0 +1,111 @@
+"""Fixtures for the invitations service on the real stack: one service per module, its clock
+fixed and moved by the tests."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from devtools.smtp_sink import MailSink
+from services.invitations.app import create_app
+from services.invitations.handlers import dispatcher
+from services.invitations.settings import InvitationsSettings
+from shared.auth import Role, issue_token
+from shared.clock import FixedClock
+from shared.contracts.mls import AgentUpserted, TransactionClosed
+from tests.conftest import running_app
+from tests.support.kafka import partitions_of
+
+START = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+SECRET = "invitations-test-secret-of-at-least-32-bytes"
+PEPPER = "invitations-test-pepper"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@dataclass
+class Service:
+    client: httpx.AsyncClient
+    clock: FixedClock
+    settings: InvitationsSettings
+
+
+@pytest.fixture(scope="module")
+async def service(
+    kafka_bootstrap: str, database_url: str, smtp_sink: MailSink
+) -> AsyncIterator[Service]:
+    clock = FixedClock(START)
+    group_id = f"test-invitations-{uuid.uuid4().hex[:8]}"
+    await start_group_at_end(kafka_bootstrap, group_id)
+    settings = InvitationsSettings(
+        environment="test",
+        kafka_bootstrap_servers=kafka_bootstrap,
+        database_url=database_url,
+        database_schema=f"t_{uuid.uuid4().hex[:10]}_invitations",
+        kafka_group_id=group_id,
+        smtp_port=smtp_sink.port,
+        outbox_poll_seconds=0.05,
+        scheduler_interval_seconds=0.1,
+        auth_secret=SECRET,
+        token_pepper=PEPPER,
+    )
+    async with running_app(create_app(settings, clock=clock)) as client:
+        yield Service(client, clock, settings)
+
+
+async def start_group_at_end(bootstrap: str, group_id: str) -> None:
+    """A fresh group would read every earlier test's events from the start of the shared
+    topics; commit it at their ends instead, so a test sees only what it publishes."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        assignment = [
+            TopicPartition(topic, partition)
+            for topic in sorted(dispatcher.subscribed)
+            for partition in await partitions_of(bootstrap, topic)
+        ]
+        consumer.assign(assignment)
+        await consumer.seek_to_end(*assignment)
+        await consumer.commit({tp: await consumer.position(tp) for tp in assignment})
+    finally:
+        await consumer.stop()
+
+
+def as_agent(agent_id: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(SECRET, agent_id, Role.AGENT)}"}
+
+
+def agent_upserted(agent_id: str) -> AgentUpserted:
+    return AgentUpserted(
+        agent_id=agent_id,
+        name="Jo Agent",
+        email=f"{agent_id.lower()}@realty.example",
+        office_id="O-1",
+        member_since=date(2025, 1, 15),
+        active=True,
+    )
+
+
+def transaction_closed(
+    transaction_id: str, agent_id: str, clients: list[dict[str, str | None]]
+) -> TransactionClosed:
+    return TransactionClosed.model_validate(
+        {
+            "transaction_id": transaction_id,
+            "mls_number": "MLS123",
+            "kind": "sale",
+            "closed_at": START.isoformat(),
+            "property": {"street": "12 Elm Rd", "city": "Houston", "postcode": "77002"},
+            "representations": [{"agent_id": agent_id, "side": "buyer", "clients": clients}],
+        }
+    )

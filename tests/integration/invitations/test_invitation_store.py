@@ -1,0 +1,71 @@
+"""The schema itself refuses a second invitation for the same client of a transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from services.invitations.app import MIGRATIONS
+from services.invitations.domain.model import ClientContact
+from services.invitations.repository import InvitationsRepository, NewInvitation
+from shared.clock import FixedClock
+from shared.crypto import PiiCipher
+from shared.db import apply_migrations, create_pool
+from shared.uow import UnitOfWorkFactory
+from tests.integration.invitations.conftest import START
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def units(database_url: str) -> AsyncIterator[UnitOfWorkFactory]:
+    schema = f"t_{uuid.uuid4().hex[:10]}_invitations"
+    pool = await create_pool(database_url, schema)
+    await apply_migrations(pool, schema, MIGRATIONS)
+    try:
+        yield UnitOfWorkFactory(pool, FixedClock(START), "/tests", PiiCipher("test-key"))
+    finally:
+        await pool.close()
+
+
+def invitation(repo: InvitationsRepository, email: str, agent_id: str = "A-1") -> NewInvitation:
+    return NewInvitation(
+        invitation_id=str(uuid.uuid4()),
+        agent_id=agent_id,
+        survey="transaction",
+        channel="email",
+        client=ClientContact("Pat", email),
+        client_index=repo.index(email),
+        issued_at=START,
+        expires_at=START + timedelta(days=30),
+        transaction_id="T-1",
+        pin_hash=uuid.uuid4().hex,
+        token_hash=uuid.uuid4().hex,
+        unsubscribe_hash=uuid.uuid4().hex,
+    )
+
+
+async def test_one_invitation_per_transaction_agent_and_client_email(
+    units: UnitOfWorkFactory,
+) -> None:
+    async with units() as uow:
+        repo = InvitationsRepository(uow.conn, uow.cipher)
+        first = invitation(repo, "pat@example.com")
+        assert await repo.add_invitation(first)
+        assert not await repo.add_invitation(invitation(repo, "PAT@example.com "))
+        assert await repo.add_invitation(invitation(repo, "pat@example.com", agent_id="A-2"))
+        assert await repo.add_invitation(
+            replace(invitation(repo, "pat@example.com"), transaction_id="T-2")
+        )
+
+
+async def test_contact_data_is_stored_encrypted(units: UnitOfWorkFactory) -> None:
+    async with units() as uow:
+        repo = InvitationsRepository(uow.conn, uow.cipher)
+        await repo.add_invitation(invitation(repo, "secret.client@example.com"))
+        dump = await uow.conn.fetchval("SELECT string_agg(t::text, '') FROM invitations t")
+        assert "secret.client" not in dump

@@ -1,0 +1,84 @@
+"""Every email the service sends renders, says what it must, and carries no placeholders."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.invitations.domain.model import client_template, removal_template
+from services.invitations.handlers import TEMPLATES
+from shared.contracts.mls import Side, TransactionKind
+from shared.contracts.removals import RemovalReason
+from shared.mailer import Templates
+
+templates = Templates(TEMPLATES)
+CLIENT = {
+    "client_name": "Pat",
+    "agent_name": "Jo Agent",
+    "street": "12 Elm Rd",
+    "city": "Houston",
+    "pin": "7K2M-QX4P-9TRB",
+    "survey_url": "http://127.0.0.1:8002/survey?token=abc",
+    "unsubscribe_url": "http://127.0.0.1:8001/unsubscribe?token=def",
+    "expires_on": "December 20, 2026",
+}
+AGENT = {
+    "agent_name": "Jo Agent",
+    "transaction_id": "T-1",
+    "street": "12 Elm Rd",
+    "city": "Houston",
+    "closed_on": "November 20, 2026",
+    "deadline_on": "December 4, 2026",
+    "portal_url": "http://127.0.0.1:8001/api/v1/transactions/T-1/clients",
+}
+
+
+@pytest.mark.parametrize("kind", list(TransactionKind))
+@pytest.mark.parametrize("side", list(Side))
+def test_each_client_invitation_carries_the_pin_link_and_unsubscribe(
+    kind: TransactionKind, side: Side
+) -> None:
+    mail = templates.render(client_template(kind, side), **CLIENT)
+    for part in (mail.text, mail.html or ""):
+        assert CLIENT["pin"] in part and CLIENT["survey_url"] in part
+        assert CLIENT["unsubscribe_url"] in part
+    assert "Jo Agent" in mail.subject
+
+
+@pytest.mark.parametrize("reason", list(RemovalReason))
+def test_each_removal_reason_has_its_own_survey(reason: RemovalReason) -> None:
+    mail = templates.render(removal_template(reason), **CLIENT)
+    assert CLIENT["pin"] in mail.text and CLIENT["survey_url"] in mail.text
+    others = {
+        templates.render(removal_template(other), **CLIENT).text
+        for other in RemovalReason
+        if other is not reason
+    }
+    assert mail.text not in others
+
+
+def test_the_contact_request_subject_says_client_contact() -> None:
+    mail = templates.render("agent_contact_request", **AGENT)
+    assert "client contact" in mail.subject
+    assert AGENT["portal_url"] in mail.text and AGENT["deadline_on"] in mail.text
+
+
+def test_the_agent_reminder_names_the_deadline() -> None:
+    assert AGENT["deadline_on"] in templates.render("agent_reminder", **AGENT).text
+
+
+def test_the_opt_out_notice_says_why() -> None:
+    mail = templates.render("agent_opt_out", **AGENT)
+    assert "opted out" in mail.subject
+    assert "non-compliance" in mail.text
+
+
+def test_the_client_reminder_points_back_to_the_first_email() -> None:
+    mail = templates.render(
+        "client_reminder",
+        client_name="Pat",
+        agent_name="Jo",
+        first_sent_on="November 20, 2026",
+        expires_on="December 20, 2026",
+        unsubscribe_url=CLIENT["unsubscribe_url"],
+    )
+    assert "November 20, 2026" in mail.text and CLIENT["unsubscribe_url"] in mail.text
