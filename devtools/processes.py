@@ -46,7 +46,6 @@ class ServiceProcesses:
             "HTTP_PORT": str(port),
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
             "REVIEWS_PUBLIC_BASE_URL": self.url("reviews"),
-            "INVITATIONS_PUBLIC_BASE_URL": self.url("invitations"),
         }
         log = (self.log_dir / f"{service}.log").open("ab")
         self.procs[service] = subprocess.Popen(

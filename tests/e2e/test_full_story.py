@@ -4,6 +4,7 @@ and SMTP, driven only through the public contract (topics and HTTP routes)."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import re
 import uuid
 from collections.abc import Iterator
@@ -23,6 +24,16 @@ from shared.topics import Topic
 from tests.conftest import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+MISSING = [
+    name
+    for name in ("invitations", "reviews", "scoring", "removals")
+    if importlib.util.find_spec(f"services.{name}.app") is None
+]
+if MISSING:
+    pytestmark.append(
+        pytest.mark.skip(reason=f"not implemented yet (issues open): services {', '.join(MISSING)}")
+    )
 
 SECRET = "e2e-auth-secret-e2e-auth-secret-0001"
 PIN = re.compile(r"\b([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})\b")
