@@ -16,9 +16,17 @@ class ProblemError(Exception):
     """Raise from a route to answer with a problem+json body."""
 
     def __init__(
-        self, status: int, title: str, detail: str = "", *, type_: str = "about:blank", **extra: Any
+        self,
+        status: int,
+        title: str,
+        detail: str = "",
+        *,
+        type_: str = "about:blank",
+        headers: dict[str, str] | None = None,
+        **extra: Any,
     ) -> None:
         super().__init__(detail or title)
+        self.headers = headers or {}
         self.status, self.title, self.detail, self.type, self.extra = (
             status,
             title,
@@ -49,7 +57,9 @@ def problem_response(
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = dict(exc.headers)
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
         response = problem_response(
             exc.status,
             exc.title,

@@ -25,6 +25,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from shared.clock import Clock
 from shared.crypto import PiiCipher
 from shared.metrics import MAIL_FAILURES, MAIL_SENT
+from shared.waiting import wait_event
 
 logger = logging.getLogger(__name__)
 
@@ -172,8 +173,7 @@ class MailRelay:
                     sent = 0
                 if sent == 0:
                     self.wakeup.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.wakeup.wait(), self.poll_seconds)
+                    await wait_event(self.wakeup, self.poll_seconds)
         finally:
             await self.sender.close()
 

@@ -11,7 +11,6 @@ relay resumes exactly after the last committed row, whatever PostgreSQL had reco
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from pydantic import BaseModel
 from shared.cloudevents import encode
 from shared.contracts import EventType
 from shared.topics import OUTBOX_CURSOR_TOPIC
+from shared.waiting import wait_event
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,9 @@ async def enqueue(
         record.value,
     )
     return record.headers["ce_id"].decode()
+
+
+STOP_TIMEOUT_SECONDS = 10.0
 
 
 class OutboxRelay:
@@ -126,10 +129,17 @@ class OutboxRelay:
                         moved = await self._relay_batch(producer)
                         if moved == 0:
                             self.wakeup.clear()
-                            with contextlib.suppress(TimeoutError):
-                                await asyncio.wait_for(self.wakeup.wait(), self.poll_seconds)
+                            await wait_event(self.wakeup, self.poll_seconds)
                 finally:
-                    await producer.stop()
+                    # a send stuck on a missing topic would otherwise hold shutdown for the
+                    # producer's full delivery timeout; the cursor makes an abandoned batch safe
+                    try:
+                        async with asyncio.timeout(STOP_TIMEOUT_SECONDS):
+                            await producer.stop()
+                    except TimeoutError:
+                        logger.warning(
+                            "outbox producer did not stop in time", extra={"relay": self.relay_name}
+                        )
             finally:
                 await lock_conn.execute("SELECT pg_advisory_unlock(hashtext($1))", self.group_id)
 

@@ -24,6 +24,7 @@ class Topic(StrEnum):
     RATINGS = "ratings"
     INVITATIONS_EVENTS = "invitations.events"
     REMOVALS_EVENTS = "removals.events"
+    REVIEWS_EVENTS = "reviews.events"
 
 
 COMPACTED: frozenset[str] = frozenset({Topic.MLS_AGENTS, Topic.AGENTS_PARTICIPATION, Topic.RATINGS})

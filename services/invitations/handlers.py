@@ -7,6 +7,7 @@ published event or a log record.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -50,6 +51,7 @@ from shared.contracts import (
     LEAD_ASSIGNED,
     PARTICIPATION_CHANGED,
     REMOVAL_COMPLETED,
+    SURVEY_ANSWERED,
     TRANSACTION_CLOSED,
 )
 from shared.contracts.invitations import InvitationClosed, InvitationIssued
@@ -61,11 +63,13 @@ from shared.contracts.participation import (
     ParticipationReason,
 )
 from shared.contracts.removals import RemovalCompleted, RemovalReason
-from shared.contracts.reviews import Channel, SurveyKind
+from shared.contracts.reviews import Channel, SurveyAnswered, SurveyKind
 from shared.crypto import SecretHasher, new_pin, new_token
 from shared.mailer import RenderedMail, Templates
 from shared.messaging import EventDispatcher
 from shared.uow import UnitOfWork
+
+logger = logging.getLogger(__name__)
 
 dispatcher = EventDispatcher("invitations")
 
@@ -157,6 +161,12 @@ async def removal_completed(event: RemovalCompleted, uow: UnitOfWork) -> None:
         )
         return
     await _removal_survey(uow, repo, event.lead_id, event.agent_id, event.reason)
+
+
+@dispatcher.on(SURVEY_ANSWERED)
+async def survey_answered(event: SurveyAnswered, uow: UnitOfWork) -> None:
+    if await repository(uow).mark_answered(event.invitation_id, event.answered_at):
+        logger.info("invitation %s answered (%s)", event.invitation_id, event.channel.value)
 
 
 # commands

@@ -302,6 +302,16 @@ class InvitationsRepository:
             now,
         )
 
+    async def mark_answered(self, invitation_id: str, at: datetime) -> bool:
+        """The survey was answered: no reminder, no expiry from now on."""
+        status = await self.conn.execute(
+            """UPDATE invitations SET status = 'done', closed_at = $2
+               WHERE invitation_id = $1 AND status = 'open'""",
+            invitation_id,
+            at,
+        )
+        return bool(status.endswith(" 1"))
+
     async def mark_reminded(self, invitation_id: str, now: datetime) -> None:
         await self.conn.execute(
             "UPDATE invitations SET reminded_at = $2 WHERE invitation_id = $1", invitation_id, now

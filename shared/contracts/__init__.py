@@ -20,7 +20,7 @@ from shared.contracts.removals import (
     RemovalDecided,
     RemovalRequested,
 )
-from shared.contracts.reviews import ReviewPublished, ReviewWithdrawn
+from shared.contracts.reviews import ReviewPublished, ReviewWithdrawn, SurveyAnswered
 from shared.topics import Topic
 
 
@@ -45,6 +45,9 @@ REVIEW_PUBLISHED = EventType(
 )
 REVIEW_WITHDRAWN = EventType(
     "review.withdrawn.v1", Topic.REVIEWS_PUBLISHED, ReviewWithdrawn, "agent_id"
+)
+SURVEY_ANSWERED = EventType(
+    "survey.answered.v1", Topic.REVIEWS_EVENTS, SurveyAnswered, "invitation_id"
 )
 RATING_UPDATED = EventType("rating.updated.v1", Topic.RATINGS, RatingUpdated, "agent_id")
 INVITATION_ISSUED = EventType(
@@ -79,6 +82,7 @@ EVENTS: dict[str, EventType] = {
         PARTICIPATION_CHANGED,
         REVIEW_PUBLISHED,
         REVIEW_WITHDRAWN,
+        SURVEY_ANSWERED,
         RATING_UPDATED,
         INVITATION_ISSUED,
         INVITATION_EXPIRED,

@@ -78,3 +78,14 @@ class ReviewWithdrawn(Contract):
     agent_id: str = Field(min_length=1, max_length=64, description="Reviewed agent.")
     withdrawn_at: UtcDatetime = Field(description="When it was withdrawn.")
     reason: str = Field(min_length=1, max_length=1000, description="Why (moderator's words).")
+
+
+class SurveyAnswered(Contract):
+    """`survey.answered.v1` on `reviews.events` (internal, key invitation_id): the client (or a
+    phone surveyor) answered, so the invitation is done: no reminder, no expiry."""
+
+    invitation_id: str = Field(min_length=1, max_length=64, description="Answered invitation.")
+    agent_id: str = Field(min_length=1, max_length=64, description="Reviewed agent.")
+    review_id: str = Field(min_length=1, max_length=64, description="The review it produced.")
+    channel: Channel = Field(description="email or phone.")
+    answered_at: UtcDatetime = Field(description="When the answers were submitted.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -127,9 +127,34 @@ class TopicReader:
                 raise TimeoutError(f"no matching record on {self.topic}")
             await self._poll()
 
+    async def expect_none(self, predicate: Callable[[Envelope], bool], within: float) -> None:
+        """Fail if a matching event arrives within `within` seconds."""
+        arrived = [e for e in await self.collect(within) if predicate(e)]
+        assert not arrived, f"unexpected event on {self.topic}: {arrived[0]}"
+
     async def collect(self, seconds: float) -> list[Envelope]:
         """Everything that arrives within `seconds` (to check that nothing more came)."""
         deadline = asyncio.get_running_loop().time() + seconds
         while asyncio.get_running_loop().time() < deadline:
             await self._poll()
         return self.envelopes()
+
+
+async def start_group_at_end(bootstrap: str, group_id: str, topics: Iterable[str]) -> None:
+    """A fresh group would read every earlier test's events from the start of the shared
+    topics; commit it at their ends instead, so a test sees only what it publishes."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        assignment = [
+            TopicPartition(topic, partition)
+            for topic in sorted(topics)
+            for partition in await partitions_of(bootstrap, topic)
+        ]
+        consumer.assign(assignment)
+        await consumer.seek_to_end(*assignment)
+        await consumer.commit({tp: await consumer.position(tp) for tp in assignment})
+    finally:
+        await consumer.stop()

@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from devtools.smtp_sink import MailSink
 from services.invitations.app import create_app
@@ -20,7 +19,7 @@ from shared.auth import Role, issue_token
 from shared.clock import FixedClock
 from shared.contracts.mls import AgentUpserted, TransactionClosed
 from tests.conftest import running_app
-from tests.support.kafka import partitions_of
+from tests.support.kafka import start_group_at_end
 
 START = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 SECRET = "invitations-test-secret-of-at-least-32-bytes"
@@ -44,7 +43,7 @@ async def service(
 ) -> AsyncIterator[Service]:
     clock = FixedClock(START)
     group_id = f"test-invitations-{uuid.uuid4().hex[:8]}"
-    await start_group_at_end(kafka_bootstrap, group_id)
+    await start_group_at_end(kafka_bootstrap, group_id, dispatcher.subscribed)
     settings = InvitationsSettings(
         environment="test",
         kafka_bootstrap_servers=kafka_bootstrap,
@@ -59,26 +58,6 @@ async def service(
     )
     async with running_app(create_app(settings, clock=clock)) as client:
         yield Service(client, clock, settings)
-
-
-async def start_group_at_end(bootstrap: str, group_id: str) -> None:
-    """A fresh group would read every earlier test's events from the start of the shared
-    topics; commit it at their ends instead, so a test sees only what it publishes."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        assignment = [
-            TopicPartition(topic, partition)
-            for topic in sorted(dispatcher.subscribed)
-            for partition in await partitions_of(bootstrap, topic)
-        ]
-        consumer.assign(assignment)
-        await consumer.seek_to_end(*assignment)
-        await consumer.commit({tp: await consumer.position(tp) for tp in assignment})
-    finally:
-        await consumer.stop()
 
 
 def as_agent(agent_id: str) -> dict[str, str]:

@@ -1,0 +1,1 @@
+"""Reviews service: survey pages, submissions, moderation, agent responses, the review stream."""

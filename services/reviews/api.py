@@ -1,0 +1,495 @@
+"""HTTP routes: the public survey (JSON API and server-rendered pages), agents' responses and
+listings, the moderator queue and decisions, phone-survey answers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Literal, TypeVar
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from services.reviews import handlers
+from services.reviews.domain.model import InvitationProblem, RefusedError
+from services.reviews.handlers import Actor, Answers, CodeRefused, NotFoundError
+from services.reviews.repository import Decision, Invitation, Review, ReviewsRepository
+from shared.auth import Principal, Role, require_roles
+from shared.contracts.base import UtcDatetime
+from shared.contracts.reviews import CATEGORIES, Channel, Scores
+from shared.http import ProblemError
+from shared.runtime import ServiceRuntime, runtime_of
+from shared.uow import UnitOfWork
+
+router = APIRouter(prefix="/api/v1", tags=["reviews"])
+pages = APIRouter(tags=["survey pages"])
+
+Agent = Annotated[Principal, Depends(require_roles(Role.AGENT))]
+Moderator = Annotated[Principal, Depends(require_roles(Role.MODERATOR))]
+Surveyor = Annotated[Principal, Depends(require_roles(Role.SURVEYOR))]
+Reader = Annotated[Principal, Depends(require_roles(Role.AGENT, Role.MODERATOR))]
+Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
+
+T = TypeVar("T")
+
+MAX_COMMENT = 5000
+CATEGORY_LABELS: tuple[tuple[str, str], ...] = (
+    ("communication", "Communication"),
+    ("friendliness", "Friendliness of staff"),
+    ("professionalism", "Professionalism"),
+    ("area_knowledge", "Knowledge of the area"),
+    ("overall", "Overall service"),
+)
+CODE_STATUS = {
+    InvitationProblem.UNKNOWN: 404,
+    InvitationProblem.EXPIRED: 410,
+    InvitationProblem.CLOSED: 410,
+    InvitationProblem.USED: 409,
+    InvitationProblem.WRONG_CHANNEL: 409,
+}
+PAGES = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates" / "pages"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    undefined=StrictUndefined,
+)
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _clean_text(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if "\x00" in value:
+        raise ValueError("text must not contain NUL characters")
+    return value.strip()
+
+
+class AnswersBody(Body):
+    scores: Scores
+    comment: str = Field(default="", max_length=MAX_COMMENT, examples=["Knew the area inside out."])
+    display_name: str | None = Field(default=None, max_length=100, examples=[None])
+
+    _clean = field_validator("comment", "display_name")(_clean_text)
+
+    def answers(self) -> Answers:
+        return Answers(self.scores, self.comment, self.display_name or None)
+
+
+class ReviewBody(AnswersBody):
+    """Exactly one of `pin` (from the email) or `token` (from the link)."""
+
+    pin: str | None = Field(default=None, min_length=4, max_length=40, examples=["7K3M-Q9XD-2PHT"])
+    token: str | None = Field(default=None, min_length=16, max_length=200)
+
+    @model_validator(mode="after")
+    def _one_code(self) -> ReviewBody:
+        if (self.pin is None) == (self.token is None):
+            raise ValueError("give exactly one of pin or token")
+        return self
+
+
+class Submitted(BaseModel):
+    review_id: str
+    status: str = Field(description="published, awaiting_response or moderation.")
+
+
+class ResponseBody(Body):
+    text: str = Field(min_length=1, max_length=2000)
+
+    _clean = field_validator("text")(_clean_text)
+
+
+class DecisionBody(Body):
+    decision: Literal["approve", "reject"]
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class WithdrawalBody(Body):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class DecisionView(BaseModel):
+    at: UtcDatetime
+    actor: str
+    actor_role: str
+    action: str
+    reason: str
+
+
+class ReviewView(BaseModel):
+    review_id: str
+    agent_id: str
+    transaction_id: str | None
+    survey: str
+    removal_reason: str | None
+    channel: str
+    status: str
+    submitted_at: UtcDatetime
+    scores: dict[str, int]
+    positive: bool
+    comment: str
+    display_name: str | None
+    flags: list[str]
+    response_due_at: UtcDatetime | None
+    agent_response: str | None
+    published_at: UtcDatetime | None
+    decisions: list[DecisionView] | None = Field(
+        default=None, description="The record of every step (single-review reads only)."
+    )
+
+    @classmethod
+    def of(cls, review: Review, decisions: list[Decision] | None = None) -> ReviewView:
+        return cls(
+            review_id=review.review_id,
+            agent_id=review.agent_id,
+            transaction_id=review.transaction_id,
+            survey=review.survey,
+            removal_reason=review.removal_reason,
+            channel=review.channel,
+            status=review.state.value,
+            submitted_at=review.submitted_at,
+            scores=review.scores,
+            positive=review.positive,
+            comment=review.comment,
+            display_name=review.display_name,
+            flags=review.flags,
+            response_due_at=review.response_due_at,
+            agent_response=review.agent_response,
+            published_at=review.published_at,
+            decisions=(
+                [DecisionView(**d.__dict__) for d in decisions] if decisions is not None else None
+            ),
+        )
+
+
+class ReviewList(BaseModel):
+    reviews: list[ReviewView]
+
+
+class Queue(BaseModel):
+    items: list[ReviewView]
+
+
+@asynccontextmanager
+async def _translated() -> AsyncIterator[None]:
+    try:
+        yield
+    except NotFoundError as exc:
+        raise ProblemError(404, "Not Found", str(exc)) from exc
+    except RefusedError as exc:
+        status = 410 if exc.code in ("expired", "closed") else 409
+        raise ProblemError(
+            status, "Conflict" if status == 409 else "Gone", exc.detail, code=exc.code
+        ) from exc
+
+
+async def _in_uow(runtime: ServiceRuntime, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+    async with _translated(), runtime.unit_of_work() as uow:
+        return await work(uow)
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _code_problem(refused: CodeRefused) -> ProblemError:
+    if refused.problem is None:
+        seconds = int(refused.retry_after.total_seconds()) if refused.retry_after else 60
+        return ProblemError(
+            429,
+            "Too Many Requests",
+            "too many wrong codes; try again later",
+            headers={"Retry-After": str(seconds)},
+        )
+    status = CODE_STATUS[refused.problem]
+    titles = {404: "Not Found", 409: "Conflict", 410: "Gone"}
+    return ProblemError(
+        status, titles[status], handlers.problem_text(refused.problem), code=refused.problem.value
+    )
+
+
+async def _invitation_for(
+    runtime: ServiceRuntime, *, pin: str | None, token: str | None, address: str
+) -> Invitation:
+    # the wrong-code record must commit even though the request then fails
+    async with runtime.unit_of_work() as uow:
+        found = await handlers.find_by_code(uow, pin=pin, token=token, address=address)
+    if isinstance(found, CodeRefused):
+        raise _code_problem(found)
+    return found
+
+
+async def _submit_with_code(runtime: ServiceRuntime, body: ReviewBody, address: str) -> Review:
+    invitation = await _invitation_for(runtime, pin=body.pin, token=body.token, address=address)
+    return await _in_uow(
+        runtime,
+        lambda uow: handlers.submit(
+            uow,
+            invitation.invitation_id,
+            body.answers(),
+            channel=Channel.EMAIL,
+            actor=Actor("client", "client"),
+        ),
+    )
+
+
+# JSON API
+
+
+@router.post("/reviews", status_code=201, response_model=Submitted)
+async def submit_review(body: ReviewBody, request: Request, runtime: Runtime) -> Submitted:
+    """A client's answers, with the PIN or link token as the credential. 404 unknown code,
+    410 expired or closed, 409 already answered, 429 after too many wrong codes."""
+    review = await _submit_with_code(runtime, body, _address(request))
+    return Submitted(review_id=review.review_id, status=review.state.value)
+
+
+@router.post("/phone-surveys/{invitation_id}/answers", status_code=201, response_model=Submitted)
+async def enter_phone_answers(
+    invitation_id: str, body: AnswersBody, surveyor: Surveyor, runtime: Runtime
+) -> Submitted:
+    """A surveyor enters the answers a client gave on the phone (channel `phone`)."""
+    review = await _in_uow(
+        runtime,
+        lambda uow: handlers.submit(
+            uow,
+            invitation_id,
+            body.answers(),
+            channel=Channel.PHONE,
+            actor=Actor(surveyor.sub, surveyor.role.value),
+        ),
+    )
+    return Submitted(review_id=review.review_id, status=review.state.value)
+
+
+@router.post("/reviews/{review_id}/response", response_model=ReviewView)
+async def respond_to_review(
+    review_id: str, body: ResponseBody, agent: Agent, runtime: Runtime
+) -> ReviewView:
+    """The agent's one public reply; publishes a review that was waiting for it."""
+    review = await _in_uow(
+        runtime,
+        lambda uow: handlers.add_response(
+            uow, review_id, body.text, Actor(agent.sub, agent.role.value)
+        ),
+    )
+    return ReviewView.of(review)
+
+
+@router.get("/reviews/{review_id}", response_model=ReviewView)
+async def read_review(review_id: str, reader: Reader, runtime: Runtime) -> ReviewView:
+    """A review with its full decision record (moderators; the agent for its own reviews)."""
+
+    async def load(uow: UnitOfWork) -> ReviewView:
+        repo = ReviewsRepository(uow.conn)
+        review = await repo.review(review_id)
+        visible = review is not None and (
+            reader.role is Role.MODERATOR
+            or (
+                reader.is_agent(review.agent_id)
+                and review.state.value != "moderation"
+                and review.state.value != "rejected"
+            )
+        )
+        if review is None or not visible:
+            raise NotFoundError(f"no review {review_id}")
+        return ReviewView.of(review, await repo.decisions(review_id))
+
+    return await _in_uow(runtime, load)
+
+
+@router.get("/agents/{agent_id}/reviews", response_model=ReviewList)
+async def agent_reviews(
+    agent_id: str,
+    agent: Agent,
+    runtime: Runtime,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> ReviewList:
+    """The agent's own reviews: waiting for a response, published and withdrawn."""
+    if not agent.is_agent(agent_id):
+        raise ProblemError(403, "Forbidden", "agents see only their own reviews")
+
+    async def load(uow: UnitOfWork) -> ReviewList:
+        reviews = await ReviewsRepository(uow.conn).reviews_of_agent(agent_id, limit)
+        return ReviewList(reviews=[ReviewView.of(r) for r in reviews])
+
+    return await _in_uow(runtime, load)
+
+
+@router.get("/moderation/queue", response_model=Queue)
+async def moderation_queue(
+    moderator: Moderator, runtime: Runtime, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> Queue:
+    """Reviews the automatic checks held back, oldest first, with the reasons (`flags`)."""
+
+    async def load(uow: UnitOfWork) -> Queue:
+        reviews = await ReviewsRepository(uow.conn).moderation_queue(limit)
+        return Queue(items=[ReviewView.of(r) for r in reviews])
+
+    return await _in_uow(runtime, load)
+
+
+@router.post("/moderation/{review_id}/decision", response_model=ReviewView)
+async def moderation_decision(
+    review_id: str, body: DecisionBody, moderator: Moderator, runtime: Runtime
+) -> ReviewView:
+    """Approve (then it follows the normal path) or reject (never published), with a reason."""
+    review = await _in_uow(
+        runtime,
+        lambda uow: handlers.decide(
+            uow,
+            review_id,
+            approve=body.decision == "approve",
+            reason=body.reason,
+            actor=Actor(moderator.sub, moderator.role.value),
+        ),
+    )
+    return ReviewView.of(review)
+
+
+@router.post("/reviews/{review_id}/withdrawal", response_model=ReviewView)
+async def withdraw_review(
+    review_id: str, body: WithdrawalBody, moderator: Moderator, runtime: Runtime
+) -> ReviewView:
+    """Take a published review down (publishes `review.withdrawn.v1`)."""
+    review = await _in_uow(
+        runtime,
+        lambda uow: handlers.withdraw_review(
+            uow, review_id, body.reason, Actor(moderator.sub, moderator.role.value)
+        ),
+    )
+    return ReviewView.of(review)
+
+
+# pages (no JavaScript needed; every value is escaped by the templates)
+
+
+def _page(name: str, status: int = 200, **context: object) -> HTMLResponse:
+    html = PAGES.get_template(name).render(**context)
+    return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def _problem_page(error: ProblemError) -> HTMLResponse:
+    if error.status in (404, 429):
+        return _page("pin.html", error.status, error=error.detail)
+    return _page(
+        "problem.html", error.status, title=error.title, message=error.detail, offer_pin=True
+    )
+
+
+async def _agent_name(runtime: ServiceRuntime, agent_id: str) -> str:
+    async with runtime.unit_of_work() as uow:
+        agent = await ReviewsRepository(uow.conn).agent(agent_id)
+    return agent.name if agent else "your agent"
+
+
+async def _form_page(
+    runtime: ServiceRuntime,
+    invitation: Invitation,
+    *,
+    pin: str | None,
+    token: str | None,
+    values: dict[str, str] | None = None,
+    errors: list[str] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    return _page(
+        "form.html",
+        status,
+        agent_name=await _agent_name(runtime, invitation.agent_id),
+        removal=invitation.survey == "removal",
+        categories=CATEGORY_LABELS,
+        pin=pin,
+        token=token,
+        values=values or {},
+        errors=errors or [],
+        max_comment=MAX_COMMENT,
+    )
+
+
+async def _form(request: Request) -> dict[str, str]:
+    raw = (await request.body())[: 4 * MAX_COMMENT].decode(errors="replace")
+    return {key: values[0] for key, values in parse_qs(raw, keep_blank_values=True).items()}
+
+
+@pages.get("/survey", response_class=HTMLResponse)
+async def survey_page(
+    request: Request, runtime: Runtime, token: Annotated[str | None, Query(max_length=200)] = None
+) -> HTMLResponse:
+    """PIN entry, or straight to the questions with the link's `?token=`."""
+    if not token:
+        return _page("pin.html")
+    try:
+        invitation = await _invitation_for(
+            runtime, pin=None, token=token, address=_address(request)
+        )
+    except ProblemError as error:
+        return _problem_page(error)
+    return await _form_page(runtime, invitation, pin=None, token=token)
+
+
+@pages.post("/survey", response_class=HTMLResponse)
+async def survey_pin(request: Request, runtime: Runtime) -> HTMLResponse:
+    pin = (await _form(request)).get("pin", "").strip()[:40]
+    if not pin:
+        return _page("pin.html", 422, error="Please enter the PIN from your email.")
+    try:
+        invitation = await _invitation_for(runtime, pin=pin, token=None, address=_address(request))
+    except ProblemError as error:
+        return _problem_page(error)
+    return await _form_page(runtime, invitation, pin=pin, token=None)
+
+
+@pages.post("/survey/answers", response_class=HTMLResponse)
+async def survey_answers(request: Request, runtime: Runtime) -> HTMLResponse:
+    form = await _form(request)
+    pin, token = form.get("pin") or None, form.get("token") or None
+    missing = [label for category, label in CATEGORY_LABELS if not form.get(category)]
+    errors = [f"Choose a score from 1 to 5 for “{label}”." for label in missing]
+    body: ReviewBody | None = None
+    if not errors:
+        try:
+            body = ReviewBody(
+                pin=pin,
+                token=token,
+                scores=Scores.model_validate({c: _int(form.get(c)) for c in CATEGORIES}),
+                comment=form.get("comment", ""),
+                display_name=form.get("display_name") or None,
+            )
+        except ValidationError as exc:
+            errors = [_message(error) for error in exc.errors()]
+    try:
+        if body is None:
+            invitation = await _invitation_for(
+                runtime, pin=pin, token=token, address=_address(request)
+            )
+            return await _form_page(
+                runtime, invitation, pin=pin, token=token, values=form, errors=errors, status=422
+            )
+        review = await _submit_with_code(runtime, body, _address(request))
+    except ProblemError as error:
+        return _problem_page(error)
+    return _page(
+        "thanks.html",
+        agent_name=await _agent_name(runtime, review.agent_id),
+        comment=review.comment,
+        review_id=review.review_id,
+        published=review.state.value == "published",
+    )
+
+
+def _int(value: str | None) -> int | str | None:
+    return int(value) if value is not None and value.isdigit() else value
+
+
+def _message(error: object) -> str:
+    details = error if isinstance(error, dict) else {}
+    field = ".".join(str(part) for part in details.get("loc", ()) if part != "scores")
+    label = dict(CATEGORY_LABELS).get(field, field.replace("_", " ") or "the form")
+    return f"{label}: {details.get('msg', 'invalid')}"

@@ -1,0 +1,1 @@
+"""Pure rules of the reviews service: content checks, moderation routing, review lifecycle."""

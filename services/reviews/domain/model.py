@@ -1,0 +1,136 @@
+"""The life of a review: who may move it where, and when it becomes public.
+
+    submitted ──flagged──▶ moderation ──approve──▶ (publish | awaiting_response)
+        │                      └──reject──▶ rejected
+        ├──positive──▶ published ──withdraw──▶ withdrawn
+        └──negative──▶ awaiting_response ──agent responds / window ends──▶ published
+
+Every function is pure: it checks the move and returns what changes; the caller stores it,
+records the decision and publishes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from services.reviews.domain.moderation import Route, Routing, route_after_approval
+
+RESPONSE_MAX_CHARS = 2000
+
+
+class ReviewState(StrEnum):
+    MODERATION = "moderation"
+    AWAITING_RESPONSE = "awaiting_response"
+    PUBLISHED = "published"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+class RefusedError(Exception):
+    """A move the rules do not allow; `code` names it for the API (409 unless said otherwise)."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code, self.detail = code, detail
+
+
+@dataclass(frozen=True)
+class Step:
+    """The outcome of a move: the new state, the response deadline, and whether to publish."""
+
+    state: ReviewState
+    response_due_at: datetime | None = None
+    publish: bool = False
+
+
+def _entered(route: Route, now: datetime, window: timedelta) -> Step:
+    if route is Route.PUBLISH:
+        return Step(ReviewState.PUBLISHED, publish=True)
+    if route is Route.AWAIT_RESPONSE:
+        return Step(ReviewState.AWAITING_RESPONSE, response_due_at=now + window)
+    return Step(ReviewState.MODERATION)
+
+
+def after_submission(routing: Routing, now: datetime, window: timedelta) -> Step:
+    return _entered(routing.route, now, window)
+
+
+def moderate(
+    state: ReviewState, *, approve: bool, positive: bool, now: datetime, window: timedelta
+) -> Step:
+    """The moderator's decision on a flagged review; the response window starts at approval."""
+    if state is not ReviewState.MODERATION:
+        raise RefusedError("not_in_moderation", f"the review is {state.value}, not in moderation")
+    if not approve:
+        return Step(ReviewState.REJECTED)
+    return _entered(route_after_approval(positive), now, window)
+
+
+def respond(state: ReviewState, existing_response: str | None) -> Step:
+    """The agent's one public reply: publishes a waiting review, or is added to a published one
+    (which is then published again with the reply)."""
+    if existing_response is not None:
+        raise RefusedError("already_responded", "the agent has already responded to this review")
+    if state in (ReviewState.AWAITING_RESPONSE, ReviewState.PUBLISHED):
+        return Step(ReviewState.PUBLISHED, publish=True)
+    if state is ReviewState.MODERATION:
+        raise RefusedError("in_moderation", "the review is still with a moderator")
+    raise RefusedError("not_public", f"the review is {state.value}")
+
+
+def response_window_ended(
+    state: ReviewState, response_due_at: datetime | None, now: datetime
+) -> Step | None:
+    """Publish a waiting review once its window is over; None while it still waits."""
+    if state is not ReviewState.AWAITING_RESPONSE or response_due_at is None:
+        return None
+    if now < response_due_at:
+        return None
+    return Step(ReviewState.PUBLISHED, publish=True)
+
+
+def withdraw(state: ReviewState) -> Step:
+    """A moderator takes a published review down again (e.g. found fraudulent later)."""
+    if state is not ReviewState.PUBLISHED:
+        raise RefusedError("not_published", f"the review is {state.value}, not published")
+    return Step(ReviewState.WITHDRAWN)
+
+
+class InvitationProblem(StrEnum):
+    """Why a code cannot be used; the API maps these to 404 / 410 / 409."""
+
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+    CLOSED = "closed"
+    USED = "used"
+    WRONG_CHANNEL = "wrong_channel"
+
+
+@dataclass(frozen=True)
+class InvitationView:
+    """What the survey needs to know about an invitation to accept answers for it."""
+
+    expires_at: datetime
+    closed_reason: str | None
+    used: bool
+
+
+def invitation_problem(
+    invitation: InvitationView | None, now: datetime
+) -> InvitationProblem | None:
+    if invitation is None:
+        return InvitationProblem.UNKNOWN
+    if invitation.used:
+        return InvitationProblem.USED
+    if invitation.closed_reason is not None:
+        return InvitationProblem.CLOSED
+    if now >= invitation.expires_at:
+        return InvitationProblem.EXPIRED
+    return None
+
+
+def too_many_failures(failures: int, limit: int) -> bool:
+    """Wrong codes tried from one address (or in total) within the window reach the limit."""
+    return failures >= limit

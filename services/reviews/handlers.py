@@ -1,0 +1,412 @@
+"""Events from the streams and commands from the API: load, decide (domain), save, record the
+decision, publish and mail, all in the unit of work's one transaction."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from services.reviews.domain.model import (
+    InvitationProblem,
+    RefusedError,
+    ReviewState,
+    Step,
+    after_submission,
+    invitation_problem,
+    moderate,
+    respond,
+    response_window_ended,
+    too_many_failures,
+    withdraw,
+)
+from services.reviews.domain.moderation import route_submission
+from services.reviews.repository import Invitation, Review, ReviewsRepository
+from shared.contracts import (
+    AGENT_UPSERTED,
+    INVITATION_CANCELLED,
+    INVITATION_EXPIRED,
+    INVITATION_ISSUED,
+    REVIEW_PUBLISHED,
+    REVIEW_WITHDRAWN,
+    SURVEY_ANSWERED,
+)
+from shared.contracts.invitations import InvitationClosed, InvitationIssued
+from shared.contracts.mls import AgentUpserted
+from shared.contracts.removals import RemovalReason
+from shared.contracts.reviews import (
+    Channel,
+    ReviewPublished,
+    ReviewWithdrawn,
+    Scores,
+    SurveyAnswered,
+    SurveyKind,
+)
+from shared.crypto import SecretHasher
+from shared.mailer import Templates
+from shared.messaging import EventDispatcher
+from shared.uow import UnitOfWork
+
+logger = logging.getLogger(__name__)
+
+dispatcher = EventDispatcher("reviews")
+
+MAIL_TEMPLATES = Path(__file__).parent / "templates" / "mail"
+SYSTEM = "system"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the handlers need beyond the unit of work; set once by the composition root."""
+
+    hasher: SecretHasher
+    templates: Templates
+    response_window: timedelta
+    portal_url: str
+    failure_limit: int
+    global_failure_limit: int
+    failure_window: timedelta
+
+
+_context: Context | None = None
+
+
+def configure(context: Context) -> None:
+    global _context
+    _context = context
+
+
+def context() -> Context:
+    if _context is None:
+        raise RuntimeError("handlers not configured: build the app with create_app()")
+    return _context
+
+
+class NotFoundError(Exception):
+    """No such review or invitation (or not one this caller may see)."""
+
+
+@dataclass(frozen=True)
+class Answers:
+    scores: Scores
+    comment: str
+    display_name: str | None
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who took a decision, for the record."""
+
+    id: str
+    role: str
+
+
+@dataclass(frozen=True)
+class CodeRefused:
+    """Why a PIN or link cannot be used; `retry_after` is set when the caller is rate-limited."""
+
+    problem: InvitationProblem | None
+    retry_after: timedelta | None = None
+
+
+def repository(uow: UnitOfWork) -> ReviewsRepository:
+    return ReviewsRepository(uow.conn)
+
+
+# events
+
+
+@dispatcher.on(AGENT_UPSERTED)
+async def agent_upserted(event: AgentUpserted, uow: UnitOfWork) -> None:
+    repo = repository(uow)
+    await repo.upsert_agent(event, uow.now)
+    for review in await repo.waiting_for_agent_notice(event.agent_id):
+        await _notify_agent(uow, repo, review)
+
+
+@dispatcher.on(INVITATION_ISSUED)
+async def invitation_issued(event: InvitationIssued, uow: UnitOfWork) -> None:
+    if await repository(uow).add_invitation(event):
+        logger.info(
+            "invitation %s for agent %s (%s, %s)",
+            event.invitation_id,
+            event.agent_id,
+            event.survey.value,
+            event.channel.value,
+        )
+
+
+@dispatcher.on(INVITATION_EXPIRED)
+@dispatcher.on(INVITATION_CANCELLED)
+async def invitation_closed(event: InvitationClosed, uow: UnitOfWork) -> None:
+    await repository(uow).close_invitation(event.invitation_id, event.at, event.reason)
+
+
+# the survey
+
+
+async def find_by_code(
+    uow: UnitOfWork, *, pin: str | None, token: str | None, address: str
+) -> Invitation | CodeRefused:
+    """The invitation a PIN or link belongs to, if usable. Wrong codes are counted per client
+    address and in total; past either limit every attempt is refused for a while."""
+    ctx, repo = context(), repository(uow)
+    since = uow.now - ctx.failure_window
+    mine, everyone = await repo.code_failures(address, since)
+    if too_many_failures(mine, ctx.failure_limit) or too_many_failures(
+        everyone, ctx.global_failure_limit
+    ):
+        return CodeRefused(None, retry_after=ctx.failure_window)
+    if pin:
+        invitation = await repo.invitation_by_code(pin_hash=ctx.hasher.pin_hash(pin))
+    elif token:
+        invitation = await repo.invitation_by_code(token_hash=ctx.hasher.token_hash(token))
+    else:
+        invitation = None
+    problem = invitation_problem(invitation.view if invitation else None, uow.now)
+    if problem is InvitationProblem.UNKNOWN:
+        await repo.add_code_failure(address, uow.now)
+        logger.info("wrong survey code from %s", address)
+    if problem is not None or invitation is None:
+        return CodeRefused(problem)
+    return invitation
+
+
+async def submit(
+    uow: UnitOfWork, invitation_id: str, answers: Answers, *, channel: Channel, actor: Actor
+) -> Review:
+    """Store the answers for an invitation (one review per invitation) and route them."""
+    ctx, repo = context(), repository(uow)
+    invitation = await repo.invitation(invitation_id, lock=True)
+    problem = invitation_problem(invitation.view if invitation else None, uow.now)
+    if invitation is None or problem is InvitationProblem.UNKNOWN:
+        raise NotFoundError(f"no invitation {invitation_id}")
+    if invitation.channel != channel.value:
+        raise RefusedError(
+            InvitationProblem.WRONG_CHANNEL.value,
+            f"this is a {invitation.channel} survey, not {channel.value}",
+        )
+    if problem is not None:
+        raise RefusedError(problem.value, _PROBLEM_TEXT[problem])
+    routing = route_submission(answers.scores.as_dict(), answers.comment, answers.display_name)
+    step = after_submission(routing, uow.now, ctx.response_window)
+    review = Review(
+        review_id=str(uuid.uuid4()),
+        invitation_id=invitation.invitation_id,
+        agent_id=invitation.agent_id,
+        transaction_id=invitation.transaction_id,
+        survey=invitation.survey,
+        removal_reason=invitation.removal_reason,
+        channel=channel.value,
+        submitted_at=uow.now,
+        scores=answers.scores.as_dict(),
+        positive=routing.positive,
+        comment=answers.comment,
+        display_name=answers.display_name,
+        flags=[flag.value for flag in routing.flags],
+        state=step.state,
+        response_due_at=step.response_due_at,
+        agent_response=None,
+        responded_at=None,
+        published_at=uow.now if step.publish else None,
+        agent_notified_at=None,
+        entered_by=actor.id if channel is Channel.PHONE else None,
+    )
+    await repo.insert_review(review)
+    await repo.record_decision(
+        review.review_id, uow.now, actor.id, actor.role, "submitted", f"channel {channel.value}"
+    )
+    await uow.publish(
+        SURVEY_ANSWERED,
+        SurveyAnswered(
+            invitation_id=invitation.invitation_id,
+            agent_id=invitation.agent_id,
+            review_id=review.review_id,
+            channel=channel,
+            answered_at=uow.now,
+        ),
+    )
+    reason = (
+        "content checks: " + ", ".join(review.flags)
+        if routing.flags
+        else ("positive and clean" if routing.positive else "not positive: the agent answers first")
+    )
+    await _apply(uow, repo, review, step, Actor(SYSTEM, SYSTEM), reason, entering=True)
+    logger.info("review %s for agent %s: %s", review.review_id, review.agent_id, step.state.value)
+    return await _reload(repo, review.review_id)
+
+
+_PROBLEM_TEXT = {
+    InvitationProblem.UNKNOWN: "This code is not one we issued. Check it and try again.",
+    InvitationProblem.EXPIRED: "This survey has expired.",
+    InvitationProblem.CLOSED: "This survey is no longer open.",
+    InvitationProblem.USED: "This survey has already been answered. Thank you!",
+    InvitationProblem.WRONG_CHANNEL: "This survey is answered another way.",
+}
+
+
+def problem_text(problem: InvitationProblem) -> str:
+    return _PROBLEM_TEXT[problem]
+
+
+# staff and agents
+
+
+async def decide(
+    uow: UnitOfWork, review_id: str, *, approve: bool, reason: str, actor: Actor
+) -> Review:
+    ctx, repo = context(), repository(uow)
+    review = await _locked(repo, review_id)
+    step = moderate(
+        review.state,
+        approve=approve,
+        positive=review.positive,
+        now=uow.now,
+        window=ctx.response_window,
+    )
+    await _apply(
+        uow, repo, review, step, actor, reason, action="approved" if approve else "rejected"
+    )
+    return await _reload(repo, review_id)
+
+
+async def add_response(uow: UnitOfWork, review_id: str, text: str, actor: Actor) -> Review:
+    repo = repository(uow)
+    review = await _locked(repo, review_id)
+    if review.agent_id != actor.id or review.state in (
+        ReviewState.MODERATION,
+        ReviewState.REJECTED,
+    ):
+        raise NotFoundError(f"no review {review_id} for agent {actor.id}")
+    step = respond(review.state, review.agent_response)
+    await repo.save_response(review_id, text, uow.now)
+    await _apply(uow, repo, review, step, actor, "the agent responded", action="responded")
+    return await _reload(repo, review_id)
+
+
+async def withdraw_review(uow: UnitOfWork, review_id: str, reason: str, actor: Actor) -> Review:
+    repo = repository(uow)
+    review = await _locked(repo, review_id)
+    step = withdraw(review.state)
+    await repo.save_state(review_id, step.state)
+    await repo.record_decision(review_id, uow.now, actor.id, actor.role, "withdrawn", reason)
+    await uow.publish(
+        REVIEW_WITHDRAWN,
+        ReviewWithdrawn(
+            review_id=review_id, agent_id=review.agent_id, withdrawn_at=uow.now, reason=reason
+        ),
+    )
+    return await _reload(repo, review_id)
+
+
+async def publish_due(uow: UnitOfWork, limit: int = 100) -> int:
+    """Publish reviews whose response window has ended; returns how many."""
+    repo = repository(uow)
+    due = await repo.due_for_publication(uow.now, limit)
+    for review in due:
+        step = response_window_ended(review.state, review.response_due_at, uow.now)
+        if step is not None:
+            await _apply(
+                uow, repo, review, step, Actor(SYSTEM, SYSTEM), "the response window ended"
+            )
+    return len(due)
+
+
+async def prune_code_failures(uow: UnitOfWork) -> int:
+    return await repository(uow).prune_code_failures(uow.now - context().failure_window)
+
+
+# the steps every path shares
+
+
+async def _apply(
+    uow: UnitOfWork,
+    repo: ReviewsRepository,
+    review: Review,
+    step: Step,
+    actor: Actor,
+    reason: str,
+    *,
+    action: str | None = None,
+    entering: bool = False,
+) -> None:
+    """Store the step, record it, publish if it says so, and tell the agent when the review
+    first becomes theirs to see. `entering`: the review is new, so its state is a step too."""
+    published_at = uow.now if step.publish else None
+    await repo.save_state(
+        review.review_id,
+        step.state,
+        response_due_at=step.response_due_at,
+        published_at=published_at,
+    )
+    if action is not None:
+        await repo.record_decision(review.review_id, uow.now, actor.id, actor.role, action, reason)
+    if entering or step.state is not review.state or step.publish:
+        await repo.record_decision(
+            review.review_id, uow.now, SYSTEM, SYSTEM, f"to_{step.state.value}", reason
+        )
+    current = await _reload(repo, review.review_id)
+    if step.publish:
+        await uow.publish(REVIEW_PUBLISHED, published_event(current))
+    if current.agent_notified_at is None and current.state in (
+        ReviewState.PUBLISHED,
+        ReviewState.AWAITING_RESPONSE,
+    ):
+        await _notify_agent(uow, repo, current)
+
+
+def published_event(review: Review) -> ReviewPublished:
+    assert review.published_at is not None
+    return ReviewPublished(
+        review_id=review.review_id,
+        agent_id=review.agent_id,
+        transaction_id=review.transaction_id,
+        survey=SurveyKind(review.survey),
+        removal_reason=RemovalReason(review.removal_reason) if review.removal_reason else None,
+        channel=Channel(review.channel),
+        submitted_at=review.submitted_at,
+        published_at=review.published_at,
+        scores=Scores.model_validate(review.scores),
+        positive=review.positive,
+        comment=review.comment,
+        display_name=review.display_name,
+        agent_response=review.agent_response,
+    )
+
+
+async def _notify_agent(uow: UnitOfWork, repo: ReviewsRepository, review: Review) -> None:
+    """Tell the agent about a review they may (published) or should (waiting) answer. An agent
+    the roster has not named yet is told when it does."""
+    agent = await repo.agent(review.agent_id)
+    if agent is None:
+        return
+    ctx = context()
+    template = (
+        "agent_review_to_answer"
+        if review.state is ReviewState.AWAITING_RESPONSE
+        else "agent_review_published"
+    )
+    mail = ctx.templates.render(
+        template,
+        agent=agent,
+        review=review,
+        respond_url=f"{ctx.portal_url}/api/v1/reviews/{review.review_id}/response",
+        due=review.response_due_at,
+    )
+    await uow.send_mail(to=agent.email, mail=mail, dedupe_key=f"review-notice:{review.review_id}")
+    await repo.mark_notified(review.review_id, uow.now)
+
+
+async def _locked(repo: ReviewsRepository, review_id: str) -> Review:
+    review = await repo.review(review_id, lock=True)
+    if review is None:
+        raise NotFoundError(f"no review {review_id}")
+    return review
+
+
+async def _reload(repo: ReviewsRepository, review_id: str) -> Review:
+    review = await repo.review(review_id)
+    assert review is not None
+    return review

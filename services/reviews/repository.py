@@ -1,0 +1,342 @@
+"""asyncpg queries on the reviews schema; every method runs in the caller's transaction."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from services.reviews.domain.model import InvitationView, ReviewState
+from shared.contracts.invitations import InvitationIssued
+from shared.contracts.mls import AgentUpserted
+
+
+@dataclass(frozen=True)
+class Agent:
+    agent_id: str
+    name: str
+    email: str
+    active: bool
+
+
+@dataclass(frozen=True)
+class Invitation:
+    invitation_id: str
+    agent_id: str
+    transaction_id: str | None
+    lead_id: str | None
+    survey: str
+    removal_reason: str | None
+    channel: str
+    issued_at: datetime
+    expires_at: datetime
+    closed_reason: str | None
+    used: bool
+
+    @property
+    def view(self) -> InvitationView:
+        return InvitationView(self.expires_at, self.closed_reason, self.used)
+
+
+@dataclass(frozen=True)
+class Review:
+    review_id: str
+    invitation_id: str
+    agent_id: str
+    transaction_id: str | None
+    survey: str
+    removal_reason: str | None
+    channel: str
+    submitted_at: datetime
+    scores: dict[str, int]
+    positive: bool
+    comment: str
+    display_name: str | None
+    flags: list[str]
+    state: ReviewState
+    response_due_at: datetime | None
+    agent_response: str | None
+    responded_at: datetime | None
+    published_at: datetime | None
+    agent_notified_at: datetime | None
+    entered_by: str | None
+
+
+@dataclass(frozen=True)
+class Decision:
+    at: datetime
+    actor: str
+    actor_role: str
+    action: str
+    reason: str
+
+
+_INVITATION_COLUMNS = """
+    i.invitation_id, i.agent_id, i.transaction_id, i.lead_id, i.survey, i.removal_reason,
+    i.channel, i.issued_at, i.expires_at, i.closed_reason,
+    EXISTS (SELECT 1 FROM reviews r WHERE r.invitation_id = i.invitation_id) AS used
+"""
+
+
+def _review(row: asyncpg.Record) -> Review:
+    values: dict[str, Any] = dict(row)
+    values["scores"] = json.loads(values["scores"])
+    values["flags"] = list(values["flags"])
+    values["state"] = ReviewState(values["state"])
+    return Review(**values)
+
+
+class ReviewsRepository:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    # roster
+
+    async def upsert_agent(self, event: AgentUpserted, now: datetime) -> None:
+        await self.conn.execute(
+            """
+            INSERT INTO agents (agent_id, name, email, active, updated_at)
+            VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (agent_id) DO UPDATE
+               SET name = EXCLUDED.name, email = EXCLUDED.email, active = EXCLUDED.active,
+                   updated_at = EXCLUDED.updated_at
+            """,
+            event.agent_id,
+            event.name,
+            str(event.email),
+            event.active,
+            now,
+        )
+
+    async def agent(self, agent_id: str) -> Agent | None:
+        row = await self.conn.fetchrow(
+            "SELECT agent_id, name, email, active FROM agents WHERE agent_id = $1", agent_id
+        )
+        return Agent(**dict(row)) if row else None
+
+    # invitations
+
+    async def add_invitation(self, event: InvitationIssued) -> bool:
+        """False when already known: replays (same or new ce_id) change nothing."""
+        status = await self.conn.execute(
+            """
+            INSERT INTO invitations (invitation_id, agent_id, transaction_id, lead_id, survey,
+                                     removal_reason, channel, pin_hash, token_hash, issued_at,
+                                     expires_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+            ON CONFLICT DO NOTHING
+            """,
+            event.invitation_id,
+            event.agent_id,
+            event.transaction_id,
+            event.lead_id,
+            event.survey.value,
+            event.removal_reason.value if event.removal_reason else None,
+            event.channel.value,
+            event.pin_hash,
+            event.token_hash,
+            event.issued_at,
+            event.expires_at,
+        )
+        return bool(status.endswith(" 1"))
+
+    async def close_invitation(self, invitation_id: str, at: datetime, reason: str) -> None:
+        await self.conn.execute(
+            """
+            UPDATE invitations SET closed_at = $2, closed_reason = $3
+             WHERE invitation_id = $1 AND closed_at IS NULL
+            """,
+            invitation_id,
+            at,
+            reason,
+        )
+
+    async def invitation_by_code(
+        self, *, pin_hash: str | None = None, token_hash: str | None = None
+    ) -> Invitation | None:
+        column, value = (
+            ("pin_hash", pin_hash) if pin_hash is not None else ("token_hash", token_hash)
+        )
+        row = await self.conn.fetchrow(
+            f"SELECT {_INVITATION_COLUMNS} FROM invitations i WHERE i.{column} = $1",
+            value,
+        )
+        return Invitation(**dict(row)) if row else None
+
+    async def invitation(self, invitation_id: str, *, lock: bool = False) -> Invitation | None:
+        if lock:
+            await self.conn.execute(
+                "SELECT 1 FROM invitations WHERE invitation_id = $1 FOR UPDATE", invitation_id
+            )
+        row = await self.conn.fetchrow(
+            f"SELECT {_INVITATION_COLUMNS} FROM invitations i WHERE i.invitation_id = $1",
+            invitation_id,
+        )
+        return Invitation(**dict(row)) if row else None
+
+    # reviews
+
+    async def insert_review(self, review: Review) -> None:
+        await self.conn.execute(
+            """
+            INSERT INTO reviews (review_id, invitation_id, agent_id, transaction_id, survey,
+                                 removal_reason, channel, submitted_at, scores, positive, comment,
+                                 display_name, flags, state, response_due_at, published_at,
+                                 entered_by)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+            """,
+            review.review_id,
+            review.invitation_id,
+            review.agent_id,
+            review.transaction_id,
+            review.survey,
+            review.removal_reason,
+            review.channel,
+            review.submitted_at,
+            json.dumps(review.scores),
+            review.positive,
+            review.comment,
+            review.display_name,
+            review.flags,
+            review.state.value,
+            review.response_due_at,
+            review.published_at,
+            review.entered_by,
+        )
+
+    async def review(self, review_id: str, *, lock: bool = False) -> Review | None:
+        row = await self.conn.fetchrow(
+            "SELECT * FROM reviews WHERE review_id = $1" + (" FOR UPDATE" if lock else ""),
+            review_id,
+        )
+        return _review(row) if row else None
+
+    async def save_state(
+        self,
+        review_id: str,
+        state: ReviewState,
+        *,
+        response_due_at: datetime | None = None,
+        published_at: datetime | None = None,
+    ) -> None:
+        await self.conn.execute(
+            """
+            UPDATE reviews SET state = $2, response_due_at = $3,
+                               published_at = COALESCE(published_at, $4)
+             WHERE review_id = $1
+            """,
+            review_id,
+            state.value,
+            response_due_at,
+            published_at,
+        )
+
+    async def save_response(self, review_id: str, text: str, at: datetime) -> None:
+        await self.conn.execute(
+            "UPDATE reviews SET agent_response = $2, responded_at = $3 WHERE review_id = $1",
+            review_id,
+            text,
+            at,
+        )
+
+    async def mark_notified(self, review_id: str, at: datetime) -> None:
+        await self.conn.execute(
+            "UPDATE reviews SET agent_notified_at = $2 WHERE review_id = $1", review_id, at
+        )
+
+    async def record_decision(
+        self, review_id: str, at: datetime, actor: str, actor_role: str, action: str, reason: str
+    ) -> None:
+        await self.conn.execute(
+            """
+            INSERT INTO review_decisions (review_id, at, actor, actor_role, action, reason)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            """,
+            review_id,
+            at,
+            actor,
+            actor_role,
+            action,
+            reason,
+        )
+
+    async def decisions(self, review_id: str) -> list[Decision]:
+        rows = await self.conn.fetch(
+            """
+            SELECT at, actor, actor_role, action, reason FROM review_decisions
+             WHERE review_id = $1 ORDER BY decision_id
+            """,
+            review_id,
+        )
+        return [Decision(**dict(row)) for row in rows]
+
+    async def moderation_queue(self, limit: int) -> list[Review]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM reviews WHERE state = 'moderation' ORDER BY submitted_at LIMIT $1", limit
+        )
+        return [_review(row) for row in rows]
+
+    async def reviews_of_agent(self, agent_id: str, limit: int) -> list[Review]:
+        """What the agent may see: everything but reviews still with a moderator or rejected."""
+        rows = await self.conn.fetch(
+            """
+            SELECT * FROM reviews
+             WHERE agent_id = $1 AND state IN ('awaiting_response', 'published', 'withdrawn')
+             ORDER BY submitted_at DESC LIMIT $2
+            """,
+            agent_id,
+            limit,
+        )
+        return [_review(row) for row in rows]
+
+    async def due_for_publication(self, now: datetime, limit: int) -> list[Review]:
+        rows = await self.conn.fetch(
+            """
+            SELECT * FROM reviews
+             WHERE state = 'awaiting_response' AND response_due_at <= $1
+             ORDER BY response_due_at LIMIT $2
+               FOR UPDATE SKIP LOCKED
+            """,
+            now,
+            limit,
+        )
+        return [_review(row) for row in rows]
+
+    async def waiting_for_agent_notice(self, agent_id: str) -> list[Review]:
+        rows = await self.conn.fetch(
+            """
+            SELECT * FROM reviews
+             WHERE agent_id = $1 AND agent_notified_at IS NULL
+               AND state IN ('awaiting_response', 'published')
+             ORDER BY submitted_at FOR UPDATE
+            """,
+            agent_id,
+        )
+        return [_review(row) for row in rows]
+
+    # wrong codes
+
+    async def code_failures(self, address: str, since: datetime) -> tuple[int, int]:
+        """(failures from this address, failures from everywhere) since the instant."""
+        row = await self.conn.fetchrow(
+            """
+            SELECT count(*) FILTER (WHERE address = $1) AS mine, count(*) AS everyone
+              FROM code_failures WHERE failed_at > $2
+            """,
+            address,
+            since,
+        )
+        assert row is not None
+        return int(row["mine"]), int(row["everyone"])
+
+    async def add_code_failure(self, address: str, at: datetime) -> None:
+        await self.conn.execute(
+            "INSERT INTO code_failures (address, failed_at) VALUES ($1, $2)", address, at
+        )
+
+    async def prune_code_failures(self, before: datetime) -> int:
+        status = await self.conn.execute("DELETE FROM code_failures WHERE failed_at <= $1", before)
+        return int(status.split()[-1])

@@ -1,0 +1,160 @@
+"""Fixtures for the reviews service on the real stack: one service per module, its clock fixed
+and moved by the tests, invitations announced on `invitations.events` as the invitations
+service would (only the PIN and token hashes travel)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from devtools.smtp_sink import MailSink
+from services.reviews.app import create_app
+from services.reviews.handlers import dispatcher
+from services.reviews.settings import ReviewsSettings
+from shared.auth import Role, issue_token
+from shared.clock import FixedClock
+from shared.contracts import AGENT_UPSERTED, INVITATION_ISSUED
+from shared.contracts.invitations import InvitationIssued
+from shared.contracts.mls import AgentUpserted
+from shared.contracts.reviews import Channel, SurveyKind
+from shared.crypto import SecretHasher, new_pin, new_token
+from tests.conftest import running_app
+from tests.support.kafka import EventPublisher, start_group_at_end
+
+START = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+SECRET = "reviews-test-secret-of-at-least-32-bytes!"
+PEPPER = "reviews-test-pepper"
+GOOD = {
+    "communication": 5,
+    "friendliness": 4,
+    "professionalism": 5,
+    "area_knowledge": 4,
+    "overall": 5,
+}
+POOR = {**GOOD, "overall": 2, "communication": 1}
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def bearer(sub: str, role: Role) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(SECRET, sub, role)}"}
+
+
+@dataclass
+class Service:
+    app: FastAPI
+    client: httpx.AsyncClient
+    clock: FixedClock
+    settings: ReviewsSettings
+
+
+def reviews_settings(
+    kafka_bootstrap: str, database_url: str, smtp_port: int, **overrides: Any
+) -> ReviewsSettings:
+    values: dict[str, Any] = {
+        "environment": "test",
+        "kafka_bootstrap_servers": kafka_bootstrap,
+        "database_url": database_url,
+        "database_schema": f"t_{uuid.uuid4().hex[:10]}_reviews",
+        "kafka_group_id": f"test-reviews-{uuid.uuid4().hex[:8]}",
+        "smtp_port": smtp_port,
+        "outbox_poll_seconds": 0.05,
+        "scheduler_interval_seconds": 0.1,
+        "auth_secret": SECRET,
+        "token_pepper": PEPPER,
+    }
+    values.update(overrides)
+    return ReviewsSettings(**values)
+
+
+@pytest.fixture(scope="module")
+async def service(
+    kafka_bootstrap: str, database_url: str, smtp_sink: MailSink
+) -> AsyncIterator[Service]:
+    clock = FixedClock(START)
+    settings = reviews_settings(kafka_bootstrap, database_url, smtp_sink.port)
+    await start_group_at_end(kafka_bootstrap, settings.group_id, dispatcher.subscribed)
+    app = create_app(settings, clock=clock)
+    async with running_app(app) as client:
+        yield Service(app, client, clock, settings)
+
+
+@dataclass(frozen=True)
+class Issued:
+    invitation_id: str
+    agent_id: str
+    transaction_id: str
+    pin: str | None
+    token: str | None
+    event: InvitationIssued
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("condition not met in time")
+        await asyncio.sleep(0.1)
+
+
+async def announce_agent(publish_event: EventPublisher, agent_id: str) -> None:
+    await publish_event(
+        AGENT_UPSERTED,
+        AgentUpserted(
+            agent_id=agent_id,
+            name="Jo Agent",
+            email=f"{agent_id.lower()}@realty.example",
+            office_id="O-1",
+            member_since=date(2025, 1, 15),
+            active=True,
+        ),
+    )
+
+
+async def issue_invitation(
+    publish_event: EventPublisher,
+    service: Service,
+    *,
+    agent_id: str | None = None,
+    channel: Channel = Channel.EMAIL,
+    ttl: timedelta = timedelta(days=30),
+) -> Issued:
+    """Announce an invitation and wait until the service has consumed it."""
+    hasher = SecretHasher(PEPPER)
+    agent_id = agent_id or unique("A")
+    pin, token = (new_pin(), new_token()) if channel is Channel.EMAIL else (None, None)
+    event = InvitationIssued(
+        invitation_id=unique("inv"),
+        agent_id=agent_id,
+        transaction_id=unique("T"),
+        survey=SurveyKind.TRANSACTION,
+        channel=channel,
+        pin_hash=hasher.pin_hash(pin) if pin else None,
+        token_hash=hasher.token_hash(token) if token else None,
+        issued_at=service.clock.now(),
+        expires_at=service.clock.now() + ttl,
+    )
+    await publish_event(INVITATION_ISSUED, event)
+    issued = Issued(event.invitation_id, agent_id, event.transaction_id or "", pin, token, event)
+    await eventually(lambda: _known(service, issued))
+    return issued
+
+
+async def _known(service: Service, issued: Issued) -> bool:
+    runtime = service.app.state.runtime
+    async with runtime.pool.acquire() as conn:
+        return bool(
+            await conn.fetchval(
+                "SELECT count(*) FROM invitations WHERE invitation_id = $1", issued.invitation_id
+            )
+        )
