@@ -424,7 +424,7 @@ async def survey_page(
 ) -> HTMLResponse:
     """PIN entry, or straight to the questions with the link's `?token=`."""
     if not token:
-        return _page("pin.html")
+        return _page("pin.html", error=None)
     try:
         invitation = await _invitation_for(
             runtime, pin=None, token=token, address=_address(request)
