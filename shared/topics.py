@@ -111,3 +111,19 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+async def partitions_of(bootstrap_servers: str, topic: str) -> list[int]:
+    """The topic's partition numbers, from the broker (a new consumer knows none yet)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    partitions = sorted(p["partition"] for p in described[0]["partitions"])
+    if not partitions:
+        raise RuntimeError(f"topic {topic} does not exist")
+    return partitions

@@ -7,11 +7,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import BaseModel
 
 from shared.cloudevents import Envelope, InvalidEvent, decode, encode
 from shared.contracts import EventType
+from shared.topics import partitions_of
 
 
 class EventPublisher:
@@ -47,19 +47,6 @@ class EventPublisher:
         await self.producer.send_and_wait(
             topic, value=value, key=key, headers=list((headers or {}).items())
         )
-
-
-async def partitions_of(bootstrap: str, topic: str) -> list[int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        described = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    partitions = sorted(p["partition"] for p in described[0]["partitions"])
-    if not partitions:
-        raise RuntimeError(f"topic {topic} does not exist")
-    return partitions
 
 
 class TopicReader:
@@ -128,8 +115,10 @@ class TopicReader:
             await self._poll()
 
     async def expect_none(self, predicate: Callable[[Envelope], bool], within: float) -> None:
-        """Fail if a matching event arrives within `within` seconds."""
-        arrived = [e for e in await self.collect(within) if predicate(e)]
+        """Fail if a matching event arrives within the next `within` seconds."""
+        await self._poll()
+        already = len(self.envelopes())
+        arrived = [e for e in (await self.collect(within))[already:] if predicate(e)]
         assert not arrived, f"unexpected event on {self.topic}: {arrived[0]}"
 
     async def collect(self, seconds: float) -> list[Envelope]:

@@ -4,9 +4,8 @@ service would (only the PIN and token hashes travel)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -28,6 +27,7 @@ from shared.contracts.reviews import Channel, SurveyKind
 from shared.crypto import SecretHasher, new_pin, new_token
 from tests.conftest import running_app
 from tests.support.kafka import EventPublisher, start_group_at_end
+from tests.support.waiting import eventually
 
 START = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 SECRET = "reviews-test-secret-of-at-least-32-bytes!"
@@ -97,14 +97,6 @@ class Issued:
     pin: str | None
     token: str | None
     event: InvitationIssued
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError("condition not met in time")
-        await asyncio.sleep(0.1)
 
 
 async def announce_agent(publish_event: EventPublisher, agent_id: str) -> None:

@@ -20,11 +20,11 @@ from tests.integration.reviews.conftest import (
     Service,
     announce_agent,
     bearer,
-    eventually,
     issue_invitation,
     unique,
 )
 from tests.support.kafka import EventPublisher
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -96,7 +96,7 @@ async def test_wrong_expired_and_cancelled_codes_are_refused(
                 "SELECT closed_reason FROM invitations WHERE invitation_id = $1",
                 cancelled.invitation_id,
             )
-        return reason == "unsubscribed"
+        return bool(reason == "unsubscribed")
 
     await eventually(closed)
     gone = await service.client.post("/api/v1/reviews", json=answers(GOOD, token=cancelled.token))

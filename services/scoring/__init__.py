@@ -1,0 +1,1 @@
+"""Scoring service: stars and status per agent."""

@@ -1,0 +1,136 @@
+"""Events from the streams: store the facts, then re-rate every agent they touch, in the unit
+of work's one transaction, publishing `rating.updated.v1` only when the public rating changed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+
+from services.scoring.domain.policy import DEFAULT_POLICY, Policy, Rating, evaluate
+from services.scoring.domain.publication import fingerprint, public_rating, visibility_of
+from services.scoring.repository import ReviewRow, ScoringRepository
+from shared.contracts import AGENT_UPSERTED, PARTICIPATION_CHANGED, RATING_UPDATED
+from shared.contracts.mls import AgentUpserted
+from shared.contracts.participation import ParticipationChanged
+from shared.contracts.reviews import ReviewPublished, ReviewWithdrawn, SurveyKind
+from shared.messaging import Delivery, EventDispatcher
+from shared.topics import Topic
+from shared.uow import UnitOfWork
+
+logger = logging.getLogger(__name__)
+
+dispatcher = EventDispatcher("scoring")
+
+_policy: Policy = DEFAULT_POLICY
+
+
+def configure(policy: Policy) -> None:
+    global _policy
+    _policy = policy
+
+
+def current_policy() -> Policy:
+    return _policy
+
+
+def review_rows(events: Iterable[object]) -> list[ReviewRow]:
+    """Only transaction surveys count; the last word on a review within a batch wins."""
+    rows: dict[str, ReviewRow] = {}
+    for event in events:
+        if isinstance(event, ReviewPublished):
+            if event.survey is not SurveyKind.TRANSACTION:
+                continue
+            previous = rows.get(event.review_id)
+            rows[event.review_id] = ReviewRow(
+                event.review_id,
+                event.agent_id,
+                event.submitted_at,
+                tuple(event.scores.as_dict().values()),
+                event.published_at,
+                previous.withdrawn_at if previous else None,
+            )
+        elif isinstance(event, ReviewWithdrawn):
+            previous = rows.get(event.review_id)
+            rows[event.review_id] = ReviewRow(
+                event.review_id,
+                event.agent_id,
+                previous.submitted_at if previous else None,
+                previous.scores if previous else None,
+                previous.published_at if previous else None,
+                event.withdrawn_at,
+            )
+    return list(rows.values())
+
+
+@dispatcher.on_batch(Topic.REVIEWS_PUBLISHED)
+async def reviews_published(deliveries: Sequence[Delivery], uow: UnitOfWork) -> None:
+    rows = review_rows(delivery.event for delivery in deliveries)
+    repo = ScoringRepository(uow.conn)
+    agent_ids = sorted({row.agent_id for row in rows})
+    await repo.lock_agents(agent_ids)
+    await repo.save_reviews(rows)
+    await rerate(uow, repo, agent_ids, locked=True)
+
+
+@dispatcher.on(AGENT_UPSERTED)
+async def agent_upserted(event: AgentUpserted, uow: UnitOfWork) -> None:
+    repo = ScoringRepository(uow.conn)
+    await repo.lock_agents([event.agent_id])
+    await repo.save_agent(event.agent_id, event.office_id, event.member_since, event.active)
+    await rerate(uow, repo, [event.agent_id], locked=True)
+
+
+@dispatcher.on(PARTICIPATION_CHANGED)
+async def participation_changed(event: ParticipationChanged, uow: UnitOfWork) -> None:
+    repo = ScoringRepository(uow.conn)
+    await repo.lock_agents([event.agent_id])
+    await repo.save_mode(event.agent_id, event.mode, event.changed_at)
+    await rerate(uow, repo, [event.agent_id], locked=True)
+
+
+async def rerate(
+    uow: UnitOfWork,
+    repo: ScoringRepository,
+    agent_ids: Sequence[str],
+    *,
+    locked: bool = False,
+    policy: Policy | None = None,
+) -> int:
+    """Rate the agents as of now; store every rating; publish those whose public form changed.
+    Agents the roster has not named yet keep their reviews and get no rating. Returns how many
+    ratings were published."""
+    if not agent_ids:
+        return 0
+    if not locked:
+        await repo.lock_agents(agent_ids)
+    policy = policy or _policy
+    agents = await repo.agents(agent_ids)
+    history = await repo.counted_reviews(agent_ids)
+    before = await repo.published(agent_ids)
+    rows = []
+    published = 0
+    for agent_id in agent_ids:
+        agent = agents.get(agent_id)
+        if agent is None or not agent.on_roster:
+            continue
+        rating: Rating = evaluate(history.get(agent_id, ()), agent.member_since, uow.now, policy)
+        visibility = visibility_of(agent.mode)
+        event = public_rating(agent_id, rating, visibility, uow.now)
+        public_form = fingerprint(event)
+        if before.get(agent_id) != public_form:
+            await uow.publish(RATING_UPDATED, event)
+            published += 1
+        rows.append((agent_id, rating, visibility.value, public_form))
+    await repo.save_ratings(rows, uow.now)
+    return published
+
+
+async def rerate_due(uow: UnitOfWork, limit: int = 500) -> int:
+    """Agents whose rating changes with time alone (a review ageing out, a period ending, the
+    membership anniversary): re-rate those due now. Returns how many were due."""
+    repo = ScoringRepository(uow.conn)
+    due = await repo.due_agents(uow.now, limit)
+    if due:
+        published = await rerate(uow, repo, due)
+        logger.info("re-rated %d agents due by the clock; %d ratings changed", len(due), published)
+    return len(due)
