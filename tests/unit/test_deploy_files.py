@@ -111,3 +111,11 @@ def test_kubernetes_manifests_match_the_service(service: str, port: int) -> None
     assert scaled["maxReplicaCount"] <= 6, "more replicas than partitions would idle"
     groups = {trigger["metadata"]["consumerGroup"] for trigger in scaled["triggers"]}
     assert groups == {env["KAFKA_GROUP_ID"]}
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_kubernetes_scales_on_the_lag_of_every_topic_the_service_consumes(service: str) -> None:
+    _settings_class(service)  # skips services not written yet
+    handlers = importlib.import_module(f"services.{service}.handlers")
+    triggers = _manifests(service)["ScaledObject"]["spec"]["triggers"]
+    assert {trigger["metadata"]["topic"] for trigger in triggers} == handlers.dispatcher.subscribed
