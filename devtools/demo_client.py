@@ -29,7 +29,9 @@ REVIEW_ID = re.compile(r"review[ _-]?(?:id)?[:# ]+([0-9a-fA-F\-]{8,})", re.IGNOR
 
 
 class ServiceClient:
-    def __init__(self, urls: dict[str, str], auth_secret: str = "dev-only-auth-secret-change-me"):  # noqa: S107 - local demo
+    def __init__(
+        self, urls: dict[str, str], auth_secret: str = "dev-only-auth-secret-change-me-now"
+    ):  # noqa: S107 - local demo
         self.urls = urls
         self.secret = auth_secret
         self.http = httpx.AsyncClient(timeout=15)

@@ -11,7 +11,7 @@ from shared.clock import Clock, clock_from_config
 
 PLACEHOLDER_SECRETS = frozenset(
     {
-        "dev-only-auth-secret-change-me",
+        "dev-only-auth-secret-change-me-now",
         "dev-only-pii-key-change-me",
         "dev-only-token-pepper-change-me",
     }
@@ -37,7 +37,7 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     public_base_url: str | None = Field(default=None, description="This service's public URL.")
-    auth_secret: str = "dev-only-auth-secret-change-me"  # noqa: S105 - refused in production
+    auth_secret: str = "dev-only-auth-secret-change-me-now"  # noqa: S105 - refused in production
     auth_jwks_url: str | None = Field(default=None, description="RS256 issuer's JWKS; else HS256.")
     auth_issuer: str | None = None
     auth_audience: str | None = None

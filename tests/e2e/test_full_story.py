@@ -7,9 +7,10 @@ import asyncio
 import importlib.util
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -76,7 +77,9 @@ def _token(sub: str, role: Role) -> dict[str, str]:
     return {"Authorization": f"Bearer {issue_token(SECRET, sub, role)}"}
 
 
-async def _eventually(check, timeout: float = 60.0, every: float = 0.5):  # type: ignore[no-untyped-def]
+async def _eventually(
+    check: Callable[[], Awaitable[Any]], timeout: float = 60.0, every: float = 0.5
+) -> Any:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         result = await check()

@@ -19,7 +19,8 @@ SERVICES = {"invitations": 8001, "reviews": 8002, "scoring": 8003, "removals": 8
 
 
 def _compose() -> dict[str, Any]:
-    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return loaded
 
 
 def _settings_class(service: str) -> type[ServiceSettings]:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
-from shared.contracts import LEAD_ASSIGNED, LeadAssigned
-from shared.messaging import EventDispatcher
+from shared.contracts import LEAD_ASSIGNED
+from shared.contracts.leads import LeadAssigned
+from shared.messaging import Delivery, EventDispatcher
 from shared.runtime import ServiceRuntime
 from shared.topics import Topic, dlq
 from shared.uow import UnitOfWork
@@ -33,7 +36,7 @@ def _lead(lead_id: str) -> LeadAssigned:
     )
 
 
-def _probe_runtime(service_settings) -> ServiceRuntime:  # type: ignore[no-untyped-def]
+def _probe_runtime(service_settings: Callable[..., Any]) -> ServiceRuntime:
     dispatcher = EventDispatcher("probe")
 
     @dispatcher.on(LEAD_ASSIGNED)
@@ -54,10 +57,15 @@ def _probe_runtime(service_settings) -> ServiceRuntime:  # type: ignore[no-untyp
 
 async def _times(runtime: ServiceRuntime, lead_id: str) -> int | None:
     async with runtime.pool.acquire() as conn:
-        return await conn.fetchval("SELECT times FROM probe_effects WHERE lead_id = $1", lead_id)
+        times: int | None = await conn.fetchval(
+            "SELECT times FROM probe_effects WHERE lead_id = $1", lead_id
+        )
+    return times
 
 
-async def _eventually(probe, expected, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+async def _eventually(
+    probe: Callable[[], Awaitable[Any]], expected: Any, timeout: float = 30.0
+) -> Any:
     import asyncio
 
     deadline = asyncio.get_running_loop().time() + timeout
@@ -147,7 +155,7 @@ async def test_batch_handlers_see_each_event_once_and_isolate_poison(
     batch_sizes: list[int] = []
 
     @dispatcher.on_batch(Topic.LEADS_ASSIGNED)
-    async def count_all(deliveries, uow: UnitOfWork) -> None:  # type: ignore[no-untyped-def]
+    async def count_all(deliveries: Sequence[Delivery], uow: UnitOfWork) -> None:
         batch_sizes.append(len(deliveries))
         for delivery in deliveries:
             if delivery.event.lead_id.startswith("poison-"):

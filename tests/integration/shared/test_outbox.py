@@ -11,6 +11,7 @@ import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 
 from shared.contracts import RATING_UPDATED
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.integration
 ROWS, KEYS = 1000, 20
 
 
-async def _published(pool) -> int:  # type: ignore[no-untyped-def]
+async def _published(pool: asyncpg.Pool) -> int:
     async with pool.acquire() as conn:
         return int(
             await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL")
