@@ -10,6 +10,7 @@ import httpx
 from devtools.world import World
 from shared.auth import Role, issue_token
 from shared.contracts.removals import RemovalReason
+from shared.settings import ServiceSettings
 
 REMOVAL_NOTES = {
     RemovalReason.NO_CONTACT: "Called, emailed and texted for three weeks; never any reply.",
@@ -28,10 +29,12 @@ TRANSACTION_ID = re.compile(r"\b(T-[A-Za-z0-9\-]+)\b")
 REVIEW_ID = re.compile(r"review[ _-]?(?:id)?[:# ]+([0-9a-fA-F\-]{8,})", re.IGNORECASE)
 
 
+DEV_AUTH_SECRET: str = ServiceSettings.model_fields["auth_secret"].default
+"""The services' local default: the demo signs its agents' and staff's tokens with it."""
+
+
 class ServiceClient:
-    def __init__(
-        self, urls: dict[str, str], auth_secret: str = "dev-only-auth-secret-change-me-now"
-    ):  # noqa: S107 - local demo
+    def __init__(self, urls: dict[str, str], auth_secret: str = DEV_AUTH_SECRET) -> None:
         self.urls = urls
         self.secret = auth_secret
         self.http = httpx.AsyncClient(timeout=15)
