@@ -150,7 +150,7 @@ async def invitation_closed(event: InvitationClosed, uow: UnitOfWork) -> None:
 async def find_by_code(
     uow: UnitOfWork, *, pin: str | None, token: str | None, address: str
 ) -> Invitation | CodeRefused:
-    """The invitation a PIN or link belongs to, if usable. Wrong codes are counted per client
+    """The invitation a PIN or link belongs to, if usable. Wrong PINs are counted per client
     address and in total; past either limit every attempt is refused for a while."""
     ctx, repo = context(), repository(uow)
     since = uow.now - ctx.failure_window
@@ -166,7 +166,9 @@ async def find_by_code(
     else:
         invitation = None
     problem = invitation_problem(invitation.view if invitation else None, uow.now)
-    if problem is InvitationProblem.UNKNOWN:
+    if problem is InvitationProblem.UNKNOWN and pin:
+        # only PINs can be guessed (60 bits); a 256-bit link token cannot, and an unknown one
+        # is usually a link clicked before the invitation event arrived: no lock-out for that
         await repo.add_code_failure(address, uow.now)
         logger.info("wrong survey code from %s", address)
     if problem is not None or invitation is None:

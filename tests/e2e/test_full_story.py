@@ -144,10 +144,16 @@ async def test_closed_transaction_to_published_review_to_rating_and_ranking(
         text = body_text(invitation)
         pin_match, token_match = PIN.search(text), TOKEN_LINK.search(text)
         assert pin_match and token_match, text
-        page = await http.get(
-            f"{services.url('reviews')}/survey", params={"token": token_match.group(1)}
-        )
-        assert page.status_code == 200 and "<form" in page.text
+
+        async def survey_page() -> httpx.Response | None:
+            # the email can arrive before the reviews service has consumed the invitation
+            page = await http.get(
+                f"{services.url('reviews')}/survey", params={"token": token_match.group(1)}
+            )
+            return page if page.status_code == 200 else None
+
+        page = await _eventually(survey_page, timeout=30)
+        assert "<form" in page.text
 
         submitted = await http.post(
             f"{services.url('reviews')}/api/v1/reviews",

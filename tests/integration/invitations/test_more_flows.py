@@ -12,9 +12,16 @@ import pytest
 
 from devtools.smtp_sink import MailSink, body_text
 from shared.auth import Role, issue_token
-from shared.contracts import AGENT_UPSERTED, LEAD_ASSIGNED, REMOVAL_COMPLETED, TRANSACTION_CLOSED
+from shared.contracts import (
+    AGENT_UPSERTED,
+    LEAD_ASSIGNED,
+    REMOVAL_COMPLETED,
+    SURVEY_ANSWERED,
+    TRANSACTION_CLOSED,
+)
 from shared.contracts.leads import LeadAssigned
 from shared.contracts.removals import RemovalCompleted, RemovalReason
+from shared.contracts.reviews import Channel, SurveyAnswered
 from shared.topics import Topic
 from tests.integration.invitations.conftest import (
     SECRET,
@@ -285,4 +292,55 @@ async def test_invitations_expire_after_30_days_and_ops_can_erase_a_client(
     expired = await invitations.wait_for(of_agent(agent_id, "invitation.expired.v1"))
     assert expired.data["reason"] == "expired"
     assert mail.to(erased) and not [m for m in mail.to(erased) if "Reminder" in m["Subject"]]
+    service.clock.set(START)
+
+
+async def test_a_client_who_answered_gets_no_reminder_and_the_invitation_never_expires(
+    service: Service, publish_event: Any, topic_reader: Any, mail: MailSink
+) -> None:
+    service.clock.set(START)
+    participation = await topic_reader(Topic.AGENTS_PARTICIPATION)
+    invitations = await topic_reader(Topic.INVITATIONS_EVENTS)
+    agent_id = await rostered_agent(publish_event, participation)
+    answered, silent = f"{unique('a')}@example.com", f"{unique('s')}@example.com"
+    answered_tx, silent_tx = unique("T"), unique("T")
+    for transaction_id, email in ((answered_tx, answered), (silent_tx, silent)):
+        await publish_event(
+            TRANSACTION_CLOSED,
+            transaction_closed(transaction_id, agent_id, [{"name": "C", "email": email}]),
+        )
+        await mail.wait_for(to(email), timeout=20)
+    issued = await invitations.wait_for(
+        lambda e: (
+            of_agent(agent_id, "invitation.issued.v1")(e)
+            and e.data["transaction_id"] == answered_tx
+        )
+    )
+    await publish_event(
+        SURVEY_ANSWERED,
+        SurveyAnswered(
+            invitation_id=issued.data["invitation_id"],
+            agent_id=agent_id,
+            review_id=unique("R"),
+            channel=Channel.EMAIL,
+            answered_at=START + timedelta(days=2),
+        ),
+    )
+
+    service.clock.set(START + timedelta(days=7, hours=1))
+    await mail.wait_for(to(silent, "Reminder"), timeout=10)
+    service.clock.set(START + timedelta(days=30, hours=1))
+    await invitations.wait_for(
+        lambda e: (
+            of_agent(agent_id, "invitation.expired.v1")(e)
+            and e.data["invitation_id"] != issued.data["invitation_id"]
+        )
+    )
+    assert not [m for m in mail.to(answered) if "Reminder" in m["Subject"]]
+    expired = [
+        e.data["invitation_id"]
+        for e in invitations.envelopes()
+        if e.type == "invitation.expired.v1"
+    ]
+    assert issued.data["invitation_id"] not in expired
     service.clock.set(START)

@@ -328,3 +328,17 @@ async def test_wrong_codes_are_rate_limited_per_client_address(
     # other addresses are unaffected
     ok = await service.client.post("/api/v1/reviews", json=answers(GOOD, pin=issued.pin))
     assert ok.status_code == 201
+
+
+async def test_unknown_links_do_not_lock_a_client_out(
+    service: Service, publish_event: EventPublisher
+) -> None:
+    """Tokens cannot be guessed; an early click on a link must not count as a wrong PIN."""
+    transport = httpx.ASGITransport(app=service.app, client=("203.0.113.77", 4000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as early:
+        for _ in range(service.settings.code_failure_limit + 2):
+            page = await early.get("/survey", params={"token": "not-yet-known-token-000000"})
+            assert page.status_code == 404
+        issued = await issue_invitation(publish_event, service)
+        ok = await early.post("/api/v1/reviews", json=answers(GOOD, pin=issued.pin))
+        assert ok.status_code == 201

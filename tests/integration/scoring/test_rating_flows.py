@@ -171,7 +171,8 @@ async def test_redeliveries_and_republications_change_nothing(
     await publish_review(publish_event, closer)  # same partition: arrives after the repeats
     await ratings.wait_for(lambda e: e.key == agent_id and e.data["reviews_total"] == 2)
     totals = [e.data["reviews_total"] for e in ratings.envelopes() if e.key == agent_id]
-    assert totals == [0, 1, 2]
+    # None: rated before the participation event made the agent public (topics race)
+    assert [total for total in totals if total is not None] == [0, 1, 2]
 
 
 async def test_invalid_reviews_are_dead_lettered_and_consumption_goes_on(
