@@ -45,8 +45,9 @@ class ServiceProcesses:
             **self.per_service_env(service),
             "HTTP_PORT": str(port),
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-            "REVIEWS_PUBLIC_BASE_URL": self.url("reviews"),
         }
+        if "reviews" in self.ports:  # invitations' survey links
+            env["REVIEWS_PUBLIC_BASE_URL"] = self.url("reviews")
         log = (self.log_dir / f"{service}.log").open("ab")
         self.procs[service] = subprocess.Popen(
             [sys.executable, "-m", f"services.{service}"],

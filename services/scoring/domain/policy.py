@@ -206,22 +206,18 @@ def evaluate(
     periods = tuple(StatusPeriod(p.status, p.start, p.end, p.reason) for p in walk.periods)
     status = walk.status
 
-    stars_window = _window(
-        f"stars_{policy.stars_window_months}m", positive, times, instant, policy.stars_window_months
-    )
-    gold_window = _window(
-        f"gold_{policy.gold_window_months}m", positive, times, instant, policy.gold_window_months
-    )
+    window_months = {
+        policy.stars_window_months,
+        policy.silver_window_months,
+        policy.gold_window_months,
+    }
+    starts = {months: add_months(instant, -months) for months in window_months}
+    stars_window = _window("stars", policy.stars_window_months, starts, positive, times, instant)
+    gold_window = _window("gold", policy.gold_window_months, starts, positive, times, instant)
     windows = [stars_window]
     if policy.silver_window_months != policy.stars_window_months:
         windows.append(
-            _window(
-                f"silver_{policy.silver_window_months}m",
-                positive,
-                times,
-                instant,
-                policy.silver_window_months,
-            )
+            _window("silver", policy.silver_window_months, starts, positive, times, instant)
         )
     windows.append(gold_window)
 
@@ -230,12 +226,8 @@ def evaluate(
         candidates.append(first_future)
     if walk.period_end is not None:
         candidates.append(walk.period_end)
-    for months in {
-        policy.stars_window_months,
-        policy.silver_window_months,
-        policy.gold_window_months,
-    }:
-        flip = _next_window_change(times, instant, months)
+    for months, start in starts.items():
+        flip = _next_window_change(times, start, instant, months)
         if flip is not None:
             candidates.append(flip)
     if (
@@ -284,21 +276,22 @@ class _StatusWalk:
                 t = self.period_end
             if t is None or t > instant:
                 return
-            if index < len(checks) and checks[index] == t:
+            while index < len(checks) and checks[index] == t:
                 index += 1
             self._step(t)
 
     def _checked_instants(self, instant: datetime) -> list[datetime]:
         policy = self.policy
-        checks = set(self.times)
+        extra = []
         if self.anniversary is not None and self.anniversary <= instant:
-            checks.add(self.anniversary)
+            extra.append(self.anniversary)
         for months in {policy.silver_window_months, policy.gold_window_months}:
             for s in self.times:
                 if s.day >= 28 and can_reenter(s, months):
-                    # Every other change is a leave; only the re-entries (odd positions) can raise a count.
-                    checks.update(t for t in window_changes(s, months)[2::2] if t <= instant)
-        return sorted(checks)
+                    # After entering, changes alternate leave/re-enter; only re-entries raise a count.
+                    extra.extend(t for t in window_changes(s, months)[2::2] if t <= instant)
+        # `times` is sorted already; repeated instants are skipped by the walk.
+        return sorted([*self.times, *extra]) if extra else self.times
 
     def _positives_between(self, start: datetime, end: datetime) -> int:
         return bisect_right(self.times, end) - bisect_right(self.times, start)
@@ -374,17 +367,23 @@ class _StatusWalk:
 
 
 def _window(
-    name: str, positive: list[ReviewFact], times: list[datetime], t: datetime, months: int
+    rule: str,
+    months: int,
+    starts: dict[int, datetime],
+    positive: list[ReviewFact],
+    times: list[datetime],
+    t: datetime,
 ) -> WindowCount:
-    start = add_months(t, -months)
+    start = starts[months]
     counted = positive[bisect_right(times, start) : bisect_right(times, t)]
-    return WindowCount(name, start, t, tuple(review.review_id for review in counted))
+    return WindowCount(f"{rule}_{months}m", start, t, tuple(r.review_id for r in counted))
 
 
-def _next_window_change(times: list[datetime], t: datetime, months: int) -> datetime | None:
+def _next_window_change(
+    times: list[datetime], start: datetime, t: datetime, months: int
+) -> datetime | None:
     """The first instant after t at which a positive review at or before t leaves or re-enters the
-    window (future reviews enter at their own `submitted_at`, handled by the caller)."""
-    start = add_months(t, -months)
+    window (start, t] (future reviews enter at their own `submitted_at`, handled by the caller)."""
     inside_from = bisect_right(times, start)
     inside_to = bisect_right(times, t)
     found: list[datetime] = []
