@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -44,13 +44,43 @@ async def enqueue(
     Pass a deterministic `ce_id` when the same decision may be taken twice (a retried job):
     the unique constraint then keeps one row.
     """
+    row = _outbox_row(event_type, data, source=source, time=time, ce_id=ce_id)
+    await conn.execute(_INSERT_OUTBOX, *row)
+    return row[2]
+
+
+async def enqueue_many(
+    conn: asyncpg.Connection,
+    event_type: EventType,
+    items: Sequence[BaseModel],
+    *,
+    source: str,
+    time: datetime,
+) -> int:
+    """Batch form of `enqueue` (one pipelined statement for many rows); returns how many."""
+    rows = [_outbox_row(event_type, data, source=source, time=time) for data in items]
+    if rows:
+        await conn.executemany(_INSERT_OUTBOX, rows)
+    return len(rows)
+
+
+_INSERT_OUTBOX = """INSERT INTO outbox (topic, message_key, ce_id, ce_type, headers, payload)
+                    VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (ce_id) DO NOTHING"""
+
+
+def _outbox_row(
+    event_type: EventType,
+    data: BaseModel,
+    *,
+    source: str,
+    time: datetime,
+    ce_id: str | None = None,
+) -> tuple[str, str, str, str, str, bytes]:
     if not isinstance(data, event_type.model):
         raise TypeError(f"{event_type.ce_type} carries {event_type.model.__name__}")
     key = str(getattr(data, event_type.key_field))
     record = encode(event_type.ce_type, data, source=source, key=key, ce_id=ce_id, time=time)
-    await conn.execute(
-        """INSERT INTO outbox (topic, message_key, ce_id, ce_type, headers, payload)
-           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (ce_id) DO NOTHING""",
+    return (
         event_type.topic,
         key,
         record.headers["ce_id"].decode(),
@@ -58,7 +88,6 @@ async def enqueue(
         json.dumps({name: value.decode() for name, value in record.headers.items()}),
         record.value,
     )
-    return record.headers["ce_id"].decode()
 
 
 STOP_TIMEOUT_SECONDS = 10.0

@@ -3,7 +3,7 @@ state, inbox, outbox events and queued mail commit together or not at all."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +17,7 @@ from shared.contracts import EventType
 from shared.crypto import PiiCipher
 from shared.inbox import first_delivery
 from shared.mailer import RenderedMail, enqueue_mail
-from shared.outbox import enqueue
+from shared.outbox import enqueue, enqueue_many
 
 
 @dataclass
@@ -42,6 +42,12 @@ class UnitOfWork:
         return await enqueue(
             self.conn, event_type, data, source=self.source, time=self.now, ce_id=ce_id
         )
+
+    async def publish_many(self, event_type: EventType, items: Sequence[BaseModel]) -> int:
+        """Many events of one type in one round trip (batch consumers)."""
+        count = await enqueue_many(self.conn, event_type, items, source=self.source, time=self.now)
+        self.published += count
+        return count
 
     async def send_mail(
         self, *, to: str, mail: RenderedMail, dedupe_key: str, not_before: datetime | None = None

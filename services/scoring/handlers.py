@@ -108,7 +108,7 @@ async def rerate(
     history = await repo.counted_reviews(agent_ids)
     before = await repo.published(agent_ids)
     rows = []
-    published = 0
+    changed = []
     for agent_id in agent_ids:
         agent = agents.get(agent_id)
         if agent is None or not agent.on_roster:
@@ -118,11 +118,10 @@ async def rerate(
         event = public_rating(agent_id, rating, visibility, uow.now)
         public_form = fingerprint(event)
         if before.get(agent_id) != public_form:
-            await uow.publish(RATING_UPDATED, event)
-            published += 1
+            changed.append(event)
         rows.append((agent_id, rating, visibility.value, public_form))
     await repo.save_ratings(rows, uow.now)
-    return published
+    return await uow.publish_many(RATING_UPDATED, changed)
 
 
 async def rerate_due(uow: UnitOfWork, limit: int = 500) -> int:

@@ -123,34 +123,37 @@ class ScoringRepository:
     async def save_agent(
         self, agent_id: str, office_id: str, member_since: date, active: bool
     ) -> None:
-        await self.conn.execute(
-            """
-            INSERT INTO agents (agent_id, office_id, member_since, active)
-            VALUES ($1, $2, $3, $4)
-            ON CONFLICT (agent_id) DO UPDATE
-               SET office_id = EXCLUDED.office_id, member_since = EXCLUDED.member_since,
-                   active = EXCLUDED.active
-            """,
-            agent_id,
-            office_id,
-            member_since,
-            active,
-        )
+        await self.save_agents([(agent_id, office_id, member_since, active)])
+
+    async def save_agents(self, rows: Sequence[tuple[str, str, date, bool]]) -> None:
+        if rows:
+            await self.conn.executemany(
+                """
+                INSERT INTO agents (agent_id, office_id, member_since, active)
+                VALUES ($1, $2, $3, $4)
+                ON CONFLICT (agent_id) DO UPDATE
+                   SET office_id = EXCLUDED.office_id, member_since = EXCLUDED.member_since,
+                       active = EXCLUDED.active
+                """,
+                rows,
+            )
 
     async def save_mode(self, agent_id: str, mode: ParticipationMode, changed_at: datetime) -> None:
+        await self.save_modes([(agent_id, mode.value, changed_at)])
+
+    async def save_modes(self, rows: Sequence[tuple[str, str, datetime]]) -> None:
         """Keep the newest mode: a replayed older change never overrides a later one."""
-        await self.conn.execute(
-            """
-            INSERT INTO agents (agent_id, mode, mode_changed_at) VALUES ($1, $2, $3)
-            ON CONFLICT (agent_id) DO UPDATE
-               SET mode = EXCLUDED.mode, mode_changed_at = EXCLUDED.mode_changed_at
-             WHERE agents.mode_changed_at IS NULL
-                OR agents.mode_changed_at <= EXCLUDED.mode_changed_at
-            """,
-            agent_id,
-            mode.value,
-            changed_at,
-        )
+        if rows:
+            await self.conn.executemany(
+                """
+                INSERT INTO agents (agent_id, mode, mode_changed_at) VALUES ($1, $2, $3)
+                ON CONFLICT (agent_id) DO UPDATE
+                   SET mode = EXCLUDED.mode, mode_changed_at = EXCLUDED.mode_changed_at
+                 WHERE agents.mode_changed_at IS NULL
+                    OR agents.mode_changed_at <= EXCLUDED.mode_changed_at
+                """,
+                rows,
+            )
 
     async def agents(self, agent_ids: Sequence[str]) -> dict[str, AgentFacts]:
         rows = await self.conn.fetch(
