@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHON := $(PY)
 
-.PHONY: help venv up down status lint fmt test test-unit test-integration demo schemas browser clean
+.PHONY: help venv up down status lint fmt test test-unit test-integration demo bench schemas browser clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -60,6 +60,9 @@ test: venv browser ## set everything up, lint, run every test, then stop what wa
 
 demo: venv ## set everything up and run the system with the MLS feed simulator
 	@$(PY) -m devtools.demo
+
+bench: venv ## scoring benchmark beside a bare loop (its own broker on 9292; JSON in bench-results/)
+	@$(PY) -m devtools.bench_scoring
 
 clean: down ## stop the stack and delete local state (jars cache, data, mail)
 	rm -rf .local

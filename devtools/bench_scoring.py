@@ -1,0 +1,444 @@
+"""Scoring benchmark: review events/s from the topic to rating updates, and the full replay
+time, each beside a bare aiokafka → asyncpg loop doing the same writes in the same run.
+
+    python -m devtools.bench_scoring [--reviews 50000 --agents 5000]
+                                     [--replay-reviews 1000000 --replay-agents 100000]
+
+Runs on its own fresh Kafka broker (port 9292, so the benchmark's million events never reach
+the development broker the tests use) and the local PostgreSQL. Prints a table and writes JSON
+to bench-results/. Numbers are measured, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from rich.console import Console
+from rich.table import Table
+
+from devtools.processes import ServiceProcesses
+from services.scoring.handlers import current_policy
+from services.scoring.replay import replay
+from services.scoring.settings import ScoringSettings
+from shared.cloudevents import encode
+from shared.contracts import AGENT_UPSERTED, PARTICIPATION_CHANGED, REVIEW_PUBLISHED
+from shared.contracts.reviews import CATEGORIES
+from shared.topics import Topic, create_topics, partitions_of
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_KAFKA_PORT = 9292
+BOOTSTRAP = f"127.0.0.1:{BENCH_KAFKA_PORT}"
+BARE_RATINGS_TOPIC = "bench.bare.ratings"
+START = datetime(2026, 11, 1, tzinfo=UTC)
+console = Console()
+
+
+@dataclass
+class Result:
+    name: str
+    events: int
+    seconds: float
+    peak_rss_mb: float | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+# -- the events ---------------------------------------------------------------------------------
+
+
+def roster_records(agents: int) -> list[tuple[str, Any]]:
+    records = []
+    for n in range(agents):
+        agent_id = f"B-{n:06d}"
+        records.append(
+            (
+                AGENT_UPSERTED.topic,
+                encode(
+                    AGENT_UPSERTED.ce_type,
+                    {
+                        "agent_id": agent_id,
+                        "name": f"Agent {n}",
+                        "email": f"agent{n}@bench.example",
+                        "office_id": f"O-{n % 50}",
+                        "member_since": (date(2023, 1, 1) + timedelta(days=n % 900)).isoformat(),
+                        "active": True,
+                    },
+                    source="/bench",
+                    key=agent_id,
+                ),
+            )
+        )
+        records.append(
+            (
+                PARTICIPATION_CHANGED.topic,
+                encode(
+                    PARTICIPATION_CHANGED.ce_type,
+                    {
+                        "agent_id": agent_id,
+                        "mode": "opt_in_public",
+                        "reason": "agent_choice",
+                        "changed_at": "2026-01-01T00:00:00Z",
+                    },
+                    source="/bench",
+                    key=agent_id,
+                ),
+            )
+        )
+    return records
+
+
+def review_records(reviews: int, agents: int, seed: int) -> list[tuple[str, Any]]:
+    rng = random.Random(seed)
+    records = []
+    for n in range(reviews):
+        agent_id = f"B-{rng.randrange(agents):06d}"
+        submitted = START - timedelta(minutes=rng.randrange(60 * 24 * 365))
+        scores = {c: rng.choice((2, 3, 4, 4, 5, 5, 5)) for c in CATEGORIES}
+        data = {
+            "review_id": f"R-{seed}-{n:07d}",
+            "agent_id": agent_id,
+            "transaction_id": f"T-{n}",
+            "survey": "transaction",
+            "removal_reason": None,
+            "channel": "email",
+            "submitted_at": submitted.isoformat().replace("+00:00", "Z"),
+            "published_at": submitted.isoformat().replace("+00:00", "Z"),
+            "scores": scores,
+            "positive": min(scores.values()) >= 3,
+            "comment": "Benchmark review.",
+            "display_name": None,
+            "agent_response": None,
+        }
+        records.append(
+            (
+                REVIEW_PUBLISHED.topic,
+                encode(REVIEW_PUBLISHED.ce_type, data, source="/bench", key=agent_id),
+            )
+        )
+    return records
+
+
+async def produce(records: list[tuple[str, Any]], label: str) -> float:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=20, max_batch_size=512 * 1024
+    )
+    await producer.start()
+    started = time.perf_counter()
+    try:
+        pending = []
+        for index, (topic, record) in enumerate(records, start=1):
+            pending.append(
+                await producer.send(
+                    topic,
+                    value=record.value,
+                    key=record.key,
+                    headers=list(record.headers.items()),
+                )
+            )
+            if len(pending) >= 20000:
+                await asyncio.gather(*pending)
+                pending.clear()
+                console.print(f"  {label}: {index}/{len(records)} produced", end="\r")
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    seconds = time.perf_counter() - started
+    console.print(f"  {label}: {len(records)} produced in {seconds:.1f}s" + " " * 20)
+    return seconds
+
+
+# -- the service --------------------------------------------------------------------------------
+
+
+async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float, label: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{label} not done in {timeout}s")
+        await asyncio.sleep(0.2)
+
+
+def rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+async def service_throughput(database_url: str, args: argparse.Namespace) -> Result:
+    """The scoring service as a process: roster first, then a backlog of reviews consumed from
+    the topic; timed from the first review stored to the last rating relayed to Kafka."""
+    schema = "bench_scoring"
+    conn = await asyncpg.connect(database_url)
+    await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
+        "DATABASE_URL": database_url,
+        "DATABASE_SCHEMA": schema,
+        "KAFKA_GROUP_ID": "bench-scoring",
+        "CLOCK_FIXED_AT": START.isoformat(),
+        "LOG_LEVEL": "WARNING",
+    }
+    processes = ServiceProcesses(
+        env=env, ports={"scoring": 8093}, log_dir=ROOT / "bench-results" / "logs"
+    )
+    await produce(roster_records(args.agents), "roster")
+    processes.start("scoring")
+    try:
+        processes.wait_ready(120)
+        await wait_until(
+            lambda: _count(conn, f"SELECT count(*) FROM {schema}.ratings", args.agents),
+            300,
+            "roster",
+        )
+        await produce(review_records(args.reviews, args.agents, seed=1), "reviews")
+        started = time.perf_counter()
+        await wait_until(
+            lambda: _count(conn, f"SELECT count(*) FROM {schema}.reviews", args.reviews),
+            600,
+            "reviews",
+        )
+        await wait_until(
+            lambda: _count(
+                conn, f"SELECT count(*) FROM {schema}.outbox WHERE published_at IS NULL", 0
+            ),
+            600,
+            "ratings relayed",
+        )
+        seconds = time.perf_counter() - started
+        peak = rss_mb(processes.procs["scoring"].pid)
+    finally:
+        processes.stop_all()
+        await conn.close()
+    return Result("scoring service: reviews → ratings", args.reviews, seconds, peak)
+
+
+async def _count(conn: asyncpg.Connection, query: str, target: int) -> bool:
+    value = await conn.fetchval(query)
+    return bool(value == target) if target == 0 else bool(value >= target)
+
+
+# -- the bare loop --------------------------------------------------------------------------------
+
+
+BARE_SCHEMA = """
+DROP SCHEMA IF EXISTS bench_bare CASCADE;
+CREATE SCHEMA bench_bare;
+CREATE TABLE bench_bare.reviews (review_id text PRIMARY KEY, agent_id text NOT NULL,
+    submitted_at timestamptz NOT NULL, s1 int2, s2 int2, s3 int2, s4 int2, s5 int2);
+CREATE INDEX ON bench_bare.reviews (agent_id);
+CREATE TABLE bench_bare.ratings (agent_id text PRIMARY KEY, reviews int NOT NULL,
+    positive int NOT NULL);
+"""
+
+
+async def bare_loop(database_url: str, expected: int, label: str) -> Result:
+    """aiokafka → asyncpg with no framework: parse, insert the reviews, upsert a per-agent count
+    and produce one rating message per touched agent, a batch per transaction."""
+    conn = await asyncpg.connect(database_url)
+    await conn.execute(BARE_SCHEMA)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=BOOTSTRAP,
+        group_id=f"bench-bare-{time.time_ns()}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=5)
+    await consumer.start()
+    await producer.start()
+    partitions = [
+        TopicPartition(Topic.REVIEWS_PUBLISHED, p)
+        for p in await partitions_of(BOOTSTRAP, Topic.REVIEWS_PUBLISHED)
+    ]
+    consumer.assign(partitions)
+    await consumer.seek_to_beginning(*partitions)
+    done = 0
+    started = time.perf_counter()
+    try:
+        while done < expected:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=500)
+            rows = []
+            for records in batch.values():
+                for record in records:
+                    data = json.loads(record.value)
+                    scores = [data["scores"][c] for c in CATEGORIES]
+                    rows.append(
+                        (
+                            data["review_id"],
+                            data["agent_id"],
+                            datetime.fromisoformat(data["submitted_at"]),
+                            scores,
+                        )
+                    )
+            if not rows:
+                continue
+            async with conn.transaction():
+                await conn.execute(
+                    """INSERT INTO bench_bare.reviews
+                       SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[],
+                                            $4::int2[], $5::int2[], $6::int2[], $7::int2[],
+                                            $8::int2[])
+                       ON CONFLICT DO NOTHING""",
+                    [r[0] for r in rows],
+                    [r[1] for r in rows],
+                    [r[2] for r in rows],
+                    *[[r[3][i] for r in rows] for i in range(len(CATEGORIES))],
+                )
+                agents = sorted({r[1] for r in rows})
+                counts = await conn.fetch(
+                    """INSERT INTO bench_bare.ratings (agent_id, reviews, positive)
+                       SELECT r.agent_id, count(*), count(*) FILTER (WHERE LEAST(s1, s2, s3, s4, s5) >= 3)
+                         FROM bench_bare.reviews r WHERE r.agent_id = ANY($1::text[])
+                        GROUP BY r.agent_id
+                       ON CONFLICT (agent_id) DO UPDATE
+                          SET reviews = EXCLUDED.reviews, positive = EXCLUDED.positive
+                       RETURNING agent_id, reviews, positive""",
+                    agents,
+                )
+            for row in counts:
+                await producer.send(
+                    BARE_RATINGS_TOPIC,
+                    key=row["agent_id"].encode(),
+                    value=json.dumps(dict(row)).encode(),
+                )
+            await consumer.commit()
+            done += len(rows)
+        await producer.flush()
+    finally:
+        await consumer.stop()
+        await producer.stop()
+        await conn.close()
+    return Result(label, expected, time.perf_counter() - started)
+
+
+# -- replay -------------------------------------------------------------------------------------
+
+
+async def service_replay(database_url: str, expected: int) -> Result:
+    settings = ScoringSettings(
+        kafka_bootstrap_servers=BOOTSTRAP,
+        database_url=database_url,
+        database_schema="bench_replay",
+        clock_fixed_at=START.isoformat(),
+    )
+    conn = await asyncpg.connect(database_url)
+    await conn.execute("DROP SCHEMA IF EXISTS bench_replay CASCADE")
+    await conn.close()
+    lines: list[str] = []
+    started = time.perf_counter()
+    report = await replay(settings, current_policy(), progress=lines.append)
+    seconds = time.perf_counter() - started
+    console.print(
+        f"  replay: load {report.seconds['load']:.1f}s, re-rate {report.seconds['rerate']:.1f}s "
+        f"({report.agents_rated} agents), publish {report.seconds['publish']:.1f}s"
+    )
+    return Result("scoring replay (rebuild + republish)", expected, seconds)
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+def start_broker() -> None:
+    shutil.rmtree(ROOT / ".local" / f"kafka-{BENCH_KAFKA_PORT}", ignore_errors=True)
+    subprocess.run(
+        [str(ROOT / "deploy/local/kafka.sh"), "start"],
+        env={**os.environ, "KAFKA_PORT": str(BENCH_KAFKA_PORT), "PYTHON": sys.executable},
+        check=True,
+    )
+
+
+def stop_broker() -> None:
+    subprocess.run(
+        [str(ROOT / "deploy/local/kafka.sh"), "stop"],
+        env={**os.environ, "KAFKA_PORT": str(BENCH_KAFKA_PORT)},
+        check=False,
+    )
+
+
+async def run(args: argparse.Namespace) -> list[Result]:
+    database_url = os.environ.get(
+        "DATABASE_URL", "postgresql://ratings:ratings@127.0.0.1:5432/ratings"
+    )
+    await create_topics(BOOTSTRAP)
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    await admin.create_topics([NewTopic(BARE_RATINGS_TOPIC, 6, 1)])
+    await admin.close()
+    results = []
+    console.rule("[bold]Throughput: review events → rating updates")
+    results.append(await service_throughput(database_url, args))
+    results.append(await bare_loop(database_url, args.reviews, "bare aiokafka → asyncpg loop"))
+    if args.replay_reviews:
+        console.rule("[bold]Replay")
+        extra = args.replay_reviews - args.reviews
+        await produce(roster_records(args.replay_agents)[2 * args.agents :], "replay roster")
+        await produce(review_records(extra, args.replay_agents, seed=2), "replay reviews")
+        results.append(await service_replay(database_url, args.replay_reviews))
+        results.append(
+            await bare_loop(database_url, args.replay_reviews, "bare loop over the same topic")
+        )
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reviews", type=int, default=50_000)
+    parser.add_argument("--agents", type=int, default=5_000)
+    parser.add_argument("--replay-reviews", type=int, default=1_000_000)
+    parser.add_argument("--replay-agents", type=int, default=100_000)
+    args = parser.parse_args(argv)
+    subprocess.run([str(ROOT / "deploy/local/postgres.sh"), "start"], check=True)
+    start_broker()
+    try:
+        results = asyncio.run(run(args))
+    finally:
+        stop_broker()
+    table = Table(title="Scoring benchmark (this machine, one run)")
+    for column in ("flow", "events", "seconds", "events/s", "peak RSS MB"):
+        table.add_column(column)
+    for result in results:
+        table.add_row(
+            result.name,
+            f"{result.events:,}",
+            f"{result.seconds:.1f}",
+            f"{result.rate:,.0f}",
+            f"{result.peak_rss_mb:.0f}" if result.peak_rss_mb else "",
+        )
+    console.print(table)
+    out = ROOT / "bench-results"
+    out.mkdir(exist_ok=True)
+    path = out / f"scoring-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    path.write_text(
+        json.dumps(
+            [{**asdict(r), "events_per_second": r.rate} for r in results], indent=2, default=str
+        )
+    )
+    console.print(f"written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
