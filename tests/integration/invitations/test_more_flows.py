@@ -8,6 +8,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 
 from devtools.smtp_sink import MailSink, body_text
@@ -33,6 +34,7 @@ from tests.integration.invitations.conftest import (
     unique,
 )
 from tests.integration.invitations.test_invitation_flows import of_agent, rostered_agent, to
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -326,6 +328,21 @@ async def test_a_client_who_answered_gets_no_reminder_and_the_invitation_never_e
             answered_at=START + timedelta(days=2),
         ),
     )
+
+    conn = await asyncpg.connect(service.settings.database_url)
+    try:
+
+        async def marked_done() -> bool:
+            status = await conn.fetchval(
+                f"SELECT status FROM {service.settings.db_schema}.invitations "
+                "WHERE invitation_id = $1",
+                issued.data["invitation_id"],
+            )
+            return bool(status == "done")
+
+        await eventually(marked_done)
+    finally:
+        await conn.close()
 
     service.clock.set(START + timedelta(days=7, hours=1))
     await mail.wait_for(to(silent, "Reminder"), timeout=10)

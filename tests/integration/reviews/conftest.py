@@ -23,6 +23,7 @@ from shared.clock import FixedClock
 from shared.contracts import AGENT_UPSERTED, INVITATION_ISSUED
 from shared.contracts.invitations import InvitationIssued
 from shared.contracts.mls import AgentUpserted
+from shared.contracts.removals import RemovalReason
 from shared.contracts.reviews import Channel, SurveyKind
 from shared.crypto import SecretHasher, new_pin, new_token
 from tests.conftest import running_app
@@ -120,6 +121,7 @@ async def issue_invitation(
     agent_id: str | None = None,
     channel: Channel = Channel.EMAIL,
     ttl: timedelta = timedelta(days=30),
+    removal_reason: RemovalReason | None = None,
 ) -> Issued:
     """Announce an invitation and wait until the service has consumed it."""
     hasher = SecretHasher(PEPPER)
@@ -128,8 +130,10 @@ async def issue_invitation(
     event = InvitationIssued(
         invitation_id=unique("inv"),
         agent_id=agent_id,
-        transaction_id=unique("T"),
-        survey=SurveyKind.TRANSACTION,
+        transaction_id=None if removal_reason else unique("T"),
+        lead_id=unique("L") if removal_reason else None,
+        survey=SurveyKind.REMOVAL if removal_reason else SurveyKind.TRANSACTION,
+        removal_reason=removal_reason,
         channel=channel,
         pin_hash=hasher.pin_hash(pin) if pin else None,
         token_hash=hasher.token_hash(token) if token else None,

@@ -12,6 +12,7 @@ from devtools.smtp_sink import MailSink, body_text
 from shared.auth import Role
 from shared.contracts import INVITATION_CANCELLED, INVITATION_ISSUED
 from shared.contracts.invitations import InvitationClosed
+from shared.contracts.removals import RemovalReason
 from shared.contracts.reviews import Channel
 from shared.topics import Topic
 from tests.integration.reviews.conftest import (
@@ -342,3 +343,20 @@ async def test_unknown_links_do_not_lock_a_client_out(
         issued = await issue_invitation(publish_event, service)
         ok = await early.post("/api/v1/reviews", json=answers(GOOD, pin=issued.pin))
         assert ok.status_code == 201
+
+
+async def test_removal_survey_answers_are_reviews_with_the_reason(
+    service: Service, publish_event: EventPublisher, topic_reader
+) -> None:
+    reviews = await topic_reader(Topic.REVIEWS_PUBLISHED)
+    issued = await issue_invitation(
+        publish_event, service, removal_reason=RemovalReason.OUT_OF_AREA
+    )
+    page = await service.client.get("/survey", params={"token": issued.token})
+    assert "ended your working relationship" in page.text
+    submitted = await service.client.post("/api/v1/reviews", json=answers(GOOD, pin=issued.pin))
+    review_id = submitted.json()["review_id"]
+    published = await reviews.wait_for(lambda e: e.data.get("review_id") == review_id)
+    assert published.data["survey"] == "removal"
+    assert published.data["removal_reason"] == "out_of_area"
+    assert published.data["transaction_id"] is None
