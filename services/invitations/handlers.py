@@ -43,6 +43,7 @@ from services.invitations.repository import (
     StoredInvitation,
     Transaction,
 )
+from shared.configured import Configured
 from shared.contracts import (
     AGENT_UPSERTED,
     INVITATION_CANCELLED,
@@ -88,18 +89,15 @@ class Context:
     portal_url: str
 
 
-_context: Context | None = None
+_context: Configured[Context] = Configured("invitations handlers")
 
 
 def configure(context: Context) -> None:
-    global _context
-    _context = context
+    _context.set(context)
 
 
 def context() -> Context:
-    if _context is None:
-        raise RuntimeError("handlers not configured: build the app with create_app()")
-    return _context
+    return _context.get()
 
 
 class NotFoundError(Exception):

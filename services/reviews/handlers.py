@@ -24,6 +24,7 @@ from services.reviews.domain.model import (
 )
 from services.reviews.domain.moderation import route_submission
 from services.reviews.repository import Invitation, Review, ReviewsRepository
+from shared.configured import Configured
 from shared.contracts import (
     AGENT_UPSERTED,
     INVITATION_CANCELLED,
@@ -70,18 +71,15 @@ class Context:
     failure_window: timedelta
 
 
-_context: Context | None = None
+_context: Configured[Context] = Configured("reviews handlers")
 
 
 def configure(context: Context) -> None:
-    global _context
-    _context = context
+    _context.set(context)
 
 
 def context() -> Context:
-    if _context is None:
-        raise RuntimeError("handlers not configured: build the app with create_app()")
-    return _context
+    return _context.get()
 
 
 class NotFoundError(Exception):
