@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from services.reviews import handlers
-from services.reviews.domain.model import InvitationProblem, RefusedError
+from services.reviews.domain.model import AGENT_VISIBLE, InvitationProblem, RefusedError
 from services.reviews.handlers import Actor, Answers, CodeRefused, NotFoundError
 from services.reviews.repository import Decision, Invitation, Review, ReviewsRepository
 from shared.auth import Principal, Role, require_roles
@@ -291,11 +291,7 @@ async def read_review(review_id: str, reader: Reader, runtime: Runtime) -> Revie
         review = await repo.review(review_id)
         visible = review is not None and (
             reader.role is Role.MODERATOR
-            or (
-                reader.is_agent(review.agent_id)
-                and review.state.value != "moderation"
-                and review.state.value != "rejected"
-            )
+            or (reader.is_agent(review.agent_id) and review.state in AGENT_VISIBLE)
         )
         if review is None or not visible:
             raise NotFoundError(f"no review {review_id}")

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
 from services.reviews.domain.model import (
+    AGENT_VISIBLE,
     InvitationProblem,
     RefusedError,
     ReviewState,
@@ -233,9 +234,9 @@ async def submit(
         if routing.flags
         else ("positive and clean" if routing.positive else "not positive: the agent answers first")
     )
-    await _apply(uow, repo, review, step, Actor(SYSTEM, SYSTEM), reason, entering=True)
+    current = await _apply(uow, repo, review, step, Actor(SYSTEM, SYSTEM), reason, entering=True)
     logger.info("review %s for agent %s: %s", review.review_id, review.agent_id, step.state.value)
-    return await _reload(repo, review.review_id)
+    return current
 
 
 _PROBLEM_TEXT = {
@@ -266,24 +267,19 @@ async def decide(
         now=uow.now,
         window=ctx.response_window,
     )
-    await _apply(
+    return await _apply(
         uow, repo, review, step, actor, reason, action="approved" if approve else "rejected"
     )
-    return await _reload(repo, review_id)
 
 
 async def add_response(uow: UnitOfWork, review_id: str, text: str, actor: Actor) -> Review:
     repo = repository(uow)
     review = await _locked(repo, review_id)
-    if review.agent_id != actor.id or review.state in (
-        ReviewState.MODERATION,
-        ReviewState.REJECTED,
-    ):
+    if review.agent_id != actor.id or review.state not in AGENT_VISIBLE:
         raise NotFoundError(f"no review {review_id} for agent {actor.id}")
     step = respond(review.state, review.agent_response)
     await repo.save_response(review_id, text, uow.now)
-    await _apply(uow, repo, review, step, actor, "the agent responded", action="responded")
-    return await _reload(repo, review_id)
+    return await _apply(uow, repo, review, step, actor, "the agent responded", action="responded")
 
 
 async def withdraw_review(uow: UnitOfWork, review_id: str, reason: str, actor: Actor) -> Review:
@@ -331,9 +327,10 @@ async def _apply(
     *,
     action: str | None = None,
     entering: bool = False,
-) -> None:
+) -> Review:
     """Store the step, record it, publish if it says so, and tell the agent when the review
-    first becomes theirs to see. `entering`: the review is new, so its state is a step too."""
+    first becomes theirs to see. `entering`: the review is new, so its state is a step too.
+    Returns the review as stored afterwards."""
     published_at = uow.now if step.publish else None
     await repo.save_state(
         review.review_id,
@@ -350,11 +347,13 @@ async def _apply(
     current = await _reload(repo, review.review_id)
     if step.publish:
         await uow.publish(REVIEW_PUBLISHED, published_event(current))
-    if current.agent_notified_at is None and current.state in (
+    first_shown = current.agent_notified_at is None and current.state in (
         ReviewState.PUBLISHED,
         ReviewState.AWAITING_RESPONSE,
-    ):
-        await _notify_agent(uow, repo, current)
+    )
+    if first_shown and await _notify_agent(uow, repo, current):
+        current = replace(current, agent_notified_at=uow.now)
+    return current
 
 
 def published_event(review: Review) -> ReviewPublished:
@@ -376,12 +375,12 @@ def published_event(review: Review) -> ReviewPublished:
     )
 
 
-async def _notify_agent(uow: UnitOfWork, repo: ReviewsRepository, review: Review) -> None:
+async def _notify_agent(uow: UnitOfWork, repo: ReviewsRepository, review: Review) -> bool:
     """Tell the agent about a review they may (published) or should (waiting) answer. An agent
     the roster has not named yet is told when it does."""
     agent = await repo.agent(review.agent_id)
     if agent is None:
-        return
+        return False
     ctx = context()
     template = (
         "agent_review_to_answer"
@@ -397,6 +396,7 @@ async def _notify_agent(uow: UnitOfWork, repo: ReviewsRepository, review: Review
     )
     await uow.send_mail(to=agent.email, mail=mail, dedupe_key=f"review-notice:{review.review_id}")
     await repo.mark_notified(review.review_id, uow.now)
+    return True
 
 
 async def _locked(repo: ReviewsRepository, review_id: str) -> Review:

@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from services.reviews.domain.model import InvitationView, ReviewState
+from services.reviews.domain.model import AGENT_VISIBLE, InvitationView, ReviewState
 from shared.contracts.invitations import InvitationIssued
 from shared.contracts.mls import AgentUpserted
 
@@ -280,15 +280,16 @@ class ReviewsRepository:
         return [_review(row) for row in rows]
 
     async def reviews_of_agent(self, agent_id: str, limit: int) -> list[Review]:
-        """What the agent may see: everything but reviews still with a moderator or rejected."""
+        """What the agent may see (AGENT_VISIBLE)."""
         rows = await self.conn.fetch(
             """
             SELECT * FROM reviews
-             WHERE agent_id = $1 AND state IN ('awaiting_response', 'published', 'withdrawn')
+             WHERE agent_id = $1 AND state = ANY($3::text[])
              ORDER BY submitted_at DESC LIMIT $2
             """,
             agent_id,
             limit,
+            sorted(state.value for state in AGENT_VISIBLE),
         )
         return [_review(row) for row in rows]
 

@@ -28,6 +28,12 @@ class ReviewState(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
+AGENT_VISIBLE: frozenset[ReviewState] = frozenset(
+    {ReviewState.AWAITING_RESPONSE, ReviewState.PUBLISHED, ReviewState.WITHDRAWN}
+)
+"""What the reviewed agent may see: never a review still with a moderator, or rejected."""
+
+
 class RefusedError(Exception):
     """A move the rules do not allow; `code` names it for the API (409 unless said otherwise)."""
 
