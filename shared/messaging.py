@@ -10,7 +10,6 @@ tries; an unreachable database or broker is waited out, never dead-lettered.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,9 +22,8 @@ from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from pydantic import ValidationError
 
-from shared.cloudevents import Envelope, InvalidEvent, decode
+from shared.cloudevents import Envelope, InvalidEvent, decode_attributes, validate_data
 from shared.contracts import EVENTS, EventType
 from shared.inbox import first_deliveries
 from shared.metrics import DEAD_LETTERED, EVENT_HANDLING_SECONDS, EVENTS_CONSUMED, HANDLER_RETRIES
@@ -178,7 +176,7 @@ class TopicConsumer:
 
     async def _decode(self, record: RawRecord) -> Delivery | None:
         try:
-            envelope = decode(record.key, record.value, record.headers)
+            envelope = decode_attributes(record.key, record.value, record.headers)
             event_type = EVENTS.get(envelope.type)
             if event_type is None or event_type.topic != record.topic:
                 raise InvalidEvent("unsupported_type", f"{envelope.type} on {record.topic}")
@@ -189,10 +187,7 @@ class TopicConsumer:
             if not handled:
                 EVENTS_CONSUMED.labels(self.service, record.topic, "ignored").inc()
                 return None
-            try:
-                event = event_type.model.model_validate(envelope.data)
-            except ValidationError as exc:
-                raise InvalidEvent("schema_validation_failed", _summary(exc)) from exc
+            event = validate_data(envelope, event_type.model)
         except InvalidEvent as exc:
             await self._dead_letter(record, exc.reason, exc.detail)
             return None
@@ -308,7 +303,7 @@ class TopicConsumer:
         headers = {name: value.decode(errors="replace") for name, value in record.headers.items()}
         value = record.value
         if value is None and envelope is not None:
-            value = json.dumps(envelope.data).encode()
+            value = envelope.value
             headers.update(
                 {
                     "ce_id": envelope.id,
@@ -349,11 +344,3 @@ class TopicConsumer:
 async def _raw_body(message: Any) -> Any:
     """Leave the bytes alone: decoding (and rejecting) is the dispatcher's job, not FastStream's."""
     return message.body
-
-
-def _summary(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors()[:5]:
-        location = ".".join(str(part) for part in error["loc"]) or "<root>"
-        parts.append(f"{location}: {error['msg']}")
-    return "; ".join(parts)
