@@ -49,7 +49,6 @@ class ServiceRuntime:
         dispatcher: EventDispatcher | None = None,
         migrations: Path | None = None,
         clock: Clock | None = None,
-        consumer_batch_size: int = 500,
     ) -> None:
         self.settings = settings
         self.service = settings.service_name
@@ -78,7 +77,7 @@ class ServiceRuntime:
                 self.unit_of_work,
                 group_id=settings.group_id,
                 max_attempts=settings.consumer_max_attempts,
-                batch_size=consumer_batch_size,
+                batch_size=settings.consumer_batch_size,
             )
         self.jobs: list[tuple[str, float, Job]] = []
         self._pool: asyncpg.Pool | None = None

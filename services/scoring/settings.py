@@ -16,6 +16,13 @@ class ScoringSettings(ServiceSettings):
     scoring_policy_version: str | None = Field(
         default=None, description="Policy to rate with; defaults to the newest (see policies)."
     )
+    consumer_batch_size: int = Field(
+        default=2000,
+        ge=1,
+        le=10_000,
+        description="Reviews re-rated per transaction when catching up: 4x the default batch "
+        "coalesces an agent's reviews and amortizes each commit (docs/performance.md).",
+    )
     rating_scheduler_seconds: float = Field(
         default=15.0, gt=0, description="How often agents due for a change are re-evaluated."
     )
