@@ -53,7 +53,7 @@ test: venv browser ## set everything up, lint, run every test, then stop what wa
 	mkdir -p .local; rm -f $$STACK_RECORD; \
 	deploy/local/stack.sh up || rc=$$?; \
 	if [ $$rc -eq 0 ]; then $(MAKE) --no-print-directory lint || rc=$$?; fi; \
-	if [ $$rc -eq 0 ]; then $(VENV)/bin/pytest tests -p no:cacheprovider --durations=15 || rc=$$?; fi; \
+	if [ $$rc -eq 0 ]; then $(VENV)/bin/pytest tests -m 'not slow' -p no:cacheprovider --durations=15 || rc=$$?; fi; \
 	deploy/local/stack.sh down; \
 	if [ $$rc -eq 0 ]; then echo "make test: all checks passed"; else echo "make test: FAILED (exit $$rc)"; fi; \
 	exit $$rc
