@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -53,7 +54,6 @@ from shared.contracts import (
     PARTICIPATION_CHANGED,
     REMOVAL_COMPLETED,
     SURVEY_ANSWERED,
-    TRANSACTION_CLOSED,
 )
 from shared.contracts.invitations import InvitationClosed, InvitationIssued
 from shared.contracts.leads import LeadAssigned
@@ -67,7 +67,8 @@ from shared.contracts.removals import RemovalCompleted, RemovalReason
 from shared.contracts.reviews import Channel, SurveyAnswered, SurveyKind
 from shared.crypto import SecretHasher, new_pin, new_token
 from shared.mailer import RenderedMail, Templates
-from shared.messaging import EventDispatcher
+from shared.messaging import Delivery, EventDispatcher
+from shared.topics import Topic
 from shared.uow import UnitOfWork
 
 logger = logging.getLogger(__name__)
@@ -124,11 +125,28 @@ async def agent_upserted(event: AgentUpserted, uow: UnitOfWork) -> None:
         await _plan(uow, repo, representation, agent)
 
 
-@dispatcher.on(TRANSACTION_CLOSED)
+@dispatcher.on_batch(Topic.MLS_TRANSACTIONS)
+async def transactions_closed(deliveries: Sequence[Delivery], uow: UnitOfWork) -> None:
+    """A batch of closings in one transaction, every agent they name locked first in one sorted
+    statement: a backlog costs a commit per batch instead of one per closing."""
+    repo = repository(uow)
+    events = [d.event for d in deliveries if isinstance(d.event, TransactionClosed)]
+    await repo.serialise(*(f"agent:{r.agent_id}" for e in events for r in e.representations))
+    for event in events:
+        await _plan_transaction(uow, repo, event)
+
+
 async def transaction_closed(event: TransactionClosed, uow: UnitOfWork) -> None:
-    """Replays (same or new ce_id) find the representations planned, or hit the unique index."""
+    """One closing (the batch handler's unit, and how tests feed one)."""
     repo = repository(uow)
     await repo.serialise(*(f"agent:{r.agent_id}" for r in event.representations))
+    await _plan_transaction(uow, repo, event)
+
+
+async def _plan_transaction(
+    uow: UnitOfWork, repo: InvitationsRepository, event: TransactionClosed
+) -> None:
+    """Replays (same or new ce_id) find the representations planned, or hit the unique index."""
     await repo.save_transaction(event)
     for representation in await repo.unplanned_representations(transaction_id=event.transaction_id):
         agent = await repo.agent(representation.agent_id)

@@ -103,8 +103,11 @@ class InvitationsRepository:
         removal) may be handled at once by two consumers, each missing the other's uncommitted
         row. Locking the shared key first makes the second wait and then see the first's rows.
         """
-        for key in sorted(set(keys)):
-            await self.conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", key)
+        if keys:
+            await self.conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest($1::text[]) AS k ORDER BY k",
+                sorted(set(keys)),
+            )
 
     # agents and participation
 
