@@ -11,6 +11,7 @@ import email
 import email.policy
 import logging
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,10 +32,13 @@ class MailSink:
     directory: Path | None = None
     port: int = 0
     messages: list[EmailMessage] = field(default_factory=list)
+    accepted: list[tuple[float, tuple[str, ...]]] = field(default_factory=list)
+    """(time.monotonic() at acceptance, recipients) per message: for latency measurements."""
     _arrived: asyncio.Condition | None = None
     _loop: asyncio.AbstractEventLoop | None = None
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.accepted.append((time.monotonic(), tuple(envelope.rcpt_tos)))
         raw = envelope.original_content or b""
         message = email.message_from_bytes(raw, policy=email.policy.default)
         assert isinstance(message, EmailMessage)

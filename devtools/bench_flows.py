@@ -1,0 +1,744 @@
+"""Invitations and reviews throughput and latency, review-to-rating latency at a steady rate, and
+peak RSS of each service, each beside a bare loop doing the equivalent writes in the same run.
+
+    python -m devtools.bench_flows [--transactions 3000] [--submissions 1500]
+                                   [--rate 500 --seconds 20]
+
+Uses the benchmark's own Kafka broker (port 9292, see devtools/bench_scoring.py), the local
+PostgreSQL (fresh schemas, dropped afterwards) and an in-process SMTP sink that stamps the time it
+accepts each message. Prints a table and writes JSON to bench-results/. Numbers are measured,
+never asserted; `make bench` runs this after the scoring benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiosmtplib
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from rich.table import Table
+
+from devtools.bench_scoring import (
+    BOOTSTRAP,
+    ROOT,
+    START,
+    console,
+    produce,
+    review_records,
+    roster_records,
+    rss_mb,
+    start_broker,
+    stop_broker,
+)
+from devtools.processes import ServiceProcesses
+from devtools.smtp_sink import MailSink, start_sink
+from shared.cloudevents import KafkaRecord, encode
+from shared.contracts import INVITATION_ISSUED, TRANSACTION_CLOSED
+from shared.contracts.reviews import CATEGORIES
+from shared.crypto import SecretHasher, new_pin
+from shared.settings import ServiceSettings
+from shared.topics import Topic, create_topics, partitions_of
+
+PEPPER = ServiceSettings().token_pepper
+GOOD = dict.fromkeys(CATEGORIES, 5)
+BARE_REVIEWS_TOPIC = "bench.bare.reviews"
+HTTP_PORTS = {"invitations": 8101, "reviews": 8102, "scoring": 8103}
+
+
+@dataclass
+class Flow:
+    """One measured flow: events through it, wall seconds, latencies (seconds), peak RSS."""
+
+    name: str
+    events: int
+    seconds: float
+    latencies: list[float] = field(default_factory=list, repr=False)
+    peak_rss_mb: float | None = None
+    note: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+    def percentile(self, p: float) -> float | None:
+        if not self.latencies:
+            return None
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+    def summary(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("latencies")
+        p50, p99 = self.percentile(50), self.percentile(99)
+        return {
+            **data,
+            "events_per_second": self.rate,
+            "p50_ms": p50 * 1000 if p50 is not None else None,
+            "p99_ms": p99 * 1000 if p99 is not None else None,
+        }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def poll(check: Callable[[], Awaitable[bool]], timeout: float, label: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{label}: not done in {timeout:.0f}s")
+        await asyncio.sleep(0.05)
+
+
+@contextmanager
+def service(
+    name: str, database_url: str, schema: str, smtp_port: int, **extra: str
+) -> Iterator[ServiceProcesses]:
+    """One service as its own process (as in production), on the benchmark's broker."""
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
+        "DATABASE_URL": database_url,
+        "DATABASE_SCHEMA": schema,
+        "KAFKA_GROUP_ID": f"bench-{schema}",
+        "SMTP_PORT": str(smtp_port),
+        "CLOCK_FIXED_AT": START.isoformat(),
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+    processes = ServiceProcesses(
+        env=env, ports={name: HTTP_PORTS[name]}, log_dir=ROOT / "bench-results" / "logs"
+    )
+    processes.start(name)
+    try:
+        processes.wait_ready(120)
+        yield processes
+    finally:
+        processes.stop_all()
+
+
+async def send_at_rate(
+    producer: AIOKafkaProducer,
+    records: Sequence[tuple[str, KafkaRecord]],
+    rate: float | None,
+    on_sent: Callable[[int], None],
+) -> None:
+    """Produce `records`, at `rate` per second when given (else as fast as possible)."""
+    started = time.monotonic()
+    for index, (topic, record) in enumerate(records):
+        if rate is not None:
+            delay = started + index / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        on_sent(index)
+        await producer.send(
+            topic, value=record.value, key=record.key, headers=list(record.headers.items())
+        )
+    await producer.flush()
+
+
+# -- invitations --------------------------------------------------------------------------------
+
+
+def transaction_records(count: int, agents: int, tag: str) -> list[tuple[str, KafkaRecord]]:
+    """One closed sale per record, one client with an email each (so one invitation mail each)."""
+    records = []
+    for n in range(count):
+        transaction_id = f"T-{tag}-{n:06d}"
+        data = {
+            "transaction_id": transaction_id,
+            "mls_number": f"MLS{n}",
+            "kind": "sale",
+            "closed_at": (START - timedelta(days=1)).isoformat().replace("+00:00", "Z"),
+            "property": {"street": f"{n} Elm Rd", "city": "Houston", "postcode": "77002"},
+            "representations": [
+                {
+                    "agent_id": f"B-{n % agents:06d}",
+                    "side": "buyer",
+                    "clients": [{"name": "Pat Doe", "email": client_email(tag, n), "phone": None}],
+                }
+            ],
+        }
+        records.append(
+            (
+                TRANSACTION_CLOSED.topic,
+                encode(TRANSACTION_CLOSED.ce_type, data, source="/bench", key=transaction_id),
+            )
+        )
+    return records
+
+
+def client_email(tag: str, n: int) -> str:
+    return f"client-{tag}-{n}@bench.example"
+
+
+async def invitations_flow(
+    database_url: str, sink: MailSink, producer: AIOKafkaProducer, args: argparse.Namespace
+) -> list[Flow]:
+    """Throughput on a backlog of closed transactions, then latency at a steady rate; both from
+    publish to the invitation email accepted by the SMTP sink."""
+    agents = 200
+    await produce(roster_records(agents), "roster")
+    flows = []
+    with service("invitations", database_url, "bench_invitations", sink.port) as processes:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await poll(
+                lambda: _at_least(conn, "SELECT count(*) FROM bench_invitations.agents", agents),
+                120,
+                "roster in invitations",
+            )
+        finally:
+            await conn.close()
+        for label, count, rate in (
+            ("invitations service: transactions → emails", args.transactions, None),
+            ("invitations service at a steady rate", args.seconds * 50, 50.0),
+        ):
+            tag = "rate" if rate else "burst"
+            records = transaction_records(count, agents, tag)
+            sent = await _mail_flow(
+                sink, producer, records, rate, [client_email(tag, n) for n in range(count)]
+            )
+            flows.append(
+                Flow(label, count, sent[0], sent[1], note=f"{rate:.0f}/s" if rate else "backlog")
+            )
+        flows[0].peak_rss_mb = rss_mb(processes.procs["invitations"].pid)
+    return flows
+
+
+async def _mail_flow(
+    sink: MailSink,
+    producer: AIOKafkaProducer,
+    records: Sequence[tuple[str, KafkaRecord]],
+    rate: float | None,
+    recipients: Sequence[str],
+) -> tuple[float, list[float]]:
+    """(seconds from the first publish to the last mail accepted, per-mail latencies)."""
+    already = len(sink.accepted)
+    published_at: dict[str, float] = {}
+
+    def stamp(index: int) -> None:
+        published_at[recipients[index]] = time.monotonic()
+
+    started = time.monotonic()
+    await send_at_rate(producer, records, rate, stamp)
+    wanted = set(recipients)
+
+    async def all_accepted() -> bool:
+        return sum(1 for _, to in sink.accepted[already:] if to[0] in wanted) >= len(wanted)
+
+    await poll(all_accepted, 600, "invitation emails")
+    accepted = {to[0]: at for at, to in sink.accepted[already:] if to[0] in wanted}
+    latencies = [accepted[r] - published_at[r] for r in recipients]
+    return max(accepted.values()) - started, latencies
+
+
+BARE_INVITATIONS = """
+DROP SCHEMA IF EXISTS bench_bare_inv CASCADE;
+CREATE SCHEMA bench_bare_inv;
+CREATE TABLE bench_bare_inv.inbox (ce_id text PRIMARY KEY);
+CREATE TABLE bench_bare_inv.invitations (invitation_id text PRIMARY KEY,
+    transaction_id text NOT NULL, agent_id text NOT NULL, email text NOT NULL,
+    pin_hash text NOT NULL, sent_at timestamptz);
+"""
+
+
+async def bare_invitations(database_url: str, sink: MailSink, count: int) -> Flow:
+    """aiokafka → asyncpg → aiosmtplib with no framework: per batch, record the event ids, insert
+    an invitation per client with a hashed PIN, send each mail over one SMTP connection, mark
+    them sent, commit the offsets."""
+    conn = await asyncpg.connect(database_url)
+    await conn.execute(BARE_INVITATIONS)
+    hasher = SecretHasher(PEPPER)
+    smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=sink.port, start_tls=False)
+    await smtp.connect()
+    consumer = await _consumer_from_start(Topic.MLS_TRANSACTIONS)
+    already = len(sink.accepted)
+    started = time.monotonic()
+    done = 0
+    try:
+        while done < count:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=500)
+            rows = []
+            for records in batch.values():
+                for record in records:
+                    data = json.loads(record.value)
+                    for rep in data["representations"]:
+                        for client in rep["clients"]:
+                            pin = new_pin()
+                            rows.append(
+                                (
+                                    f"{data['transaction_id']}:{client['email']}",
+                                    data["transaction_id"],
+                                    rep["agent_id"],
+                                    client["email"],
+                                    hasher.pin_hash(pin),
+                                    pin,
+                                    dict(record.headers)["ce_id"].decode(),
+                                )
+                            )
+            if not rows:
+                continue
+            async with conn.transaction():
+                await conn.execute(
+                    "INSERT INTO bench_bare_inv.inbox SELECT unnest($1::text[]) "
+                    "ON CONFLICT DO NOTHING",
+                    [r[6] for r in rows],
+                )
+                await conn.execute(
+                    """INSERT INTO bench_bare_inv.invitations
+                       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                                            $5::text[]) ON CONFLICT DO NOTHING""",
+                    *[[r[i] for r in rows] for i in range(5)],
+                )
+            for row in rows:
+                await smtp.sendmail(
+                    "bench@ratings.example",
+                    [row[3]],
+                    f"Subject: Rate your agent\r\n\r\nYour PIN: {row[5]}\r\n",
+                )
+            await conn.execute(
+                "UPDATE bench_bare_inv.invitations SET sent_at = now() "
+                "WHERE invitation_id = ANY($1::text[])",
+                [r[0] for r in rows],
+            )
+            await consumer.commit()
+            done += sum(len(records) for records in batch.values())
+    finally:
+        await consumer.stop()
+        await smtp.quit()
+        await conn.execute("DROP SCHEMA bench_bare_inv CASCADE")
+        await conn.close()
+    seconds = max(at for at, _ in sink.accepted[already:]) - started
+    return Flow("bare aiokafka → asyncpg → SMTP loop", count, seconds, note="backlog")
+
+
+# -- reviews ------------------------------------------------------------------------------------
+
+
+async def reviews_flow(
+    database_url: str, sink: MailSink, producer: AIOKafkaProducer, args: argparse.Namespace
+) -> Flow:
+    """Submissions through POST /api/v1/reviews (16 clients at once) → `review.published.v1`;
+    latency from the POST to the event on the topic."""
+    count = args.submissions
+    hasher = SecretHasher(PEPPER)
+    pins = [new_pin() for _ in range(count)]
+    run = time.time_ns()
+    invitations = [
+        (
+            INVITATION_ISSUED.topic,
+            encode(
+                INVITATION_ISSUED.ce_type,
+                {
+                    "invitation_id": f"inv-bench-{run}-{n}",
+                    "agent_id": f"B-{n % 200:06d}",
+                    "transaction_id": f"T-rv-{n}",
+                    "survey": "transaction",
+                    "channel": "email",
+                    "pin_hash": hasher.pin_hash(pins[n]),
+                    "token_hash": None,
+                    "issued_at": START.isoformat().replace("+00:00", "Z"),
+                    "expires_at": (START + timedelta(days=30)).isoformat().replace("+00:00", "Z"),
+                },
+                source="/bench",
+                key=f"inv-bench-{run}-{n}",
+            ),
+        )
+        for n in range(count)
+    ]
+    await produce(invitations, "invitations for reviews")
+    with service("reviews", database_url, "bench_reviews", sink.port) as processes:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await poll(
+                lambda: _at_least(
+                    conn,
+                    "SELECT count(*) FROM bench_reviews.invitations "
+                    f"WHERE invitation_id LIKE 'inv-bench-{run}-%'",
+                    count,
+                ),
+                300,
+                "invitations in reviews",
+            )
+        finally:
+            await conn.close()
+        reader = await _consumer_at_end(Topic.REVIEWS_PUBLISHED)
+        posted_at: dict[str, float] = {}
+        arrived: dict[str, float] = {}
+
+        async def read() -> None:
+            async for record in reader:
+                arrived[json.loads(record.value)["review_id"]] = time.monotonic()
+
+        reading = asyncio.create_task(read())
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        for pin in pins:
+            queue.put_nowait(pin)
+        started = time.monotonic()
+
+        async def client(http: httpx.AsyncClient) -> None:
+            while not queue.empty():
+                pin = queue.get_nowait()
+                at = time.monotonic()
+                response = await http.post(
+                    "/api/v1/reviews",
+                    json={"scores": GOOD, "comment": "Benchmark review.", "pin": pin},
+                )
+                if response.status_code != 201:
+                    raise RuntimeError(
+                        f"POST /api/v1/reviews: {response.status_code} {response.text}"
+                    )
+                posted_at[response.json()["review_id"]] = at
+
+        limits = httpx.Limits(max_connections=16)
+        async with httpx.AsyncClient(
+            base_url=processes.url("reviews"), limits=limits, timeout=30
+        ) as http:
+            await asyncio.gather(*(client(http) for _ in range(16)))
+        await poll(lambda: _true(len(arrived.keys() & posted_at.keys()) >= count), 300, "published")
+        reading.cancel()
+        await reader.stop()
+        seconds = max(arrived[r] for r in posted_at) - started
+        peak = rss_mb(processes.procs["reviews"].pid)
+    latencies = [arrived[r] - posted_at[r] for r in posted_at]
+    return Flow(
+        "reviews service: POST → review.published", count, seconds, latencies, peak, "16 clients"
+    )
+
+
+async def bare_reviews(database_url: str, count: int) -> Flow:
+    """A bare asyncio HTTP/1.1 handler → asyncpg → aiokafka: look the PIN hash up, insert the
+    review, mark the invitation used and produce the event, per request, 16 clients at once."""
+    conn_pool = await asyncpg.create_pool(database_url, min_size=4, max_size=16)
+    async with conn_pool.acquire() as conn:
+        await conn.execute(
+            """DROP SCHEMA IF EXISTS bench_bare_rev CASCADE; CREATE SCHEMA bench_bare_rev;
+               CREATE TABLE bench_bare_rev.invitations (pin_hash text PRIMARY KEY,
+                   invitation_id text NOT NULL, agent_id text NOT NULL, used_at timestamptz);
+               CREATE TABLE bench_bare_rev.reviews (review_id text PRIMARY KEY,
+                   invitation_id text NOT NULL UNIQUE, agent_id text NOT NULL,
+                   scores jsonb NOT NULL, comment text, submitted_at timestamptz NOT NULL)"""
+        )
+        hasher = SecretHasher(PEPPER)
+        pins = [new_pin() for _ in range(count)]
+        await conn.executemany(
+            "INSERT INTO bench_bare_rev.invitations VALUES ($1, $2, $3, NULL)",
+            [(hasher.pin_hash(pin), f"inv-{n}", f"B-{n % 200:06d}") for n, pin in enumerate(pins)],
+        )
+    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", enable_idempotence=True)
+    await producer.start()
+    sequence = iter(range(10**9))
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    int(line.split(b":", 1)[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+                body = json.loads(await reader.readexactly(length))
+                review_id = f"R-bare-{next(sequence)}"
+                async with conn_pool.acquire() as conn, conn.transaction():
+                    invitation = await conn.fetchrow(
+                        "UPDATE bench_bare_rev.invitations SET used_at = now() "
+                        "WHERE pin_hash = $1 AND used_at IS NULL "
+                        "RETURNING invitation_id, agent_id",
+                        hasher.pin_hash(body["pin"]),
+                    )
+                    await conn.execute(
+                        "INSERT INTO bench_bare_rev.reviews VALUES ($1, $2, $3, $4, $5, now())",
+                        review_id,
+                        invitation["invitation_id"],
+                        invitation["agent_id"],
+                        json.dumps(body["scores"]),
+                        body["comment"],
+                    )
+                await producer.send_and_wait(
+                    BARE_REVIEWS_TOPIC,
+                    key=invitation["agent_id"].encode(),
+                    value=json.dumps({"review_id": review_id, **body}).encode(),
+                )
+                reply = json.dumps({"review_id": review_id}).encode()
+                writer.write(
+                    b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\n"
+                    + f"content-length: {len(reply)}\r\n\r\n".encode()
+                    + reply
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionResetError):
+            pass
+        except Exception:
+            console.print_exception()
+            writer.write(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n")
+        writer.close()
+
+    port = free_port()
+    server = await asyncio.start_server(handle, "127.0.0.1", port)
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for pin in pins:
+        queue.put_nowait(pin)
+    latencies: list[float] = []
+
+    async def client(http: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            pin = queue.get_nowait()
+            at = time.monotonic()
+            response = await http.post(
+                "/", json={"scores": GOOD, "comment": "Benchmark review.", "pin": pin}
+            )
+            response.raise_for_status()
+            latencies.append(time.monotonic() - at)
+
+    started = time.monotonic()
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", limits=httpx.Limits(max_connections=16), timeout=30
+    ) as http:
+        await asyncio.gather(*(client(http) for _ in range(16)))
+    seconds = time.monotonic() - started
+    server.close()
+    await producer.stop()
+    async with conn_pool.acquire() as conn:
+        await conn.execute("DROP SCHEMA bench_bare_rev CASCADE")
+    await conn_pool.close()
+    return Flow(
+        "bare asyncio HTTP → asyncpg → aiokafka", count, seconds, latencies, None, "16 clients"
+    )
+
+
+# -- scoring latency ----------------------------------------------------------------------------
+
+
+async def scoring_latency(
+    database_url: str, sink: MailSink, producer: AIOKafkaProducer, args: argparse.Namespace
+) -> Flow:
+    """Reviews at a steady rate → the matching `rating.updated.v1`; one review in flight per
+    agent, so each rating answers exactly one review."""
+    agents = 5000
+    await produce(roster_records(agents)[: 2 * agents], "roster")
+    with service("scoring", database_url, "bench_scoring_latency", sink.port) as processes:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await poll(
+                lambda: _at_least(
+                    conn, "SELECT count(*) FROM bench_scoring_latency.ratings", agents
+                ),
+                300,
+                "roster in scoring",
+            )
+            await poll(
+                lambda: _at_least(
+                    conn,
+                    "SELECT 1 - count(*) FROM bench_scoring_latency.outbox "
+                    "WHERE published_at IS NULL",
+                    1,
+                ),
+                300,
+                "roster ratings relayed",
+            )
+        finally:
+            await conn.close()
+        reader = await _consumer_at_end(Topic.RATINGS)
+        in_flight: dict[str, float] = {}
+        latencies: list[float] = []
+
+        async def read() -> None:
+            async for record in reader:
+                sent = in_flight.pop(record.key.decode(), None)
+                if sent is not None:
+                    latencies.append(time.monotonic() - sent)
+
+        reading = asyncio.create_task(read())
+        records = [
+            (topic, record)
+            for topic, record in review_records(args.rate * args.seconds * 2, agents, seed=9)
+        ]
+        chosen: list[tuple[str, KafkaRecord]] = []
+        for topic, record in records:
+            if len(chosen) == args.rate * args.seconds:
+                break
+            chosen.append((topic, record))
+
+        def stamp(index: int) -> None:
+            key = chosen[index][1].key
+            assert key is not None
+            in_flight.setdefault(key.decode(), time.monotonic())
+
+        started = time.monotonic()
+        await send_at_rate(producer, chosen, float(args.rate), stamp)
+        with contextlib.suppress(TimeoutError):  # unmatched reviews are counted, not waited for
+            await poll(lambda: _true(not in_flight), 60, "ratings for every review")
+        seconds = time.monotonic() - started
+        reading.cancel()
+        await reader.stop()
+        peak = rss_mb(processes.procs["scoring"].pid)
+    return Flow(
+        "scoring service: review → rating",
+        len(chosen),
+        seconds,
+        latencies,
+        peak,
+        f"{args.rate}/s steady" + (f", {len(in_flight)} unmatched" if in_flight else ""),
+    )
+
+
+# -- plumbing -----------------------------------------------------------------------------------
+
+
+async def _at_least(conn: asyncpg.Connection, query: str, target: int) -> bool:
+    try:
+        return bool(await conn.fetchval(query) >= target)
+    except asyncpg.UndefinedTableError:
+        return False
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _consumer_from_start(topic: str) -> AIOKafkaConsumer:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=BOOTSTRAP,
+        group_id=f"bench-bare-{time.time_ns()}",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    partitions = [TopicPartition(topic, p) for p in await partitions_of(BOOTSTRAP, topic)]
+    consumer.assign(partitions)
+    await consumer.seek_to_beginning(*partitions)
+    return consumer
+
+
+async def _consumer_at_end(topic: str) -> AIOKafkaConsumer:
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
+    await consumer.start()
+    partitions = [TopicPartition(topic, p) for p in await partitions_of(BOOTSTRAP, topic)]
+    consumer.assign(partitions)
+    await consumer.seek_to_end(*partitions)
+    for partition in partitions:  # resolve the positions now, before anything is produced
+        await consumer.position(partition)
+    return consumer
+
+
+async def run(args: argparse.Namespace) -> list[Flow]:
+    database_url = os.environ.get(
+        "DATABASE_URL", "postgresql://ratings:ratings@127.0.0.1:5432/ratings"
+    )
+    await create_topics(BOOTSTRAP)
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(BARE_REVIEWS_TOPIC, 6, 1)])
+    except TopicAlreadyExistsError:
+        pass
+    finally:
+        await admin.close()
+    controller, sink = start_sink(port=free_port())
+    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=1)
+    await producer.start()
+    conn = await asyncpg.connect(database_url)
+    schemas = ("bench_invitations", "bench_reviews", "bench_scoring_latency")
+    for schema in schemas:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    flows: list[Flow] = []
+    try:
+        if "invitations" in args.only:
+            console.rule("[bold]Invitations: closed transactions → invitation emails")
+            flows += await invitations_flow(database_url, sink, producer, args)
+            flows.append(
+                await bare_invitations(database_url, sink, args.transactions + args.seconds * 50)
+            )
+        if "reviews" in args.only:
+            console.rule("[bold]Reviews: POST /api/v1/reviews → review.published.v1")
+            flows.append(await reviews_flow(database_url, sink, producer, args))
+            flows.append(await bare_reviews(database_url, args.submissions))
+        if "scoring" in args.only:
+            console.rule(f"[bold]Scoring: review → rating at {args.rate}/s")
+            flows.append(await scoring_latency(database_url, sink, producer, args))
+    finally:
+        await producer.stop()
+        controller.stop()
+        for schema in schemas:
+            await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        await conn.close()
+    return flows
+
+
+def report(flows: list[Flow]) -> None:
+    table = Table(title=f"Flows benchmark ({datetime.now(UTC):%Y-%m-%d}, this machine, one run)")
+    for column in (
+        "flow",
+        "load",
+        "events",
+        "seconds",
+        "events/s",
+        "p50 ms",
+        "p99 ms",
+        "peak RSS MB",
+    ):
+        table.add_column(column)
+    for flow in flows:
+        p50, p99 = flow.percentile(50), flow.percentile(99)
+        table.add_row(
+            flow.name,
+            flow.note,
+            f"{flow.events:,}",
+            f"{flow.seconds:.1f}",
+            f"{flow.rate:,.0f}",
+            f"{p50 * 1000:.0f}" if p50 is not None else "",
+            f"{p99 * 1000:.0f}" if p99 is not None else "",
+            f"{flow.peak_rss_mb:.0f}" if flow.peak_rss_mb else "",
+        )
+    console.print(table)
+    out = ROOT / "bench-results"
+    out.mkdir(exist_ok=True)
+    path = out / f"flows-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps([flow.summary() for flow in flows], indent=2, default=str))
+    console.print(f"written to {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--transactions", type=int, default=3000)
+    parser.add_argument("--submissions", type=int, default=1500)
+    parser.add_argument("--rate", type=int, default=500, help="review events/s for scoring")
+    parser.add_argument("--seconds", type=int, default=20, help="length of the steady phases")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=("invitations", "reviews", "scoring"),
+        default=("invitations", "reviews", "scoring"),
+    )
+    parser.add_argument("--keep-broker", action="store_true", help="reuse a running 9292 broker")
+    args = parser.parse_args(argv)
+    if not args.keep_broker:
+        start_broker()
+    try:
+        flows = asyncio.run(run(args))
+    finally:
+        if not args.keep_broker:
+            stop_broker()
+    report(flows)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
