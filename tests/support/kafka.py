@@ -82,6 +82,11 @@ class TopicReader:
         for records in batches.values():
             self.records.extend(records)
 
+    async def current(self) -> list[Envelope]:
+        """Everything that has arrived so far (one more poll first)."""
+        await self._poll()
+        return self.envelopes()
+
     def envelopes(self) -> list[Envelope]:
         found = []
         for record in self.records:
