@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHON := $(PY)
 
-.PHONY: help venv up down status lint fmt test test-unit test-integration demo bench schemas browser clean
+.PHONY: help venv up down status lint fmt test test-unit test-integration test-reliability demo bench schemas browser clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -58,11 +58,21 @@ test: venv browser ## set everything up, lint, run every test, then stop what wa
 	if [ $$rc -eq 0 ]; then echo "make test: all checks passed"; else echo "make test: FAILED (exit $$rc)"; fi; \
 	exit $$rc
 
+test-reliability: venv ## the fault-injection suite alone (tests/reliability, slow ones included)
+	@set -o pipefail; rc=0; export STACK_RECORD=$(ROOT)/.local/started-by-make-test-reliability; \
+	mkdir -p .local; rm -f $$STACK_RECORD; \
+	deploy/local/stack.sh up || rc=$$?; \
+	if [ $$rc -eq 0 ]; then $(VENV)/bin/pytest tests/reliability -p no:cacheprovider --durations=10 || rc=$$?; fi; \
+	deploy/local/stack.sh down; \
+	exit $$rc
+
 demo: venv ## set everything up and run the system with the MLS feed simulator
 	@$(PY) -m devtools.demo
 
-bench: venv ## scoring benchmark beside a bare loop (its own broker on 9292; JSON in bench-results/)
+bench: venv ## throughput, latency and RSS of each flow beside bare loops (own broker on 9292; JSON in bench-results/)
+	@deploy/local/postgres.sh start
 	@$(PY) -m devtools.bench_scoring
+	@$(PY) -m devtools.bench_flows
 
 clean: down ## stop the stack and delete local state (jars cache, data, mail)
 	rm -rf .local

@@ -584,16 +584,16 @@ async def scoring_latency(
 
         started = time.monotonic()
         await send_at_rate(producer, chosen, float(args.rate), stamp)
+        sending = time.monotonic() - started
         with contextlib.suppress(TimeoutError):  # unmatched reviews are counted, not waited for
             await poll(lambda: _true(not in_flight), 60, "ratings for every review")
-        seconds = time.monotonic() - started
         reading.cancel()
         await reader.stop()
         peak = rss_mb(processes.procs["scoring"].pid)
     return Flow(
         "scoring service: review → rating",
         len(chosen),
-        seconds,
+        sending,
         latencies,
         peak,
         f"{args.rate}/s steady" + (f", {len(in_flight)} unmatched" if in_flight else ""),

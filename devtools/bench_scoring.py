@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH_KAFKA_PORT = 9292
 BOOTSTRAP = f"127.0.0.1:{BENCH_KAFKA_PORT}"
 BARE_RATINGS_TOPIC = "bench.bare.ratings"
+BARE_BATCH = ScoringSettings().consumer_batch_size  # the same batch size as the service
 START = datetime(2026, 11, 1, tzinfo=UTC)
 console = Console()
 
@@ -277,7 +278,7 @@ async def bare_loop(database_url: str, expected: int, label: str) -> Result:
     started = time.perf_counter()
     try:
         while done < expected:
-            batch = await consumer.getmany(timeout_ms=1000, max_records=500)
+            batch = await consumer.getmany(timeout_ms=1000, max_records=BARE_BATCH)
             rows = []
             for records in batch.values():
                 for record in records:
