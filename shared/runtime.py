@@ -63,7 +63,9 @@ class ServiceRuntime:
         if settings.tracing_enabled:
             middlewares.append(KafkaTelemetryMiddleware())
         self.broker = KafkaBroker(
-            settings.kafka_bootstrap_servers,
+            # a list: FastStream wraps a string in one, and aiokafka splits only bare strings
+            # on commas, so "host1:9092,host2:9092" would be read as a single host
+            [server.strip() for server in settings.kafka_bootstrap_servers.split(",")],
             client_id=self.service,
             enable_idempotence=True,
             acks="all",
