@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Local single-node Apache Kafka broker (KRaft, combined broker+controller)
-# run straight from Apache Kafka's jars on Maven Central. Needs only Java 17+
+# Local Apache Kafka (KRaft, combined broker+controller): one node, or with
+# "cluster" three nodes for fault-injection tests; run straight from Apache
+# Kafka's jars on Maven Central. Needs only Java 17+
 # and Maven (Maven only for the one-time jar fetch). No Docker, no tarball.
 #
 # Usage: deploy/local/kafka.sh start|stop|status|fetch|logs [-f]
+#        deploy/local/kafka.sh cluster start|stop|status|leader|bootstrap
+#        deploy/local/kafka.sh cluster kill|start-node|stop-node|logs N [-f]
 #
 #   start   fetch jars if needed, format storage once, start the broker in
 #           the background and wait until it answers a Metadata request.
@@ -30,6 +33,43 @@
 #                          readiness is probed with aiokafka describe_cluster
 #                          instead of Kafka's BrokerApiVersionsCommand.
 #   JAVA_HOME              optional; $JAVA_HOME/bin/java is used if present.
+#
+# Cluster mode ("cluster ..."): three KRaft nodes on loopback, each a combined
+# broker+controller and one of three controller voters (the smallest quorum
+# that survives losing a node), for fault-injection tests. It never touches
+# the single broker above. Node N (1..3) listens on
+#   client     127.0.0.1:$KAFKA_CLUSTER_PORT + 2(N-1)   (9792, 9794, 9796)
+#   controller 127.0.0.1:$KAFKA_CLUSTER_PORT + 2(N-1)+1 (9793, 9795, 9797)
+# with data, logs, pid and server.properties in
+# $STATE_DIR/kafka-cluster-$KAFKA_CLUSTER_PORT/node-N/ and one shared cluster.id.
+# New topics default to replication factor 3 and min.insync.replicas=2, and so
+# do the internal ones (__consumer_offsets, __transaction_state): acks=all
+# writes keep succeeding with one node down and fail with two down.
+#
+#   cluster start       start the three nodes together (a node is ready only
+#                       once a quorum exists) and wait until each one answers
+#                       a Metadata request that lists itself. Idempotent.
+#   cluster stop        SIGTERM all nodes at once, SIGKILL after the timeout.
+#   cluster status      one line per node; exit 0 only if all three answer.
+#   cluster leader      print the node id of the active controller (the KRaft
+#                       quorum leader), from Kafka's MetadataQuorumCommand.
+#   cluster bootstrap   print the bootstrap servers string for clients.
+#   cluster kill N      kill -9 node N (a crash; the others keep the quorum).
+#   cluster start-node N  (re)start node N and wait until it has rejoined.
+#   cluster stop-node N   stop node N cleanly (controlled shutdown).
+#   cluster logs N [-f] node N's server.log.
+#
+#   KAFKA_CLUSTER_PORT     node 1's client port (default 9792); the cluster
+#                          uses the six ports from there.
+#   KAFKA_HEAP_OPTS        in cluster mode, per node (default
+#                          "-Xmx384m -Xms128m": three JVMs on a small machine)
+#   KAFKA_READY_TIMEOUT, KAFKA_STOP_TIMEOUT, PYTHON, JAVA_HOME as above.
+#
+# By hand: deploy/local/kafka.sh cluster start
+#          KAFKA_BOOTSTRAP_SERVERS=$(deploy/local/kafka.sh cluster bootstrap) \
+#            TOPIC_REPLICATION_FACTOR=3 TOPIC_MIN_INSYNC_REPLICAS=2 \
+#            .venv/bin/python -m shared.topics
+#          deploy/local/kafka.sh cluster kill "$(deploy/local/kafka.sh cluster leader)"
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -41,14 +81,25 @@ TOOLS_LOG4J=$SUPPORT_DIR/log4j2-tools.properties
 
 DEFAULT_VERSIONS=(4.3.1 4.1.1)
 
+CLUSTER_MODE=0
+[[ ${1:-} != cluster ]] || CLUSTER_MODE=1
+CLUSTER_NODES=3
+KAFKA_CLUSTER_PORT=${KAFKA_CLUSTER_PORT:-9792}
+NODE_ID=1
+
 KAFKA_PORT=${KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-}
-KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xmx512m -Xms256m}
+if (( CLUSTER_MODE )); then
+    KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xmx384m -Xms128m}
+else
+    KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xmx512m -Xms256m}
+fi
 KAFKA_READY_TIMEOUT=${KAFKA_READY_TIMEOUT:-90}
 KAFKA_STOP_TIMEOUT=${KAFKA_STOP_TIMEOUT:-30}
 STATE_DIR=${STATE_DIR:-$REPO_ROOT/.local}
 
 PROG="kafka.sh[$KAFKA_PORT]"
+(( ! CLUSTER_MODE )) || PROG="kafka.sh[cluster $KAFKA_CLUSTER_PORT]"
 
 log() { printf '%s: %s\n' "$PROG" "$*"; }
 warn() { printf '%s: warning: %s\n' "$PROG" "$*" >&2; }
@@ -64,6 +115,10 @@ is_port "$KAFKA_CONTROLLER_PORT" || die "KAFKA_CONTROLLER_PORT must be a TCP por
 [[ $KAFKA_PORT != "$KAFKA_CONTROLLER_PORT" ]] || die "KAFKA_PORT and KAFKA_CONTROLLER_PORT must differ"
 [[ $KAFKA_READY_TIMEOUT =~ ^[0-9]+$ ]] || die "KAFKA_READY_TIMEOUT must be a number of seconds"
 [[ $KAFKA_STOP_TIMEOUT =~ ^[0-9]+$ ]] || die "KAFKA_STOP_TIMEOUT must be a number of seconds"
+if (( CLUSTER_MODE )); then
+    is_port "$KAFKA_CLUSTER_PORT" && is_port $((KAFKA_CLUSTER_PORT + 2 * CLUSTER_NODES - 1)) \
+        || die "KAFKA_CLUSTER_PORT must leave room for $((2 * CLUSTER_NODES)) ports, got '$KAFKA_CLUSTER_PORT'"
+fi
 
 mkdir -p "$STATE_DIR" || die "cannot create STATE_DIR '$STATE_DIR'"
 STATE_DIR=$(cd "$STATE_DIR" && pwd)
@@ -75,6 +130,25 @@ PID_FILE=$BROKER_DIR/kafka.pid
 PROPS=$BROKER_DIR/server.properties
 CLUSTER_ID_FILE=$BROKER_DIR/cluster.id
 VERSION_FILE=$BROKER_DIR/kafka.version
+CLUSTER_DIR=$STATE_DIR/kafka-cluster-$KAFKA_CLUSTER_PORT
+
+node_port() { printf '%s' $((KAFKA_CLUSTER_PORT + 2 * ($1 - 1))); }
+
+# select_node <n>: point every per-broker variable at cluster node n, so the
+# single-broker functions below (launch, probe, terminate...) act on it.
+select_node() {
+    NODE_ID=$1
+    KAFKA_PORT=$(node_port "$NODE_ID")
+    KAFKA_CONTROLLER_PORT=$((KAFKA_PORT + 1))
+    BROKER_DIR=$CLUSTER_DIR/node-$NODE_ID
+    DATA_DIR=$BROKER_DIR/data
+    LOG_DIR=$BROKER_DIR/logs
+    PID_FILE=$BROKER_DIR/kafka.pid
+    PROPS=$BROKER_DIR/server.properties
+    CLUSTER_ID_FILE=$CLUSTER_DIR/cluster.id   # every node formats with the same id
+    VERSION_FILE=$BROKER_DIR/kafka.version
+    PROG="kafka.sh[cluster $KAFKA_CLUSTER_PORT node $NODE_ID]"
+}
 
 JAVA=
 KAFKA_VER=
@@ -283,19 +357,22 @@ async def main():
     await admin.start()
     try:
         info = await admin.describe_cluster()
-        print("cluster_id=%s brokers=%d" % (info["cluster_id"], len(info["brokers"])))
+        ids = ",".join(str(b["node_id"]) for b in sorted(info["brokers"], key=lambda b: b["node_id"]))
+        print("cluster_id=%s brokers=%d ids=%s" % (info["cluster_id"], len(info["brokers"]), ids))
     finally:
         await admin.close()
 asyncio.run(main())
 '
 
-# probe: does a Kafka broker answer a Metadata request on our port?
+# probe: does a Kafka broker answer a Metadata request on our port? In
+# cluster mode the answer must also list this node: registered and unfenced.
 probe() {
     local out=$BROKER_DIR/probe.out
     mkdir -p "$BROKER_DIR"
     if [[ -n ${PYTHON:-} ]] && "$PYTHON" -c 'import aiokafka' >/dev/null 2>&1; then
         timeout 30 "$PYTHON" -c "$PY_PROBE" "127.0.0.1:$KAFKA_PORT" >"$out" 2>&1 8>&- 9>&- \
-            && grep -q '^cluster_id=' "$out"
+            && grep -q '^cluster_id=' "$out" \
+            && { (( ! CLUSTER_MODE )) || grep -Eq "ids=([0-9]+,)*$NODE_ID(,|\$)" "$out"; }
         return
     fi
     [[ -n $LIB ]] || return 1
@@ -304,7 +381,8 @@ probe() {
     timeout 40 "$JAVA" "${TOOL_JVM_OPTS[@]}" -cp "$LIB/*" -Dlog4j2.configurationFile="$TOOLS_LOG4J" \
         org.apache.kafka.tools.BrokerApiVersionsCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" \
         >"$out" 2>&1 8>&- 9>&- \
-        && grep -q -- '-> (' "$out"
+        && grep -q -- '-> (' "$out" \
+        && { (( ! CLUSTER_MODE )) || grep -q -- "(id: $NODE_ID rack" "$out"; }
 }
 
 # wait_ready <pid>: 0 = answers, 1 = timeout, 2 = process died.
@@ -400,6 +478,55 @@ log.cleaner.dedupe.buffer.size=33554432
 EOF
 }
 
+# write_cluster_node_properties: node $NODE_ID of the three-voter cluster.
+write_cluster_node_properties() {
+    local voters= n port
+    for n in $(seq 1 "$CLUSTER_NODES"); do
+        port=$(node_port "$n")
+        voters+="${voters:+,}$n@127.0.0.1:$((port + 1))"
+    done
+    cat >"$PROPS" <<EOF
+# Generated by deploy/local/kafka.sh cluster on every start -- edits are overwritten.
+# Node $NODE_ID of $CLUSTER_NODES: combined broker + controller, static quorum, loopback only.
+process.roles=broker,controller
+node.id=$NODE_ID
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$DATA_DIR
+
+# Topics: every partition on all three nodes; acks=all needs two of them
+num.partitions=6
+default.replication.factor=3
+min.insync.replicas=2
+auto.create.topics.enable=false
+unclean.leader.election.enable=false
+
+# Internal topics replicated the same way (few partitions: the default 50 slow a small box)
+offsets.topic.replication.factor=3
+offsets.topic.num.partitions=3
+transaction.state.log.replication.factor=3
+transaction.state.log.min.isr=2
+transaction.state.log.num.partitions=3
+share.coordinator.state.topic.replication.factor=3
+share.coordinator.state.topic.min.isr=2
+share.coordinator.state.topic.num.partitions=1
+group.initial.rebalance.delay.ms=0
+
+# Small-machine sizing (2 cores shared by three JVMs)
+num.network.threads=2
+num.io.threads=2
+num.replica.fetchers=1
+background.threads=2
+num.recovery.threads.per.data.dir=1
+log.cleaner.threads=1
+log.cleaner.dedupe.buffer.size=16777216
+EOF
+}
+
 cluster_id() {
     local cid=
     if [[ -f $DATA_DIR/meta.properties ]]; then
@@ -439,12 +566,17 @@ format_storage() {
 
 # ----------------------------------------------------------------- start ---
 
-# start_once: 0 = ready, 1 = failed (broker stopped again).
-start_once() {
-    local t0 pid rc cand
-    t0=$(now)
+# launch_broker: write the config, format once, start the JVM in the
+# background without waiting; sets LAUNCHED_PID.
+LAUNCHED_PID=
+launch_broker() {
+    local pid cand
     mkdir -p "$DATA_DIR" "$LOG_DIR" || die "cannot create $DATA_DIR / $LOG_DIR"
-    write_server_properties || die "cannot write $PROPS"
+    if (( CLUSTER_MODE )); then
+        write_cluster_node_properties || die "cannot write $PROPS"
+    else
+        write_server_properties || die "cannot write $PROPS"
+    fi
     format_storage
     log "starting Kafka $KAFKA_VER on 127.0.0.1:$KAFKA_PORT (controller 127.0.0.1:$KAFKA_CONTROLLER_PORT)"
     {
@@ -472,6 +604,12 @@ start_once() {
         sleep 0.1
     done
     printf '%s\n' "$pid" >"$PID_FILE"
+    LAUNCHED_PID=$pid
+}
+
+# await_broker <pid> <t0>: 0 = ready, 1 = failed (broker stopped again).
+await_broker() {
+    local pid=$1 t0=$2 rc
     log "broker pid $pid; waiting up to ${KAFKA_READY_TIMEOUT}s for it to answer a Metadata request..."
     rc=0
     wait_ready "$pid" || rc=$?
@@ -494,6 +632,14 @@ start_once() {
     fi
     rm -f "$PID_FILE"
     return 1
+}
+
+# start_once: 0 = ready, 1 = failed (broker stopped again).
+start_once() {
+    local t0
+    t0=$(now)
+    launch_broker
+    await_broker "$LAUNCHED_PID" "$t0"
 }
 
 cmd_start() {
@@ -615,6 +761,237 @@ cmd_logs() {
     tail -n "${LINES_TO_SHOW:-200}" "$f"
 }
 
+# --------------------------------------------------------------- cluster ---
+
+cluster_bootstrap() {
+    local n out=
+    for n in $(seq 1 "$CLUSTER_NODES"); do
+        out+="${out:+,}127.0.0.1:$(node_port "$n")"
+    done
+    printf '%s' "$out"
+}
+
+cluster_lock() {
+    mkdir -p "$CLUSTER_DIR" || die "cannot create $CLUSTER_DIR"
+    exec 8>"$CLUSTER_DIR/.lock"
+    flock -w 300 8 || die "another kafka.sh is busy with $CLUSTER_DIR (lock held for 5 min)"
+}
+
+require_node_number() {
+    [[ ${1:-} =~ ^[0-9]+$ ]] && (( $1 >= 1 && $1 <= CLUSTER_NODES )) \
+        || die "give a node number from 1 to $CLUSTER_NODES, got '${1:-}'"
+}
+
+# prepare_node <n>: launch node n unless it runs; LAUNCHED_PID is the pid to
+# wait for, empty if the node already answers.
+prepare_node() {
+    local pid=
+    select_node "$1"
+    LAUNCHED_PID=
+    pid=$(broker_pid) || pid=
+    if [[ -n $pid ]]; then
+        if port_open "$KAFKA_PORT" && probe; then
+            log "already running on 127.0.0.1:$KAFKA_PORT (pid $pid)"
+        else
+            LAUNCHED_PID=$pid   # still starting (or waiting for a quorum): wait for it
+        fi
+        return 0
+    fi
+    if port_open "$KAFKA_PORT" || port_open "$KAFKA_CONTROLLER_PORT"; then
+        die "127.0.0.1:$KAFKA_PORT or :$KAFKA_CONTROLLER_PORT is taken by a process not started from $BROKER_DIR; choose another KAFKA_CLUSTER_PORT"
+    fi
+    launch_broker
+}
+
+cmd_cluster_start() {
+    require_java
+    resolve_version
+    cluster_lock
+    local t0 n attempt
+    local -a waiting=() failed=()
+    local -A pids=()
+    t0=$(now)
+    # All nodes first: none becomes ready before two controllers elect a leader.
+    for n in $(seq 1 "$CLUSTER_NODES"); do
+        prepare_node "$n"
+        if [[ -n $LAUNCHED_PID ]]; then
+            pids[$n]=$LAUNCHED_PID
+            waiting+=("$n")
+        fi
+    done
+    for attempt in 1 2; do
+        failed=()
+        for n in "${waiting[@]}"; do
+            select_node "$n"
+            await_broker "${pids[$n]}" "$t0" || failed+=("$n")
+        done
+        (( ${#failed[@]} )) || break
+        (( attempt == 1 )) || die "node(s) ${failed[*]} did not start after 2 attempts; logs in $CLUSTER_DIR/node-*/logs"
+        PROG="kafka.sh[cluster $KAFKA_CLUSTER_PORT]"
+        warn "node(s) ${failed[*]} did not start; retrying them once..."
+        sleep 2
+        for n in "${failed[@]}"; do
+            select_node "$n"
+            launch_broker
+            pids[$n]=$LAUNCHED_PID
+        done
+        waiting=("${failed[@]}")
+    done
+    PROG="kafka.sh[cluster $KAFKA_CLUSTER_PORT]"
+    log "cluster of $CLUSTER_NODES ready in $(( $(now) - t0 )) s; bootstrap $(cluster_bootstrap); state $CLUSTER_DIR"
+}
+
+cmd_cluster_stop() {
+    cluster_lock
+    local n pid deadline
+    local -A pids=()
+    # All at once: stopping them one by one would leave the last ones without a quorum to
+    # acknowledge their controlled shutdown, waiting for the timeout.
+    for n in $(seq 1 "$CLUSTER_NODES"); do
+        select_node "$n"
+        pid=$(broker_pid) || continue
+        pids[$n]=$pid
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    PROG="kafka.sh[cluster $KAFKA_CLUSTER_PORT]"
+    if (( ${#pids[@]} == 0 )); then
+        log "not running"
+        return 0
+    fi
+    log "stopping node(s) ${!pids[*]} (SIGTERM, up to ${KAFKA_STOP_TIMEOUT}s)..."
+    deadline=$(( $(now) + KAFKA_STOP_TIMEOUT ))
+    for n in "${!pids[@]}"; do
+        pid=${pids[$n]}
+        while kill -0 "$pid" 2>/dev/null && (( $(now) < deadline )); do
+            sleep 0.5
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            warn "node $n (pid $pid) did not stop in time; sending SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+            for _ in $(seq 1 50); do
+                kill -0 "$pid" 2>/dev/null || break
+                sleep 0.2
+            done
+        fi
+        kill -0 "$pid" 2>/dev/null && die "node $n (pid $pid) survived SIGKILL"
+        rm -f "$CLUSTER_DIR/node-$n/kafka.pid"
+    done
+    log "stopped"
+}
+
+# probe_summary: the brokers the last probe's Metadata answer listed.
+probe_summary() {
+    local out=$BROKER_DIR/probe.out ids
+    if grep -q '^cluster_id=' "$out"; then
+        grep '^cluster_id=' "$out" | tail -n1
+        return
+    fi
+    ids=$(sed -nE 's/.*\(id: ([0-9]+) rack.*/\1/p' "$out" | sort -n | paste -sd, -)
+    printf 'brokers=%s ids=%s' "$(printf '%s' "$ids" | tr ',' '\n' | grep -c .)" "$ids"
+}
+
+cmd_cluster_status() {
+    local n pid up=0
+    if [[ -z ${PYTHON:-} ]] || ! "$PYTHON" -c 'import aiokafka' >/dev/null 2>&1; then
+        require_java
+        resolve_version nofetch || die "no Kafka jars cached to probe with (run: $0 fetch)"
+    fi
+    for n in $(seq 1 "$CLUSTER_NODES"); do
+        select_node "$n"
+        pid=$(broker_pid) || pid=
+        if port_open "$KAFKA_PORT" && probe; then
+            log "running on 127.0.0.1:$KAFKA_PORT${pid:+ (pid $pid)}; $(probe_summary)"
+            up=$((up + 1))
+        elif [[ -n $pid ]]; then
+            log "not answering on 127.0.0.1:$KAFKA_PORT, but pid $pid is running (starting, or no quorum)"
+        else
+            log "not running"
+        fi
+    done
+    (( up == CLUSTER_NODES ))
+}
+
+cmd_cluster_leader() {
+    local out=$CLUSTER_DIR/quorum.out leader
+    require_java
+    resolve_version nofetch || die "no Kafka jars cached (run: $0 fetch)"
+    mkdir -p "$CLUSTER_DIR"
+    timeout 60 "$JAVA" "${TOOL_JVM_OPTS[@]}" -cp "$LIB/*" -Dlog4j2.configurationFile="$TOOLS_LOG4J" \
+        org.apache.kafka.tools.MetadataQuorumCommand --bootstrap-server "$(cluster_bootstrap)" \
+        describe --status >"$out" 2>&1 8>&- 9>&- \
+        || { cat "$out" >&2; die "MetadataQuorumCommand failed"; }
+    leader=$(sed -nE 's/^LeaderId:[[:space:]]*([0-9]+).*/\1/p' "$out" | head -n1)
+    [[ -n $leader ]] || { cat "$out" >&2; die "no LeaderId in the quorum description"; }
+    printf '%s\n' "$leader"
+}
+
+cmd_cluster_kill() {
+    require_node_number "${1:-}"
+    cluster_lock
+    local pid
+    select_node "$1"
+    pid=$(broker_pid) || die "node $1 is not running"
+    kill -KILL "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && die "node $1 (pid $pid) survived SIGKILL"
+    rm -f "$PID_FILE"
+    log "killed (SIGKILL, pid $pid)"
+}
+
+cmd_cluster_start_node() {
+    require_node_number "${1:-}"
+    require_java
+    resolve_version
+    cluster_lock
+    local t0
+    t0=$(now)
+    prepare_node "$1"
+    [[ -n $LAUNCHED_PID ]] || return 0
+    if ! await_broker "$LAUNCHED_PID" "$t0"; then
+        warn "start attempt 1 failed; retrying once..."
+        sleep 2
+        t0=$(now)
+        launch_broker
+        await_broker "$LAUNCHED_PID" "$t0" || die "node $1 did not start after 2 attempts; logs in $LOG_DIR"
+    fi
+}
+
+cmd_cluster_stop_node() {
+    require_node_number "${1:-}"
+    cluster_lock
+    local pid
+    select_node "$1"
+    pid=$(broker_pid) || { log "not running"; return 0; }
+    log "stopping pid $pid (SIGTERM, up to ${KAFKA_STOP_TIMEOUT}s)..."
+    terminate "$pid" || die "node $1 (pid $pid) survived SIGKILL"
+    rm -f "$PID_FILE"
+}
+
+cmd_cluster() {
+    local sub=${1:-}
+    shift || true
+    case $sub in
+        start) cmd_cluster_start ;;
+        stop) cmd_cluster_stop ;;
+        status) cmd_cluster_status ;;
+        leader) cmd_cluster_leader ;;
+        bootstrap) cluster_bootstrap; echo ;;
+        kill) cmd_cluster_kill "$@" ;;
+        start-node) cmd_cluster_start_node "$@" ;;
+        stop-node) cmd_cluster_stop_node "$@" ;;
+        logs)
+            require_node_number "${1:-}"
+            select_node "$1"
+            shift
+            cmd_logs "$@"
+            ;;
+        *) usage >&2; exit 2 ;;
+    esac
+}
+
 usage() {
     sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
 }
@@ -628,6 +1005,7 @@ main() {
         status) cmd_status ;;
         fetch) cmd_fetch ;;
         logs) cmd_logs "$@" ;;
+        cluster) cmd_cluster "$@" ;;
         -h|--help|help) usage ;;
         *) usage >&2; exit 2 ;;
     esac
