@@ -67,6 +67,8 @@ class Envelope:
             data = json.loads(self.value)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise InvalidEvent("value_not_json", str(exc)[:200]) from exc
+        except RecursionError as exc:  # hostile nesting: the stdlib parser recurses per level
+            raise InvalidEvent("value_not_json", "nested too deeply") from exc
         if not isinstance(data, dict):
             raise InvalidEvent("data_not_object", type(data).__name__)
         return data

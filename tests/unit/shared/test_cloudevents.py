@@ -69,7 +69,9 @@ def test_missing_required_header_is_invalid(missing: str) -> None:
         (b"not json", "value_not_json"),
         (b"\xff\xfe", "value_not_json"),
         (b"[1, 2]", "data_not_object"),
+        (b"[" * 100_000 + b"]" * 100_000, "value_not_json"),
     ],
+    ids=["text", "not-utf8", "array", "nested-too-deeply"],
 )
 def test_bad_values_are_invalid(value: bytes, reason: str) -> None:
     headers = encode("x.v1", _event(), source="/s", key="A-1").headers
@@ -96,7 +98,9 @@ def test_content_type_other_than_json_is_refused() -> None:
         (b"not json", "value_not_json"),
         (b"[1, 2]", "data_not_object"),
         (b'{"agent_id": 5}', "schema_validation_failed"),
+        (b'{"agent_id": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "value_not_json"),
     ],
+    ids=["text", "array", "wrong-type", "nested-too-deeply"],
 )
 def test_validate_data_says_what_is_wrong(value: bytes, reason: str) -> None:
     headers = encode("x.v1", _event(), source="/s", key="A-1").headers
