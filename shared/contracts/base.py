@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, PlainSerializer
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PlainSerializer,
+)
+
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})"
+)
+
+
+def _rfc3339_only(value: Any) -> Any:
+    """Pydantic alone would also take Unix seconds (`1700000000`, as a number or a string) and
+    ISO 8601 variants; the contract's timestamps are RFC 3339, and anything else is refused."""
+    if isinstance(value, str) and not _RFC3339.fullmatch(value):
+        raise ValueError("expected an RFC 3339 timestamp such as 2026-11-20T15:00:00Z")
+    if isinstance(value, int | float):
+        raise ValueError("expected an RFC 3339 timestamp string, not a number")
+    return value
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -20,6 +42,7 @@ def format_rfc3339(value: datetime) -> str:
 
 UtcDatetime = Annotated[
     AwareDatetime,
+    BeforeValidator(_rfc3339_only),
     AfterValidator(_as_utc),
     PlainSerializer(format_rfc3339, return_type=str, when_used="json"),
 ]

@@ -42,6 +42,24 @@ def test_naive_timestamps_are_refused() -> None:
         TransactionClosed.model_validate({**SYSTEM_TRANSACTION, "closed_at": "2026-11-20T15:00:00"})
 
 
+@pytest.mark.parametrize(
+    "not_rfc3339",
+    [1700000000, "1700000000", 1.7e9, True, "2026-11-20", "20261120T150000Z", "2026-W47-5T15:00Z"],
+)
+def test_timestamps_other_than_rfc3339_are_refused(not_rfc3339: object) -> None:
+    """Pydantic alone reads Unix seconds and ISO 8601 variants as instants; the contract does not."""
+    with pytest.raises(ValidationError, match="RFC 3339"):
+        TransactionClosed.model_validate({**SYSTEM_TRANSACTION, "closed_at": not_rfc3339})
+
+
+@pytest.mark.parametrize(
+    "rfc3339", ["2026-11-20T15:00:00Z", "2026-11-20t15:00:00.5z", "2026-11-20 16:00:00+01:00"]
+)
+def test_rfc3339_timestamps_are_read(rfc3339: str) -> None:
+    event = TransactionClosed.model_validate({**SYSTEM_TRANSACTION, "closed_at": rfc3339})
+    assert event.closed_at.replace(microsecond=0) == datetime(2026, 11, 20, 15, tzinfo=UTC)
+
+
 def test_offsets_are_normalised_to_utc_z() -> None:
     event = TransactionClosed.model_validate(
         {**SYSTEM_TRANSACTION, "closed_at": "2026-11-20T10:00:00-05:00"}
