@@ -10,6 +10,7 @@ tries; an unreachable database or broker is waited out, never dead-lettered.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -126,6 +127,7 @@ class EventDispatcher:
                 auto_offset_reset="earliest",
                 batch=batch,
                 max_records=batch_size if batch else None,
+                parser=_headers_as_sent,
                 decoder=_raw_body,
                 title=f"{self.service}:{topic}",
                 description=f"{self.service} consumes {topic}",
@@ -339,6 +341,32 @@ class TopicConsumer:
                 "detail": detail[:300],
             },
         )
+
+
+async def _headers_as_sent(record: Any, parse: Callable[[Any], Awaitable[Any]]) -> Any:
+    """FastStream decodes every header as UTF-8 before any subscriber code runs: one record with
+    other bytes in a header would fail the whole poll and, acknowledged anyway, be lost unseen
+    (with every event polled beside it, for a batch subscriber). Parse a copy whose headers are
+    decoded leniently, and keep the original record: the dispatcher checks its bytes and
+    dead-letters it."""
+    try:
+        return await parse(record)
+    except UnicodeDecodeError:
+        lenient = (
+            tuple(_lenient_headers(item) for item in record)
+            if isinstance(record, tuple)
+            else _lenient_headers(record)
+        )
+        message = await parse(lenient)
+        message.raw_message = record
+        return message
+
+
+def _lenient_headers(record: Any) -> Any:
+    headers = [
+        (name, bytes(value).decode(errors="replace").encode()) for name, value in record.headers
+    ]
+    return dataclasses.replace(record, headers=headers)
 
 
 async def _raw_body(message: Any) -> Any:
