@@ -13,6 +13,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     PlainSerializer,
+    field_validator,
 )
 
 _RFC3339 = re.compile(
@@ -31,7 +32,10 @@ def _rfc3339_only(value: Any) -> Any:
 
 
 def _as_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+        raise ValueError("the instant is outside the range of dates") from exc
 
 
 def format_rfc3339(value: datetime) -> str:
@@ -53,3 +57,13 @@ class Contract(BaseModel):
     """Frozen, strict-about-unknown-fields base for everything that crosses a service boundary."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul_characters(cls, value: Any) -> Any:
+        """JSON allows U+0000 in a string; PostgreSQL text cannot store it. Refused here, such an
+        event is dead-lettered as invalid at once instead of failing in every consumer's
+        database (and a replay skips it like any other unreadable record)."""
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("text must not contain NUL (U+0000) characters")
+        return value

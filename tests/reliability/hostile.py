@@ -536,7 +536,7 @@ def nul_in_text(event: Base, name: str) -> Hostile:
     record = event.record({**event.data, name: f"{event.data[name]}\x00x"})
     return Hostile(
         record,
-        frozenset({PROCESSED, dead_lettered("handler_failed")}),
+        frozenset({dead_lettered("schema_validation_failed")}),
         f"nul_in_{name}",
         stores_ident=True,
     )

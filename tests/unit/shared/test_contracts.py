@@ -60,6 +60,22 @@ def test_rfc3339_timestamps_are_read(rfc3339: str) -> None:
     assert event.closed_at.replace(microsecond=0) == datetime(2026, 11, 20, 15, tzinfo=UTC)
 
 
+@pytest.mark.parametrize("field", ["transaction_id", "mls_number"])
+def test_text_with_a_nul_character_is_refused(field: str) -> None:
+    """PostgreSQL text cannot hold U+0000: refused as invalid, not failed in the database."""
+    with pytest.raises(ValidationError, match="NUL"):
+        TransactionClosed.model_validate({**SYSTEM_TRANSACTION, field: "T-1\x00"})
+
+
+def test_nested_text_with_a_nul_character_is_refused() -> None:
+    clients = [{"name": "Pat\x00", "email": None, "phone": None}]
+    representation = {**SYSTEM_TRANSACTION["representations"][0], "clients": clients}  # type: ignore[index]
+    with pytest.raises(ValidationError, match="NUL"):
+        TransactionClosed.model_validate(
+            {**SYSTEM_TRANSACTION, "representations": [representation]}
+        )
+
+
 def test_offsets_are_normalised_to_utc_z() -> None:
     event = TransactionClosed.model_validate(
         {**SYSTEM_TRANSACTION, "closed_at": "2026-11-20T10:00:00-05:00"}
