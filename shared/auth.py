@@ -5,6 +5,7 @@ HS256 with `AUTH_SECRET` by default; set `AUTH_JWKS_URL` to accept RS256 tokens 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -74,23 +75,28 @@ class TokenVerifier:
 _bearer = HTTPBearer(auto_error=False)
 
 
-def current_principal(
+async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    """Async, so FastAPI runs it on the event loop: a sync dependency costs every request a
+    thread hop and, under load, waits for the GIL behind the threads. An HS256 check is a few
+    microseconds of CPU; only a JWKS lookup (it may fetch the keys) goes to a thread."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ProblemError(401, "Unauthorized", "a bearer token is required")
     verifier: TokenVerifier = request.app.state.token_verifier
+    if verifier.jwks is not None:
+        return await asyncio.to_thread(verifier.verify, credentials.credentials)
     return verifier.verify(credentials.credentials)
 
 
-def optional_principal(
+async def optional_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal | None:
     if credentials is None:
         return None
-    return current_principal(request, credentials)
+    return await current_principal(request, credentials)
 
 
 def require_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:

@@ -277,7 +277,7 @@ def run_http_app(app: FastAPI, settings: ServiceSettings) -> None:
     )
 
 
-def runtime_of(request: Request) -> ServiceRuntime:
-    """FastAPI dependency: the running service's runtime."""
+async def runtime_of(request: Request) -> ServiceRuntime:
+    """FastAPI dependency: the running service's runtime (async: no thread hop per request)."""
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
