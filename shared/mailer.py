@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.policy
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
-from email.utils import make_msgid
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from email.utils import formataddr, make_msgid, parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +71,16 @@ class Templates:
         return RenderedMail(subject=subject, text=text, html=html, template=name)
 
 
+@dataclass(frozen=True)
+class QueuedMail:
+    """One email to queue: `dedupe_key` makes queueing it again a no-op."""
+
+    to: str
+    mail: RenderedMail
+    dedupe_key: str
+    not_before: datetime | None = None
+
+
 async def enqueue_mail(
     conn: asyncpg.Connection,
     cipher: PiiCipher,
@@ -75,72 +91,129 @@ async def enqueue_mail(
     not_before: datetime | None = None,
 ) -> bool:
     """Queue one email in the caller's transaction; False if `dedupe_key` was queued before."""
-    sealed = cipher.encrypt(
-        json.dumps(
-            {
-                "to": to,
-                "subject": mail.subject,
-                "text": mail.text,
-                "html": mail.html,
-                "headers": list(mail.headers),
-            }
+    return bool(await enqueue_mails(conn, cipher, [QueuedMail(to, mail, dedupe_key, not_before)]))
+
+
+async def enqueue_mails(
+    conn: asyncpg.Connection, cipher: PiiCipher, mails: Sequence[QueuedMail]
+) -> set[str]:
+    """Queue emails in the caller's transaction, one statement for the lot; the dedupe keys
+    queued now (a key queued before, or twice here, is queued once)."""
+    if not mails:
+        return set()
+    sealed = [
+        cipher.encrypt(
+            json.dumps(
+                {
+                    "to": queued.to,
+                    "subject": queued.mail.subject,
+                    "text": queued.mail.text,
+                    "html": queued.mail.html,
+                    "headers": list(queued.mail.headers),
+                }
+            )
         )
-    )
-    inserted = await conn.fetchval(
+        for queued in mails
+    ]
+    rows = await conn.fetch(
         """INSERT INTO mail_outbox (dedupe_key, recipient_index, sealed, template, next_attempt_at)
-           VALUES ($1, $2, $3, $4, COALESCE($5, now()))
-           ON CONFLICT (dedupe_key) DO NOTHING RETURNING true""",
-        dedupe_key,
-        cipher.blind_index(to),
+           SELECT k, r, s, t, COALESCE(n, now())
+             FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::timestamptz[])
+                  WITH ORDINALITY AS m(k, r, s, t, n, position)
+            ORDER BY position
+           ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key""",
+        [queued.dedupe_key for queued in mails],
+        [cipher.blind_index(queued.to) for queued in mails],
         sealed,
-        mail.template,
-        not_before,
+        [queued.mail.template for queued in mails],
+        [queued.not_before for queued in mails],
     )
-    return bool(inserted)
+    return {row["dedupe_key"] for row in rows}
+
+
+def mime_message(sender: str, to: str, mail: RenderedMail, message_id: str) -> bytes:
+    """The message as SMTP sends it (CRLF line ends).
+
+    Built with the compat32 classes: the header-parsing `EmailMessage` API cost about 0.9 ms a
+    message, a third of the relay's time under load, against 0.3 ms here. Those classes do not
+    refuse line breaks in header values, so every value is put on one line first.
+    """
+    body = _text_part(mail.text, "plain")
+    message: Message = body
+    if mail.html:
+        message = MIMEMultipart("alternative")
+        message.attach(body)
+        message.attach(_text_part(mail.html, "html"))
+    headers = [
+        ("From", formataddr(parseaddr(sender), "utf-8")),
+        ("To", to),
+        ("Subject", mail.subject),
+        ("Message-ID", message_id),
+        *mail.headers,
+    ]
+    for name, value in headers:
+        one_line = " ".join(value.splitlines())
+        message[name] = one_line if one_line.isascii() else Header(one_line, "utf-8").encode()
+    return message.as_bytes(policy=_SMTP_COMPAT32)
+
+
+_SMTP_COMPAT32 = email.policy.compat32.clone(linesep="\r\n")
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP  # readable in a mail file, unlike base64
+
+
+def _text_part(text: str, subtype: str) -> MIMENonMultipart:
+    part = MIMENonMultipart("text", subtype)
+    part.set_payload(text, _UTF8_QP)
+    return part
 
 
 class SmtpSender:
-    """Sends over one pooled SMTP connection, reconnecting when the server drops it."""
+    """A pool of SMTP connections (`connections` mails in flight at once), each reconnected when
+    the server drops it."""
 
-    def __init__(self, host: str, port: int, sender: str, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, host: str, port: int, sender: str, *, timeout: float = 10.0, connections: int = 1
+    ) -> None:
         self.host, self.port, self.sender, self.timeout = host, port, sender, timeout
-        self._client: aiosmtplib.SMTP | None = None
+        self.connections = connections
+        self._return_path = parseaddr(sender)[1] or sender
+        self._slots = asyncio.Semaphore(connections)
+        self._idle: list[aiosmtplib.SMTP] = []
 
     async def send(self, to: str, mail: RenderedMail, message_id: str) -> None:
-        message = EmailMessage()
-        message["From"] = self.sender
-        message["To"] = to
-        message["Subject"] = mail.subject
-        message["Message-ID"] = message_id
-        for name, value in mail.headers:
-            message[name] = value
-        message.set_content(mail.text)
-        if mail.html:
-            message.add_alternative(mail.html, subtype="html")
-        for attempt in (1, 2):
-            client = await self._connected()
-            try:
-                await client.send_message(message)
-                return
-            except aiosmtplib.SMTPServerDisconnected:
-                self._client = None
-                if attempt == 2:
+        raw = mime_message(self.sender, to, mail, message_id)
+        async with self._slots:
+            client = self._idle.pop() if self._idle else None
+            for attempt in (1, 2):
+                if client is None or not client.is_connected:
+                    client = await self._connect()
+                try:
+                    await client.sendmail(self._return_path, [to], raw)
+                except aiosmtplib.SMTPServerDisconnected:
+                    client = None
+                    if attempt == 2:
+                        raise
+                    continue
+                except BaseException:
+                    client.close()  # a refusal or a timeout may leave it mid-dialogue
                     raise
+                self._idle.append(client)
+                return
 
-    async def _connected(self) -> aiosmtplib.SMTP:
-        if self._client is None or not self._client.is_connected:
-            client = aiosmtplib.SMTP(
-                hostname=self.host, port=self.port, timeout=self.timeout, start_tls=False
-            )
-            await client.connect()
-            self._client = client
-        return self._client
+    async def _connect(self) -> aiosmtplib.SMTP:
+        client = aiosmtplib.SMTP(
+            hostname=self.host, port=self.port, timeout=self.timeout, start_tls=False
+        )
+        await client.connect()
+        return client
 
     async def close(self) -> None:
-        if self._client is not None and self._client.is_connected:
-            with contextlib.suppress(aiosmtplib.SMTPException):
-                await self._client.quit()
-        self._client = None
+        idle, self._idle = self._idle, []
+        for client in idle:
+            if client.is_connected:
+                with contextlib.suppress(aiosmtplib.SMTPException):
+                    await client.quit()
 
 
 class MailRelay:
@@ -171,6 +244,12 @@ class MailRelay:
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                     logger.warning("mail relay: database unavailable", exc_info=True)
                     sent = 0
+                except Exception:
+                    # anything else must not end the relay either: no mail would leave this
+                    # instance again (a database restart can surface asyncpg's
+                    # InternalClientError, which is none of the above)
+                    logger.exception("mail relay: round failed; retrying")
+                    sent = 0
                 if sent == 0:
                     self.wakeup.clear()
                     await wait_event(self.wakeup, self.poll_seconds)
@@ -180,24 +259,45 @@ class MailRelay:
     async def send_due(self) -> int:
         """Send what is due now (real time: retries are about the SMTP server, not business time).
 
-        One row per transaction, locked with SKIP LOCKED, so instances never send the same mail.
+        Each round locks as many due rows as there are SMTP connections (SKIP LOCKED, so
+        instances never send the same mail), sends them at once, and marks them in the same
+        transaction: a crash between the server's acceptance and the commit can send the mails
+        of that round twice, never lose one. Stops at `batch_size`, when nothing is due, or when
+        the server refuses (it is likely down).
         """
         sent = 0
         while sent < self.batch_size:
             async with self.pool.acquire() as conn, conn.transaction():
-                row = await conn.fetchrow(
+                rows = await conn.fetch(
                     """SELECT id, sealed, attempts FROM mail_outbox
                        WHERE sent_at IS NULL AND next_attempt_at <= now()
-                       ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"""
+                       ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED""",
+                    self.sender.connections,
                 )
-                if row is None:
+                if not rows:
                     return sent
-                if not await self._send_row(conn, row):
-                    return sent  # the server is likely down: wait for the next round
-                sent += 1
+                errors = await asyncio.gather(*(self._deliver(row) for row in rows))
+                delivered = [
+                    row["id"] for row, error in zip(rows, errors, strict=True) if not error
+                ]
+                if delivered:
+                    await conn.execute(
+                        "UPDATE mail_outbox SET sent_at = $2, sealed = NULL, "
+                        "attempts = attempts + 1 WHERE id = ANY($1::bigint[])",
+                        delivered,
+                        self.clock.now(),
+                    )
+                    MAIL_SENT.labels(self.service).inc(len(delivered))
+                    sent += len(delivered)
+                for row, error in zip(rows, errors, strict=True):
+                    if error:
+                        await self._back_off(conn, row, error)
+                if len(delivered) < len(rows):
+                    return sent
         return sent
 
-    async def _send_row(self, conn: asyncpg.Connection, row: asyncpg.Record) -> bool:
+    async def _deliver(self, row: asyncpg.Record) -> BaseException | None:
+        """Send one row's mail; the error if the server did not take it."""
         content = json.loads(self.cipher.decrypt(bytes(row["sealed"])))
         mail = RenderedMail(
             subject=content["subject"],
@@ -209,29 +309,26 @@ class MailRelay:
         try:
             await self.sender.send(content["to"], mail, message_id)
         except (aiosmtplib.SMTPException, OSError) as exc:
-            MAIL_FAILURES.labels(self.service).inc()
-            delay = timedelta(seconds=min(3600, 2 ** min(row["attempts"], 12)))
-            await conn.execute(
-                """UPDATE mail_outbox SET attempts = attempts + 1, last_error = $2,
-                       next_attempt_at = now() + $3 WHERE id = $1""",
-                row["id"],
-                f"{type(exc).__name__}: {exc}"[:500],
-                delay,
-            )
-            logger.warning(
-                "mail not accepted; will retry",
-                extra={
-                    "mail_id": row["id"],
-                    "attempts": row["attempts"] + 1,
-                    "retry_in_seconds": delay.total_seconds(),
-                },
-            )
-            return False
+            return exc
+        return None
+
+    async def _back_off(
+        self, conn: asyncpg.Connection, row: asyncpg.Record, error: BaseException
+    ) -> None:
+        MAIL_FAILURES.labels(self.service).inc()
+        delay = timedelta(seconds=min(3600, 2 ** min(row["attempts"], 12)))
         await conn.execute(
-            "UPDATE mail_outbox SET sent_at = $2, sealed = NULL, attempts = attempts + 1 "
-            "WHERE id = $1",
+            """UPDATE mail_outbox SET attempts = attempts + 1, last_error = $2,
+                   next_attempt_at = now() + $3 WHERE id = $1""",
             row["id"],
-            self.clock.now(),
+            f"{type(error).__name__}: {error}"[:500],
+            delay,
         )
-        MAIL_SENT.labels(self.service).inc()
-        return True
+        logger.warning(
+            "mail not accepted; will retry",
+            extra={
+                "mail_id": row["id"],
+                "attempts": row["attempts"] + 1,
+                "retry_in_seconds": delay.total_seconds(),
+            },
+        )

@@ -138,7 +138,12 @@ class ServiceRuntime:
         self.mail_relay = MailRelay(
             self._pool,
             self.cipher,
-            SmtpSender(self.settings.smtp_host, self.settings.smtp_port, self.settings.smtp_from),
+            SmtpSender(
+                self.settings.smtp_host,
+                self.settings.smtp_port,
+                self.settings.smtp_from,
+                connections=self.settings.smtp_connections,
+            ),
             self.clock,
             service=self.service,
         )

@@ -34,6 +34,9 @@ class ServiceSettings(BaseSettings):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 2525
     smtp_from: str = "Agent Ratings <no-reply@ratings.example>"
+    smtp_connections: int = Field(
+        default=4, ge=1, le=32, description="Mails in flight at once, one SMTP connection each."
+    )
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     public_base_url: str | None = Field(default=None, description="This service's public URL.")

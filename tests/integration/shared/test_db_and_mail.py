@@ -24,7 +24,11 @@ async def test_migrations_run_twice_are_a_no_op(database_url) -> None:
     try:
         first = await apply_migrations(pool, schema, PROBE_MIGRATIONS)
         second = await apply_migrations(pool, schema, PROBE_MIGRATIONS)
-        assert first == ["platform/0001_platform", "service/0001_probe"]
+        assert first == [
+            "platform/0001_platform",
+            "platform/0002_mail_outbox_order",
+            "service/0001_probe",
+        ]
         assert second == []
         concurrent = await asyncio.gather(
             *(apply_migrations(pool, schema, PROBE_MIGRATIONS) for _ in range(3))
