@@ -56,10 +56,18 @@ async def enqueue_many(
     *,
     source: str,
     time: datetime,
+    ce_ids: Sequence[str] | None = None,
 ) -> int:
     """Batch form of `enqueue`: one statement for many rows (executemany costs the server a
-    statement per row, the larger part of a batch consumer's database time); returns how many."""
-    rows = [_outbox_row(event_type, data, source=source, time=time) for data in items]
+    statement per row, the larger part of a batch consumer's database time); returns how many.
+    `ce_ids`, when given, are the items' deterministic ids, in order."""
+    ids: Sequence[str | None] = ce_ids if ce_ids is not None else [None] * len(items)
+    if len(ids) != len(items):
+        raise ValueError("one ce_id per item")
+    rows = [
+        _outbox_row(event_type, data, source=source, time=time, ce_id=ce_id)
+        for data, ce_id in zip(items, ids, strict=True)
+    ]
     if rows:
         await conn.execute(
             _INSERT_OUTBOX_ROWS, *(list(column) for column in zip(*rows, strict=True))

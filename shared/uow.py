@@ -16,7 +16,7 @@ from shared.cloudevents import Envelope
 from shared.contracts import EventType
 from shared.crypto import PiiCipher
 from shared.inbox import first_delivery
-from shared.mailer import RenderedMail, enqueue_mail
+from shared.mailer import QueuedMail, RenderedMail, enqueue_mails
 from shared.outbox import enqueue, enqueue_many
 
 
@@ -43,19 +43,30 @@ class UnitOfWork:
             self.conn, event_type, data, source=self.source, time=self.now, ce_id=ce_id
         )
 
-    async def publish_many(self, event_type: EventType, items: Sequence[BaseModel]) -> int:
+    async def publish_many(
+        self,
+        event_type: EventType,
+        items: Sequence[BaseModel],
+        *,
+        ce_ids: Sequence[str] | None = None,
+    ) -> int:
         """Many events of one type in one round trip (batch consumers)."""
-        count = await enqueue_many(self.conn, event_type, items, source=self.source, time=self.now)
+        count = await enqueue_many(
+            self.conn, event_type, items, source=self.source, time=self.now, ce_ids=ce_ids
+        )
         self.published += count
         return count
 
     async def send_mail(
         self, *, to: str, mail: RenderedMail, dedupe_key: str, not_before: datetime | None = None
     ) -> bool:
-        queued = await enqueue_mail(
-            self.conn, self.cipher, to=to, mail=mail, dedupe_key=dedupe_key, not_before=not_before
-        )
-        self.mailed += int(queued)
+        queued = await self.send_mails([QueuedMail(to, mail, dedupe_key, not_before)])
+        return bool(queued)
+
+    async def send_mails(self, mails: Sequence[QueuedMail]) -> set[str]:
+        """Many mails in one round trip; the dedupe keys queued now (not queued before)."""
+        queued = await enqueue_mails(self.conn, self.cipher, mails)
+        self.mailed += len(queued)
         return queued
 
 

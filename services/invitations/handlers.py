@@ -66,7 +66,7 @@ from shared.contracts.participation import (
 from shared.contracts.removals import RemovalCompleted, RemovalReason
 from shared.contracts.reviews import Channel, SurveyAnswered, SurveyKind
 from shared.crypto import SecretHasher, new_pin, new_token
-from shared.mailer import RenderedMail, Templates
+from shared.mailer import QueuedMail, RenderedMail, Templates
 from shared.messaging import Delivery, EventDispatcher
 from shared.topics import Topic
 from shared.uow import UnitOfWork
@@ -121,37 +121,34 @@ async def agent_upserted(event: AgentUpserted, uow: UnitOfWork) -> None:
         await _announce(uow, event.agent_id, mode, reason)
     agent = await repo.agent(event.agent_id)
     assert agent is not None
-    for representation in await repo.unplanned_representations(agent_id=event.agent_id):
-        await _plan(uow, repo, representation, agent)
+    waiting = await repo.unplanned_representations_of_agent(event.agent_id)
+    await _plan(uow, repo, [(representation, agent) for representation in waiting])
+    for lead_id, held_reason in await repo.take_held_removals_of_agent(event.agent_id):
+        await _removal_survey(uow, repo, lead_id, event.agent_id, RemovalReason(held_reason))
 
 
 @dispatcher.on_batch(Topic.MLS_TRANSACTIONS)
 async def transactions_closed(deliveries: Sequence[Delivery], uow: UnitOfWork) -> None:
-    """A batch of closings in one transaction, every agent they name locked first in one sorted
-    statement: a backlog costs a commit per batch instead of one per closing."""
-    repo = repository(uow)
+    """A batch of closings planned together: a constant number of statements per batch, every
+    agent they name locked first in one sorted statement."""
     events = [d.event for d in deliveries if isinstance(d.event, TransactionClosed)]
-    await repo.serialise(*(f"agent:{r.agent_id}" for e in events for r in e.representations))
-    for event in events:
-        await _plan_transaction(uow, repo, event)
+    await _plan_transactions(uow, events)
 
 
 async def transaction_closed(event: TransactionClosed, uow: UnitOfWork) -> None:
-    """One closing (the batch handler's unit, and how tests feed one)."""
+    """One closing (how tests feed one)."""
+    await _plan_transactions(uow, [event])
+
+
+async def _plan_transactions(uow: UnitOfWork, events: Sequence[TransactionClosed]) -> None:
+    """Replays (same or new ce_id) find the representations planned, or hit the unique index.
+    Agents the roster does not name yet are planned when it does (`agent_upserted`)."""
     repo = repository(uow)
-    await repo.serialise(*(f"agent:{r.agent_id}" for r in event.representations))
-    await _plan_transaction(uow, repo, event)
-
-
-async def _plan_transaction(
-    uow: UnitOfWork, repo: InvitationsRepository, event: TransactionClosed
-) -> None:
-    """Replays (same or new ce_id) find the representations planned, or hit the unique index."""
-    await repo.save_transaction(event)
-    for representation in await repo.unplanned_representations(transaction_id=event.transaction_id):
-        agent = await repo.agent(representation.agent_id)
-        if agent is not None:  # unknown agents: planned when the roster names them
-            await _plan(uow, repo, representation, agent)
+    await repo.serialise(*(f"agent:{r.agent_id}" for e in events for r in e.representations))
+    await repo.save_transactions(events)
+    waiting = await repo.unplanned_representations_of([e.transaction_id for e in events])
+    agents = await repo.agents(r.agent_id for r in waiting)
+    await _plan(uow, repo, [(r, agents[r.agent_id]) for r in waiting if r.agent_id in agents])
 
 
 @dispatcher.on(LEAD_ASSIGNED)
@@ -160,8 +157,10 @@ async def lead_assigned(event: LeadAssigned, uow: UnitOfWork) -> None:
     client = ClientContact(
         event.client.name, event.client.email and str(event.client.email), event.client.phone
     )
-    await repo.serialise(f"lead:{event.lead_id}:{event.agent_id}")
+    await repo.serialise(f"agent:{event.agent_id}", f"lead:{event.lead_id}:{event.agent_id}")
     await repo.save_lead(event.lead_id, event.agent_id, client)
+    if await repo.agent(event.agent_id) is None:
+        return  # a removal held for this lead waits for the roster to name the agent
     held = await repo.take_held_removal(event.lead_id, event.agent_id)
     if held is not None:
         await _removal_survey(uow, repo, event.lead_id, event.agent_id, RemovalReason(held[0]))
@@ -170,8 +169,11 @@ async def lead_assigned(event: LeadAssigned, uow: UnitOfWork) -> None:
 @dispatcher.on(REMOVAL_COMPLETED)
 async def removal_completed(event: RemovalCompleted, uow: UnitOfWork) -> None:
     repo = repository(uow)
-    await repo.serialise(f"lead:{event.lead_id}:{event.agent_id}")
-    if not await repo.lead_known(event.lead_id, event.agent_id):
+    await repo.serialise(f"agent:{event.agent_id}", f"lead:{event.lead_id}:{event.agent_id}")
+    # the lead, or the roster entry naming its agent, may come later (the topics are not
+    # ordered together): hold the survey until both are known
+    known = await repo.lead_known(event.lead_id, event.agent_id)
+    if not known or await repo.agent(event.agent_id) is None:
         await repo.hold_removal(
             event.lead_id, event.agent_id, event.reason.value, event.completed_at
         )
@@ -221,10 +223,12 @@ async def supply_clients(
     if plan is None or not agent.mode.participating:
         raise RefusedError("opted_out", "you are opted out: no invitations are sent")
     representation = Representation(transaction, agent_id, side, clients)
-    emails = [
-        await _invite_client(uow, repo, representation, agent, c) for c in plan.email_invitations
-    ]
-    phones = [await _phone_task(uow, repo, representation, c) for c in plan.phone_tasks]
+    emails = await _issue(
+        uow, repo, [_survey_offer(representation, agent, c) for c in plan.email_invitations]
+    )
+    phones = await _add_phones(
+        uow, repo, [_phone_offer(representation, c) for c in plan.phone_tasks]
+    )
     for request in await repo.open_requests_of(agent_id):
         if request.transaction_id == transaction_id:
             await repo.resolve_request(request, ContactRequestStatus.SATISFIED, uow.now)
@@ -248,7 +252,7 @@ async def agent_code(
             assert side is not None
             client = ClientContact(client_email.split("@")[0], client_email, None)
             representation = Representation(transaction, agent_id, side, [client])
-            if not await _invite_client(uow, repo, representation, agent, client):
+            if not (await _issue(uow, repo, [_survey_offer(representation, agent, client)]))[0]:
                 raise RefusedError(
                     "already_invited", "this client was already invited for that transaction"
                 )
@@ -338,51 +342,90 @@ async def run_invitation_timers(uow: UnitOfWork, limit: int = 100) -> int:
 # the steps shared by the above
 
 
+@dataclass(frozen=True)
+class SurveyOffer:
+    """A client to invite by email, with what the invitation and its mail need."""
+
+    agent: Agent
+    client: ClientContact
+    template: str
+    transaction: Transaction | None = None
+    lead_id: str | None = None
+    reason: RemovalReason | None = None
+
+
+@dataclass(frozen=True)
+class PhoneOffer:
+    """A client without email: a phone-survey task for the operations staff."""
+
+    agent_id: str
+    client: ClientContact
+    transaction_id: str | None = None
+    lead_id: str | None = None
+    reason: RemovalReason | None = None
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """An invitation about to be inserted, with the secrets only its mail will carry."""
+
+    offer: SurveyOffer
+    invitation: NewInvitation
+    pin: str
+    token: str
+    unsubscribe_token: str
+
+
 async def _plan(
-    uow: UnitOfWork, repo: InvitationsRepository, representation: Representation, agent: Agent
+    uow: UnitOfWork, repo: InvitationsRepository, waiting: Sequence[tuple[Representation, Agent]]
 ) -> None:
-    plan = plan_representation(agent.mode, representation.clients)
-    assert plan is not None
-    for client in plan.email_invitations:
-        await _invite_client(uow, repo, representation, agent, client)
-    for client in plan.phone_tasks:
-        await _phone_task(uow, repo, representation, client)
-    if plan.needs_contact:
-        transaction = representation.transaction
-        request = contact_request(
-            transaction.transaction_id,
-            agent.agent_id,
-            transaction.closed_at,
-            context().policy,
-            now=uow.now,
-        )
-        if await repo.add_contact_request(request):
-            await _mail_agent(uow, "agent_contact_request", agent, transaction, request)
+    """Invitations, phone tasks and contact requests for representations of rostered agents,
+    set-based: a batch of closings costs a handful of statements, not a dozen per closing."""
+    planned = []
+    for representation, agent in waiting:
+        plan = plan_representation(agent.mode, representation.clients)
+        assert plan is not None
+        planned.append((representation, agent, plan))
+    await _issue(
+        uow,
+        repo,
+        [_survey_offer(r, agent, c) for r, agent, plan in planned for c in plan.email_invitations],
+    )
+    await _add_phones(
+        uow, repo, [_phone_offer(r, c) for r, _, plan in planned for c in plan.phone_tasks]
+    )
+    for representation, agent, plan in planned:
+        if plan.needs_contact:
+            transaction = representation.transaction
+            request = contact_request(
+                transaction.transaction_id,
+                agent.agent_id,
+                transaction.closed_at,
+                context().policy,
+                now=uow.now,
+            )
+            if await repo.add_contact_request(request):
+                await _mail_agent(uow, "agent_contact_request", agent, transaction, request)
     await repo.mark_planned(
-        representation.transaction.transaction_id, representation.agent_id, uow.now
+        [(r.transaction.transaction_id, r.agent_id) for r, _, _ in planned], uow.now
     )
 
 
-async def _invite_client(
-    uow: UnitOfWork,
-    repo: InvitationsRepository,
-    representation: Representation,
-    agent: Agent,
-    client: ClientContact,
-) -> bool:
-    assert client.email is not None
-    index = repo.index(client.email)
-    if not may_mail(index, await repo.suppressed_among([index])):
-        return False
+def _survey_offer(
+    representation: Representation, agent: Agent, client: ClientContact
+) -> SurveyOffer:
     transaction = representation.transaction
-    return await _issue(
-        uow,
-        repo,
+    return SurveyOffer(
         agent,
         client,
-        index,
-        template=client_template(transaction.kind, representation.side),
+        client_template(transaction.kind, representation.side),
         transaction=transaction,
+    )
+
+
+def _phone_offer(representation: Representation, client: ClientContact) -> PhoneOffer:
+    return PhoneOffer(
+        representation.agent_id, client, transaction_id=representation.transaction.transaction_id
     )
 
 
@@ -398,136 +441,147 @@ async def _removal_survey(
     if client is None or agent is None:
         return  # erased, or an agent the roster never named: nobody to survey about
     if client.email:
-        index = repo.index(client.email)
-        if may_mail(index, await repo.suppressed_among([index])):
-            await _issue(
-                uow,
-                repo,
-                agent,
-                client,
-                index,
-                template=removal_template(reason),
-                lead_id=lead_id,
-                reason=reason,
-            )
+        offer = SurveyOffer(agent, client, removal_template(reason), lead_id=lead_id, reason=reason)
+        await _issue(uow, repo, [offer])
     elif client.phone:
-        await _add_phone(uow, repo, agent_id, client, lead_id=lead_id, reason=reason)
+        await _add_phones(uow, repo, [PhoneOffer(agent_id, client, lead_id=lead_id, reason=reason)])
 
 
 async def _issue(
-    uow: UnitOfWork,
-    repo: InvitationsRepository,
-    agent: Agent,
-    client: ClientContact,
-    index: str,
-    *,
-    template: str,
-    transaction: Transaction | None = None,
-    lead_id: str | None = None,
-    reason: RemovalReason | None = None,
-) -> bool:
-    ctx = context()
+    uow: UnitOfWork, repo: InvitationsRepository, offers: Sequence[SurveyOffer]
+) -> list[bool]:
+    """Email invitations with their mails, one statement each for the lot; per offer, whether
+    it was issued (not if the address unsubscribed or the client was invited before)."""
+    if not offers:
+        return []
+    indexes = [repo.index(offer.client.email or "") for offer in offers]
+    suppressed = await repo.suppressed_among(sorted(set(indexes)))
+    drafts = [
+        _draft(uow, offer, index) if may_mail(index, suppressed) else None
+        for offer, index in zip(offers, indexes, strict=True)
+    ]
+    inserted = await repo.add_invitations([d.invitation for d in drafts if d is not None])
+    issued = [d for d in drafts if d is not None and d.invitation.invitation_id in inserted]
+    await _publish_issued(uow, [draft.invitation for draft in issued])
+    await uow.send_mails([_invitation_mail(draft) for draft in issued])
+    return [d is not None and d.invitation.invitation_id in inserted for d in drafts]
+
+
+def _draft(uow: UnitOfWork, offer: SurveyOffer, client_index: str) -> _Draft:
+    hasher = context().hasher
     pin, token, unsubscribe_token = new_pin(), new_token(), new_token()
-    new = NewInvitation(
-        invitation_id=str(uuid.uuid4()),
-        agent_id=agent.agent_id,
-        survey=(SurveyKind.REMOVAL if reason else SurveyKind.TRANSACTION).value,
-        channel=Channel.EMAIL.value,
-        client=client,
-        client_index=index,
-        issued_at=uow.now,
-        expires_at=expires_at(uow.now, ctx.policy),
-        transaction_id=transaction.transaction_id if transaction else None,
-        lead_id=lead_id,
-        removal_reason=reason.value if reason else None,
-        pin_hash=ctx.hasher.pin_hash(pin),
-        token_hash=ctx.hasher.token_hash(token),
-        unsubscribe_hash=ctx.hasher.token_hash(unsubscribe_token),
+    invitation = _new_invitation(
+        uow,
+        offer.agent.agent_id,
+        offer.client,
+        client_index,
+        Channel.EMAIL,
+        transaction_id=offer.transaction.transaction_id if offer.transaction else None,
+        lead_id=offer.lead_id,
+        reason=offer.reason,
+        pin_hash=hasher.pin_hash(pin),
+        token_hash=hasher.token_hash(token),
+        unsubscribe_hash=hasher.token_hash(unsubscribe_token),
     )
-    if not await repo.add_invitation(new):
-        return False
-    await _publish_issued(uow, new)
+    return _Draft(offer, invitation, pin, token, unsubscribe_token)
+
+
+def _invitation_mail(draft: _Draft) -> QueuedMail:
+    ctx, offer, transaction = context(), draft.offer, draft.offer.transaction
     mail = ctx.templates.render(
-        template,
-        client_name=client.name,
-        agent_name=agent.name,
+        offer.template,
+        client_name=offer.client.name,
+        agent_name=offer.agent.name,
         street=transaction.street if transaction else "",
         city=transaction.city if transaction else "",
-        pin=pin,
-        survey_url=f"{ctx.survey_base_url}/survey?token={token}",
-        unsubscribe_url=_unsubscribe_url(unsubscribe_token),
-        expires_on=_day(new.expires_at),
+        pin=draft.pin,
+        survey_url=f"{ctx.survey_base_url}/survey?token={draft.token}",
+        unsubscribe_url=_unsubscribe_url(draft.unsubscribe_token),
+        expires_on=_day(draft.invitation.expires_at),
     )
-    await uow.send_mail(
-        to=client.email or "",
-        mail=_with_unsubscribe(mail, unsubscribe_token),
-        dedupe_key=f"invitation:{new.invitation_id}",
+    return QueuedMail(
+        to=offer.client.email or "",
+        mail=_with_unsubscribe(mail, draft.unsubscribe_token),
+        dedupe_key=f"invitation:{draft.invitation.invitation_id}",
     )
-    return True
 
 
-async def _phone_task(
+async def _add_phones(
+    uow: UnitOfWork, repo: InvitationsRepository, offers: Sequence[PhoneOffer]
+) -> list[bool]:
+    """Phone-survey tasks, one statement for the lot; per offer, whether it was added."""
+    if not offers:
+        return []
+    invitations = [
+        _new_invitation(
+            uow,
+            offer.agent_id,
+            offer.client,
+            repo.index(offer.client.phone or ""),
+            Channel.PHONE,
+            transaction_id=offer.transaction_id,
+            lead_id=offer.lead_id,
+            reason=offer.reason,
+        )
+        for offer in offers
+    ]
+    inserted = await repo.add_invitations(invitations)
+    await _publish_issued(uow, [i for i in invitations if i.invitation_id in inserted])
+    return [invitation.invitation_id in inserted for invitation in invitations]
+
+
+def _new_invitation(
     uow: UnitOfWork,
-    repo: InvitationsRepository,
-    representation: Representation,
-    client: ClientContact,
-) -> bool:
-    return await _add_phone(
-        uow,
-        repo,
-        representation.agent_id,
-        client,
-        transaction_id=representation.transaction.transaction_id,
-    )
-
-
-async def _add_phone(
-    uow: UnitOfWork,
-    repo: InvitationsRepository,
     agent_id: str,
     client: ClientContact,
+    client_index: str,
+    channel: Channel,
     *,
-    transaction_id: str | None = None,
-    lead_id: str | None = None,
-    reason: RemovalReason | None = None,
-) -> bool:
-    assert client.phone is not None
-    new = NewInvitation(
+    transaction_id: str | None,
+    lead_id: str | None,
+    reason: RemovalReason | None,
+    pin_hash: str | None = None,
+    token_hash: str | None = None,
+    unsubscribe_hash: str | None = None,
+) -> NewInvitation:
+    return NewInvitation(
         invitation_id=str(uuid.uuid4()),
         agent_id=agent_id,
         survey=(SurveyKind.REMOVAL if reason else SurveyKind.TRANSACTION).value,
-        channel=Channel.PHONE.value,
+        channel=channel.value,
         client=client,
-        client_index=repo.index(client.phone),
+        client_index=client_index,
         issued_at=uow.now,
         expires_at=expires_at(uow.now, context().policy),
         transaction_id=transaction_id,
         lead_id=lead_id,
         removal_reason=reason.value if reason else None,
+        pin_hash=pin_hash,
+        token_hash=token_hash,
+        unsubscribe_hash=unsubscribe_hash,
     )
-    if not await repo.add_invitation(new):
-        return False
-    await _publish_issued(uow, new)
-    return True
 
 
-async def _publish_issued(uow: UnitOfWork, new: NewInvitation) -> None:
-    await uow.publish(
+async def _publish_issued(uow: UnitOfWork, invitations: Sequence[NewInvitation]) -> None:
+    await uow.publish_many(
         INVITATION_ISSUED,
-        InvitationIssued(
-            invitation_id=new.invitation_id,
-            agent_id=new.agent_id,
-            transaction_id=new.transaction_id,
-            lead_id=new.lead_id,
-            survey=SurveyKind(new.survey),
-            removal_reason=RemovalReason(new.removal_reason) if new.removal_reason else None,
-            channel=Channel(new.channel),
-            pin_hash=new.pin_hash,
-            token_hash=new.token_hash,
-            issued_at=new.issued_at,
-            expires_at=new.expires_at,
-        ),
-        ce_id=f"{new.invitation_id}:issued",
+        [
+            InvitationIssued(
+                invitation_id=new.invitation_id,
+                agent_id=new.agent_id,
+                transaction_id=new.transaction_id,
+                lead_id=new.lead_id,
+                survey=SurveyKind(new.survey),
+                removal_reason=RemovalReason(new.removal_reason) if new.removal_reason else None,
+                channel=Channel(new.channel),
+                pin_hash=new.pin_hash,
+                token_hash=new.token_hash,
+                issued_at=new.issued_at,
+                expires_at=new.expires_at,
+            )
+            for new in invitations
+        ],
+        ce_ids=[f"{new.invitation_id}:issued" for new in invitations],
     )
 
 

@@ -4,6 +4,7 @@ found by blind index; every method runs in the caller's transaction."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -139,9 +140,14 @@ class InvitationsRepository:
             + (" FOR UPDATE" if for_update else ""),
             agent_id,
         )
-        if row is None:
-            return None
-        return Agent(row["agent_id"], row["name"], row["email"], ParticipationMode(row["mode"]))
+        return _agent(row) if row is not None else None
+
+    async def agents(self, agent_ids: Iterable[str]) -> dict[str, Agent]:
+        rows = await self.conn.fetch(
+            "SELECT agent_id, name, email, mode FROM agents WHERE agent_id = ANY($1::text[])",
+            sorted(set(agent_ids)),
+        )
+        return {row["agent_id"]: _agent(row) for row in rows}
 
     async def set_mode(
         self, agent_id: str, mode: ParticipationMode, reason: ParticipationReason, now: datetime
@@ -165,33 +171,47 @@ class InvitationsRepository:
 
     # transactions and representations
 
-    async def save_transaction(self, event: TransactionClosed) -> None:
+    async def save_transactions(self, events: Sequence[TransactionClosed]) -> None:
+        """The closings and their representations, two statements for any number of events;
+        replays (same transaction again) change nothing."""
         await self.conn.execute(
             """INSERT INTO transactions (transaction_id, mls_number, kind, closed_at, street, city,
                                          postcode)
-               VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (transaction_id) DO NOTHING""",
-            event.transaction_id,
-            event.mls_number,
-            event.kind.value,
-            event.closed_at,
-            event.property.street,
-            event.property.city,
-            event.property.postcode,
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[],
+                                    $5::text[], $6::text[], $7::text[])
+               ON CONFLICT (transaction_id) DO NOTHING""",
+            [e.transaction_id for e in events],
+            [e.mls_number for e in events],
+            [e.kind.value for e in events],
+            [e.closed_at for e in events],
+            [e.property.street for e in events],
+            [e.property.city for e in events],
+            [e.property.postcode for e in events],
         )
-        for rep in event.representations:
-            clients = [
-                ClientContact(c.name, c.email and str(c.email), c.phone) for c in rep.clients
-            ]
-            await self.conn.execute(
-                """INSERT INTO representations (transaction_id, agent_id, side, clients_sealed,
-                                                client_indexes)
-                   VALUES ($1, $2, $3, $4, $5) ON CONFLICT (transaction_id, agent_id) DO NOTHING""",
-                event.transaction_id,
-                rep.agent_id,
-                rep.side.value,
-                self.cipher.encrypt(json.dumps([c.__dict__ for c in clients])),
-                self.client_indexes(clients),
-            )
+        rows = []
+        for event in events:
+            for rep in event.representations:
+                clients = [
+                    ClientContact(c.name, c.email and str(c.email), c.phone) for c in rep.clients
+                ]
+                rows.append(
+                    (
+                        event.transaction_id,
+                        rep.agent_id,
+                        rep.side.value,
+                        self.cipher.encrypt(json.dumps([c.__dict__ for c in clients])),
+                        json.dumps(self.client_indexes(clients)),
+                    )
+                )
+        await self.conn.execute(
+            """INSERT INTO representations (transaction_id, agent_id, side, clients_sealed,
+                                            client_indexes)
+               SELECT t, a, s, c, ARRAY(SELECT jsonb_array_elements_text(i::jsonb))
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[])
+                      AS r(t, a, s, c, i)
+               ON CONFLICT (transaction_id, agent_id) DO NOTHING""",
+            *(list(column) for column in zip(*rows, strict=True)) if rows else ([],) * 5,
+        )
 
     async def transaction(self, transaction_id: str) -> Transaction | None:
         row = await self.conn.fetchrow(
@@ -199,39 +219,46 @@ class InvitationsRepository:
         )
         return _transaction(row) if row else None
 
-    async def unplanned_representations(
-        self, *, transaction_id: str | None = None, agent_id: str | None = None
+    async def unplanned_representations_of(
+        self, transaction_ids: Sequence[str]
     ) -> list[Representation]:
         rows = await self.conn.fetch(
             """SELECT t.*, r.agent_id, r.side, r.clients_sealed
                FROM representations r JOIN transactions t USING (transaction_id)
-               WHERE r.planned_at IS NULL
-                 AND ($1::text IS NULL OR r.transaction_id = $1)
-                 AND ($2::text IS NULL OR r.agent_id = $2)
-               ORDER BY t.closed_at FOR UPDATE OF r""",
-            transaction_id,
+               WHERE r.planned_at IS NULL AND r.transaction_id = ANY($1::text[])
+               ORDER BY t.closed_at, r.transaction_id, r.agent_id FOR UPDATE OF r""",
+            list(transaction_ids),
+        )
+        return [self._representation(row) for row in rows]
+
+    async def unplanned_representations_of_agent(self, agent_id: str) -> list[Representation]:
+        rows = await self.conn.fetch(
+            """SELECT t.*, r.agent_id, r.side, r.clients_sealed
+               FROM representations r JOIN transactions t USING (transaction_id)
+               WHERE r.planned_at IS NULL AND r.agent_id = $1
+               ORDER BY t.closed_at, r.transaction_id FOR UPDATE OF r""",
             agent_id,
         )
-        return [
-            Representation(
-                _transaction(row),
-                row["agent_id"],
-                Side(row["side"]),
-                [
-                    ClientContact(**item)
-                    for item in json.loads(self.cipher.decrypt(bytes(row["clients_sealed"])))
-                ]
-                if row["clients_sealed"] is not None
-                else [],
-            )
-            for row in rows
-        ]
+        return [self._representation(row) for row in rows]
 
-    async def mark_planned(self, transaction_id: str, agent_id: str, now: datetime) -> None:
+    def _representation(self, row: asyncpg.Record) -> Representation:
+        sealed = row["clients_sealed"]
+        clients = json.loads(self.cipher.decrypt(bytes(sealed))) if sealed is not None else []
+        return Representation(
+            _transaction(row),
+            row["agent_id"],
+            Side(row["side"]),
+            [ClientContact(**item) for item in clients],
+        )
+
+    async def mark_planned(self, keys: Sequence[tuple[str, str]], now: datetime) -> None:
+        """(transaction_id, agent_id) pairs whose invitations, tasks and requests are made."""
         await self.conn.execute(
-            "UPDATE representations SET planned_at = $3 WHERE transaction_id = $1 AND agent_id = $2",
-            transaction_id,
-            agent_id,
+            """UPDATE representations r SET planned_at = $3
+                 FROM unnest($1::text[], $2::text[]) AS k(transaction_id, agent_id)
+                WHERE r.transaction_id = k.transaction_id AND r.agent_id = k.agent_id""",
+            [transaction_id for transaction_id, _ in keys],
+            [agent_id for _, agent_id in keys],
             now,
         )
 
@@ -255,30 +282,35 @@ class InvitationsRepository:
 
     # invitations
 
-    async def add_invitation(self, new: NewInvitation) -> bool:
-        """Insert unless the same client was invited for this transaction/lead before."""
-        inserted = await self.conn.fetchval(
+    async def add_invitations(self, news: Sequence[NewInvitation]) -> set[str]:
+        """Insert each unless the same client was invited for its transaction/lead before;
+        the ids inserted. One statement for the lot."""
+        if not news:
+            return set()
+        rows = await self.conn.fetch(
             """INSERT INTO invitations (invitation_id, agent_id, survey, channel, transaction_id,
                    lead_id, removal_reason, client_index, contact_sealed, pin_hash, token_hash,
                    unsubscribe_hash, issued_at, expires_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-               ON CONFLICT DO NOTHING RETURNING true""",
-            new.invitation_id,
-            new.agent_id,
-            new.survey,
-            new.channel,
-            new.transaction_id,
-            new.lead_id,
-            new.removal_reason,
-            new.client_index,
-            self._seal(new.client),
-            new.pin_hash,
-            new.token_hash,
-            new.unsubscribe_hash,
-            new.issued_at,
-            new.expires_at,
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                   $6::text[], $7::text[], $8::text[], $9::bytea[], $10::text[], $11::text[],
+                   $12::text[], $13::timestamptz[], $14::timestamptz[])
+               ON CONFLICT DO NOTHING RETURNING invitation_id""",
+            [n.invitation_id for n in news],
+            [n.agent_id for n in news],
+            [n.survey for n in news],
+            [n.channel for n in news],
+            [n.transaction_id for n in news],
+            [n.lead_id for n in news],
+            [n.removal_reason for n in news],
+            [n.client_index for n in news],
+            [self._seal(n.client) for n in news],
+            [n.pin_hash for n in news],
+            [n.token_hash for n in news],
+            [n.unsubscribe_hash for n in news],
+            [n.issued_at for n in news],
+            [n.expires_at for n in news],
         )
-        return bool(inserted)
+        return {row["invitation_id"] for row in rows}
 
     async def due_invitations(
         self, now: datetime, remind_before: datetime, limit: int
@@ -529,6 +561,21 @@ class InvitationsRepository:
             agent_id,
         )
         return (row["reason"], row["completed_at"]) if row else None
+
+    async def take_held_removals_of_agent(self, agent_id: str) -> list[tuple[str, str]]:
+        """The agent's held removal surveys whose lead is known, as (lead_id, reason): taken."""
+        rows = await self.conn.fetch(
+            """DELETE FROM pending_removal_surveys p
+               WHERE p.agent_id = $1 AND EXISTS (
+                   SELECT 1 FROM leads l WHERE l.lead_id = p.lead_id AND l.agent_id = p.agent_id)
+               RETURNING p.lead_id, p.reason""",
+            agent_id,
+        )
+        return sorted((row["lead_id"], row["reason"]) for row in rows)
+
+
+def _agent(row: asyncpg.Record) -> Agent:
+    return Agent(row["agent_id"], row["name"], row["email"], ParticipationMode(row["mode"]))
 
 
 def _transaction(row: asyncpg.Record) -> Transaction:

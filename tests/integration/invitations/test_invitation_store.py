@@ -54,18 +54,35 @@ async def test_one_invitation_per_transaction_agent_and_client_email(
 ) -> None:
     async with units() as uow:
         repo = InvitationsRepository(uow.conn, uow.cipher)
-        first = invitation(repo, "pat@example.com")
-        assert await repo.add_invitation(first)
-        assert not await repo.add_invitation(invitation(repo, "PAT@example.com "))
-        assert await repo.add_invitation(invitation(repo, "pat@example.com", agent_id="A-2"))
-        assert await repo.add_invitation(
-            replace(invitation(repo, "pat@example.com"), transaction_id="T-2")
-        )
+
+        async def added(new: NewInvitation) -> bool:
+            return new.invitation_id in await repo.add_invitations([new])
+
+        assert await added(invitation(repo, "pat@example.com"))
+        assert not await added(invitation(repo, "PAT@example.com "))
+        assert await added(invitation(repo, "pat@example.com", agent_id="A-2"))
+        assert await added(replace(invitation(repo, "pat@example.com"), transaction_id="T-2"))
+
+
+async def test_a_batch_inserts_each_client_once_and_says_which(units: UnitOfWorkFactory) -> None:
+    async with units() as uow:
+        repo = InvitationsRepository(uow.conn, uow.cipher)
+        earlier = invitation(repo, "lee@example.com")
+        await repo.add_invitations([earlier])
+        batch = [
+            invitation(repo, "pat@example.com"),
+            invitation(repo, "Pat@Example.com"),  # the same client twice in one batch
+            invitation(repo, "lee@example.com"),  # invited before
+            invitation(repo, "kim@example.com", agent_id="A-2"),
+        ]
+        inserted = await repo.add_invitations(batch)
+        assert inserted == {batch[0].invitation_id, batch[3].invitation_id}
+        assert await uow.conn.fetchval("SELECT count(*) FROM invitations") == 3
 
 
 async def test_contact_data_is_stored_encrypted(units: UnitOfWorkFactory) -> None:
     async with units() as uow:
         repo = InvitationsRepository(uow.conn, uow.cipher)
-        await repo.add_invitation(invitation(repo, "secret.client@example.com"))
+        await repo.add_invitations([invitation(repo, "secret.client@example.com")])
         dump = await uow.conn.fetchval("SELECT string_agg(t::text, '') FROM invitations t")
         assert "secret.client" not in dump
