@@ -212,14 +212,40 @@ async def invitations_flow(
         ):
             tag = "rate" if rate else "burst"
             records = transaction_records(count, agents, tag)
+            started = time.monotonic()
+            stored = asyncio.create_task(_invitations_stored(database_url, tag, count))
             sent = await _mail_flow(
                 sink, producer, records, rate, [client_email(tag, n) for n in range(count)]
             )
+            if rate is None:  # the consumer alone, apart from the mail relay behind it
+                flows.append(
+                    Flow(
+                        "invitations service: transactions → invitations stored",
+                        count,
+                        await stored - started,
+                        note="backlog",
+                    )
+                )
+            stored.cancel()
             flows.append(
                 Flow(label, count, sent[0], sent[1], note=f"{rate:.0f}/s" if rate else "backlog")
             )
         flows[0].peak_rss_mb = rss_mb(processes.procs["invitations"].pid)
     return flows
+
+
+async def _invitations_stored(database_url: str, tag: str, count: int) -> float:
+    """When the service has stored an invitation for each of the `tag` closings."""
+    conn = await asyncpg.connect(database_url)
+    query = (
+        "SELECT count(*) FROM bench_invitations.invitations "
+        f"WHERE transaction_id LIKE 'T-{tag}-%'"  # tag: "burst" or "rate"
+    )
+    try:
+        await poll(lambda: _at_least(conn, query, count), 600, "invitations stored")
+        return time.monotonic()
+    finally:
+        await conn.close()
 
 
 async def _mail_flow(

@@ -11,11 +11,13 @@ import email
 import email.policy
 import logging
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Any
 
@@ -23,34 +25,50 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 logger = logging.getLogger("smtp_sink")
+_HEADERS = BytesHeaderParser(policy=email.policy.default)
 
 
 @dataclass
 class MailSink:
-    """The aiosmtpd handler: keeps messages in memory and, given a folder, on disk."""
+    """The aiosmtpd handler: keeps messages in memory and, given a folder, on disk.
+
+    Accepting stays cheap (the raw bytes are kept; `messages` parses them on first use): a full
+    parse costs about a millisecond a message, which would make the sink, not the service, the
+    bottleneck of a throughput benchmark.
+    """
 
     directory: Path | None = None
     port: int = 0
-    messages: list[EmailMessage] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)
     accepted: list[tuple[float, tuple[str, ...]]] = field(default_factory=list)
     """(time.monotonic() at acceptance, recipients) per message: for latency measurements."""
+    _parsed: list[EmailMessage] = field(default_factory=list)
+    _parsing: threading.Lock = field(default_factory=threading.Lock)
     _arrived: asyncio.Condition | None = None
     _loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        """Every message accepted so far, parsed."""
+        with self._parsing:
+            for raw in self.raw[len(self._parsed) :]:
+                message = email.message_from_bytes(raw, policy=email.policy.default)
+                assert isinstance(message, EmailMessage)
+                self._parsed.append(message)
+            return list(self._parsed)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.accepted.append((time.monotonic(), tuple(envelope.rcpt_tos)))
         raw = envelope.original_content or b""
-        message = email.message_from_bytes(raw, policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
+        self.raw.append(raw)
         if self.directory is not None:
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-            path = self.directory / f"{stamp}-{len(self.messages):06d}.eml"
+            path = self.directory / f"{stamp}-{len(self.raw):06d}.eml"
             path.write_bytes(raw)
         logger.info(
             "mail accepted to=%s subject=%r",
             ",".join(envelope.rcpt_tos),
-            message.get("Subject", ""),
+            _HEADERS.parsebytes(raw).get("Subject", ""),
         )
         if self._loop is not None and self._arrived is not None:
             self._loop.call_soon_threadsafe(asyncio.ensure_future, self._notify())
