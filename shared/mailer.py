@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.policy
+import hashlib
 import json
 import logging
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
-from email.utils import formataddr, make_msgid, parseaddr
+from email.utils import formataddr, parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,16 @@ def mime_message(sender: str, to: str, mail: RenderedMail, message_id: str) -> b
     return message.as_bytes(policy=_SMTP_COMPAT32)
 
 
+def stable_message_id(dedupe_key: str, service: str, sender: str) -> str:
+    """The same Message-ID every time this mail is sent: a copy resent after a crash (between the
+    server's acceptance and the commit) is then recognisable, and mail systems drop it. Derived
+    from the dedupe key, which names the mail's purpose, not from a row id a rebuilt database
+    would reuse."""
+    digest = hashlib.sha256(dedupe_key.encode()).hexdigest()[:32]
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+    return f"<{digest}.{service}@{domain}>"
+
+
 _SMTP_COMPAT32 = email.policy.compat32.clone(linesep="\r\n")
 _UTF8_QP = Charset("utf-8")
 _UTF8_QP.body_encoding = QP  # readable in a mail file, unlike base64
@@ -269,7 +280,7 @@ class MailRelay:
         while sent < self.batch_size:
             async with self.pool.acquire() as conn, conn.transaction():
                 rows = await conn.fetch(
-                    """SELECT id, sealed, attempts FROM mail_outbox
+                    """SELECT id, dedupe_key, sealed, attempts FROM mail_outbox
                        WHERE sent_at IS NULL AND next_attempt_at <= now()
                        ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED""",
                     self.sender.connections,
@@ -305,7 +316,7 @@ class MailRelay:
             html=content["html"],
             headers=tuple((name, value) for name, value in content.get("headers", [])),
         )
-        message_id = make_msgid(idstring=f"{self.service}.{row['id']}", domain="ratings.local")
+        message_id = stable_message_id(row["dedupe_key"], self.service, self.sender.sender)
         try:
             await self.sender.send(content["to"], mail, message_id)
         except (aiosmtplib.SMTPException, OSError) as exc:

@@ -6,7 +6,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from shared.mailer import RenderedMail, mime_message
+from shared.mailer import RenderedMail, mime_message, stable_message_id
 
 SENDER = "Agent Ratings <no-reply@ratings.example>"
 
@@ -64,3 +64,12 @@ def test_a_non_ascii_sender_name_keeps_its_address_readable() -> None:
         "Zoë Ratings <no-reply@ratings.example>", "a@example.com", RenderedMail("s", "t"), "<5@x>"
     )
     assert read_back(raw)["From"].addresses[0].addr_spec == "no-reply@ratings.example"
+
+
+def test_the_message_id_is_the_same_each_time_a_mail_is_sent() -> None:
+    first = stable_message_id("invitation:42", "invitations", SENDER)
+    assert first == stable_message_id("invitation:42", "invitations", SENDER)
+    assert first != stable_message_id("invitation:43", "invitations", SENDER)
+    assert first.startswith("<") and first.endswith("@ratings.example>")
+    raw = mime_message(SENDER, "pat@example.com", RenderedMail("Hi", "x\n"), first)
+    assert read_back(raw)["Message-ID"] == first
