@@ -153,10 +153,14 @@ async def find_by_code(
     address and in total; past either limit every attempt is refused for a while."""
     ctx, repo = context(), repository(uow)
     since = uow.now - ctx.failure_window
-    mine, everyone = await repo.code_failures(address, since)
-    if too_many_failures(mine, ctx.failure_limit) or too_many_failures(
-        everyone, ctx.global_failure_limit
-    ):
+
+    async def locked_out() -> bool:
+        mine, everyone = await repo.code_failures(address, since)
+        return too_many_failures(mine, ctx.failure_limit) or too_many_failures(
+            everyone, ctx.global_failure_limit
+        )
+
+    if await locked_out():
         return CodeRefused(None, retry_after=ctx.failure_window)
     if pin:
         invitation = await repo.invitation_by_code(pin_hash=ctx.hasher.pin_hash(pin))
@@ -167,7 +171,12 @@ async def find_by_code(
     problem = invitation_problem(invitation.view if invitation else None, uow.now)
     if problem is InvitationProblem.UNKNOWN and pin:
         # only PINs can be guessed (60 bits); a 256-bit link token cannot, and an unknown one
-        # is usually a link clicked before the invitation event arrived: no lock-out for that
+        # is usually a link clicked before the invitation event arrived: no lock-out for that.
+        # Wrong PINs from one address are counted again under its lock, so a concurrent burst
+        # cannot all pass the check above; right ones never wait for that lock.
+        await repo.lock_code_failures(address)
+        if await locked_out():
+            return CodeRefused(None, retry_after=ctx.failure_window)
         await repo.add_code_failure(address, uow.now)
         logger.info("wrong survey code from %s", address)
     if problem is not None or invitation is None:

@@ -320,14 +320,14 @@ class ReviewsRepository:
 
     # wrong codes
 
-    async def code_failures(self, address: str, since: datetime) -> tuple[int, int]:
-        """(failures from this address, failures from everywhere) since the instant.
-
-        Takes a transaction lock on the address first: a concurrent burst from one address would
-        otherwise count the same committed failures in every request and check them all."""
+    async def lock_code_failures(self, address: str) -> None:
+        """Until the transaction ends: one wrong code from this address is judged at a time."""
         await self.conn.execute(
             "SELECT pg_advisory_xact_lock(hashtext('code-failures:' || $1::text))", address
         )
+
+    async def code_failures(self, address: str, since: datetime) -> tuple[int, int]:
+        """(failures from this address, failures from everywhere) since the instant."""
         row = await self.conn.fetchrow(
             """
             SELECT count(*) FILTER (WHERE address = $1) AS mine, count(*) AS everyone
