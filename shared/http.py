@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -84,6 +85,17 @@ def install_problem_handlers(app: FastAPI) -> None:
             "the request does not match the schema",
             instance=request.url.path,
             errors=errors,
+        )
+
+    @app.exception_handler(asyncpg.CharacterNotInRepertoireError)
+    @app.exception_handler(asyncpg.UntranslatableCharacterError)
+    async def _unstorable(request: Request, exc: asyncpg.DataError) -> JSONResponse:
+        # text PostgreSQL cannot hold (a NUL, in a path, query or body): the client's mistake
+        return problem_response(
+            422,
+            "Unprocessable Content",
+            "the request contains characters that cannot be stored (such as NUL)",
+            instance=request.url.path,
         )
 
     @app.exception_handler(StarletteHTTPException)

@@ -481,7 +481,8 @@ async def survey_answers(request: Request, runtime: Runtime) -> HTMLResponse:
 
 
 def _int(value: str | None) -> int | str | None:
-    return int(value) if value is not None and value.isdigit() else value
+    # ASCII only: str.isdigit() also admits "²", which int() refuses
+    return int(value) if value is not None and value.isascii() and value.isdigit() else value
 
 
 def _message(error: object) -> str:

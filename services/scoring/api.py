@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -22,6 +22,10 @@ router = APIRouter(prefix="/api/v1", tags=["ratings"])
 
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 Caller = Annotated[Principal | None, Depends(optional_principal)]
+
+# the policy counts calendar months either side of as_of: keep that inside datetime's range
+EARLIEST_AS_OF = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_AS_OF = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class WindowView(BaseModel):
@@ -95,6 +99,8 @@ async def agent_rating(
     opted-out ratings show their numbers only to the agent's own token."""
     if as_of is not None and as_of.tzinfo is None:
         raise ProblemError(422, "Unprocessable Content", "as_of needs a time zone (e.g. Z)")
+    if as_of is not None and not EARLIEST_AS_OF <= as_of <= LATEST_AS_OF:
+        raise ProblemError(422, "Unprocessable Content", "as_of must be between 1900 and 9000")
     async with runtime.unit_of_work() as uow:
         repo = ScoringRepository(uow.conn)
         agent = (await repo.agents([agent_id])).get(agent_id)
