@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import asyncpg
@@ -11,6 +12,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
+
+
+logger = logging.getLogger(__name__)
 
 
 class ProblemError(Exception):
@@ -97,6 +101,25 @@ def install_problem_handlers(app: FastAPI) -> None:
             "the request contains characters that cannot be stored (such as NUL)",
             instance=request.url.path,
         )
+
+    @app.exception_handler(ConnectionError)
+    @app.exception_handler(asyncpg.PostgresConnectionError)
+    @app.exception_handler(asyncpg.OperatorInterventionError)
+    @app.exception_handler(asyncpg.InterfaceError)
+    @app.exception_handler(asyncpg.InternalClientError)
+    async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # the database is restarting or unreachable (asyncpg raises these when a connection is
+        # refused, terminated by an admin shutdown or closed mid-dialogue): the request may be
+        # retried, so say so instead of a 500
+        logger.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+        response = problem_response(
+            503,
+            "Service Unavailable",
+            "the database is unavailable; try again shortly",
+            instance=request.url.path,
+        )
+        response.headers["Retry-After"] = "1"
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

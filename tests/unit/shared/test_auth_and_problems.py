@@ -1,6 +1,7 @@
 from datetime import timedelta
 from typing import Annotated
 
+import asyncpg
 import httpx
 import jwt
 import pytest
@@ -12,6 +13,13 @@ from shared.http import PROBLEM_JSON, ProblemError, install_problem_handlers
 from shared.settings import ServiceSettings
 
 SECRET = "unit-test-secret-unit-test-secret"
+DATABASE_FAILURES: dict[str, Exception] = {
+    "refused": ConnectionRefusedError(111, "Connect call failed"),
+    "shutdown": asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+    "closed": asyncpg.ConnectionDoesNotExistError("connection was closed in the middle"),
+    "mid-dialogue": asyncpg.InternalClientError("cannot switch to state 15"),
+    "starting": asyncpg.CannotConnectNowError("the database system is starting up"),
+}
 
 
 class Body(BaseModel):
@@ -36,6 +44,10 @@ def _app() -> FastAPI:
     @app.get("/gone")
     async def gone() -> None:
         raise ProblemError(410, "Gone", "this code expired", code="expired")
+
+    @app.get("/database/{failure}")
+    async def database(failure: str) -> None:
+        raise DATABASE_FAILURES[failure]
 
     return app
 
@@ -86,6 +98,15 @@ async def test_invalid_body_is_422_problem_json_with_errors() -> None:
     assert response.status_code == 422
     assert response.headers["content-type"] == PROBLEM_JSON
     assert response.json()["errors"][0]["loc"] == ["body", "score"]
+
+
+@pytest.mark.parametrize("failure", sorted(DATABASE_FAILURES))
+async def test_an_unavailable_database_is_503_with_retry_after(failure: str) -> None:
+    response = await _call("GET", f"/database/{failure}")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["status"] == 503
 
 
 async def test_problem_error_carries_status_detail_and_extensions() -> None:
