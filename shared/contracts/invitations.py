@@ -15,17 +15,21 @@ from shared.contracts.reviews import Channel, SurveyKind
 class InvitationIssued(Contract):
     """`invitation.issued.v1` on `invitations.events` (key invitation_id)."""
 
-    invitation_id: str = Field(description="Invitation id.")
-    agent_id: str = Field(description="The agent to be rated.")
+    invitation_id: str = Field(max_length=64, description="Invitation id.")
+    agent_id: str = Field(max_length=64, description="The agent to be rated.")
     transaction_id: str | None = Field(
-        default=None, description="Transaction (transaction surveys)."
+        default=None, max_length=64, description="Transaction (transaction surveys)."
     )
-    lead_id: str | None = Field(default=None, description="Lead (removal surveys).")
+    lead_id: str | None = Field(default=None, max_length=64, description="Lead (removal surveys).")
     survey: SurveyKind = Field(description="transaction or removal.")
     removal_reason: RemovalReason | None = Field(default=None, description="For removal surveys.")
     channel: Channel = Field(description="email (PIN + link) or phone (staff enter answers).")
-    pin_hash: str | None = Field(default=None, description="Keyed hash of the PIN (email only).")
-    token_hash: str | None = Field(default=None, description="Keyed hash of the link token.")
+    pin_hash: str | None = Field(
+        default=None, max_length=128, description="Keyed hash of the PIN (email only)."
+    )
+    token_hash: str | None = Field(
+        default=None, max_length=128, description="Keyed hash of the link token."
+    )
     issued_at: UtcDatetime = Field(description="When issued.")
     expires_at: UtcDatetime = Field(description="After this the PIN is refused (410).")
 
@@ -33,7 +37,7 @@ class InvitationIssued(Contract):
 class InvitationClosed(Contract):
     """`invitation.expired.v1` / `invitation.cancelled.v1` on `invitations.events`."""
 
-    invitation_id: str = Field(description="Invitation id.")
-    agent_id: str = Field(description="The agent.")
+    invitation_id: str = Field(max_length=64, description="Invitation id.")
+    agent_id: str = Field(max_length=64, description="The agent.")
     at: UtcDatetime = Field(description="When it expired or was cancelled.")
     reason: str = Field(max_length=200, description="expired, unsubscribed, erased, ...")

@@ -28,9 +28,9 @@ class RemovalReason(StrEnum):
 class RemovalRequested(Contract):
     """`removal.requested.v1` on `removals.events` (key lead_id)."""
 
-    removal_id: str = Field(description="Removal request id.")
-    lead_id: str = Field(description="The lead to remove.")
-    agent_id: str = Field(description="Requesting agent.")
+    removal_id: str = Field(max_length=64, description="Removal request id.")
+    lead_id: str = Field(max_length=64, description="The lead to remove.")
+    agent_id: str = Field(max_length=64, description="Requesting agent.")
     reason: RemovalReason = Field(description="Stated reason.")
     needs_approval: bool = Field(description="True when a coordinator must decide.")
     requested_at: UtcDatetime = Field(description="When requested.")
@@ -39,11 +39,11 @@ class RemovalRequested(Contract):
 class RemovalDecided(Contract):
     """`removal.approved.v1` / `removal.denied.v1` on `removals.events` (key lead_id)."""
 
-    removal_id: str = Field(description="Removal request id.")
-    lead_id: str = Field(description="The lead.")
-    agent_id: str = Field(description="Requesting agent.")
+    removal_id: str = Field(max_length=64, description="Removal request id.")
+    lead_id: str = Field(max_length=64, description="The lead.")
+    agent_id: str = Field(max_length=64, description="Requesting agent.")
     reason: RemovalReason = Field(description="Stated reason.")
-    decided_by: str = Field(description="Coordinator id.")
+    decided_by: str = Field(max_length=200, description="Coordinator id.")
     note: str = Field(max_length=2000, description="Coordinator's note.")
     decided_at: UtcDatetime = Field(description="When decided.")
 
@@ -51,9 +51,11 @@ class RemovalDecided(Contract):
 class RemovalCompleted(Contract):
     """`removal.completed.v1` on `removals.events` (key lead_id): the client gets the survey."""
 
-    removal_id: str = Field(description="Removal request id.")
-    lead_id: str = Field(description="The removed lead; contact data stays in the services.")
-    agent_id: str = Field(description="The agent the client leaves.")
+    removal_id: str = Field(max_length=64, description="Removal request id.")
+    lead_id: str = Field(
+        max_length=64, description="The removed lead; contact data stays in the services."
+    )
+    agent_id: str = Field(max_length=64, description="The agent the client leaves.")
     reason: RemovalReason = Field(description="Chooses the survey template.")
     referral_fee_owed: bool = Field(description="False for lease_or_rental.")
     completed_at: UtcDatetime = Field(description="When completed.")
@@ -62,8 +64,8 @@ class RemovalCompleted(Contract):
 class HandoffRequested(Contract):
     """`lead.handoff.requested.v1` on `removals.events` (key lead_id): reassign to another agent."""
 
-    removal_id: str = Field(description="Removal request id.")
-    lead_id: str = Field(description="The lead to reassign.")
-    from_agent_id: str = Field(description="The agent giving the lead up.")
+    removal_id: str = Field(max_length=64, description="Removal request id.")
+    lead_id: str = Field(max_length=64, description="The lead to reassign.")
+    from_agent_id: str = Field(max_length=64, description="The agent giving the lead up.")
     reason: RemovalReason = Field(description="active_handoff or bad_fit.")
     requested_at: UtcDatetime = Field(description="When approved.")
