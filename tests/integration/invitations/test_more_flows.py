@@ -255,6 +255,64 @@ async def test_a_completed_removal_sends_the_reason_s_survey_to_the_lead_s_clien
     assert issued.data["lead_id"] == lead_id
 
 
+async def test_a_removal_completed_before_the_roster_names_the_agent_is_surveyed_once_it_does(
+    service: Service, publish_event: Any, topic_reader: Any, mail: MailSink
+) -> None:
+    """The roster and the removal events are different topics: the survey waits for both."""
+    service.clock.set(START)
+    invitations = await topic_reader(Topic.INVITATIONS_EVENTS)
+    agent_id, lead_id = unique("A"), unique("L")
+    email = f"{unique('sam')}@example.com"
+    await publish_event(
+        LEAD_ASSIGNED,
+        LeadAssigned.model_validate(
+            {
+                "lead_id": lead_id,
+                "agent_id": agent_id,
+                "client": {
+                    "name": "Sam",
+                    "email": email,
+                    "phone": None,
+                    "preferred_contact": "email",
+                },
+                "assigned_at": (START - timedelta(days=30)).isoformat(),
+            }
+        ),
+    )
+    await publish_event(
+        REMOVAL_COMPLETED,
+        RemovalCompleted(
+            removal_id=str(uuid.uuid4()),
+            lead_id=lead_id,
+            agent_id=agent_id,
+            reason=RemovalReason.CHANGED_MIND,
+            referral_fee_owed=True,
+            completed_at=START,
+        ),
+    )
+    conn = await asyncpg.connect(service.settings.database_url)
+    try:
+
+        async def held() -> bool:
+            return bool(
+                await conn.fetchval(
+                    f"SELECT count(*) FROM {service.settings.db_schema}"
+                    ".pending_removal_surveys WHERE lead_id = $1",
+                    lead_id,
+                )
+            )
+
+        await eventually(held)
+    finally:
+        await conn.close()
+    assert not mail.to(email)
+    await publish_event(AGENT_UPSERTED, agent_upserted(agent_id))
+    await mail.wait_for(to(email), timeout=20)
+    issued = await invitations.wait_for(of_agent(agent_id, "invitation.issued.v1"))
+    assert issued.data["survey"] == "removal" and issued.data["lead_id"] == lead_id
+    assert len(mail.to(email)) == 1
+
+
 async def test_invitations_expire_after_30_days_and_ops_can_erase_a_client(
     service: Service, publish_event: Any, topic_reader: Any, mail: MailSink
 ) -> None:
