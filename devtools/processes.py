@@ -1,5 +1,8 @@
 """Run the four services as separate processes (`python -m services.<name>`), as in production:
-used by `make demo` and the end-to-end test."""
+used by `make demo` and the end-to-end test.
+
+An instance is named after its service, or `<service>@<n>` for a further instance of it (its own
+HTTP port and log file; the same service environment, so the same schema and consumer group)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +28,11 @@ SERVICE_PORTS: dict[str, int] = {
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def service_of(instance: str) -> str:
+    """`reviews` and `reviews@2` both run the reviews service."""
+    return instance.split("@", 1)[0]
+
+
 @dataclass
 class ServiceProcesses:
     env: Mapping[str, str]
@@ -36,9 +44,10 @@ class ServiceProcesses:
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
 
-    def start(self, service: str) -> None:
+    def start(self, instance: str) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        port = self.ports[service]
+        port = self.ports[instance]
+        service = service_of(instance)
         env = {
             **os.environ,
             **self.env,
@@ -48,8 +57,8 @@ class ServiceProcesses:
         }
         if "reviews" in self.ports:  # invitations' survey links
             env["REVIEWS_PUBLIC_BASE_URL"] = self.url("reviews")
-        log = (self.log_dir / f"{service}.log").open("ab")
-        self.procs[service] = subprocess.Popen(
+        log = (self.log_dir / f"{instance}.log").open("ab")
+        self.procs[instance] = subprocess.Popen(
             [sys.executable, "-m", f"services.{service}"],
             cwd=ROOT,
             env=env,
@@ -62,9 +71,10 @@ class ServiceProcesses:
             self.start(service)
         self.wait_ready(timeout)
 
-    def wait_ready(self, timeout: float = 90.0) -> None:
+    def wait_ready(self, timeout: float = 90.0, instances: Iterable[str] | None = None) -> None:
+        """Until every instance (default: every one in `ports`) answers /readyz."""
         deadline = time.monotonic() + timeout
-        pending = set(self.ports)
+        pending = set(self.ports if instances is None else instances)
         while pending:
             for service in sorted(pending):
                 proc = self.procs[service]
@@ -87,6 +97,19 @@ class ServiceProcesses:
         proc = self.procs.pop(service)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+
+    def stop(self, instance: str, timeout: float = 30.0) -> bool:
+        """SIGTERM: a graceful shutdown (consumers leave their group); kill -9 after `timeout`.
+        True when the instance exited by itself in time."""
+        proc = self.procs.pop(instance)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            return False
+        return True
 
     def stop_all(self, timeout: float = 30.0) -> None:
         for proc in self.procs.values():

@@ -107,7 +107,10 @@ async def replay(
     policy: Policy,
     *,
     progress: Callable[[str], None] = print,
+    publish: bool = True,
 ) -> ReplayReport:
+    """`publish=False` leaves the ratings in the rebuilt store only (a check against a scratch
+    schema must not announce every agent's rating again on the shared `ratings` topic)."""
     report = ReplayReport(policy.version)
     pool = await create_pool(settings.database_url, settings.db_schema, max_size=4)
     try:
@@ -122,7 +125,8 @@ async def replay(
         await _rerate_all(pool, settings, policy, report, progress)
         report.seconds["rerate"] = time.perf_counter() - started
         started = time.perf_counter()
-        await _relay(pool, settings, progress)
+        if publish:
+            await _relay(pool, settings, progress)
         report.seconds["publish"] = time.perf_counter() - started
     finally:
         await pool.close()

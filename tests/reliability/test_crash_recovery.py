@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,25 +21,29 @@ import pytest
 
 from devtools.processes import ServiceProcesses
 from devtools.smtp_sink import MailSink, body_text
-from services.scoring.domain.publication import policy_for
-from services.scoring.replay import replay
-from services.scoring.settings import ScoringSettings
-from shared.contracts import AGENT_UPSERTED, TRANSACTION_CLOSED
-from shared.contracts.mls import AgentUpserted, TransactionClosed
+from shared.contracts import TRANSACTION_CLOSED
 from shared.topics import Topic
 from tests.conftest import free_port
+from tests.reliability.steady_load import (
+    GOOD,
+    OUTPUT,
+    PIN,
+    UNTHROTTLED,
+    closing,
+    eventually,
+    live_and_replayed_ratings,
+    publish_roster,
+    service_env,
+    start_groups_at_end,
+    stranded,
+)
 from tests.support.kafka import EventPublisher, TopicReader
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
-PIN = re.compile(r"\b([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})\b")
-GOOD = dict.fromkeys(
-    ("communication", "friendliness", "professionalism", "area_knowledge", "overall"), 5
-)
 AGENTS = 8
 CLOSINGS = 90
 REVIEWS = 45
-OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "reliability"
 
 
 class Stack:
@@ -70,13 +73,7 @@ def stack(
     run = uuid.uuid4().hex[:6]
     ports = {name: free_port() for name in ("invitations", "reviews", "scoring")}
     processes = ServiceProcesses(
-        env={
-            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-            "DATABASE_URL": database_url,
-            "SMTP_PORT": str(smtp_sink.port),
-            "SCHEDULER_INTERVAL_SECONDS": "0.3",
-            "OUTBOX_POLL_SECONDS": "0.05",
-        },
+        env=service_env(kafka_bootstrap, database_url, smtp_sink.port, **UNTHROTTLED),
         per_service_env=lambda service: {
             "DATABASE_SCHEMA": f"rel_{run}_{service}",
             "KAFKA_GROUP_ID": f"rel-{run}-{service}",
@@ -85,42 +82,13 @@ def stack(
         log_dir=Path(tmp_path_factory.mktemp("reliability-logs")),
     )
     try:
+        start_groups_at_end(kafka_bootstrap, {s: f"rel-{run}-{s}" for s in ports})
         for name in ports:
             processes.start(name)
         processes.wait_ready(120)
         yield Stack(processes, run, database_url)
     finally:
         processes.stop_all()
-
-
-async def _eventually(check: Callable[[], Awaitable[Any]], timeout: float = 120.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not (result := await check()):
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError("condition not met in time")
-        await asyncio.sleep(0.3)
-    return result
-
-
-def _closing(tag: str, n: int, agent_id: str) -> TransactionClosed:
-    return TransactionClosed.model_validate(
-        {
-            "transaction_id": f"T-{tag}-{n}",
-            "mls_number": f"MLS-{tag}-{n}",
-            "kind": "sale",
-            "closed_at": (datetime.now(UTC) - timedelta(hours=2)).isoformat(),
-            "property": {"street": f"{n} Elm Rd", "city": "Houston", "postcode": "77002"},
-            "representations": [
-                {
-                    "agent_id": agent_id,
-                    "side": "buyer",
-                    "clients": [
-                        {"name": "Pat Doe", "email": f"client.{tag}.{n}@example.com", "phone": None}
-                    ],
-                }
-            ],
-        }
-    )
 
 
 async def test_kill_9_mid_stream_loses_nothing_and_does_nothing_twice(
@@ -133,23 +101,15 @@ async def test_kill_9_mid_stream_loses_nothing_and_does_nothing_twice(
     agents = [f"A-rel-{tag}-{n}" for n in range(AGENTS)]
     issued = await topic_reader(Topic.INVITATIONS_EVENTS)
     published = await topic_reader(Topic.REVIEWS_PUBLISHED)
-    for n, agent_id in enumerate(agents):
-        await publish_event(
-            AGENT_UPSERTED,
-            AgentUpserted(
-                agent_id=agent_id,
-                name=f"Agent {n}",
-                email=f"agent.{tag}.{n}@realty.example",
-                office_id=f"O-{tag}",
-                member_since=(datetime.now(UTC) - timedelta(days=400)).date(),
-                active=True,
-            ),
-        )
+    await publish_roster(publish_event, agents, tag)
     faults: list[str] = []
 
     # closings at a steady pace; invitations is killed a third of the way through
     for n in range(CLOSINGS):
-        await publish_event(TRANSACTION_CLOSED, _closing(tag, n, agents[n % AGENTS]))
+        await publish_event(
+            TRANSACTION_CLOSED,
+            closing(tag, n, agents[n % AGENTS], f"client.{tag}.{n}@example.com"),
+        )
         if n == CLOSINGS // 3:
             stack.crash("invitations")
             faults.append("kill -9 invitations while consuming closings")
@@ -160,7 +120,7 @@ async def test_kill_9_mid_stream_loses_nothing_and_does_nothing_twice(
     async def every_client_mailed() -> bool:
         return all(mail.to(client) for client in clients)
 
-    await _eventually(every_client_mailed)
+    await eventually(every_client_mailed)
 
     # clients answer from the PIN in their email; scoring is killed a third of the way through
     async with httpx.AsyncClient(base_url=stack.processes.url("reviews"), timeout=15) as http:
@@ -176,7 +136,7 @@ async def test_kill_9_mid_stream_loses_nothing_and_does_nothing_twice(
                 )
                 return response if response.status_code == 201 else None
 
-            review_ids.append((await _eventually(submitted, timeout=60)).json()["review_id"])
+            review_ids.append((await eventually(submitted, timeout=60)).json()["review_id"])
             if n == REVIEWS // 3:
                 stack.crash("scoring")
                 faults.append("kill -9 scoring while consuming reviews")
@@ -186,7 +146,7 @@ async def test_kill_9_mid_stream_loses_nothing_and_does_nothing_twice(
         seen = {e.data["review_id"] for e in await published.current() if e.key in agents}
         return seen >= set(review_ids)
 
-    await _eventually(all_published)
+    await eventually(all_published)
 
     async def scoring_caught_up() -> bool:
         stored = await stack.fetchval(
@@ -198,7 +158,7 @@ async def test_kill_9_mid_stream_loses_nothing_and_does_nothing_twice(
         )
         return bool(stored == REVIEWS and unrelayed == 0)
 
-    await _eventually(scoring_caught_up)
+    await eventually(scoring_caught_up)
 
     # exactly once, as seen from outside: one invitation and one email per client ...
     await issued.collect(2)
@@ -218,38 +178,17 @@ async def test_kill_9_mid_stream_loses_nothing_and_does_nothing_twice(
     assert {r: len(ids) for r, ids in ids_per_review.items()} == dict.fromkeys(review_ids, 1)
     # ... nothing stranded in any outbox
     for service in ("invitations", "reviews", "scoring"):
-        stranded = await stack.fetchval(
-            service, "SELECT count(*) FROM {schema}.outbox WHERE published_at IS NULL"
-        )
-        assert stranded == 0, f"{service}: {stranded} events never relayed"
-    unsent = await stack.fetchval(
-        "invitations", "SELECT count(*) FROM {schema}.mail_outbox WHERE sent_at IS NULL"
-    )
-    assert unsent == 0
+        left = await stranded(stack.database_url, stack.schema(service))
+        assert left == {"outbox": 0, "mail_outbox": 0}, f"{service}: never relayed or sent {left}"
 
     # ... and the scoring store equals a fresh replay of the topics
-    fresh = ScoringSettings(
-        kafka_bootstrap_servers=stack.processes.env["KAFKA_BOOTSTRAP_SERVERS"],
-        database_url=stack.database_url,
-        database_schema=f"rel_{tag}_replay",
+    live, rebuilt = await live_and_replayed_ratings(
+        stack.processes.env["KAFKA_BOOTSTRAP_SERVERS"],
+        stack.database_url,
+        stack.schema("scoring"),
+        f"rel_{tag}_replay",
+        agents,
     )
-    await replay(fresh, policy_for(None), progress=lambda _line: None)
-    columns = "agent_id, stars, status, positive_reviews_3m, positive_reviews_6m, reviews_total"
-    conn = await asyncpg.connect(stack.database_url)
-    try:
-        live, rebuilt = [
-            [
-                tuple(row)
-                for row in await conn.fetch(
-                    f"SELECT {columns} FROM {schema}.ratings "
-                    "WHERE agent_id = ANY($1::text[]) ORDER BY agent_id",
-                    agents,
-                )
-            ]
-            for schema in (stack.schema("scoring"), f"rel_{tag}_replay")
-        ]
-    finally:
-        await conn.close()
     assert live == rebuilt and len(live) == AGENTS
     assert sum(row[5] for row in live) == REVIEWS
 
