@@ -4,6 +4,8 @@
 # - otherwise: install Debian's postgresql package when missing (needs root), start a cluster
 #   owned by this project under $STATE_DIR/postgres on 127.0.0.1:$PG_PORT, create role and database.
 # Usage: deploy/local/postgres.sh start|stop|status|url
+# Env: PG_PORT (5432; data in $STATE_DIR/postgres-$PG_PORT), PG_STOP_MODE for stop: fast (default:
+#      roll back, disconnect, checkpoint) or immediate (no checkpoint: crash recovery on next start).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -13,6 +15,7 @@ PG_DATA="$STATE_DIR/postgres-$PG_PORT"
 PG_USER="${PG_USER:-ratings}"
 PG_PASSWORD="${PG_PASSWORD:-ratings}"
 PG_DB="${PG_DB:-ratings}"
+PG_STOP_MODE="${PG_STOP_MODE:-fast}"
 LOCAL_URL="postgresql://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB"
 
 log() { echo "[postgres] $*" >&2; }
@@ -96,9 +99,13 @@ SQL
 
 stop() {
   local bin; bin="$(pg_bin || true)"
+  case "$PG_STOP_MODE" in
+    fast | immediate) ;;
+    *) log "PG_STOP_MODE must be fast or immediate, got '$PG_STOP_MODE'"; exit 2 ;;
+  esac
   if [[ -n "$bin" && -f "$PG_DATA/postmaster.pid" ]]; then
-    log "stopping PostgreSQL ($PG_DATA)"
-    run_as_postgres "$bin/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop >/dev/null || true
+    log "stopping PostgreSQL ($PG_DATA, mode $PG_STOP_MODE)"
+    run_as_postgres "$bin/pg_ctl" -D "$PG_DATA" -m "$PG_STOP_MODE" -w -t 60 stop >/dev/null || true
   fi
 }
 
