@@ -14,7 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -30,8 +30,7 @@ from devtools.processes import ServiceProcesses
 from devtools.smtp_sink import MailSink, body_text
 from shared.auth import Role, issue_token
 from shared.cloudevents import encode
-from shared.contracts import AGENT_UPSERTED, TRANSACTION_CLOSED
-from shared.contracts.mls import AgentUpserted, TransactionClosed
+from shared.contracts import TRANSACTION_CLOSED
 from shared.topics import Topic, all_topic_specs, create_topics
 from tests.reliability.cluster import (
     KafkaCluster,
@@ -41,6 +40,7 @@ from tests.reliability.cluster import (
     topic_configs,
     wait_until,
 )
+from tests.reliability.steady_load import closing, publish_roster
 from tests.support.kafka import EventPublisher, TopicReader
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
@@ -141,25 +141,6 @@ def deployment(
         processes.stop_all()
 
 
-def closing(tag: str, n: int, agent_id: str, client: str) -> TransactionClosed:
-    return TransactionClosed.model_validate(
-        {
-            "transaction_id": f"T-brk-{tag}-{n}",
-            "mls_number": f"MLS-brk-{tag}-{n}",
-            "kind": "sale",
-            "closed_at": (datetime.now(UTC) - timedelta(hours=2)).isoformat(),
-            "property": {"street": f"{n} Oak St", "city": "Houston", "postcode": "77002"},
-            "representations": [
-                {
-                    "agent_id": agent_id,
-                    "side": "seller",
-                    "clients": [{"name": "Sam Roe", "email": client, "phone": None}],
-                }
-            ],
-        }
-    )
-
-
 def addressed_to(address: str) -> Callable[[EmailMessage], bool]:
     return lambda message: address in str(message.get("To", "")).lower()
 
@@ -229,18 +210,7 @@ async def test_killing_the_controller_under_load_loses_nothing_and_duplicates_no
     try:
         # --- the roster, every agent public so their ratings carry numbers
         publish = EventPublisher(producer)
-        for n, agent_id in enumerate(agents):
-            await publish(
-                AGENT_UPSERTED,
-                AgentUpserted(
-                    agent_id=agent_id,
-                    name=f"Agent {n}",
-                    email=f"agent.brk.{tag}.{n}@realty.example",
-                    office_id=f"O-brk-{tag}",
-                    member_since=(datetime.now(UTC) - timedelta(days=400)).date(),
-                    active=True,
-                ),
-            )
+        await publish_roster(publish, agents, f"brk.{tag}")
         async with httpx.AsyncClient(base_url=invitations_url, timeout=15) as http:
             for agent_id in agents:
                 token = issue_token(SECRET, agent_id, Role.AGENT)
@@ -268,7 +238,7 @@ async def test_killing_the_controller_under_load_loses_nothing_and_duplicates_no
                 if n == KILL_AT:
                     kill_point.set()
                     await node_killed.wait()
-                event = closing(tag, n, agents[n % AGENTS], clients[n])
+                event = closing(f"brk-{tag}", n, agents[n % AGENTS], clients[n])
                 record = encode(
                     TRANSACTION_CLOSED.ce_type,
                     event,

@@ -18,7 +18,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from devtools.processes import ServiceProcesses
 from devtools.smtp_sink import MailSink, body_text
 from shared.cloudevents import encode
-from shared.contracts import AGENT_UPSERTED, TRANSACTION_CLOSED
-from shared.contracts.mls import AgentUpserted
+from shared.contracts import TRANSACTION_CLOSED
 from shared.topics import Topic, create_topics
 from tests.conftest import free_port
 from tests.reliability.infrastructure import LocalKafka, LocalPostgres
@@ -43,6 +42,7 @@ from tests.reliability.steady_load import (
     eventually,
     fetchval,
     live_and_replayed_ratings,
+    publish_roster,
     stranded,
 )
 from tests.support.kafka import EventPublisher, TopicReader
@@ -240,18 +240,7 @@ async def test_broker_and_database_restarts_under_load_lose_nothing_and_duplicat
     load: list[asyncio.Task[None]] = []
     try:
         publish = EventPublisher(producer)
-        for n, agent_id in enumerate(agents):
-            await publish(
-                AGENT_UPSERTED,
-                AgentUpserted(
-                    agent_id=agent_id,
-                    name=f"Agent {n}",
-                    email=f"agent.infra.{tag}.{n}@realty.example",
-                    office_id=f"O-infra-{tag}",
-                    member_since=(datetime.now(UTC) - timedelta(days=400)).date(),
-                    active=True,
-                ),
-            )
+        await publish_roster(publish, agents, f"infra.{tag}")
 
         # --- the load: closings at a steady pace, every other client answering once mailed
         sent: list[int] = []  # closing numbers, in order sent
