@@ -226,17 +226,19 @@ async def _invitation_for(
 
 
 async def _submit_with_code(runtime: ServiceRuntime, body: ReviewBody, address: str) -> Review:
-    invitation = await _invitation_for(runtime, pin=body.pin, token=body.token, address=address)
-    return await _in_uow(
-        runtime,
-        lambda uow: handlers.submit(
-            uow,
-            invitation.invitation_id,
-            body.answers(),
-            channel=Channel.EMAIL,
-            actor=Actor("client", "client"),
-        ),
-    )
+    """The code check and the review in one transaction (one commit per submission); a refused
+    code commits its wrong-code record before the problem is answered."""
+    async with _translated(), runtime.unit_of_work() as uow:
+        found = await handlers.find_by_code(uow, pin=body.pin, token=body.token, address=address)
+        if not isinstance(found, CodeRefused):
+            return await handlers.submit(
+                uow,
+                found.invitation_id,
+                body.answers(),
+                channel=Channel.EMAIL,
+                actor=Actor("client", "client"),
+            )
+    raise _code_problem(found)
 
 
 # JSON API

@@ -340,20 +340,20 @@ async def _apply(
     """Store the step, record it, publish if it says so, and tell the agent when the review
     first becomes theirs to see. `entering`: the review is new, so its state is a step too.
     Returns the review as stored afterwards."""
-    published_at = uow.now if step.publish else None
-    await repo.save_state(
-        review.review_id,
-        step.state,
-        response_due_at=step.response_due_at,
-        published_at=published_at,
-    )
+    if not entering:  # a new review was inserted in its first state already: nothing to save
+        await repo.save_state(
+            review.review_id,
+            step.state,
+            response_due_at=step.response_due_at,
+            published_at=uow.now if step.publish else None,
+        )
     if action is not None:
         await repo.record_decision(review.review_id, uow.now, actor.id, actor.role, action, reason)
     if entering or step.state is not review.state or step.publish:
         await repo.record_decision(
             review.review_id, uow.now, SYSTEM, SYSTEM, f"to_{step.state.value}", reason
         )
-    current = await _reload(repo, review.review_id)
+    current = review if entering else await _reload(repo, review.review_id)
     if step.publish:
         await uow.publish(REVIEW_PUBLISHED, published_event(current))
     first_shown = current.agent_notified_at is None and current.state in (
