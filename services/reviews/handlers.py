@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +25,7 @@ from services.reviews.domain.model import (
     withdraw,
 )
 from services.reviews.domain.moderation import route_submission
-from services.reviews.repository import Invitation, Review, ReviewsRepository
+from services.reviews.repository import DecisionRecord, Invitation, Review, ReviewsRepository
 from shared.configured import Configured
 from shared.contracts import (
     AGENT_UPSERTED,
@@ -225,9 +226,6 @@ async def submit(
         entered_by=actor.id if channel is Channel.PHONE else None,
     )
     await repo.insert_review(review)
-    await repo.record_decision(
-        review.review_id, uow.now, actor.id, actor.role, "submitted", f"channel {channel.value}"
-    )
     await uow.publish(
         SURVEY_ANSWERED,
         SurveyAnswered(
@@ -243,7 +241,10 @@ async def submit(
         if routing.flags
         else ("positive and clean" if routing.positive else "not positive: the agent answers first")
     )
-    current = await _apply(uow, repo, review, step, Actor(SYSTEM, SYSTEM), reason, entering=True)
+    submitted = DecisionRecord(actor.id, actor.role, "submitted", f"channel {channel.value}")
+    current = await _apply(
+        uow, repo, review, step, Actor(SYSTEM, SYSTEM), reason, entering=True, before=(submitted,)
+    )
     logger.info("review %s for agent %s: %s", review.review_id, review.agent_id, step.state.value)
     return current
 
@@ -296,7 +297,9 @@ async def withdraw_review(uow: UnitOfWork, review_id: str, reason: str, actor: A
     review = await _locked(repo, review_id)
     step = withdraw(review.state)
     await repo.save_state(review_id, step.state)
-    await repo.record_decision(review_id, uow.now, actor.id, actor.role, "withdrawn", reason)
+    await repo.record_decisions(
+        review_id, uow.now, [DecisionRecord(actor.id, actor.role, "withdrawn", reason)]
+    )
     await uow.publish(
         REVIEW_WITHDRAWN,
         ReviewWithdrawn(
@@ -336,9 +339,11 @@ async def _apply(
     *,
     action: str | None = None,
     entering: bool = False,
+    before: Sequence[DecisionRecord] = (),
 ) -> Review:
     """Store the step, record it, publish if it says so, and tell the agent when the review
     first becomes theirs to see. `entering`: the review is new, so its state is a step too.
+    `before`: decisions to record ahead of the step's own (one statement for all).
     Returns the review as stored afterwards."""
     if not entering:  # a new review was inserted in its first state already: nothing to save
         await repo.save_state(
@@ -347,12 +352,12 @@ async def _apply(
             response_due_at=step.response_due_at,
             published_at=uow.now if step.publish else None,
         )
+    decisions = list(before)
     if action is not None:
-        await repo.record_decision(review.review_id, uow.now, actor.id, actor.role, action, reason)
+        decisions.append(DecisionRecord(actor.id, actor.role, action, reason))
     if entering or step.state is not review.state or step.publish:
-        await repo.record_decision(
-            review.review_id, uow.now, SYSTEM, SYSTEM, f"to_{step.state.value}", reason
-        )
+        decisions.append(DecisionRecord(SYSTEM, SYSTEM, f"to_{step.state.value}", reason))
+    await repo.record_decisions(review.review_id, uow.now, decisions)
     current = review if entering else await _reload(repo, review.review_id)
     if step.publish:
         await uow.publish(REVIEW_PUBLISHED, published_event(current))

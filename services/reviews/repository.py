@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -63,6 +64,16 @@ class Review:
     published_at: datetime | None
     agent_notified_at: datetime | None
     entered_by: str | None
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """One entry of a review's decision record: who did what, and why."""
+
+    actor: str
+    actor_role: str
+    action: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -247,20 +258,26 @@ class ReviewsRepository:
             "UPDATE reviews SET agent_notified_at = $2 WHERE review_id = $1", review_id, at
         )
 
-    async def record_decision(
-        self, review_id: str, at: datetime, actor: str, actor_role: str, action: str, reason: str
+    async def record_decisions(
+        self, review_id: str, at: datetime, decisions: Sequence[DecisionRecord]
     ) -> None:
+        """Append to the review's decision record, in order, one statement for all."""
+        if not decisions:
+            return
         await self.conn.execute(
             """
             INSERT INTO review_decisions (review_id, at, actor, actor_role, action, reason)
-            VALUES ($1, $2, $3, $4, $5, $6)
+            SELECT $1, $2, actor, actor_role, action, reason
+              FROM unnest($3::text[], $4::text[], $5::text[], $6::text[])
+                   WITH ORDINALITY AS d(actor, actor_role, action, reason, position)
+             ORDER BY position
             """,
             review_id,
             at,
-            actor,
-            actor_role,
-            action,
-            reason,
+            [d.actor for d in decisions],
+            [d.actor_role for d in decisions],
+            [d.action for d in decisions],
+            [d.reason for d in decisions],
         )
 
     async def decisions(self, review_id: str) -> list[Decision]:
