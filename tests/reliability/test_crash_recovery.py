@@ -21,7 +21,9 @@ import pytest
 
 from devtools.processes import ServiceProcesses
 from devtools.smtp_sink import MailSink, body_text
-from shared.contracts import TRANSACTION_CLOSED
+from shared.auth import Role, issue_token
+from shared.contracts import LEAD_ASSIGNED, TRANSACTION_CLOSED
+from shared.contracts.leads import LeadAssigned
 from shared.topics import Topic
 from tests.conftest import free_port
 from tests.reliability.steady_load import (
@@ -31,6 +33,7 @@ from tests.reliability.steady_load import (
     UNTHROTTLED,
     closing,
     eventually,
+    fetchval,
     live_and_replayed_ratings,
     publish_roster,
     service_env,
@@ -211,6 +214,130 @@ async def test_kill_9_mid_stream_loses_nothing_and_does_nothing_twice(
                 "reviews_published": len(ids_per_review),
                 "lost": CLOSINGS - len(invitations) + REVIEWS - len(ids_per_review),
                 "duplicated": sum(invitations.values()) - len(invitations),
+                "at": datetime.now(UTC).isoformat(),
+            },
+            indent=2,
+        )
+    )
+
+
+REMOVAL_LEADS = 30
+REMOVALS_SECRET = "crash-recovery-test-secret-32-bytes!!"
+
+
+async def test_kill_9_removals_mid_stream_loses_nothing_and_does_nothing_twice(
+    kafka_bootstrap: str,
+    database_url: str,
+    smtp_sink: MailSink,
+    publish_event: EventPublisher,
+    topic_reader: Callable[[str], Awaitable[TopicReader]],
+    tmp_path_factory: Any,
+) -> None:
+    """Removals killed while consuming leads, and again while agents request removals."""
+    run = uuid.uuid4().hex[:6]
+    schema, group = f"rel_{run}_removals", f"rel-{run}-removals"
+    processes = ServiceProcesses(
+        env=service_env(kafka_bootstrap, database_url, smtp_sink.port, AUTH_SECRET=REMOVALS_SECRET),
+        per_service_env=lambda service: {"DATABASE_SCHEMA": schema, "KAFKA_GROUP_ID": group},
+        ports={"removals": free_port()},
+        log_dir=Path(tmp_path_factory.mktemp("removals-logs")),
+    )
+    await asyncio.to_thread(start_groups_at_end, kafka_bootstrap, {"removals": group})
+    events = await topic_reader(Topic.REMOVALS_EVENTS)
+    agents = [f"A-relrm-{run}-{n}" for n in range(3)]
+    leads = [f"L-rel-{run}-{n}" for n in range(REMOVAL_LEADS)]
+    faults: list[str] = []
+    processes.start("removals")
+    try:
+        await asyncio.to_thread(processes.wait_ready, 120)
+        for n, lead_id in enumerate(leads):
+            await publish_event(
+                LEAD_ASSIGNED,
+                LeadAssigned.model_validate(
+                    {
+                        "lead_id": lead_id,
+                        "agent_id": agents[n % len(agents)],
+                        "client": {
+                            "name": "Sam Lee",
+                            "email": f"lead.{run}.{n}@example.com",
+                            "phone": None,
+                            "preferred_contact": "email",
+                        },
+                        "assigned_at": datetime.now(UTC).isoformat(),
+                    }
+                ),
+            )
+            if n == REMOVAL_LEADS // 3:
+                processes.kill("removals")
+                processes.start("removals")
+                faults.append("kill -9 removals while consuming leads")
+            await asyncio.sleep(0.02)
+        await asyncio.to_thread(processes.wait_ready, 120)
+
+        async def every_lead_known() -> bool:
+            query = f"SELECT count(*) FROM {schema}.leads WHERE lead_id LIKE 'L-rel-{run}-%'"
+            return bool(await fetchval(database_url, query) == REMOVAL_LEADS)
+
+        await eventually(every_lead_known)
+        removal_ids: list[str] = []
+        async with httpx.AsyncClient(base_url=processes.url("removals"), timeout=15) as http:
+            for n, lead_id in enumerate(leads):
+                agent_id = agents[n % len(agents)]
+                token = issue_token(REMOVALS_SECRET, agent_id, Role.AGENT)
+
+                async def requested(lead: str = lead_id, bearer: str = token) -> Any:
+                    try:  # a killed removals refuses connections until it is back
+                        response = await http.post(
+                            "/api/v1/removals",
+                            json={
+                                "lead_id": lead,
+                                "reason": "changed_mind",
+                                "notes": "The client decided to stay where they live.",
+                            },
+                            headers={"Authorization": f"Bearer {bearer}"},
+                        )
+                    except httpx.TransportError:
+                        return None
+                    return response.json() if response.status_code == 201 else None
+
+                removal_ids.append((await eventually(requested, timeout=60))["removal_id"])
+                if n == REMOVAL_LEADS // 3:  # its relay is publishing the removals just taken
+                    processes.kill("removals")
+                    processes.start("removals")
+                    faults.append("kill -9 removals while publishing removals")
+        await asyncio.to_thread(processes.wait_ready, 120)
+
+        async def every_removal_completed() -> bool:
+            completed = {
+                e.data["removal_id"]
+                for e in await events.current()
+                if e.type == "removal.completed.v1"
+            }
+            return completed >= set(removal_ids)
+
+        await eventually(every_removal_completed)
+        await events.collect(2)
+        ours = [e for e in events.envelopes() if e.data.get("removal_id") in set(removal_ids)]
+        per_id = Counter(e.id for e in ours)
+        kinds = Counter((e.data["removal_id"], e.type) for e in ours)
+        left = await stranded(database_url, schema)
+    finally:
+        processes.stop_all()
+    assert set(per_id.values()) == {1}, "an event published twice"
+    for removal_id in removal_ids:
+        assert kinds[(removal_id, "removal.requested.v1")] == 1
+        assert kinds[(removal_id, "removal.completed.v1")] == 1
+    assert left == {"outbox": 0, "mail_outbox": 0}, f"removals: never relayed {left}"
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    (OUTPUT / "crash-recovery-removals.json").write_text(
+        json.dumps(
+            {
+                "leads": REMOVAL_LEADS,
+                "removals": len(removal_ids),
+                "faults": faults,
+                "removal_events": len(per_id),
+                "lost": 2 * len(removal_ids) - len(set(kinds)),
+                "duplicated": sum(per_id.values()) - len(per_id),
                 "at": datetime.now(UTC).isoformat(),
             },
             indent=2,
