@@ -30,23 +30,36 @@ from shared.waiting import wait_event
 logger = logging.getLogger(__name__)
 
 
-async def enqueue(
-    conn: asyncpg.Connection,
+OutboxRow = tuple[str, str, str, str, str, bytes]
+"""(topic, message key, ce_id, ce_type, headers as JSON, payload): one event as the relay sends it."""
+
+
+def outbox_rows(
     event_type: EventType,
-    data: BaseModel,
+    items: Sequence[BaseModel],
     *,
     source: str,
     time: datetime,
-    ce_id: str | None = None,
-) -> str:
-    """Write one event to the outbox inside the caller's transaction; return its `ce_id`.
+    ce_ids: Sequence[str | None] | None = None,
+) -> list[OutboxRow]:
+    """The events encoded as outbox rows. Give a deterministic `ce_id` when the same decision
+    may be taken twice (a retried job): the unique constraint then keeps one row."""
+    ids: Sequence[str | None] = ce_ids if ce_ids is not None else [None] * len(items)
+    if len(ids) != len(items):
+        raise ValueError("one ce_id per item")
+    return [
+        _outbox_row(event_type, data, source=source, time=time, ce_id=ce_id)
+        for data, ce_id in zip(items, ids, strict=True)
+    ]
 
-    Pass a deterministic `ce_id` when the same decision may be taken twice (a retried job):
-    the unique constraint then keeps one row.
-    """
-    row = _outbox_row(event_type, data, source=source, time=time, ce_id=ce_id)
-    await conn.execute(_INSERT_OUTBOX, *row)
-    return row[2]
+
+async def insert_outbox_rows(conn: asyncpg.Connection, rows: Sequence[OutboxRow]) -> None:
+    """Write rows to the outbox in the caller's transaction, in order, in one statement
+    (executemany costs the server a statement per row); a ce_id already there is skipped."""
+    if rows:
+        await conn.execute(
+            _INSERT_OUTBOX_ROWS, *(list(column) for column in zip(*rows, strict=True))
+        )
 
 
 async def enqueue_many(
@@ -56,27 +69,14 @@ async def enqueue_many(
     *,
     source: str,
     time: datetime,
-    ce_ids: Sequence[str] | None = None,
+    ce_ids: Sequence[str | None] | None = None,
 ) -> int:
-    """Batch form of `enqueue`: one statement for many rows (executemany costs the server a
-    statement per row, the larger part of a batch consumer's database time); returns how many.
-    `ce_ids`, when given, are the items' deterministic ids, in order."""
-    ids: Sequence[str | None] = ce_ids if ce_ids is not None else [None] * len(items)
-    if len(ids) != len(items):
-        raise ValueError("one ce_id per item")
-    rows = [
-        _outbox_row(event_type, data, source=source, time=time, ce_id=ce_id)
-        for data, ce_id in zip(items, ids, strict=True)
-    ]
-    if rows:
-        await conn.execute(
-            _INSERT_OUTBOX_ROWS, *(list(column) for column in zip(*rows, strict=True))
-        )
+    """Encode and write events in one statement, outside a unit of work; returns how many."""
+    rows = outbox_rows(event_type, items, source=source, time=time, ce_ids=ce_ids)
+    await insert_outbox_rows(conn, rows)
     return len(rows)
 
 
-_INSERT_OUTBOX = """INSERT INTO outbox (topic, message_key, ce_id, ce_type, headers, payload)
-                    VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (ce_id) DO NOTHING"""
 _INSERT_OUTBOX_ROWS = """
     INSERT INTO outbox (topic, message_key, ce_id, ce_type, headers, payload)
     SELECT topic, message_key, ce_id, ce_type, headers::jsonb, payload
@@ -93,7 +93,7 @@ def _outbox_row(
     source: str,
     time: datetime,
     ce_id: str | None = None,
-) -> tuple[str, str, str, str, str, bytes]:
+) -> OutboxRow:
     if not isinstance(data, event_type.model):
         raise TypeError(f"{event_type.ce_type} carries {event_type.model.__name__}")
     key = str(getattr(data, event_type.key_field))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import asyncpg
@@ -17,7 +17,7 @@ from shared.contracts import EventType
 from shared.crypto import PiiCipher
 from shared.inbox import first_delivery
 from shared.mailer import QueuedMail, RenderedMail, enqueue_mails
-from shared.outbox import enqueue, enqueue_many
+from shared.outbox import OutboxRow, insert_outbox_rows, outbox_rows
 
 
 @dataclass
@@ -29,6 +29,7 @@ class UnitOfWork:
     envelope: Envelope | None = None
     published: int = 0
     mailed: int = 0
+    _unwritten: list[OutboxRow] = field(default_factory=list, repr=False)
 
     async def first_delivery(self) -> bool:
         """Record the current event's id in the inbox; False if it was processed before."""
@@ -38,10 +39,12 @@ class UnitOfWork:
     async def publish(
         self, event_type: EventType, data: BaseModel, *, ce_id: str | None = None
     ) -> str:
+        """Publish with the transaction: the event is written to the outbox, with the others of
+        this unit of work in one statement, just before the commit. Returns its `ce_id`."""
+        (row,) = outbox_rows(event_type, [data], source=self.source, time=self.now, ce_ids=[ce_id])
+        self._unwritten.append(row)
         self.published += 1
-        return await enqueue(
-            self.conn, event_type, data, source=self.source, time=self.now, ce_id=ce_id
-        )
+        return row[2]
 
     async def publish_many(
         self,
@@ -50,12 +53,16 @@ class UnitOfWork:
         *,
         ce_ids: Sequence[str] | None = None,
     ) -> int:
-        """Many events of one type in one round trip (batch consumers)."""
-        count = await enqueue_many(
-            self.conn, event_type, items, source=self.source, time=self.now, ce_ids=ce_ids
-        )
-        self.published += count
-        return count
+        """Many events of one type (batch consumers); written like `publish`'s, in order."""
+        rows = outbox_rows(event_type, items, source=self.source, time=self.now, ce_ids=ce_ids)
+        self._unwritten.extend(rows)
+        self.published += len(rows)
+        return len(rows)
+
+    async def write_outbox(self) -> None:
+        """Write the events published so far (the factory does, before it commits)."""
+        await insert_outbox_rows(self.conn, self._unwritten)
+        self._unwritten.clear()
 
     async def send_mail(
         self, *, to: str, mail: RenderedMail, dedupe_key: str, not_before: datetime | None = None
@@ -80,4 +87,6 @@ class UnitOfWorkFactory:
     @asynccontextmanager
     async def __call__(self, envelope: Envelope | None = None) -> AsyncIterator[UnitOfWork]:
         async with self.pool.acquire() as conn, conn.transaction():
-            yield UnitOfWork(conn, self.clock.now(), self.source, self.cipher, envelope)
+            uow = UnitOfWork(conn, self.clock.now(), self.source, self.cipher, envelope)
+            yield uow
+            await uow.write_outbox()
