@@ -82,19 +82,6 @@ class QueuedMail:
     not_before: datetime | None = None
 
 
-async def enqueue_mail(
-    conn: asyncpg.Connection,
-    cipher: PiiCipher,
-    *,
-    to: str,
-    mail: RenderedMail,
-    dedupe_key: str,
-    not_before: datetime | None = None,
-) -> bool:
-    """Queue one email in the caller's transaction; False if `dedupe_key` was queued before."""
-    return bool(await enqueue_mails(conn, cipher, [QueuedMail(to, mail, dedupe_key, not_before)]))
-
-
 async def enqueue_mails(
     conn: asyncpg.Connection, cipher: PiiCipher, mails: Sequence[QueuedMail]
 ) -> set[str]:

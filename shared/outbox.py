@@ -45,9 +45,7 @@ def outbox_rows(
     """The events encoded as outbox rows. Give a deterministic `ce_id` when the same decision
     may be taken twice (a retried job): the unique constraint then keeps one row."""
     ids: Sequence[str | None] = ce_ids if ce_ids is not None else [None] * len(items)
-    if len(ids) != len(items):
-        raise ValueError("one ce_id per item")
-    return [
+    return [  # zip(strict=True) refuses a ce_id list of another length
         _outbox_row(event_type, data, source=source, time=time, ce_id=ce_id)
         for data, ce_id in zip(items, ids, strict=True)
     ]
@@ -60,21 +58,6 @@ async def insert_outbox_rows(conn: asyncpg.Connection, rows: Sequence[OutboxRow]
         await conn.execute(
             _INSERT_OUTBOX_ROWS, *(list(column) for column in zip(*rows, strict=True))
         )
-
-
-async def enqueue_many(
-    conn: asyncpg.Connection,
-    event_type: EventType,
-    items: Sequence[BaseModel],
-    *,
-    source: str,
-    time: datetime,
-    ce_ids: Sequence[str | None] | None = None,
-) -> int:
-    """Encode and write events in one statement, outside a unit of work; returns how many."""
-    rows = outbox_rows(event_type, items, source=source, time=time, ce_ids=ce_ids)
-    await insert_outbox_rows(conn, rows)
-    return len(rows)
 
 
 _INSERT_OUTBOX_ROWS = """

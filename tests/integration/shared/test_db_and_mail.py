@@ -11,7 +11,7 @@ from devtools.smtp_sink import body_text, start_sink
 from shared.clock import SystemClock
 from shared.crypto import PiiCipher
 from shared.db import apply_migrations, create_pool
-from shared.mailer import MailRelay, RenderedMail, SmtpSender, enqueue_mail
+from shared.mailer import MailRelay, QueuedMail, RenderedMail, SmtpSender, enqueue_mails
 from tests.conftest import free_port
 from tests.integration.shared.conftest import PROBE_MIGRATIONS
 
@@ -59,8 +59,8 @@ async def test_queued_mail_is_read_back_from_the_sink_after_an_outage(database_u
         html="<p>Your PIN is <b>1234-5678-9ABC</b></p>",
     )
     async with pool.acquire() as conn:
-        assert await enqueue_mail(conn, cipher, to=to, mail=mail, dedupe_key="k1")
-        assert not await enqueue_mail(conn, cipher, to=to, mail=mail, dedupe_key="k1")
+        assert await enqueue_mails(conn, cipher, [QueuedMail(to, mail, "k1")]) == {"k1"}
+        assert await enqueue_mails(conn, cipher, [QueuedMail(to, mail, "k1")]) == set()
         sealed = await conn.fetchval("SELECT sealed FROM mail_outbox")
         assert b"1234-5678" not in bytes(sealed)
         assert to.encode() not in bytes(sealed)

@@ -17,7 +17,7 @@ import pytest
 from shared.contracts import RATING_UPDATED
 from shared.contracts.ratings import RatingUpdated
 from shared.db import apply_migrations, create_pool
-from shared.outbox import enqueue_many
+from shared.outbox import insert_outbox_rows, outbox_rows
 from shared.topics import Topic
 
 pytestmark = pytest.mark.integration
@@ -49,7 +49,9 @@ async def test_rows_arrive_exactly_once_in_key_order_across_a_killed_relay(
                 visibility="opted_out",
                 policy_version="test",
             )
-            await enqueue_many(conn, RATING_UPDATED, [rating], source="/tests", time=start)
+            await insert_outbox_rows(
+                conn, outbox_rows(RATING_UPDATED, [rating], source="/tests", time=start)
+            )
 
     command = [
         sys.executable,
