@@ -19,6 +19,7 @@ from services.scoring.domain.publication import policy_for
 from services.scoring.replay import replay
 from services.scoring.settings import ScoringSettings
 from shared.contracts import AGENT_UPSERTED
+from shared.contracts.leads import LeadAssigned
 from shared.contracts.mls import AgentUpserted, TransactionClosed
 from tests.support.kafka import EventPublisher, start_group_at_end
 
@@ -114,6 +115,26 @@ def closing(
                     "clients": [{"name": "Pat Doe", "email": email, "phone": phone}],
                 }
             ],
+        }
+    )
+
+
+def lead_assigned(
+    lead_id: str,
+    agent_id: str,
+    email: str | None,
+    *,
+    assigned_at: datetime,
+    phone: str | None = None,
+    name: str = "Sam Lee",
+) -> LeadAssigned:
+    """Lead `lead_id` of `agent_id`, a client preferring email."""
+    return LeadAssigned.model_validate(
+        {
+            "lead_id": lead_id,
+            "agent_id": agent_id,
+            "client": {"name": name, "email": email, "phone": phone, "preferred_contact": "email"},
+            "assigned_at": assigned_at.isoformat(),
         }
     )
 

@@ -23,7 +23,6 @@ from devtools.processes import ServiceProcesses
 from devtools.smtp_sink import MailSink, body_text
 from shared.auth import Role, issue_token
 from shared.contracts import LEAD_ASSIGNED, TRANSACTION_CLOSED
-from shared.contracts.leads import LeadAssigned
 from shared.topics import Topic
 from tests.conftest import free_port
 from tests.reliability.steady_load import (
@@ -34,6 +33,7 @@ from tests.reliability.steady_load import (
     closing,
     eventually,
     fetchval,
+    lead_assigned,
     live_and_replayed_ratings,
     publish_roster,
     service_env,
@@ -253,18 +253,11 @@ async def test_kill_9_removals_mid_stream_loses_nothing_and_does_nothing_twice(
         for n, lead_id in enumerate(leads):
             await publish_event(
                 LEAD_ASSIGNED,
-                LeadAssigned.model_validate(
-                    {
-                        "lead_id": lead_id,
-                        "agent_id": agents[n % len(agents)],
-                        "client": {
-                            "name": "Sam Lee",
-                            "email": f"lead.{run}.{n}@example.com",
-                            "phone": None,
-                            "preferred_contact": "email",
-                        },
-                        "assigned_at": datetime.now(UTC).isoformat(),
-                    }
+                lead_assigned(
+                    lead_id,
+                    agents[n % len(agents)],
+                    f"lead.{run}.{n}@example.com",
+                    assigned_at=datetime.now(UTC),
                 ),
             )
             if n == REMOVAL_LEADS // 3:

@@ -36,7 +36,6 @@ from devtools.smtp_sink import MailSink, body_text
 from shared.auth import Role, issue_token
 from shared.cloudevents import Envelope
 from shared.contracts import LEAD_ASSIGNED, TRANSACTION_CLOSED
-from shared.contracts.leads import LeadAssigned
 from shared.topics import Topic, partitions_of
 from tests.conftest import free_port
 from tests.reliability.steady_load import (
@@ -48,6 +47,7 @@ from tests.reliability.steady_load import (
     closing,
     eventually,
     fetchval,
+    lead_assigned,
     live_and_replayed_ratings,
     publish_roster,
     service_env,
@@ -323,18 +323,12 @@ async def test_two_instances_per_group_through_rebalances_lose_nothing_and_do_no
     for n, lead_id in enumerate(leads):
         await publish_event(
             LEAD_ASSIGNED,
-            LeadAssigned.model_validate(
-                {
-                    "lead_id": lead_id,
-                    "agent_id": agents[n % AGENTS],
-                    "client": {
-                        "name": "Sam Lee",
-                        "email": lead_clients[n],
-                        "phone": lead_phones[n],
-                        "preferred_contact": "email",
-                    },
-                    "assigned_at": (datetime.now(UTC) - timedelta(days=30)).isoformat(),
-                }
+            lead_assigned(
+                lead_id,
+                agents[n % AGENTS],
+                lead_clients[n],
+                phone=lead_phones[n],
+                assigned_at=datetime.now(UTC) - timedelta(days=30),
             ),
         )
     # the first instances hold every partition before the load starts

@@ -20,7 +20,6 @@ from shared.contracts import (
     SURVEY_ANSWERED,
     TRANSACTION_CLOSED,
 )
-from shared.contracts.leads import LeadAssigned
 from shared.contracts.removals import RemovalCompleted, RemovalReason
 from shared.contracts.reviews import Channel, SurveyAnswered
 from shared.topics import Topic
@@ -34,6 +33,7 @@ from tests.integration.invitations.conftest import (
     unique,
 )
 from tests.integration.invitations.test_invitation_flows import of_agent, rostered_agent, to
+from tests.reliability.steady_load import lead_assigned
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -233,19 +233,7 @@ async def test_a_completed_removal_sends_the_reason_s_survey_to_the_lead_s_clien
     )
     await publish_event(
         LEAD_ASSIGNED,
-        LeadAssigned.model_validate(
-            {
-                "lead_id": lead_id,
-                "agent_id": agent_id,
-                "client": {
-                    "name": "Sam",
-                    "email": email,
-                    "phone": None,
-                    "preferred_contact": "email",
-                },
-                "assigned_at": (START - timedelta(days=30)).isoformat(),
-            }
-        ),
+        lead_assigned(lead_id, agent_id, email, name="Sam", assigned_at=START - timedelta(days=30)),
     )
     message = await mail.wait_for(to(email), timeout=20)
     assert "outside the area" in body_text(message)
@@ -265,19 +253,7 @@ async def test_a_removal_completed_before_the_roster_names_the_agent_is_surveyed
     email = f"{unique('sam')}@example.com"
     await publish_event(
         LEAD_ASSIGNED,
-        LeadAssigned.model_validate(
-            {
-                "lead_id": lead_id,
-                "agent_id": agent_id,
-                "client": {
-                    "name": "Sam",
-                    "email": email,
-                    "phone": None,
-                    "preferred_contact": "email",
-                },
-                "assigned_at": (START - timedelta(days=30)).isoformat(),
-            }
-        ),
+        lead_assigned(lead_id, agent_id, email, name="Sam", assigned_at=START - timedelta(days=30)),
     )
     await publish_event(
         REMOVAL_COMPLETED,
