@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 
-from services.scoring.domain.policy import DEFAULT_POLICY, Policy, Rating, evaluate
+from services.scoring.domain.policy import DEFAULT_POLICY, NO_HISTORY, Policy, Rating, rate
 from services.scoring.domain.publication import fingerprint, public_rating, visibility_of
 from services.scoring.repository import ReviewRow, ScoringRepository
 from shared.contracts import AGENT_UPSERTED, PARTICIPATION_CHANGED, RATING_UPDATED
@@ -105,7 +105,7 @@ async def rerate(
         await repo.lock_agents(agent_ids)
     policy = policy or _policy
     agents = await repo.agents(agent_ids)
-    history = await repo.counted_reviews(agent_ids)
+    histories = await repo.histories(agent_ids, uow.now, policy.positive_threshold)
     before = await repo.published(agent_ids)
     rows = []
     changed = []
@@ -113,7 +113,8 @@ async def rerate(
         agent = agents.get(agent_id)
         if agent is None or not agent.on_roster:
             continue
-        rating: Rating = evaluate(history.get(agent_id, ()), agent.member_since, uow.now, policy)
+        history = histories.get(agent_id, NO_HISTORY)
+        rating: Rating = rate(history, agent.member_since, uow.now, policy)
         visibility = visibility_of(agent.mode)
         event = public_rating(agent_id, rating, visibility, uow.now)
         public_form = fingerprint(event)

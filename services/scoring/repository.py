@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from services.scoring.domain.policy import Rating, ReviewFact
+from services.scoring.domain.policy import History, Rating, ReviewFact
 from shared.contracts.participation import ParticipationMode
 from shared.contracts.reviews import CATEGORIES
 
@@ -117,6 +117,43 @@ class ScoringRepository:
             scores = {category: row[category] for category in CATEGORIES}
             found[row["agent_id"]].append(ReviewFact(row["review_id"], row["submitted_at"], scores))
         return found
+
+    async def histories(
+        self, agent_ids: Sequence[str], instant: datetime, positive_threshold: int
+    ) -> dict[str, History]:
+        """`summarize` of each agent's counted reviews, done by PostgreSQL: one row an agent
+        instead of one a review (the rating path's biggest cost when it read whole histories).
+        Ties on submitted_at are broken by review_id in code-point order, as in Python."""
+        in_order = 'ORDER BY submitted_at, review_id COLLATE "C"'
+        rows = await self.conn.fetch(
+            f"""
+            SELECT agent_id,
+                   array_agg(submitted_at {in_order}) FILTER (WHERE counted AND positive) AS times,
+                   array_agg(review_id {in_order}) FILTER (WHERE counted AND positive) AS ids,
+                   count(*) FILTER (WHERE counted) AS total,
+                   {", ".join(f"sum({c}) FILTER (WHERE counted)" for c in CATEGORIES)},
+                   min(submitted_at) FILTER (WHERE NOT counted) AS first_future
+              FROM (SELECT *, submitted_at <= $2 AS counted,
+                           LEAST({", ".join(CATEGORIES)}) >= $3 AS positive
+                      FROM reviews
+                     WHERE agent_id = ANY($1::text[]) AND withdrawn_at IS NULL
+                       AND submitted_at IS NOT NULL) AS r
+             GROUP BY agent_id
+            """,
+            list(agent_ids),
+            instant,
+            positive_threshold,
+        )
+        return {
+            row["agent_id"]: History(
+                positive_times=tuple(row["times"] or ()),
+                positive_ids=tuple(row["ids"] or ()),
+                reviews_total=row["total"],
+                score_sums=tuple(row[4 + n] or 0 for n in range(len(CATEGORIES))),
+                first_future=row["first_future"],
+            )
+            for row in rows
+        }
 
     # agents
 

@@ -177,6 +177,42 @@ class _Open:
     reason: str = field(compare=False)
 
 
+@dataclass(frozen=True)
+class History:
+    """What the policy reads of an agent's reviews as of one instant: the positive reviews
+    counted by then, in order, and totals over every counted review. The consumer has
+    PostgreSQL build it (one row an agent instead of one a review, `ScoringRepository.histories`);
+    `summarize` builds the same from review facts, and a test holds the two to each other."""
+
+    positive_times: tuple[datetime, ...]
+    positive_ids: tuple[str, ...]
+    reviews_total: int
+    score_sums: tuple[int, ...]
+    """Per category, in `CATEGORIES` order."""
+    first_future: datetime | None
+    """The earliest review submitted after the instant: the rating changes then."""
+
+
+NO_HISTORY = History((), (), 0, (0,) * len(CATEGORIES), None)
+
+
+def summarize(reviews: Iterable[ReviewFact], instant: datetime, policy: Policy) -> History:
+    instant = _utc(instant)
+    ordered = sorted(reviews, key=_CHRONOLOGICAL)
+    counted = [review for review in ordered if review.submitted_at <= instant]
+    first_future = ordered[len(counted)].submitted_at if len(counted) < len(ordered) else None
+    rows = [tuple(map(review.scores.__getitem__, CATEGORIES)) for review in counted]
+    threshold = policy.positive_threshold
+    positive = [review for review, row in zip(counted, rows, strict=True) if min(row) >= threshold]
+    return History(
+        positive_times=tuple(review.submitted_at for review in positive),
+        positive_ids=tuple(review.review_id for review in positive),
+        reviews_total=len(rows),
+        score_sums=tuple(map(sum, zip(*rows, strict=True))) if rows else NO_HISTORY.score_sums,
+        first_future=first_future,
+    )
+
+
 def evaluate(
     reviews: Iterable[ReviewFact],
     member_since: date | None,
@@ -184,17 +220,19 @@ def evaluate(
     policy: Policy = DEFAULT_POLICY,
 ) -> Rating:
     """The rating as of `instant` from the counted reviews, recomputed from scratch."""
-    if instant.tzinfo is None:
-        raise ValueError("instant must be timezone-aware")
-    if instant.tzinfo is not UTC:
-        instant = instant.astimezone(UTC)
-    ordered = sorted(reviews, key=_CHRONOLOGICAL)
-    counted = [review for review in ordered if review.submitted_at <= instant]
-    first_future = ordered[len(counted)].submitted_at if len(counted) < len(ordered) else None
-    rows = [tuple(map(review.scores.__getitem__, CATEGORIES)) for review in counted]
-    threshold = policy.positive_threshold
-    positive = [review for review, row in zip(counted, rows, strict=True) if min(row) >= threshold]
-    times = [review.submitted_at for review in positive]
+    return rate(summarize(reviews, instant, policy), member_since, instant, policy)
+
+
+def rate(
+    history: History,
+    member_since: date | None,
+    instant: datetime,
+    policy: Policy = DEFAULT_POLICY,
+) -> Rating:
+    """The rating as of `instant` from the history as of `instant`, recomputed from scratch."""
+    instant = _utc(instant)
+    times = list(history.positive_times)
+    ids = history.positive_ids
     anniversary = (
         membership_anniversary(member_since, policy.gold_min_membership_months)
         if member_since is not None
@@ -212,18 +250,16 @@ def evaluate(
         policy.gold_window_months,
     }
     starts = {months: add_months(instant, -months) for months in window_months}
-    stars_window = _window("stars", policy.stars_window_months, starts, positive, times, instant)
-    gold_window = _window("gold", policy.gold_window_months, starts, positive, times, instant)
+    stars_window = _window("stars", policy.stars_window_months, starts, ids, times, instant)
+    gold_window = _window("gold", policy.gold_window_months, starts, ids, times, instant)
     windows = [stars_window]
     if policy.silver_window_months != policy.stars_window_months:
-        windows.append(
-            _window("silver", policy.silver_window_months, starts, positive, times, instant)
-        )
+        windows.append(_window("silver", policy.silver_window_months, starts, ids, times, instant))
     windows.append(gold_window)
 
     candidates: list[datetime] = []
-    if first_future is not None:
-        candidates.append(first_future)
+    if history.first_future is not None:
+        candidates.append(history.first_future)
     if walk.period_end is not None:
         candidates.append(walk.period_end)
     for months, start in starts.items():
@@ -247,12 +283,18 @@ def evaluate(
         next_review_at=walk.period_end,
         positive_reviews_3m=len(stars_window.review_ids),
         positive_reviews_6m=len(gold_window.review_ids),
-        reviews_total=len(counted),
-        category_averages=_averages(rows),
+        reviews_total=history.reviews_total,
+        category_averages=_averages(history.score_sums, history.reviews_total),
         next_change_at=min(candidates, default=None),
         windows=tuple(windows),
         periods=periods,
     )
+
+
+def _utc(instant: datetime) -> datetime:
+    if instant.tzinfo is None:
+        raise ValueError("instant must be timezone-aware")
+    return instant if instant.tzinfo is UTC else instant.astimezone(UTC)
 
 
 class _StatusWalk:
@@ -370,13 +412,14 @@ def _window(
     rule: str,
     months: int,
     starts: dict[int, datetime],
-    positive: list[ReviewFact],
+    ids: tuple[str, ...],
     times: list[datetime],
     t: datetime,
 ) -> WindowCount:
     start = starts[months]
-    counted = positive[bisect_right(times, start) : bisect_right(times, t)]
-    return WindowCount(f"{rule}_{months}m", start, t, tuple(r.review_id for r in counted))
+    return WindowCount(
+        f"{rule}_{months}m", start, t, ids[bisect_right(times, start) : bisect_right(times, t)]
+    )
 
 
 def _next_window_change(
@@ -413,12 +456,11 @@ def _status_since(periods: tuple[StatusPeriod, ...]) -> datetime | None:
     return periods[index].start
 
 
-def _averages(rows: list[tuple[int, ...]]) -> dict[str, float]:
-    if not rows:
+def _averages(sums: tuple[int, ...], count: int) -> dict[str, float]:
+    if not count:
         return {}
     return {
-        category: round(sum(column) / len(rows), 2)
-        for category, column in zip(CATEGORIES, zip(*rows, strict=True), strict=True)
+        category: round(total / count, 2) for category, total in zip(CATEGORIES, sums, strict=True)
     }
 
 
