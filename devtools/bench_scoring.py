@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -209,7 +210,13 @@ async def service_throughput(database_url: str, args: argparse.Namespace) -> Res
     try:
         processes.wait_ready(120)
         await wait_until(
-            lambda: _count(conn, f"SELECT count(*) FROM {schema}.ratings", args.agents),
+            # public: the participation events were consumed too, not only the roster's, so
+            # none of the roster's work is still running while the reviews are timed
+            lambda: _count(
+                conn,
+                f"SELECT count(*) FROM {schema}.ratings WHERE visibility = 'public'",
+                args.agents,
+            ),
             300,
             "roster",
         )
@@ -246,17 +253,129 @@ async def _count(conn: asyncpg.Connection, query: str, target: int) -> bool:
 BARE_SCHEMA = """
 DROP SCHEMA IF EXISTS bench_bare CASCADE;
 CREATE SCHEMA bench_bare;
+CREATE TABLE bench_bare.inbox (ce_id text PRIMARY KEY, ce_type text NOT NULL,
+    processed_at timestamptz NOT NULL DEFAULT now());
 CREATE TABLE bench_bare.reviews (review_id text PRIMARY KEY, agent_id text NOT NULL,
     submitted_at timestamptz NOT NULL, s1 int2, s2 int2, s3 int2, s4 int2, s5 int2);
 CREATE INDEX ON bench_bare.reviews (agent_id);
 CREATE TABLE bench_bare.ratings (agent_id text PRIMARY KEY, reviews int NOT NULL,
-    positive int NOT NULL);
+    positive int NOT NULL, averages jsonb, computed_at timestamptz, published jsonb);
+CREATE TABLE bench_bare.outbox (id bigserial PRIMARY KEY, message_key text NOT NULL,
+    ce_id text NOT NULL UNIQUE, payload bytea NOT NULL, published_at timestamptz);
 """
 
+ReviewTuple = tuple[str, str, datetime, list[int], str]
+"""(review_id, agent_id, submitted_at, scores, ce_id) as the bare loop parses a record."""
 
-async def bare_loop(database_url: str, expected: int, label: str) -> Result:
-    """aiokafka → asyncpg with no framework: parse, insert the reviews, upsert a per-agent count
-    and produce one rating message per touched agent, a batch per transaction."""
+
+async def _insert_reviews(conn: asyncpg.Connection, rows: list[ReviewTuple]) -> None:
+    await conn.execute(
+        """INSERT INTO bench_bare.reviews
+           SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[],
+                                $4::int2[], $5::int2[], $6::int2[], $7::int2[], $8::int2[])
+           ON CONFLICT DO NOTHING""",
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        *[[r[3][i] for r in rows] for i in range(len(CATEGORIES))],
+    )
+
+
+async def floor_writes(
+    conn: asyncpg.Connection, producer: AIOKafkaProducer, rows: list[ReviewTuple]
+) -> None:
+    """The floor: the reviews and a per-agent count, one message per touched agent produced
+    straight after the commit."""
+    async with conn.transaction():
+        await _insert_reviews(conn, rows)
+        counts = await conn.fetch(
+            """INSERT INTO bench_bare.ratings (agent_id, reviews, positive)
+               SELECT r.agent_id, count(*), count(*) FILTER (WHERE LEAST(s1, s2, s3, s4, s5) >= 3)
+                 FROM bench_bare.reviews r WHERE r.agent_id = ANY($1::text[])
+                GROUP BY r.agent_id
+               ON CONFLICT (agent_id) DO UPDATE
+                  SET reviews = EXCLUDED.reviews, positive = EXCLUDED.positive
+               RETURNING agent_id, reviews, positive""",
+            sorted({r[1] for r in rows}),
+        )
+    for row in counts:
+        await producer.send(
+            BARE_RATINGS_TOPIC, key=row["agent_id"].encode(), value=json.dumps(dict(row)).encode()
+        )
+
+
+async def same_writes(
+    conn: asyncpg.Connection, producer: AIOKafkaProducer, rows: list[ReviewTuple]
+) -> None:
+    """The service's writes without the service: the inbox (redeliveries skipped), the reviews,
+    a full rating row per touched agent, an outbox row per rating, all in one transaction; then
+    the ratings produced from memory and their outbox rows marked published."""
+    async with conn.transaction():
+        fresh = {
+            row["ce_id"]
+            for row in await conn.fetch(
+                """INSERT INTO bench_bare.inbox (ce_id, ce_type)
+                   SELECT unnest($1::text[]), 'review.published.v1'
+                   ON CONFLICT DO NOTHING RETURNING ce_id""",
+                [r[4] for r in rows],
+            )
+        }
+        rows = [r for r in rows if r[4] in fresh]
+        await _insert_reviews(conn, rows)
+        ratings = await conn.fetch(
+            """INSERT INTO bench_bare.ratings AS t
+                      (agent_id, reviews, positive, averages, computed_at, published)
+               SELECT agent_id, count(*), count(*) FILTER (WHERE LEAST(s1, s2, s3, s4, s5) >= 3),
+                      jsonb_build_array(avg(s1), avg(s2), avg(s3), avg(s4), avg(s5)), now(),
+                      NULL
+                 FROM bench_bare.reviews WHERE agent_id = ANY($1::text[])
+                GROUP BY agent_id
+               ON CONFLICT (agent_id) DO UPDATE
+                  SET reviews = EXCLUDED.reviews, positive = EXCLUDED.positive,
+                      averages = EXCLUDED.averages, computed_at = EXCLUDED.computed_at,
+                      published = to_jsonb(EXCLUDED.reviews)
+               RETURNING agent_id, reviews, positive, averages""",
+            sorted({r[1] for r in rows}),
+        )
+        messages = [
+            (
+                row["agent_id"],
+                str(uuid.uuid4()),
+                json.dumps(
+                    {
+                        "agent_id": row["agent_id"],
+                        "reviews": row["reviews"],
+                        "positive": row["positive"],
+                        "averages": row["averages"],
+                    }
+                ).encode(),
+            )
+            for row in ratings
+        ]
+        ids = await conn.fetch(
+            """INSERT INTO bench_bare.outbox (message_key, ce_id, payload)
+               SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[]) RETURNING id""",
+            [m[0] for m in messages],
+            [m[1] for m in messages],
+            [m[2] for m in messages],
+        )
+    for key, ce_id, payload in messages:
+        await producer.send(
+            BARE_RATINGS_TOPIC, key=key.encode(), value=payload, headers=[("ce_id", ce_id.encode())]
+        )
+    await producer.flush()
+    await conn.execute(
+        "UPDATE bench_bare.outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+        [row["id"] for row in ids],
+    )
+
+
+BareWrites = Callable[[asyncpg.Connection, AIOKafkaProducer, list[ReviewTuple]], Awaitable[None]]
+
+
+async def bare_loop(database_url: str, expected: int, label: str, writes: BareWrites) -> Result:
+    """aiokafka → asyncpg with no framework: parse each review (no validation) and do `writes`
+    per batch of the service's size, committing offsets after each."""
     conn = await asyncpg.connect(database_url)
     await conn.execute(BARE_SCHEMA)
     consumer = AIOKafkaConsumer(
@@ -279,50 +398,22 @@ async def bare_loop(database_url: str, expected: int, label: str) -> Result:
     try:
         while done < expected:
             batch = await consumer.getmany(timeout_ms=1000, max_records=BARE_BATCH)
-            rows = []
+            rows: list[ReviewTuple] = []
             for records in batch.values():
                 for record in records:
                     data = json.loads(record.value)
-                    scores = [data["scores"][c] for c in CATEGORIES]
                     rows.append(
                         (
                             data["review_id"],
                             data["agent_id"],
                             datetime.fromisoformat(data["submitted_at"]),
-                            scores,
+                            [data["scores"][c] for c in CATEGORIES],
+                            dict(record.headers)["ce_id"].decode(),
                         )
                     )
             if not rows:
                 continue
-            async with conn.transaction():
-                await conn.execute(
-                    """INSERT INTO bench_bare.reviews
-                       SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[],
-                                            $4::int2[], $5::int2[], $6::int2[], $7::int2[],
-                                            $8::int2[])
-                       ON CONFLICT DO NOTHING""",
-                    [r[0] for r in rows],
-                    [r[1] for r in rows],
-                    [r[2] for r in rows],
-                    *[[r[3][i] for r in rows] for i in range(len(CATEGORIES))],
-                )
-                agents = sorted({r[1] for r in rows})
-                counts = await conn.fetch(
-                    """INSERT INTO bench_bare.ratings (agent_id, reviews, positive)
-                       SELECT r.agent_id, count(*), count(*) FILTER (WHERE LEAST(s1, s2, s3, s4, s5) >= 3)
-                         FROM bench_bare.reviews r WHERE r.agent_id = ANY($1::text[])
-                        GROUP BY r.agent_id
-                       ON CONFLICT (agent_id) DO UPDATE
-                          SET reviews = EXCLUDED.reviews, positive = EXCLUDED.positive
-                       RETURNING agent_id, reviews, positive""",
-                    agents,
-                )
-            for row in counts:
-                await producer.send(
-                    BARE_RATINGS_TOPIC,
-                    key=row["agent_id"].encode(),
-                    value=json.dumps(dict(row)).encode(),
-                )
+            await writes(conn, producer, rows)
             await consumer.commit()
             done += len(rows)
         await producer.flush()
@@ -391,7 +482,16 @@ async def run(args: argparse.Namespace) -> list[Result]:
     results = []
     console.rule("[bold]Throughput: review events → rating updates")
     results.append(await service_throughput(database_url, args))
-    results.append(await bare_loop(database_url, args.reviews, "bare aiokafka → asyncpg loop"))
+    results.append(
+        await bare_loop(
+            database_url, args.reviews, "bare loop, the same writes (inbox, outbox)", same_writes
+        )
+    )
+    results.append(
+        await bare_loop(
+            database_url, args.reviews, "bare loop, floor (reviews and a count)", floor_writes
+        )
+    )
     if args.replay_reviews:
         console.rule("[bold]Replay")
         extra = args.replay_reviews - args.reviews
@@ -399,7 +499,9 @@ async def run(args: argparse.Namespace) -> list[Result]:
         await produce(review_records(extra, args.replay_agents, seed=2), "replay reviews")
         results.append(await service_replay(database_url, args.replay_reviews))
         results.append(
-            await bare_loop(database_url, args.replay_reviews, "bare loop over the same topic")
+            await bare_loop(
+                database_url, args.replay_reviews, "bare loop over the same topic", floor_writes
+            )
         )
     return results
 
