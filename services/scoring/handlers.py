@@ -106,9 +106,8 @@ async def rerate(
     policy = policy or _policy
     agents = await repo.agents(agent_ids)
     histories = await repo.histories(agent_ids, uow.now, policy.positive_threshold)
-    before = await repo.published(agent_ids)
     rows = []
-    changed = []
+    events = {}
     for agent_id in agent_ids:
         agent = agents.get(agent_id)
         if agent is None or not agent.on_roster:
@@ -116,13 +115,10 @@ async def rerate(
         history = histories.get(agent_id, NO_HISTORY)
         rating: Rating = rate(history, agent.member_since, uow.now, policy)
         visibility = visibility_of(agent.mode)
-        event = public_rating(agent_id, rating, visibility, uow.now)
-        public_form = fingerprint(event)
-        if before.get(agent_id) != public_form:
-            changed.append(event)
-        rows.append((agent_id, rating, visibility.value, public_form))
-    await repo.save_ratings(rows, uow.now)
-    return await uow.publish_many(RATING_UPDATED, changed)
+        event = events[agent_id] = public_rating(agent_id, rating, visibility, uow.now)
+        rows.append((agent_id, rating, visibility.value, fingerprint(event)))
+    changed = await repo.save_ratings(rows, uow.now)
+    return await uow.publish_many(RATING_UPDATED, [events[a] for a in agent_ids if a in changed])
 
 
 async def rerate_due(uow: UnitOfWork, limit: int = 500) -> int:

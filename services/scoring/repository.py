@@ -219,45 +219,45 @@ class ScoringRepository:
 
     # ratings
 
-    async def published(self, agent_ids: Sequence[str]) -> dict[str, dict[str, Any] | None]:
-        rows = await self.conn.fetch(
-            "SELECT agent_id, published FROM ratings WHERE agent_id = ANY($1::text[])",
-            list(agent_ids),
-        )
-        return {
-            row["agent_id"]: json.loads(row["published"]) if row["published"] else None
-            for row in rows
-        }
-
     async def save_ratings(
         self,
-        rows: Sequence[tuple[str, Rating, str, dict[str, Any]]],
+        rows: Sequence[tuple[str, Rating, str, str]],
         computed_at: datetime,
-    ) -> None:
-        """(agent_id, rating, visibility, published fingerprint) per agent, in one statement."""
+    ) -> set[str]:
+        """(agent_id, rating, visibility, public form as JSON) per agent, in one statement.
+        Returns the agents whose public form differs from the one stored before (compared by
+        PostgreSQL as jsonb): the ratings to publish."""
         if not rows:
-            return
-        await self.conn.execute(
+            return set()
+        changed = await self.conn.fetch(
             """
-            INSERT INTO ratings (agent_id, policy_version, computed_at, visibility, stars, status,
-                                 status_since, next_review_at, positive_reviews_3m,
-                                 positive_reviews_6m, reviews_total, category_averages,
-                                 next_change_at, published)
-            SELECT a, p, $2, v, s, st, ss, nr, p3, p6, rt, ca::jsonb, nc, pub::jsonb
-              FROM unnest($1::text[], $3::text[], $4::text[], $5::int2[], $6::text[],
-                          $7::timestamptz[], $8::timestamptz[], $9::int[], $10::int[], $11::int[],
-                          $12::text[], $13::timestamptz[], $14::text[])
-                   AS t(a, p, v, s, st, ss, nr, p3, p6, rt, ca, nc, pub)
-            ON CONFLICT (agent_id) DO UPDATE
-               SET policy_version = EXCLUDED.policy_version, computed_at = EXCLUDED.computed_at,
-                   visibility = EXCLUDED.visibility, stars = EXCLUDED.stars,
-                   status = EXCLUDED.status, status_since = EXCLUDED.status_since,
-                   next_review_at = EXCLUDED.next_review_at,
-                   positive_reviews_3m = EXCLUDED.positive_reviews_3m,
-                   positive_reviews_6m = EXCLUDED.positive_reviews_6m,
-                   reviews_total = EXCLUDED.reviews_total,
-                   category_averages = EXCLUDED.category_averages,
-                   next_change_at = EXCLUDED.next_change_at, published = EXCLUDED.published
+            WITH before AS (
+                SELECT agent_id, published FROM ratings WHERE agent_id = ANY($1::text[])
+            ), saved AS (
+                INSERT INTO ratings (agent_id, policy_version, computed_at, visibility, stars,
+                                     status, status_since, next_review_at, positive_reviews_3m,
+                                     positive_reviews_6m, reviews_total, category_averages,
+                                     next_change_at, published)
+                SELECT a, p, $2, v, s, st, ss, nr, p3, p6, rt, ca::jsonb, nc, pub::jsonb
+                  FROM unnest($1::text[], $3::text[], $4::text[], $5::int2[], $6::text[],
+                              $7::timestamptz[], $8::timestamptz[], $9::int[], $10::int[],
+                              $11::int[], $12::text[], $13::timestamptz[], $14::text[])
+                       AS t(a, p, v, s, st, ss, nr, p3, p6, rt, ca, nc, pub)
+                ON CONFLICT (agent_id) DO UPDATE
+                   SET policy_version = EXCLUDED.policy_version,
+                       computed_at = EXCLUDED.computed_at,
+                       visibility = EXCLUDED.visibility, stars = EXCLUDED.stars,
+                       status = EXCLUDED.status, status_since = EXCLUDED.status_since,
+                       next_review_at = EXCLUDED.next_review_at,
+                       positive_reviews_3m = EXCLUDED.positive_reviews_3m,
+                       positive_reviews_6m = EXCLUDED.positive_reviews_6m,
+                       reviews_total = EXCLUDED.reviews_total,
+                       category_averages = EXCLUDED.category_averages,
+                       next_change_at = EXCLUDED.next_change_at, published = EXCLUDED.published
+                RETURNING agent_id, published
+            )
+            SELECT saved.agent_id FROM saved LEFT JOIN before USING (agent_id)
+             WHERE before.published IS DISTINCT FROM saved.published
             """,
             [agent_id for agent_id, *_ in rows],
             computed_at,
@@ -272,8 +272,9 @@ class ScoringRepository:
             [r.reviews_total for _, r, _, _ in rows],
             [json.dumps(r.category_averages) for _, r, _, _ in rows],
             [r.next_change_at for _, r, _, _ in rows],
-            [json.dumps(published) for *_, published in rows],
+            [published for *_, published in rows],
         )
+        return {row["agent_id"] for row in changed}
 
     async def due_agents(self, now: datetime, limit: int) -> list[str]:
         """No row locks here: re-rating takes the agents' advisory locks (row locks taken first

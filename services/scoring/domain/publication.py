@@ -7,7 +7,6 @@ its own token); on the stream and to everyone else every rating field is null.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from services.scoring.domain.policy import DEFAULT_POLICY, Policy, Rating
 from shared.contracts.participation import ParticipationMode
@@ -64,6 +63,7 @@ def public_rating(
     )
 
 
-def fingerprint(event: RatingUpdated) -> dict[str, Any]:
-    """The event without its instant: two ratings that only differ in `as_of` say the same."""
-    return event.model_dump(mode="json", exclude={"as_of"})
+def fingerprint(event: RatingUpdated) -> str:
+    """The event without its instant, as JSON: two ratings that only differ in `as_of` say the
+    same (the store compares fingerprints as jsonb, so key order and spacing do not matter)."""
+    return event.model_dump_json(exclude={"as_of"})
