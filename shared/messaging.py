@@ -114,24 +114,32 @@ class EventDispatcher:
         group_id: str,
         max_attempts: int = 5,
         batch_size: int = 500,
+        batch_concurrency: int = 1,
     ) -> None:
-        """Declare one FastStream subscriber per topic on `broker`."""
+        """Declare one FastStream subscriber per topic on `broker`; `batch_concurrency` members
+        of the group for each batch-consumed topic. Each member owns its partitions (so keys,
+        and per-key order, never cross members) and commits its own offsets: the same as that
+        many instances, without the process each."""
         for topic in sorted(self.subscribed):
-            consumer = TopicConsumer(self, topic, broker, unit_of_work, max_attempts=max_attempts)
             batch = topic in self.batch_handlers
-            subscriber = broker.subscriber(
-                topic,
-                group_id=group_id,
-                ack_policy=AckPolicy.ACK,
-                auto_offset_reset="earliest",
-                batch=batch,
-                max_records=batch_size if batch else None,
-                parser=_headers_as_sent,
-                decoder=_whole_message,
-                title=f"{self.service}:{topic}",
-                description=f"{self.service} consumes {topic}",
-            )
-            subscriber(consumer.handle_message)
+            for member in range(batch_concurrency if batch else 1):
+                consumer = TopicConsumer(
+                    self, topic, broker, unit_of_work, max_attempts=max_attempts
+                )
+                subscriber = broker.subscriber(
+                    topic,
+                    group_id=group_id,
+                    ack_policy=AckPolicy.ACK,
+                    auto_offset_reset="earliest",
+                    batch=batch,
+                    max_records=batch_size if batch else None,
+                    parser=_headers_as_sent,
+                    decoder=_whole_message,
+                    title=f"{self.service}:{topic}" + (f":{member}" if member else ""),
+                    description=f"{self.service} consumes {topic}",
+                    include_in_schema=member == 0,
+                )
+                subscriber(consumer.handle_message)
 
 
 class TopicConsumer:

@@ -81,6 +81,7 @@ class ServiceRuntime:
                 group_id=settings.group_id,
                 max_attempts=settings.consumer_max_attempts,
                 batch_size=settings.consumer_batch_size,
+                batch_concurrency=settings.consumer_concurrency,
             )
         self.jobs: list[tuple[str, float, Job]] = []
         self._pool: asyncpg.Pool | None = None

@@ -71,6 +71,13 @@ class ServiceSettings(BaseSettings):
         description="Most events a batch consumer takes at once from a backlog (it never waits "
         "to fill a batch, so latency under light load is unchanged).",
     )
+    consumer_concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Group members per batch-consumed topic in this process, each with its "
+        "own partitions: one works in Python while another waits on PostgreSQL.",
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> ServiceSettings:

@@ -23,6 +23,13 @@ class ScoringSettings(ServiceSettings):
         description="Reviews re-rated per transaction when catching up: 4x the default batch "
         "coalesces an agent's reviews and amortizes each commit (docs/performance.md).",
     )
+    consumer_concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="Consumers of reviews.published in this process, each with its own "
+        "partitions: while one waits on PostgreSQL the other rates (docs/performance.md).",
+    )
     rating_scheduler_seconds: float = Field(
         default=15.0, gt=0, description="How often agents due for a change are re-evaluated."
     )

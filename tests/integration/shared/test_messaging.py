@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -201,5 +202,62 @@ async def test_batch_handlers_see_each_event_once_and_isolate_poison(
         assert max(batch_sizes) > 1, "events should arrive in batches"
         poison = await dead.wait_for_record(lambda r: r.key == f"poison-{tag}".encode())
         assert dict(poison.headers)["dlq_reason"] == b"handler_failed"
+    finally:
+        await runtime.stop()
+
+
+async def test_concurrent_members_split_the_partitions_and_see_each_event_once(
+    service_settings, publish_event
+) -> None:
+    dispatcher = EventDispatcher("probe-members")
+    handled_by: dict[int, set[str]] = {}
+    tag = uuid.uuid4().hex[:8]
+
+    @dispatcher.on_batch(Topic.LEADS_ASSIGNED)
+    async def count_all(deliveries: Sequence[Delivery], uow: UnitOfWork) -> None:
+        member = asyncio.current_task()
+        assert member is not None
+        for delivery in deliveries:
+            if delivery.event.lead_id.endswith(tag):  # not the topic's older events
+                handled_by.setdefault(delivery.partition, set()).add(member.get_name())
+        await uow.conn.executemany(
+            """INSERT INTO probe_effects (lead_id, times) VALUES ($1, 1)
+               ON CONFLICT (lead_id) DO UPDATE SET times = probe_effects.times + 1""",
+            [(d.event.lead_id,) for d in deliveries],
+        )
+
+    settings = service_settings(
+        ProbeSettings, kafka_group_id=f"probe-m-{uuid.uuid4().hex[:6]}", consumer_concurrency=2
+    )
+    runtime = ServiceRuntime(settings, dispatcher=dispatcher, migrations=PROBE_MIGRATIONS)
+    await runtime.start()
+    try:
+        members: list[Any] = [  # FastStream's Kafka subscribers: .consumer is aiokafka's
+            s
+            for s in runtime.broker.subscribers
+            if Topic.LEADS_ASSIGNED in s.topic_names_for_subscribe  # type: ignore[attr-defined]
+        ]
+        assert len(members) == 2
+
+        async def split_between_both() -> bool:
+            parts = [
+                {tp.partition for tp in m.consumer.assignment()} if m.consumer else set()
+                for m in members
+            ]
+            return all(parts) and parts[0] | parts[1] == set(range(6))
+
+        assert await _eventually(split_between_both, True)
+        split = [{tp.partition for tp in m.consumer.assignment()} for m in members]
+        assert all(split) and not split[0] & split[1], split
+        assert split[0] | split[1] == set(range(6)), split
+
+        leads = [f"m{i}-{tag}" for i in range(60)]
+        for lead_id in leads:
+            await publish_event(LEAD_ASSIGNED, _lead(lead_id))
+        for lead_id in leads:
+            assert await _eventually(partial(_times, runtime, lead_id), 1) == 1
+        # each partition was consumed by one member only, and both members consumed
+        assert all(len(tasks) == 1 for tasks in handled_by.values()), handled_by
+        assert len(set().union(*handled_by.values())) == 2, handled_by
     finally:
         await runtime.stop()
