@@ -36,6 +36,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from operator import attrgetter
 
 from services.scoring.domain.months import (
@@ -249,7 +250,7 @@ def rate(
         policy.silver_window_months,
         policy.gold_window_months,
     }
-    starts = {months: add_months(instant, -months) for months in window_months}
+    starts = {months: _months_before(instant, months) for months in window_months}
     stars_window = _window("stars", policy.stars_window_months, starts, ids, times, instant)
     gold_window = _window("gold", policy.gold_window_months, starts, ids, times, instant)
     windows = [stars_window]
@@ -434,13 +435,24 @@ def _next_window_change(
         # Leaving is monotone in submitted_at, so the oldest review inside leaves first.
         found.append(_first_after(window_changes(times[inside_from], months), t))
     # Reviews from before the month `months` back have every change before t's month.
-    earliest = bisect_left(times, month_start(t, -months)) if inside_from else 0
+    earliest = bisect_left(times, _month_start_before(t, months)) if inside_from else 0
     for s in times[earliest:inside_from]:
         if s.day >= 28 and can_reenter(s, months):
             changes = window_changes(s, months)
             if changes[-1] > t:
                 found.append(_first_after(changes, t))
     return min(found, default=None)
+
+
+@lru_cache(maxsize=64)
+def _months_before(instant: datetime, months: int) -> datetime:
+    """Window starts of the instant a batch rates its agents at: the same for every agent."""
+    return add_months(instant, -months)
+
+
+@lru_cache(maxsize=64)
+def _month_start_before(instant: datetime, months: int) -> datetime:
+    return month_start(instant, -months)
 
 
 def _first_after(changes: tuple[datetime, ...], t: datetime) -> datetime:
