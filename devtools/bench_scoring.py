@@ -17,6 +17,7 @@ import json
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -468,10 +469,13 @@ def stop_broker() -> None:
     )
 
 
-async def run(args: argparse.Namespace) -> list[Result]:
-    database_url = os.environ.get(
-        "DATABASE_URL", "postgresql://ratings:ratings@127.0.0.1:5432/ratings"
-    )
+SERVICE = "scoring service: reviews → ratings"
+SAME_WRITES = "bare loop, the same writes (inbox, outbox)"
+FLOOR = "bare loop, floor (reviews and a count)"
+
+
+async def throughput_round(args: argparse.Namespace, database_url: str) -> list[Result]:
+    """The service and both bare loops over one backlog, on a broker of their own."""
     await create_topics(BOOTSTRAP)
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
@@ -479,31 +483,28 @@ async def run(args: argparse.Namespace) -> list[Result]:
     await admin.start()
     await admin.create_topics([NewTopic(BARE_RATINGS_TOPIC, 6, 1)])
     await admin.close()
-    results = []
-    console.rule("[bold]Throughput: review events → rating updates")
-    results.append(await service_throughput(database_url, args))
-    results.append(
+    return [
+        await service_throughput(database_url, args),
+        await bare_loop(database_url, args.reviews, SAME_WRITES, same_writes),
+        await bare_loop(database_url, args.reviews, FLOOR, floor_writes),
+    ]
+
+
+async def replay_phase(args: argparse.Namespace, database_url: str) -> list[Result]:
+    """On the last round's broker: top its topics up to the replay's size, then rebuild."""
+    extra = args.replay_reviews - args.reviews
+    await produce(roster_records(args.replay_agents)[2 * args.agents :], "replay roster")
+    await produce(review_records(extra, args.replay_agents, seed=2), "replay reviews")
+    return [
+        await service_replay(database_url, args.replay_reviews),
         await bare_loop(
-            database_url, args.reviews, "bare loop, the same writes (inbox, outbox)", same_writes
-        )
-    )
-    results.append(
-        await bare_loop(
-            database_url, args.reviews, "bare loop, floor (reviews and a count)", floor_writes
-        )
-    )
-    if args.replay_reviews:
-        console.rule("[bold]Replay")
-        extra = args.replay_reviews - args.reviews
-        await produce(roster_records(args.replay_agents)[2 * args.agents :], "replay roster")
-        await produce(review_records(extra, args.replay_agents, seed=2), "replay reviews")
-        results.append(await service_replay(database_url, args.replay_reviews))
-        results.append(
-            await bare_loop(
-                database_url, args.replay_reviews, "bare loop over the same topic", floor_writes
-            )
-        )
-    return results
+            database_url, args.replay_reviews, "bare loop over the same topic", floor_writes
+        ),
+    ]
+
+
+def median_rate(results: list[Result], name: str) -> float:
+    return statistics.median(r.rate for r in results if r.name == name)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -512,31 +513,72 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agents", type=int, default=5_000)
     parser.add_argument("--replay-reviews", type=int, default=1_000_000)
     parser.add_argument("--replay-agents", type=int, default=100_000)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="throughput rounds, each on a fresh broker; the medians are compared (one run on "
+        "this machine varies by 10-20%%)",
+    )
     args = parser.parse_args(argv)
+    database_url = os.environ.get(
+        "DATABASE_URL", "postgresql://ratings:ratings@127.0.0.1:5432/ratings"
+    )
     subprocess.run([str(ROOT / "deploy/local/postgres.sh"), "start"], check=True)
-    start_broker()
-    try:
-        results = asyncio.run(run(args))
-    finally:
-        stop_broker()
-    table = Table(title="Scoring benchmark (this machine, one run)")
-    for column in ("flow", "events", "seconds", "events/s", "peak RSS MB"):
+    rounds: list[Result] = []
+    replayed: list[Result] = []
+    for number in range(1, args.rounds + 1):
+        console.rule(f"[bold]Throughput round {number}/{args.rounds}: review events → ratings")
+        start_broker()
+        try:
+            rounds += asyncio.run(throughput_round(args, database_url))
+            if number == args.rounds and args.replay_reviews:
+                console.rule("[bold]Replay")
+                replayed = asyncio.run(replay_phase(args, database_url))
+        finally:
+            stop_broker()
+    table = Table(title=f"Scoring benchmark (this machine, {args.rounds} rounds)")
+    for column in ("flow", "round", "events", "seconds", "events/s", "peak RSS MB"):
         table.add_column(column)
-    for result in results:
+    per_round = len(rounds) // max(args.rounds, 1)
+    for index, result in enumerate([*rounds, *replayed]):
         table.add_row(
             result.name,
+            str(index // per_round + 1) if index < len(rounds) else "",
             f"{result.events:,}",
             f"{result.seconds:.1f}",
             f"{result.rate:,.0f}",
             f"{result.peak_rss_mb:.0f}" if result.peak_rss_mb else "",
         )
     console.print(table)
+    service, same, floor = (median_rate(rounds, name) for name in (SERVICE, SAME_WRITES, FLOOR))
+    ratios = [a.rate / b.rate for a, b in zip(rounds[0::3], rounds[1::3], strict=True)]
+    summary: dict[str, Any] = {
+        "service_median": service,
+        "same_writes_median": same,
+        "floor_median": floor,
+        "vs_same_writes": service / same,
+        "vs_floor": service / floor,
+        "round_ratios_vs_same_writes": ratios,
+    }
+    console.print(
+        f"medians: service {service:,.0f}/s, same-writes bare {same:,.0f}/s "
+        f"({summary['vs_same_writes']:.2f}x), floor {floor:,.0f}/s ({summary['vs_floor']:.2f}x); "
+        "per round vs same writes: " + ", ".join(f"{r:.2f}x" for r in ratios)
+    )
     out = ROOT / "bench-results"
     out.mkdir(exist_ok=True)
     path = out / f"scoring-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     path.write_text(
         json.dumps(
-            [{**asdict(r), "events_per_second": r.rate} for r in results], indent=2, default=str
+            {
+                "results": [
+                    {**asdict(r), "events_per_second": r.rate} for r in [*rounds, *replayed]
+                ],
+                "summary": summary,
+            },
+            indent=2,
+            default=str,
         )
     )
     console.print(f"written to {path}")
