@@ -229,11 +229,13 @@ async def _submit_with_code(runtime: ServiceRuntime, body: ReviewBody, address: 
     """The code check and the review in one transaction (one commit per submission); a refused
     code commits its wrong-code record before the problem is answered."""
     async with _translated(), runtime.unit_of_work() as uow:
-        found = await handlers.find_by_code(uow, pin=body.pin, token=body.token, address=address)
+        found = await handlers.find_by_code(
+            uow, pin=body.pin, token=body.token, address=address, lock=True
+        )
         if not isinstance(found, CodeRefused):
             return await handlers.submit(
                 uow,
-                found.invitation_id,
+                found,
                 body.answers(),
                 channel=Channel.EMAIL,
                 actor=Actor("client", "client"),

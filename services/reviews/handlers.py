@@ -25,7 +25,13 @@ from services.reviews.domain.model import (
     withdraw,
 )
 from services.reviews.domain.moderation import route_submission
-from services.reviews.repository import DecisionRecord, Invitation, Review, ReviewsRepository
+from services.reviews.repository import (
+    Agent,
+    DecisionRecord,
+    Invitation,
+    Review,
+    ReviewsRepository,
+)
 from shared.configured import Configured
 from shared.contracts import (
     AGENT_UPSERTED,
@@ -148,10 +154,11 @@ async def invitation_closed(event: InvitationClosed, uow: UnitOfWork) -> None:
 
 
 async def find_by_code(
-    uow: UnitOfWork, *, pin: str | None, token: str | None, address: str
+    uow: UnitOfWork, *, pin: str | None, token: str | None, address: str, lock: bool = False
 ) -> Invitation | CodeRefused:
     """The invitation a PIN or link belongs to, if usable. Wrong PINs are counted per client
-    address and in total; past either limit every attempt is refused for a while."""
+    address and in total; past either limit every attempt is refused for a while. `lock`: the
+    invitation is locked for a submission (give it to `submit` as it is)."""
     ctx, repo = context(), repository(uow)
     since = uow.now - ctx.failure_window
 
@@ -164,9 +171,11 @@ async def find_by_code(
     if await locked_out():
         return CodeRefused(None, retry_after=ctx.failure_window)
     if pin:
-        invitation = await repo.invitation_by_code(pin_hash=ctx.hasher.pin_hash(pin))
+        invitation = await repo.invitation_by_code(pin_hash=ctx.hasher.pin_hash(pin), lock=lock)
     elif token:
-        invitation = await repo.invitation_by_code(token_hash=ctx.hasher.token_hash(token))
+        invitation = await repo.invitation_by_code(
+            token_hash=ctx.hasher.token_hash(token), lock=lock
+        )
     else:
         invitation = None
     problem = invitation_problem(invitation.view if invitation else None, uow.now)
@@ -186,14 +195,24 @@ async def find_by_code(
 
 
 async def submit(
-    uow: UnitOfWork, invitation_id: str, answers: Answers, *, channel: Channel, actor: Actor
+    uow: UnitOfWork,
+    invitation_or_id: Invitation | str,
+    answers: Answers,
+    *,
+    channel: Channel,
+    actor: Actor,
 ) -> Review:
-    """Store the answers for an invitation (one review per invitation) and route them."""
+    """Store the answers for an invitation (one review per invitation) and route them. Give
+    the invitation's id, or the invitation as `find_by_code(lock=True)` read it under lock."""
     ctx, repo = context(), repository(uow)
-    invitation = await repo.invitation(invitation_id, lock=True)
+    invitation = (
+        await repo.invitation(invitation_or_id, lock=True)
+        if isinstance(invitation_or_id, str)
+        else invitation_or_id
+    )
     problem = invitation_problem(invitation.view if invitation else None, uow.now)
     if invitation is None or problem is InvitationProblem.UNKNOWN:
-        raise NotFoundError(f"no invitation {invitation_id}")
+        raise NotFoundError(f"no invitation {invitation_or_id}")
     if invitation.channel != channel.value:
         raise RefusedError(
             InvitationProblem.WRONG_CHANNEL.value,
@@ -203,6 +222,8 @@ async def submit(
         raise RefusedError(problem.value, _PROBLEM_TEXT[problem])
     routing = route_submission(answers.scores.as_dict(), answers.comment, answers.display_name)
     step = after_submission(routing, uow.now, ctx.response_window)
+    # told at once when the review is theirs to see: stored as told with the review itself
+    agent = await repo.agent(invitation.agent_id) if step.state in SHOWN_TO_AGENT else None
     review = Review(
         review_id=str(uuid.uuid4()),
         invitation_id=invitation.invitation_id,
@@ -222,7 +243,7 @@ async def submit(
         agent_response=None,
         responded_at=None,
         published_at=uow.now if step.publish else None,
-        agent_notified_at=None,
+        agent_notified_at=uow.now if agent is not None else None,
         entered_by=actor.id if channel is Channel.PHONE else None,
     )
     await repo.insert_review(review)
@@ -245,6 +266,8 @@ async def submit(
     current = await _apply(
         uow, repo, review, step, Actor(SYSTEM, SYSTEM), reason, entering=True, before=(submitted,)
     )
+    if agent is not None:
+        await _send_notice(uow, agent, current)
     logger.info("review %s for agent %s: %s", review.review_id, review.agent_id, step.state.value)
     return current
 
@@ -361,13 +384,14 @@ async def _apply(
     current = review if entering else await _reload(repo, review.review_id)
     if step.publish:
         await uow.publish(REVIEW_PUBLISHED, published_event(current))
-    first_shown = current.agent_notified_at is None and current.state in (
-        ReviewState.PUBLISHED,
-        ReviewState.AWAITING_RESPONSE,
-    )
+    first_shown = current.agent_notified_at is None and current.state in SHOWN_TO_AGENT
     if first_shown and await _notify_agent(uow, repo, current):
         current = replace(current, agent_notified_at=uow.now)
     return current
+
+
+SHOWN_TO_AGENT = (ReviewState.PUBLISHED, ReviewState.AWAITING_RESPONSE)
+"""States in which the agent sees a review (and is told of it once)."""
 
 
 def published_event(review: Review) -> ReviewPublished:
@@ -395,6 +419,12 @@ async def _notify_agent(uow: UnitOfWork, repo: ReviewsRepository, review: Review
     agent = await repo.agent(review.agent_id)
     if agent is None:
         return False
+    await _send_notice(uow, agent, review)
+    await repo.mark_notified(review.review_id, uow.now)
+    return True
+
+
+async def _send_notice(uow: UnitOfWork, agent: Agent, review: Review) -> None:
     ctx = context()
     template = (
         "agent_review_to_answer"
@@ -409,8 +439,6 @@ async def _notify_agent(uow: UnitOfWork, repo: ReviewsRepository, review: Review
         due=review.response_due_at,
     )
     await uow.send_mail(to=agent.email, mail=mail, dedupe_key=f"review-notice:{review.review_id}")
-    await repo.mark_notified(review.review_id, uow.now)
-    return True
 
 
 async def _locked(repo: ReviewsRepository, review_id: str) -> Review:

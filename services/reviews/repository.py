@@ -166,11 +166,17 @@ class ReviewsRepository:
         )
 
     async def invitation_by_code(
-        self, *, pin_hash: str | None = None, token_hash: str | None = None
+        self, *, pin_hash: str | None = None, token_hash: str | None = None, lock: bool = False
     ) -> Invitation | None:
+        """`lock`: for a submission. The row is locked by its own statement first: `used` must
+        be read after the lock is held, to see a review a concurrent submission just committed."""
         column, value = (
             ("pin_hash", pin_hash) if pin_hash is not None else ("token_hash", token_hash)
         )
+        if lock:
+            await self.conn.execute(
+                f"SELECT 1 FROM invitations WHERE {column} = $1 FOR UPDATE", value
+            )
         row = await self.conn.fetchrow(
             f"SELECT {_INVITATION_COLUMNS} FROM invitations i WHERE i.{column} = $1",
             value,
@@ -196,8 +202,9 @@ class ReviewsRepository:
             INSERT INTO reviews (review_id, invitation_id, agent_id, transaction_id, survey,
                                  removal_reason, channel, submitted_at, scores, positive, comment,
                                  display_name, flags, state, response_due_at, published_at,
-                                 entered_by)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                                 entered_by, agent_notified_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                    $18)
             """,
             review.review_id,
             review.invitation_id,
@@ -216,6 +223,7 @@ class ReviewsRepository:
             review.response_due_at,
             review.published_at,
             review.entered_by,
+            review.agent_notified_at,
         )
 
     async def review(self, review_id: str, *, lock: bool = False) -> Review | None:

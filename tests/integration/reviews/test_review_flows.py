@@ -3,6 +3,7 @@ the published review stream, through every moderation path."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
@@ -360,3 +361,32 @@ async def test_removal_survey_answers_are_reviews_with_the_reason(
     assert published.data["survey"] == "removal"
     assert published.data["removal_reason"] == "out_of_area"
     assert published.data["transaction_id"] is None
+
+
+async def test_concurrent_submissions_with_one_code_make_one_review(
+    service: Service, publish_event: EventPublisher, mail: MailSink
+) -> None:
+    """The invitation is locked when its code is looked up for a submission, and `used` is read
+    after the lock: of eight submissions at once, one is stored and seven are told it is
+    answered; the agent is told once."""
+    agent_id = unique("A")
+    await announce_agent(publish_event, agent_id)
+    issued = await issue_invitation(publish_event, service, agent_id=agent_id)
+    outcomes = await asyncio.gather(
+        *(
+            service.client.post("/api/v1/reviews", json=answers(GOOD, pin=issued.pin))
+            for _ in range(8)
+        )
+    )
+    codes = sorted(response.status_code for response in outcomes)
+    assert codes == [201] + [409] * 7, [r.text for r in outcomes]
+    async with service.app.state.runtime.pool.acquire() as conn:
+        stored = await conn.fetchval(
+            "SELECT count(*) FROM reviews WHERE invitation_id = $1", issued.invitation_id
+        )
+        notices = await conn.fetchval(
+            "SELECT count(*) FROM mail_outbox WHERE dedupe_key = 'review-notice:' || "
+            "(SELECT review_id FROM reviews WHERE invitation_id = $1)",
+            issued.invitation_id,
+        )
+    assert stored == 1 and notices == 1
