@@ -557,9 +557,11 @@ async def scoring_latency(
     database_url: str, sink: MailSink, producer: AIOKafkaProducer, args: argparse.Namespace
 ) -> Flow:
     """Reviews at a steady rate → the matching `rating.updated.v1`; one review in flight per
-    agent, so each rating answers exactly one review."""
+    agent, so each rating answers exactly one review. Agents of their own (L-…): the
+    invitations phase announced its agents (B-…) as hidden when it first saw them, and a review
+    of a hidden agent rightly changes nothing on the topic (that was the "169 unmatched")."""
     agents = 5000
-    await produce(roster_records(agents)[: 2 * agents], "roster")
+    await produce(roster_records(agents, prefix="L"), "roster")
     with service("scoring", database_url, "bench_scoring_latency", sink.port) as processes:
         conn = await asyncpg.connect(database_url)
         try:
@@ -595,7 +597,9 @@ async def scoring_latency(
         reading = asyncio.create_task(read())
         records = [
             (topic, record)
-            for topic, record in review_records(args.rate * args.seconds * 2, agents, seed=9)
+            for topic, record in review_records(
+                args.rate * args.seconds * 2, agents, seed=9, prefix="L"
+            )
         ]
         chosen: list[tuple[str, KafkaRecord]] = []
         for topic, record in records:

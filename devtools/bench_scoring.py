@@ -66,10 +66,10 @@ class Result:
 # -- the events ---------------------------------------------------------------------------------
 
 
-def roster_records(agents: int) -> list[tuple[str, Any]]:
+def roster_records(agents: int, prefix: str = "B") -> list[tuple[str, Any]]:
     records = []
     for n in range(agents):
-        agent_id = f"B-{n:06d}"
+        agent_id = f"{prefix}-{n:06d}"
         records.append(
             (
                 AGENT_UPSERTED.topic,
@@ -107,11 +107,13 @@ def roster_records(agents: int) -> list[tuple[str, Any]]:
     return records
 
 
-def review_records(reviews: int, agents: int, seed: int) -> list[tuple[str, Any]]:
+def review_records(
+    reviews: int, agents: int, seed: int, prefix: str = "B"
+) -> list[tuple[str, Any]]:
     rng = random.Random(seed)
     records = []
     for n in range(reviews):
-        agent_id = f"B-{rng.randrange(agents):06d}"
+        agent_id = f"{prefix}-{rng.randrange(agents):06d}"
         submitted = START - timedelta(minutes=rng.randrange(60 * 24 * 365))
         scores = {c: rng.choice((2, 3, 4, 4, 5, 5, 5)) for c in CATEGORIES}
         data = {
