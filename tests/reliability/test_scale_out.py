@@ -130,18 +130,19 @@ class Group:
         return dict(count)
 
     def settled(self, instances: set[str]) -> bool:
-        """Stable, and each topic's partitions spread over exactly one member of each of
-        `instances`, every one of them holding some, none held twice."""
+        """Stable, and each topic's partitions spread over the members of exactly `instances`
+        (an instance may run several members of a topic: CONSUMER_CONCURRENCY), every instance
+        holding some, none held twice."""
         if self.state != "Stable":
             return False
         for topic, partitions in self.topics.items():
             subscribers = [m for m, member in self.members.items() if topic in member.topics]
-            owners = sorted(self.owner.get(m, "?") for m in subscribers)
+            owners = {self.owner.get(m, "?") for m in subscribers}
             assigned = sorted(
                 p for m in subscribers for t, p in self.members[m].partitions if t == topic
             )
             held = self.held(topic)
-            if owners != sorted(instances) or assigned != partitions or 0 in held.values():
+            if owners != instances or assigned != partitions or 0 in held.values():
                 return False
         return True
 
