@@ -121,11 +121,9 @@ class EventDispatcher:
         and per-key order, never cross members) and commits its own offsets: the same as that
         many instances, without the process each."""
         for topic in sorted(self.subscribed):
+            consumer = TopicConsumer(self, topic, broker, unit_of_work, max_attempts=max_attempts)
             batch = topic in self.batch_handlers
             for member in range(batch_concurrency if batch else 1):
-                consumer = TopicConsumer(
-                    self, topic, broker, unit_of_work, max_attempts=max_attempts
-                )
                 subscriber = broker.subscriber(
                     topic,
                     group_id=group_id,
