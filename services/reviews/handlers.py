@@ -205,14 +205,14 @@ async def submit(
     """Store the answers for an invitation (one review per invitation) and route them. Give
     the invitation's id, or the invitation as `find_by_code(lock=True)` read it under lock."""
     ctx, repo = context(), repository(uow)
-    invitation = (
-        await repo.invitation(invitation_or_id, lock=True)
-        if isinstance(invitation_or_id, str)
-        else invitation_or_id
-    )
+    if isinstance(invitation_or_id, str):
+        invitation_id = invitation_or_id
+        invitation = await repo.invitation(invitation_id, lock=True)
+    else:
+        invitation_id, invitation = invitation_or_id.invitation_id, invitation_or_id
     problem = invitation_problem(invitation.view if invitation else None, uow.now)
     if invitation is None or problem is InvitationProblem.UNKNOWN:
-        raise NotFoundError(f"no invitation {invitation_or_id}")
+        raise NotFoundError(f"no invitation {invitation_id}")
     if invitation.channel != channel.value:
         raise RefusedError(
             InvitationProblem.WRONG_CHANNEL.value,
@@ -365,7 +365,8 @@ async def _apply(
     before: Sequence[DecisionRecord] = (),
 ) -> Review:
     """Store the step, record it, publish if it says so, and tell the agent when the review
-    first becomes theirs to see. `entering`: the review is new, so its state is a step too.
+    first becomes theirs to see. `entering`: the review is new, so its state is a step too
+    (`submit` tells the agent of a new review itself, with the agent it already read).
     `before`: decisions to record ahead of the step's own (one statement for all).
     Returns the review as stored afterwards."""
     if not entering:  # a new review was inserted in its first state already: nothing to save
@@ -384,7 +385,9 @@ async def _apply(
     current = review if entering else await _reload(repo, review.review_id)
     if step.publish:
         await uow.publish(REVIEW_PUBLISHED, published_event(current))
-    first_shown = current.agent_notified_at is None and current.state in SHOWN_TO_AGENT
+    first_shown = (
+        not entering and current.agent_notified_at is None and current.state in SHOWN_TO_AGENT
+    )
     if first_shown and await _notify_agent(uow, repo, current):
         current = replace(current, agent_notified_at=uow.now)
     return current

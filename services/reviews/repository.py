@@ -170,27 +170,22 @@ class ReviewsRepository:
     ) -> Invitation | None:
         """`lock`: for a submission. The row is locked by its own statement first: `used` must
         be read after the lock is held, to see a review a concurrent submission just committed."""
-        column, value = (
-            ("pin_hash", pin_hash) if pin_hash is not None else ("token_hash", token_hash)
-        )
+        if pin_hash is not None:
+            return await self._invitation_where("pin_hash", pin_hash, lock=lock)
+        return await self._invitation_where("token_hash", token_hash, lock=lock)
+
+    async def invitation(self, invitation_id: str, *, lock: bool = False) -> Invitation | None:
+        return await self._invitation_where("invitation_id", invitation_id, lock=lock)
+
+    async def _invitation_where(
+        self, column: str, value: str | None, *, lock: bool
+    ) -> Invitation | None:
         if lock:
             await self.conn.execute(
                 f"SELECT 1 FROM invitations WHERE {column} = $1 FOR UPDATE", value
             )
         row = await self.conn.fetchrow(
-            f"SELECT {_INVITATION_COLUMNS} FROM invitations i WHERE i.{column} = $1",
-            value,
-        )
-        return Invitation(**dict(row)) if row else None
-
-    async def invitation(self, invitation_id: str, *, lock: bool = False) -> Invitation | None:
-        if lock:
-            await self.conn.execute(
-                "SELECT 1 FROM invitations WHERE invitation_id = $1 FOR UPDATE", invitation_id
-            )
-        row = await self.conn.fetchrow(
-            f"SELECT {_INVITATION_COLUMNS} FROM invitations i WHERE i.invitation_id = $1",
-            invitation_id,
+            f"SELECT {_INVITATION_COLUMNS} FROM invitations i WHERE i.{column} = $1", value
         )
         return Invitation(**dict(row)) if row else None
 
