@@ -169,6 +169,11 @@ async def produce(records: list[tuple[str, Any]], label: str) -> float:
     return seconds
 
 
+SERVICE = "scoring service: reviews → ratings"
+SAME_WRITES = "bare loop, the same writes (inbox, outbox)"
+FLOOR = "bare loop, floor (reviews and a count)"
+
+
 # -- the service --------------------------------------------------------------------------------
 
 
@@ -242,7 +247,7 @@ async def service_throughput(database_url: str, args: argparse.Namespace) -> Res
     finally:
         processes.stop_all()
         await conn.close()
-    return Result("scoring service: reviews → ratings", args.reviews, seconds, peak)
+    return Result(SERVICE, args.reviews, seconds, peak)
 
 
 async def _count(conn: asyncpg.Connection, query: str, target: int) -> bool:
@@ -471,11 +476,6 @@ def stop_broker() -> None:
     )
 
 
-SERVICE = "scoring service: reviews → ratings"
-SAME_WRITES = "bare loop, the same writes (inbox, outbox)"
-FLOOR = "bare loop, floor (reviews and a count)"
-
-
 async def throughput_round(args: argparse.Namespace, database_url: str) -> list[Result]:
     """The service and both bare loops over one backlog, on a broker of their own."""
     await create_topics(BOOTSTRAP)
@@ -505,8 +505,8 @@ async def replay_phase(args: argparse.Namespace, database_url: str) -> list[Resu
     ]
 
 
-def median_rate(results: list[Result], name: str) -> float:
-    return statistics.median(r.rate for r in results if r.name == name)
+def rates(results: list[Result], name: str) -> list[float]:
+    return [r.rate for r in results if r.name == name]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -553,8 +553,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{result.peak_rss_mb:.0f}" if result.peak_rss_mb else "",
         )
     console.print(table)
-    service, same, floor = (median_rate(rounds, name) for name in (SERVICE, SAME_WRITES, FLOOR))
-    ratios = [a.rate / b.rate for a, b in zip(rounds[0::3], rounds[1::3], strict=True)]
+    service, same, floor = (
+        statistics.median(rates(rounds, name)) for name in (SERVICE, SAME_WRITES, FLOOR)
+    )
+    ratios = [
+        a / b for a, b in zip(rates(rounds, SERVICE), rates(rounds, SAME_WRITES), strict=True)
+    ]
     summary: dict[str, Any] = {
         "service_median": service,
         "same_writes_median": same,

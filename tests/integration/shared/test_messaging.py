@@ -80,8 +80,6 @@ def _key_beside(key: str, prefix: str, partitions: int = 6) -> str:
 async def _eventually(
     probe: Callable[[], Awaitable[Any]], expected: Any, timeout: float = 30.0
 ) -> Any:
-    import asyncio
-
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         value = await probe()
