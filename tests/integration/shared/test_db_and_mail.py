@@ -1,4 +1,4 @@
-"""Migrations are idempotent; mail goes out through the real SMTP sink, surviving an outage."""
+"""Migrations are idempotent; pooled connections skip the reset only when they hold nothing; mail goes out through the real SMTP sink, surviving an outage."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from devtools.smtp_sink import body_text, start_sink
 from shared.clock import SystemClock
 from shared.crypto import PiiCipher
-from shared.db import apply_migrations, create_pool
+from shared.db import apply_migrations, create_pool, keeps_session_state
 from shared.mailer import MailRelay, QueuedMail, RenderedMail, SmtpSender, enqueue_mails
 from tests.conftest import free_port
 from tests.integration.shared.conftest import PROBE_MIGRATIONS
@@ -34,6 +34,32 @@ async def test_migrations_run_twice_are_a_no_op(database_url) -> None:
             *(apply_migrations(pool, schema, PROBE_MIGRATIONS) for _ in range(3))
         )
         assert concurrent == [[], [], []]
+    finally:
+        await pool.close()
+
+
+async def test_a_released_connection_is_reset_only_when_it_kept_session_state(
+    database_url,
+) -> None:
+    schema = f"t_{uuid.uuid4().hex[:10]}_reset"
+    pool = await create_pool(database_url, schema, max_size=1)
+    held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+    try:
+        async with pool.acquire() as conn:
+            keeps_session_state(conn)
+            await conn.execute("SELECT pg_advisory_lock(4242)")  # never unlocked, as if cancelled
+        async with pool.acquire() as conn:  # the pool's only connection, reset on release
+            assert await conn.fetchval(held) == 0
+            tx = conn.transaction()
+            await tx.start()
+            await conn.execute("CREATE TEMPORARY TABLE left_open (n int) ON COMMIT DROP")
+            # released inside a transaction: rolled back even though no reset query runs
+        async with pool.acquire() as conn:
+            assert not conn.is_in_transaction()
+            assert await conn.fetchval("SELECT to_regclass('pg_temp.left_open')") is None
+            assert await conn.fetchval("SELECT current_schema()") == schema
+            await conn.execute("SELECT pg_advisory_xact_lock(4243)")
+            assert await conn.fetchval(held) == 0  # a transaction lock ends with its statement
     finally:
         await pool.close()
 
