@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from shared.cloudevents import encode
 from shared.contracts import EventType
+from shared.db import keeps_session_state
 from shared.topics import OUTBOX_CURSOR_TOPIC
 from shared.waiting import wait_event
 
@@ -118,6 +119,10 @@ class OutboxRelay:
         self.group_id = f"outbox-relay.{relay_name}"
         self.relayed = 0
         self.cursor = 1
+        self.next_seq = 1
+        """The relay_seq the next new row gets (gap-free: advanced only by committed numbering)."""
+        self.caught_up = False
+        """Whether every row numbered before this leadership began is published and marked."""
         self.wakeup = asyncio.Event()
 
     async def run(self) -> None:
@@ -137,6 +142,7 @@ class OutboxRelay:
 
     async def _run_as_leader(self) -> None:
         async with self.pool.acquire() as lock_conn:
+            keeps_session_state(lock_conn)
             # a standby instance polls the lock: PostgreSQL cannot notify its release
             while not await lock_conn.fetchval(  # noqa: ASYNC110
                 "SELECT pg_try_advisory_lock(hashtext($1))", self.group_id
@@ -197,11 +203,13 @@ class OutboxRelay:
                 cursor,
             )
             # never hand out a relay_seq at or below the cursor again
-            await conn.execute(
+            last_seq = await conn.fetchval(
                 "SELECT setval('outbox_relay_seq', GREATEST($1 - 1, "
                 "(SELECT COALESCE(MAX(relay_seq), 0) FROM outbox), 1))",
                 cursor,
             )
+        self.next_seq = last_seq + 1
+        self.caught_up = False
         logger.info(
             "outbox relay leading",
             extra={"relay": self.relay_name, "cursor": cursor, "recovered": fixed},
@@ -209,25 +217,29 @@ class OutboxRelay:
 
     async def _relay_batch(self, producer: AIOKafkaProducer) -> int:
         async with self.pool.acquire() as conn, conn.transaction():
-            # the Kafka transaction may have committed while PostgreSQL was unreachable
-            await conn.execute(
-                """UPDATE outbox SET published_at = now()
-                       WHERE published_at IS NULL AND relay_seq < $1""",
-                self.cursor,
-            )
-            # rows numbered earlier whose Kafka transaction aborted go first
-            rows = await conn.fetch(
-                """SELECT relay_seq, topic, message_key, headers, payload FROM outbox
-                       WHERE published_at IS NULL AND relay_seq >= $1
-                       ORDER BY relay_seq LIMIT $2""",
-                self.cursor,
-                self.batch_size,
-            )
+            rows: list[asyncpg.Record] = []
+            if not self.caught_up:
+                # after a (re)start: the Kafka transaction may have committed while PostgreSQL
+                # was unreachable, and rows numbered before an aborted one go first
+                await conn.execute(
+                    """UPDATE outbox SET published_at = now()
+                           WHERE published_at IS NULL AND relay_seq < $1""",
+                    self.cursor,
+                )
+                rows = await conn.fetch(
+                    """SELECT relay_seq, topic, message_key, headers, payload FROM outbox
+                           WHERE published_at IS NULL AND relay_seq >= $1
+                           ORDER BY relay_seq LIMIT $2""",
+                    self.cursor,
+                    self.batch_size,
+                )
+                self.caught_up = not rows
             if not rows:
                 rows = await self._number_new_rows(conn)
         if not rows:
             return 0
         last_seq = rows[-1]["relay_seq"]
+        self.next_seq = max(self.next_seq, last_seq + 1)
         async with producer.transaction():
             for row in rows:
                 headers: dict[str, Any] = json.loads(row["headers"])
@@ -250,26 +262,17 @@ class OutboxRelay:
         return len(rows)
 
     async def _number_new_rows(self, conn: asyncpg.Connection) -> list[asyncpg.Record]:
-        """Give the oldest unrelayed rows consecutive relay_seqs in id order (leader only)."""
-        ids = [
-            row["id"]
-            for row in await conn.fetch(
-                "SELECT id FROM outbox WHERE relay_seq IS NULL ORDER BY id LIMIT $1 FOR UPDATE",
-                self.batch_size,
-            )
-        ]
-        if not ids:
-            return []
-        first = await conn.fetchval("SELECT nextval('outbox_relay_seq')")
-        await conn.execute("SELECT setval('outbox_relay_seq', $1)", first + len(ids) - 1)
-        numbered = list(
-            await conn.fetch(
-                """UPDATE outbox o SET relay_seq = n.seq
-                   FROM unnest($1::bigint[], $2::bigint[]) AS n(id, seq)
-                   WHERE o.id = n.id
-                   RETURNING o.relay_seq, o.topic, o.message_key, o.headers, o.payload""",
-                ids,
-                list(range(first, first + len(ids))),
-            )
+        """Give the oldest unrelayed rows consecutive relay_seqs from `next_seq` in id order, in
+        one statement (leader only: nobody else numbers, so the leader's count is the truth;
+        a failure restarts leadership, which reads it again)."""
+        numbered = await conn.fetch(
+            """WITH picked AS (
+                   SELECT id FROM outbox WHERE relay_seq IS NULL ORDER BY id LIMIT $1 FOR UPDATE),
+               numbered AS (
+                   SELECT id, $2::bigint + row_number() OVER (ORDER BY id) - 1 AS seq FROM picked)
+               UPDATE outbox o SET relay_seq = n.seq FROM numbered n WHERE o.id = n.id
+               RETURNING o.relay_seq, o.topic, o.message_key, o.headers, o.payload""",
+            self.batch_size,
+            self.next_seq,
         )
         return sorted(numbered, key=lambda row: row["relay_seq"])

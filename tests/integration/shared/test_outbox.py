@@ -1,4 +1,5 @@
-"""The outbox relay publishes every row exactly once, in per-key order, across a kill -9."""
+"""The outbox relay publishes every row exactly once, in per-key order, across a kill -9 and
+across a Kafka transaction that aborts after its rows were numbered."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from shared.contracts import RATING_UPDATED
 from shared.contracts.ratings import RatingUpdated
 from shared.db import apply_migrations, create_pool
-from shared.outbox import insert_outbox_rows, outbox_rows
+from shared.outbox import OutboxRelay, insert_outbox_rows, outbox_rows
 from shared.topics import Topic
 
 pytestmark = pytest.mark.integration
@@ -97,3 +99,74 @@ async def test_rows_arrive_exactly_once_in_key_order_across_a_killed_relay(
     assert len(per_key) == KEYS
     for key, instants in per_key.items():
         assert instants == sorted(instants), f"out of order for {key}"
+
+
+class _FailingOnce(AIOKafkaProducer):  # type: ignore[misc]  # aiokafka is untyped
+    """The first transaction's send fails, after the relay numbered that batch's rows."""
+
+    failed = False
+
+    async def send(self, *args: object, **kwargs: object) -> object:
+        if not _FailingOnce.failed:
+            _FailingOnce.failed = True
+            raise RuntimeError("broker said no")
+        return await super().send(*args, **kwargs)
+
+
+async def test_rows_numbered_before_an_aborted_transaction_go_first_and_once(
+    database_url, kafka_bootstrap, topic_reader
+) -> None:
+    schema = f"t_{uuid.uuid4().hex[:10]}_outbox"
+    pool = await create_pool(database_url, schema)
+    await apply_migrations(pool, schema, None)
+    reader = await topic_reader(Topic.RATINGS)
+    tag = uuid.uuid4().hex[:8]
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    ratings = [
+        RatingUpdated(
+            agent_id=f"A-{tag}",
+            as_of=start + timedelta(minutes=i),
+            visibility="opted_out",
+            policy_version="test",
+        )
+        for i in range(30)
+    ]
+    async with pool.acquire() as conn:
+        await insert_outbox_rows(
+            conn, outbox_rows(RATING_UPDATED, ratings[:10], source="/tests", time=start)
+        )
+    relay = OutboxRelay(
+        pool,
+        bootstrap_servers=kafka_bootstrap,
+        relay_name=f"test-abort-{tag}",
+        batch_size=4,
+        poll_seconds=0.05,
+        producer_factory=_FailingOnce,
+    )
+    task = asyncio.create_task(relay.run())
+    try:
+        deadline = asyncio.get_running_loop().time() + 60
+        while not _FailingOnce.failed:
+            assert asyncio.get_running_loop().time() < deadline, "relay never sent"
+            await asyncio.sleep(0.02)
+        async with pool.acquire() as conn:  # rows arriving while the relay starts over
+            await insert_outbox_rows(
+                conn, outbox_rows(RATING_UPDATED, ratings[10:], source="/tests", time=start)
+            )
+        while await _published(pool) < len(ratings):
+            assert asyncio.get_running_loop().time() < deadline, "relay did not finish"
+            await asyncio.sleep(0.05)
+        mine = [e for e in await reader.collect(2.0) if e.key == f"A-{tag}"]
+        async with pool.acquire() as conn:
+            seqs = [
+                r["relay_seq"] for r in await conn.fetch("SELECT relay_seq FROM outbox ORDER BY id")
+            ]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await pool.close()
+
+    assert [e.data["as_of"] for e in mine] == [
+        r.model_dump(mode="json")["as_of"] for r in ratings
+    ], "lost, duplicated or out of order"
+    assert seqs == list(range(seqs[0], seqs[0] + len(ratings))), "gap-free relay_seq in id order"
