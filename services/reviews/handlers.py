@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +26,7 @@ from services.reviews.domain.model import (
 from services.reviews.domain.moderation import route_submission
 from services.reviews.repository import (
     Agent,
+    CodeLookup,
     DecisionRecord,
     Invitation,
     Review,
@@ -161,23 +161,24 @@ async def find_by_code(
     invitation is locked for a submission (give it to `submit` as it is)."""
     ctx, repo = context(), repository(uow)
     since = uow.now - ctx.failure_window
+    code = (
+        CodeLookup("pin_hash", ctx.hasher.pin_hash(pin))
+        if pin
+        else CodeLookup("token_hash", ctx.hasher.token_hash(token))
+        if token
+        else None
+    )
 
-    async def locked_out() -> bool:
-        mine, everyone = await repo.code_failures(address, since)
+    async def locked_out(*, locking: CodeLookup | None = None) -> bool:
+        mine, everyone = await repo.code_failures(address, since, locking=locking)
         return too_many_failures(mine, ctx.failure_limit) or too_many_failures(
             everyone, ctx.global_failure_limit
         )
 
-    if await locked_out():
+    # a submission locks the invitation in the same statement as the check
+    if await locked_out(locking=code if lock else None):
         return CodeRefused(None, retry_after=ctx.failure_window)
-    if pin:
-        invitation = await repo.invitation_by_code(pin_hash=ctx.hasher.pin_hash(pin), lock=lock)
-    elif token:
-        invitation = await repo.invitation_by_code(
-            token_hash=ctx.hasher.token_hash(token), lock=lock
-        )
-    else:
-        invitation = None
+    invitation = await repo.invitation_by_code(code) if code else None
     problem = invitation_problem(invitation.view if invitation else None, uow.now)
     if problem is InvitationProblem.UNKNOWN and pin:
         # only PINs can be guessed (60 bits); a 256-bit link token cannot, and an unknown one
@@ -222,8 +223,6 @@ async def submit(
         raise RefusedError(problem.value, _PROBLEM_TEXT[problem])
     routing = route_submission(answers.scores.as_dict(), answers.comment, answers.display_name)
     step = after_submission(routing, uow.now, ctx.response_window)
-    # told at once when the review is theirs to see: stored as told with the review itself
-    agent = await repo.agent(invitation.agent_id) if step.state in SHOWN_TO_AGENT else None
     review = Review(
         review_id=str(uuid.uuid4()),
         invitation_id=invitation.invitation_id,
@@ -243,10 +242,22 @@ async def submit(
         agent_response=None,
         responded_at=None,
         published_at=uow.now if step.publish else None,
-        agent_notified_at=uow.now if agent is not None else None,
+        agent_notified_at=None,
         entered_by=actor.id if channel is Channel.PHONE else None,
     )
-    await repo.insert_review(review)
+    reason = (
+        "content checks: " + ", ".join(review.flags)
+        if routing.flags
+        else ("positive and clean" if routing.positive else "not positive: the agent answers first")
+    )
+    decisions = [
+        DecisionRecord(actor.id, actor.role, "submitted", f"channel {channel.value}"),
+        DecisionRecord(SYSTEM, SYSTEM, f"to_{step.state.value}", reason),
+    ]
+    # told at once when the review is theirs to see: stored as told with the review itself
+    agent = await repo.insert_review(
+        review, decisions, at=uow.now, notify=step.state in SHOWN_TO_AGENT
+    )
     await uow.publish(
         SURVEY_ANSWERED,
         SurveyAnswered(
@@ -257,19 +268,13 @@ async def submit(
             answered_at=uow.now,
         ),
     )
-    reason = (
-        "content checks: " + ", ".join(review.flags)
-        if routing.flags
-        else ("positive and clean" if routing.positive else "not positive: the agent answers first")
-    )
-    submitted = DecisionRecord(actor.id, actor.role, "submitted", f"channel {channel.value}")
-    current = await _apply(
-        uow, repo, review, step, Actor(SYSTEM, SYSTEM), reason, entering=True, before=(submitted,)
-    )
+    if step.publish:
+        await uow.publish(REVIEW_PUBLISHED, published_event(review))
     if agent is not None:
-        await _send_notice(uow, agent, current)
+        review = replace(review, agent_notified_at=uow.now)
+        await _send_notice(uow, agent, review)
     logger.info("review %s for agent %s: %s", review.review_id, review.agent_id, step.state.value)
-    return current
+    return review
 
 
 _PROBLEM_TEXT = {
@@ -361,33 +366,26 @@ async def _apply(
     reason: str,
     *,
     action: str | None = None,
-    entering: bool = False,
-    before: Sequence[DecisionRecord] = (),
 ) -> Review:
-    """Store the step, record it, publish if it says so, and tell the agent when the review
-    first becomes theirs to see. `entering`: the review is new, so its state is a step too
-    (`submit` tells the agent of a new review itself, with the agent it already read).
-    `before`: decisions to record ahead of the step's own (one statement for all).
-    Returns the review as stored afterwards."""
-    if not entering:  # a new review was inserted in its first state already: nothing to save
-        await repo.save_state(
-            review.review_id,
-            step.state,
-            response_due_at=step.response_due_at,
-            published_at=uow.now if step.publish else None,
-        )
-    decisions = list(before)
+    """Store a stored review's step, record it, publish if it says so, and tell the agent when
+    the review first becomes theirs to see (`submit` does all of it for a new review). Returns
+    the review as stored afterwards."""
+    await repo.save_state(
+        review.review_id,
+        step.state,
+        response_due_at=step.response_due_at,
+        published_at=uow.now if step.publish else None,
+    )
+    decisions = []
     if action is not None:
         decisions.append(DecisionRecord(actor.id, actor.role, action, reason))
-    if entering or step.state is not review.state or step.publish:
+    if step.state is not review.state or step.publish:
         decisions.append(DecisionRecord(SYSTEM, SYSTEM, f"to_{step.state.value}", reason))
     await repo.record_decisions(review.review_id, uow.now, decisions)
-    current = review if entering else await _reload(repo, review.review_id)
+    current = await _reload(repo, review.review_id)
     if step.publish:
         await uow.publish(REVIEW_PUBLISHED, published_event(current))
-    first_shown = (
-        not entering and current.agent_notified_at is None and current.state in SHOWN_TO_AGENT
-    )
+    first_shown = current.agent_notified_at is None and current.state in SHOWN_TO_AGENT
     if first_shown and await _notify_agent(uow, repo, current):
         current = replace(current, agent_notified_at=uow.now)
     return current

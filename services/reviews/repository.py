@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -92,6 +92,14 @@ _INVITATION_COLUMNS = """
 """
 
 
+@dataclass(frozen=True, slots=True)
+class CodeLookup:
+    """How a survey code is found: the hash of a PIN or of a link token, and its column."""
+
+    column: Literal["pin_hash", "token_hash"]
+    value: str
+
+
 def _review(row: asyncpg.Record) -> Review:
     values: dict[str, Any] = dict(row)
     values["scores"] = json.loads(values["scores"])
@@ -165,14 +173,10 @@ class ReviewsRepository:
             reason,
         )
 
-    async def invitation_by_code(
-        self, *, pin_hash: str | None = None, token_hash: str | None = None, lock: bool = False
-    ) -> Invitation | None:
-        """`lock`: for a submission. The row is locked by its own statement first: `used` must
-        be read after the lock is held, to see a review a concurrent submission just committed."""
-        if pin_hash is not None:
-            return await self._invitation_where("pin_hash", pin_hash, lock=lock)
-        return await self._invitation_where("token_hash", token_hash, lock=lock)
+    async def invitation_by_code(self, code: CodeLookup) -> Invitation | None:
+        """A submission reads it after `code_failures(locking=code)` locked it: `used` must be
+        read with the lock held, to see a review a concurrent submission just committed."""
+        return await self._invitation_where(code.column, code.value, lock=False)
 
     async def invitation(self, invitation_id: str, *, lock: bool = False) -> Invitation | None:
         return await self._invitation_where("invitation_id", invitation_id, lock=lock)
@@ -191,15 +195,32 @@ class ReviewsRepository:
 
     # reviews
 
-    async def insert_review(self, review: Review) -> None:
-        await self.conn.execute(
+    async def insert_review(
+        self, review: Review, decisions: Sequence[DecisionRecord], *, at: datetime, notify: bool
+    ) -> Agent | None:
+        """A new review with its first decisions, in one statement. `notify`: the review is the
+        agent's to see; it is stored as told when the roster knows the agent, whom it returns
+        (to be told). Agents the roster has not named yet are told when it does."""
+        row = await self.conn.fetchrow(
             """
-            INSERT INTO reviews (review_id, invitation_id, agent_id, transaction_id, survey,
-                                 removal_reason, channel, submitted_at, scores, positive, comment,
-                                 display_name, flags, state, response_due_at, published_at,
-                                 entered_by, agent_notified_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                    $18)
+            WITH agent AS (
+                SELECT agent_id, name, email, active FROM agents WHERE agent_id = $3 AND $19),
+            review AS (
+                INSERT INTO reviews (review_id, invitation_id, agent_id, transaction_id, survey,
+                                     removal_reason, channel, submitted_at, scores, positive,
+                                     comment, display_name, flags, state, response_due_at,
+                                     published_at, entered_by, agent_notified_at)
+                SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                       $17, (SELECT $18::timestamptz FROM agent)
+                RETURNING review_id),
+            decisions AS (
+                INSERT INTO review_decisions (review_id, at, actor, actor_role, action, reason)
+                SELECT review.review_id, $18, actor, actor_role, action, reason
+                  FROM review,
+                       unnest($20::text[], $21::text[], $22::text[], $23::text[])
+                       WITH ORDINALITY AS d(actor, actor_role, action, reason, position)
+                 ORDER BY position)
+            SELECT agent.* FROM agent
             """,
             review.review_id,
             review.invitation_id,
@@ -218,8 +239,14 @@ class ReviewsRepository:
             review.response_due_at,
             review.published_at,
             review.entered_by,
-            review.agent_notified_at,
+            at,
+            notify,
+            [d.actor for d in decisions],
+            [d.actor_role for d in decisions],
+            [d.action for d in decisions],
+            [d.reason for d in decisions],
         )
+        return Agent(**dict(row)) if row else None
 
     async def review(self, review_id: str, *, lock: bool = False) -> Review | None:
         row = await self.conn.fetchrow(
@@ -346,15 +373,27 @@ class ReviewsRepository:
             "SELECT pg_advisory_xact_lock(hashtext('code-failures:' || $1::text))", address
         )
 
-    async def code_failures(self, address: str, since: datetime) -> tuple[int, int]:
-        """(failures from this address, failures from everywhere) since the instant."""
+    async def code_failures(
+        self, address: str, since: datetime, *, locking: CodeLookup | None = None
+    ) -> tuple[int, int]:
+        """(failures from this address, failures from everywhere) since the instant.
+        `locking`: the invitation with this code is locked in the same statement (a
+        submission: read it afterwards, `used` must be read with the lock held)."""
+        lock = (
+            f"SELECT 1 FROM invitations WHERE {locking.column} = $3 FOR UPDATE"
+            if locking
+            else "SELECT 1 WHERE $3::text IS NULL"
+        )
         row = await self.conn.fetchrow(
-            """
-            SELECT count(*) FILTER (WHERE address = $1) AS mine, count(*) AS everyone
+            f"""
+            WITH locked AS ({lock})
+            SELECT count(*) FILTER (WHERE address = $1) AS mine, count(*) AS everyone,
+                   (SELECT count(*) FROM locked) AS locked
               FROM code_failures WHERE failed_at > $2
             """,
             address,
             since,
+            locking.value if locking else None,
         )
         assert row is not None
         return int(row["mine"]), int(row["everyone"])
