@@ -78,7 +78,7 @@ def _outbox_row(
     time: datetime,
     ce_id: str | None = None,
 ) -> OutboxRow:
-    if not isinstance(data, event_type.model):
+    if type(data) is not event_type.model and not isinstance(data, event_type.model):
         raise TypeError(f"{event_type.ce_type} carries {event_type.model.__name__}")
     key = str(getattr(data, event_type.key_field))
     record = encode(event_type.ce_type, data, source=source, key=key, ce_id=ce_id, time=time)

@@ -37,7 +37,8 @@ def review_rows(events: Iterable[object]) -> list[ReviewRow]:
     """Only transaction surveys count; the last word on a review within a batch wins."""
     rows: dict[str, ReviewRow] = {}
     for event in events:
-        if isinstance(event, ReviewPublished):
+        # type() rather than isinstance(): pydantic models check through ABCMeta, per event
+        if type(event) is ReviewPublished:
             if event.survey is not SurveyKind.TRANSACTION:
                 continue
             previous = rows.get(event.review_id)
@@ -49,7 +50,7 @@ def review_rows(events: Iterable[object]) -> list[ReviewRow]:
                 event.published_at,
                 previous.withdrawn_at if previous else None,
             )
-        elif isinstance(event, ReviewWithdrawn):
+        elif type(event) is ReviewWithdrawn:
             previous = rows.get(event.review_id)
             rows[event.review_id] = ReviewRow(
                 event.review_id,
