@@ -169,16 +169,24 @@ async def find_by_code(
         else None
     )
 
-    async def locked_out(*, locking: CodeLookup | None = None) -> bool:
-        mine, everyone = await repo.code_failures(address, since, locking=locking)
+    def too_many(mine: int, everyone: int) -> bool:
         return too_many_failures(mine, ctx.failure_limit) or too_many_failures(
             everyone, ctx.global_failure_limit
         )
 
-    # a submission locks the invitation in the same statement as the check
-    if await locked_out(locking=code if lock else None):
+    async def locked_out() -> bool:
+        return too_many(*await repo.code_failures(address, since))
+
+    invitation: Invitation | None = None
+    if lock and code:  # a submission: the check, the lock and the read in one statement
+        mine, everyone, invitation = await repo.code_failures_and_invitation(address, since, code)
+        refused = too_many(mine, everyone)
+    else:
+        refused = await locked_out()
+        if not refused and code:
+            invitation = await repo.invitation_by_code(code)
+    if refused:
         return CodeRefused(None, retry_after=ctx.failure_window)
-    invitation = await repo.invitation_by_code(code) if code else None
     problem = invitation_problem(invitation.view if invitation else None, uow.now)
     if problem is InvitationProblem.UNKNOWN and pin:
         # only PINs can be guessed (60 bits); a 256-bit link token cannot, and an unknown one

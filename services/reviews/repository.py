@@ -87,8 +87,7 @@ class Decision:
 
 _INVITATION_COLUMNS = """
     i.invitation_id, i.agent_id, i.transaction_id, i.lead_id, i.survey, i.removal_reason,
-    i.channel, i.issued_at, i.expires_at, i.closed_reason,
-    EXISTS (SELECT 1 FROM reviews r WHERE r.invitation_id = i.invitation_id) AS used
+    i.channel, i.issued_at, i.expires_at, i.closed_reason, i.answered_at IS NOT NULL AS used
 """
 
 
@@ -98,6 +97,11 @@ class CodeLookup:
 
     column: Literal["pin_hash", "token_hash"]
     value: str
+
+
+_FAILURE_COUNTS = """(
+    SELECT count(*) FILTER (WHERE address = $1) AS mine, count(*) AS everyone
+      FROM code_failures WHERE failed_at > $2) AS failures"""
 
 
 def _review(row: asyncpg.Record) -> Review:
@@ -174,8 +178,6 @@ class ReviewsRepository:
         )
 
     async def invitation_by_code(self, code: CodeLookup) -> Invitation | None:
-        """A submission reads it after `code_failures(locking=code)` locked it: `used` must be
-        read with the lock held, to see a review a concurrent submission just committed."""
         return await self._invitation_where(code.column, code.value, lock=False)
 
     async def invitation(self, invitation_id: str, *, lock: bool = False) -> Invitation | None:
@@ -184,12 +186,10 @@ class ReviewsRepository:
     async def _invitation_where(
         self, column: str, value: str | None, *, lock: bool
     ) -> Invitation | None:
-        if lock:
-            await self.conn.execute(
-                f"SELECT 1 FROM invitations WHERE {column} = $1 FOR UPDATE", value
-            )
         row = await self.conn.fetchrow(
-            f"SELECT {_INVITATION_COLUMNS} FROM invitations i WHERE i.{column} = $1", value
+            f"SELECT {_INVITATION_COLUMNS} FROM invitations i WHERE i.{column} = $1"
+            + (" FOR UPDATE" if lock else ""),
+            value,
         )
         return Invitation(**dict(row)) if row else None
 
@@ -213,6 +213,8 @@ class ReviewsRepository:
                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
                        $17, (SELECT $18::timestamptz FROM agent)
                 RETURNING review_id),
+            answered AS (
+                UPDATE invitations SET answered_at = $8 WHERE invitation_id = $2),
             decisions AS (
                 INSERT INTO review_decisions (review_id, at, actor, actor_role, action, reason)
                 SELECT review.review_id, $18, actor, actor_role, action, reason
@@ -373,30 +375,36 @@ class ReviewsRepository:
             "SELECT pg_advisory_xact_lock(hashtext('code-failures:' || $1::text))", address
         )
 
-    async def code_failures(
-        self, address: str, since: datetime, *, locking: CodeLookup | None = None
-    ) -> tuple[int, int]:
-        """(failures from this address, failures from everywhere) since the instant.
-        `locking`: the invitation with this code is locked in the same statement (a
-        submission: read it afterwards, `used` must be read with the lock held)."""
-        lock = (
-            f"SELECT 1 FROM invitations WHERE {locking.column} = $3 FOR UPDATE"
-            if locking
-            else "SELECT 1 WHERE $3::text IS NULL"
-        )
+    async def code_failures(self, address: str, since: datetime) -> tuple[int, int]:
+        """(failures from this address, failures from everywhere) since the instant."""
         row = await self.conn.fetchrow(
-            f"""
-            WITH locked AS ({lock})
-            SELECT count(*) FILTER (WHERE address = $1) AS mine, count(*) AS everyone,
-                   (SELECT count(*) FROM locked) AS locked
-              FROM code_failures WHERE failed_at > $2
-            """,
-            address,
-            since,
-            locking.value if locking else None,
+            f"SELECT mine, everyone FROM {_FAILURE_COUNTS}", address, since
         )
         assert row is not None
         return int(row["mine"]), int(row["everyone"])
+
+    async def code_failures_and_invitation(
+        self, address: str, since: datetime, code: CodeLookup
+    ) -> tuple[int, int, Invitation | None]:
+        """`code_failures`, and the invitation with this code locked for a submission, in one
+        statement. `used` is a column of the locked row: FOR UPDATE returns the row as a
+        concurrent submission left it when it committed."""
+        row = await self.conn.fetchrow(
+            f"""
+            WITH invitation AS (
+                SELECT {_INVITATION_COLUMNS} FROM invitations i
+                 WHERE i.{code.column} = $3 FOR UPDATE)
+            SELECT mine, everyone, invitation.* FROM {_FAILURE_COUNTS}
+              LEFT JOIN invitation ON true
+            """,
+            address,
+            since,
+            code.value,
+        )
+        assert row is not None
+        values = dict(row)
+        mine, everyone = int(values.pop("mine")), int(values.pop("everyone"))
+        return mine, everyone, Invitation(**values) if values["invitation_id"] else None
 
     async def add_code_failure(self, address: str, at: datetime) -> None:
         await self.conn.execute(
