@@ -63,6 +63,13 @@ class ServiceSettings(BaseSettings):
     )
     scheduler_interval_seconds: float = Field(default=1.0, gt=0)
     outbox_poll_seconds: float = Field(default=0.2, gt=0)
+    outbox_linger_seconds: float = Field(
+        default=0.02,
+        ge=0,
+        le=1,
+        description="While events keep coming, how long the outbox relay waits after a part "
+        "batch so that one Kafka transaction carries more (docs/performance.md).",
+    )
     consumer_max_attempts: int = Field(default=5, ge=1, description="Tries before the DLQ.")
     consumer_batch_size: int = Field(
         default=500,
