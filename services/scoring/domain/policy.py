@@ -33,9 +33,9 @@ Decisions, by the lead unless marked (ours):
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from operator import attrgetter
 
@@ -241,7 +241,8 @@ def rate(
     )
 
     walk = _StatusWalk(times, anniversary, policy)
-    walk.run_through(instant)
+    if may_reach_silver(times, policy):
+        walk.run_through(instant)
     periods = tuple(StatusPeriod(p.status, p.start, p.end, p.reason) for p in walk.periods)
     status = walk.status
 
@@ -296,6 +297,19 @@ def _utc(instant: datetime) -> datetime:
     if instant.tzinfo is None:
         raise ValueError("instant must be timezone-aware")
     return instant if instant.tzinfo is UTC else instant.astimezone(UTC)
+
+
+def may_reach_silver(times: Sequence[datetime], policy: Policy) -> bool:
+    """Whether any silver window can hold `silver_min_positive` of the sorted positive `times`.
+    When none can, the walk never leaves NONE (gold starts only from silver), so most agents
+    skip it. Exact: no window of m months, day clamping included, is longer than 31·m + 3 days."""
+    need = policy.silver_min_positive
+    if need < 2:
+        return bool(times) or need < 1
+    longest = timedelta(days=31 * policy.silver_window_months + 3)
+    return any(
+        later - earlier <= longest for earlier, later in zip(times, times[need - 1 :], strict=False)
+    )
 
 
 class _StatusWalk:

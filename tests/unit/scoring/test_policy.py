@@ -54,6 +54,21 @@ def test_silver_starts_at_the_fourth_positive_review_in_three_months_not_the_thi
     assert rating.next_review_at == SILVER_ENDS
 
 
+def test_silver_from_four_positives_spanning_the_longest_three_month_window():
+    # (28 Feb 23:59:59, 31 May 23:59:59]: 92 days, the lower bound clamped from 31 Feb; the
+    # walk must not be skipped as if no window could hold them
+    last = utc(2026, 5, 31, 23, 59, 59)
+    first = utc(2026, 2, 28, 23, 59, 59, 1)
+    four = [
+        review(f"w{i}", at) for i, at in enumerate([first, utc(2026, 4, 1), utc(2026, 5, 1), last])
+    ]
+    assert last - first > timedelta(days=91)
+    assert evaluate(four, None, last - MICROSECOND).status is Status.NONE
+    rating = evaluate(four, None, last)
+    assert rating.status is Status.SILVER
+    assert rating.status_since == last
+
+
 def test_negative_reviews_do_not_count_towards_silver():
     history = [*FIRST_FOUR[:3], *weekly("bad", utc(2026, 1, 27, 10), 5, BAD)]
     rating = evaluate(history, None, utc(2026, 3, 1))

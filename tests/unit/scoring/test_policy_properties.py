@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
+from unittest.mock import patch
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.scoring.domain import policy as policy_module
 from services.scoring.domain.months import add_months, days_in_month, membership_anniversary
 from services.scoring.domain.policy import DEFAULT_POLICY, Rating, ReviewFact, evaluate
 from shared.contracts.ratings import Status
@@ -246,3 +249,14 @@ def test_periods_are_contiguous_ordered_and_end_in_the_current_status(case):
         assert periods[-1].end == rating.next_review_at
     else:
         assert (rating.status, rating.status_since) == (Status.NONE, None)
+
+
+@PROPERTIES
+@given(case=cases(), need=st.integers(0, 6), months=st.integers(1, 4))
+def test_skipping_the_walk_when_no_window_can_reach_silver_changes_nothing(case, need, months):
+    reviews, member_since, instant = case
+    policy = replace(POLICY, silver_min_positive=need, silver_window_months=months)
+    shortcut = evaluate(reviews, member_since, instant, policy)
+    with patch.object(policy_module, "may_reach_silver", lambda times, policy: True):
+        walked = evaluate(reviews, member_since, instant, policy)
+    assert shortcut == walked
