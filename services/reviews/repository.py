@@ -104,6 +104,16 @@ _FAILURE_COUNTS = """(
       FROM code_failures WHERE failed_at > $2) AS failures"""
 
 
+def _decision_columns(decisions: Sequence[DecisionRecord]) -> list[list[str]]:
+    """Actors, roles, actions and reasons: the arrays the decision inserts unnest, in order."""
+    return [
+        [d.actor for d in decisions],
+        [d.actor_role for d in decisions],
+        [d.action for d in decisions],
+        [d.reason for d in decisions],
+    ]
+
+
 def _review(row: asyncpg.Record) -> Review:
     values: dict[str, Any] = dict(row)
     values["scores"] = json.loads(values["scores"])
@@ -243,10 +253,7 @@ class ReviewsRepository:
             review.entered_by,
             at,
             notify,
-            [d.actor for d in decisions],
-            [d.actor_role for d in decisions],
-            [d.action for d in decisions],
-            [d.reason for d in decisions],
+            *_decision_columns(decisions),
         )
         return Agent(**dict(row)) if row else None
 
@@ -306,10 +313,7 @@ class ReviewsRepository:
             """,
             review_id,
             at,
-            [d.actor for d in decisions],
-            [d.actor_role for d in decisions],
-            [d.action for d in decisions],
-            [d.reason for d in decisions],
+            *_decision_columns(decisions),
         )
 
     async def decisions(self, review_id: str) -> list[Decision]:

@@ -34,25 +34,32 @@ async def _published(pool: asyncpg.Pool) -> int:
         )
 
 
-async def test_rows_arrive_exactly_once_in_key_order_across_a_killed_relay(
-    database_url, kafka_bootstrap, topic_reader
-) -> None:
+async def _fresh_outbox(database_url: str) -> tuple[asyncpg.Pool, str]:
     schema = f"t_{uuid.uuid4().hex[:10]}_outbox"
     pool = await create_pool(database_url, schema)
     await apply_migrations(pool, schema, None)
+    return pool, schema
+
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+async def test_rows_arrive_exactly_once_in_key_order_across_a_killed_relay(
+    database_url, kafka_bootstrap, topic_reader
+) -> None:
+    pool, schema = await _fresh_outbox(database_url)
     reader = await topic_reader(Topic.RATINGS)
     tag = uuid.uuid4().hex[:8]
-    start = datetime(2026, 1, 1, tzinfo=UTC)
     async with pool.acquire() as conn, conn.transaction():
         for i in range(ROWS):
             rating = RatingUpdated(
                 agent_id=f"A-{tag}-{i % KEYS}",
-                as_of=start + timedelta(minutes=i),
+                as_of=START + timedelta(minutes=i),
                 visibility="opted_out",
                 policy_version="test",
             )
             await insert_outbox_rows(
-                conn, outbox_rows(RATING_UPDATED, [rating], source="/tests", time=start)
+                conn, outbox_rows(RATING_UPDATED, [rating], source="/tests", time=START)
             )
 
     command = [
@@ -116,16 +123,13 @@ class _FailingOnce(AIOKafkaProducer):  # type: ignore[misc]  # aiokafka is untyp
 async def test_rows_numbered_before_an_aborted_transaction_go_first_and_once(
     database_url, kafka_bootstrap, topic_reader
 ) -> None:
-    schema = f"t_{uuid.uuid4().hex[:10]}_outbox"
-    pool = await create_pool(database_url, schema)
-    await apply_migrations(pool, schema, None)
+    pool, _ = await _fresh_outbox(database_url)
     reader = await topic_reader(Topic.RATINGS)
     tag = uuid.uuid4().hex[:8]
-    start = datetime(2026, 1, 1, tzinfo=UTC)
     ratings = [
         RatingUpdated(
             agent_id=f"A-{tag}",
-            as_of=start + timedelta(minutes=i),
+            as_of=START + timedelta(minutes=i),
             visibility="opted_out",
             policy_version="test",
         )
@@ -133,7 +137,7 @@ async def test_rows_numbered_before_an_aborted_transaction_go_first_and_once(
     ]
     async with pool.acquire() as conn:
         await insert_outbox_rows(
-            conn, outbox_rows(RATING_UPDATED, ratings[:10], source="/tests", time=start)
+            conn, outbox_rows(RATING_UPDATED, ratings[:10], source="/tests", time=START)
         )
     relay = OutboxRelay(
         pool,
@@ -151,7 +155,7 @@ async def test_rows_numbered_before_an_aborted_transaction_go_first_and_once(
             await asyncio.sleep(0.02)
         async with pool.acquire() as conn:  # rows arriving while the relay starts over
             await insert_outbox_rows(
-                conn, outbox_rows(RATING_UPDATED, ratings[10:], source="/tests", time=start)
+                conn, outbox_rows(RATING_UPDATED, ratings[10:], source="/tests", time=START)
             )
         while await _published(pool) < len(ratings):
             assert asyncio.get_running_loop().time() < deadline, "relay did not finish"
