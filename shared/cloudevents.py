@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from shared.contracts.base import validate_json_without_nul
+
 CONTENT_TYPE = "application/json"
 REQUIRED_HEADERS = ("ce_specversion", "ce_id", "ce_source", "ce_type")
 _CE_PREFIX = "ce_"
@@ -175,7 +177,7 @@ def decode(key: bytes | None, value: bytes | None, headers: dict[str, bytes]) ->
 def validate_data(envelope: Envelope, model: type[ModelT]) -> ModelT:
     """The event's data validated straight from the bytes into `model` (one parse)."""
     try:
-        return model.model_validate_json(envelope.value)
+        return validate_json_without_nul(model, envelope.value)
     except ValidationError as exc:
         first = exc.errors()[0]
         if first["type"] == "json_invalid":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Self, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -12,6 +12,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    ValidationInfo,
     model_validator,
 )
 
@@ -53,18 +54,36 @@ UTC instant exactly as `format_rfc3339` does (`Z`, microseconds only when there 
 Rust; a PlainSerializer calling `format_rfc3339` cost a Python call per timestamp."""
 
 
+_NO_NUL_ESCAPE: dict[str, bool] = {"no_nul_escape": True}
+
+
 class Contract(BaseModel):
     """Frozen, strict-about-unknown-fields base for everything that crosses a service boundary."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     @model_validator(mode="after")
-    def _no_nul_characters(self) -> Self:
+    def _no_nul_characters(self, info: ValidationInfo) -> Self:
         """JSON allows U+0000 in a string; PostgreSQL text cannot store it. Refused here, such an
         event is dead-lettered as invalid at once instead of failing in every consumer's
         database (and a replay skips it like any other unreadable record). One check a model,
-        not one a field: a Python call per field cost more than the rest of the validation."""
+        not one a field: a Python call per field cost more than the rest of the validation.
+        Skipped for JSON that `validate_json_without_nul` found free of the only way JSON can
+        spell a NUL (`\\u0000`; the parser refuses a raw one)."""
+        if info.context is _NO_NUL_ESCAPE:
+            return self
         for name, value in self.__dict__.items():
             if type(value) is str and "\x00" in value:
                 raise ValueError(f"{name}: text must not contain NUL (U+0000) characters")
         return self
+
+
+ContractT = TypeVar("ContractT", bound=BaseModel)
+
+
+def validate_json_without_nul(model: type[ContractT], raw: bytes) -> ContractT:
+    """`model.model_validate_json(raw)`, sparing every model's NUL check when the bytes hold no
+    `\\u0000` escape (a byte search instead of a Python call per model: 11 % of a replay's
+    samples in py-spy went to that check)."""
+    context = None if b"\\u0000" in raw else _NO_NUL_ESCAPE
+    return model.model_validate_json(raw, context=context)

@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from shared.contracts import EVENTS
+from shared.contracts.base import validate_json_without_nul
 from shared.contracts.mls import TransactionClosed
 from shared.contracts.ratings import RatingUpdated
 from shared.contracts.reviews import ReviewPublished, Scores
@@ -153,3 +154,28 @@ def test_committed_json_schemas_are_up_to_date() -> None:
     rendered = render_schemas()
     committed = {p.name: p.read_text() for p in Path(SCHEMA_DIR).glob("*.json")}
     assert committed == rendered, "run `python -m shared.contracts.schemas` and commit the result"
+
+
+@pytest.mark.parametrize(
+    ("text", "refused"),
+    [
+        ("T-1\\u0000", True),  # the JSON escape of U+0000: the check runs and refuses it
+        ("T-1\\\\u0000", False),  # a backslash, then 'u0000': text, not a NUL
+        ("T-\\u00001", True),
+    ],
+)
+def test_json_is_checked_for_nul_only_where_it_can_hold_one(text: str, refused: bool) -> None:
+    raw = json.dumps({**SYSTEM_TRANSACTION, "transaction_id": "X"}).replace('"X"', f'"{text}"')
+    if refused:
+        with pytest.raises(ValidationError, match="NUL"):
+            validate_json_without_nul(TransactionClosed, raw.encode())
+    else:
+        event = validate_json_without_nul(TransactionClosed, raw.encode())
+        assert event.transaction_id == "T-1\\u0000"
+
+
+def test_nested_nul_in_json_is_refused_too() -> None:
+    raw = json.dumps(SYSTEM_TRANSACTION).replace('"name": "', '"name": "\\u0000', 1)
+    assert "\\u0000" in raw
+    with pytest.raises(ValidationError, match="NUL"):
+        validate_json_without_nul(TransactionClosed, raw.encode())
