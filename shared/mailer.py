@@ -89,6 +89,16 @@ async def enqueue_mails(
     queued now (a key queued before, or twice here, is queued once)."""
     if not mails:
         return set()
+    insert, arguments = mail_queue_insert(cipher, mails)
+    rows = await conn.fetch(insert + " RETURNING dedupe_key", *arguments)
+    return {row["dedupe_key"] for row in rows}
+
+
+def mail_queue_insert(
+    cipher: PiiCipher, mails: Sequence[QueuedMail], first_parameter: int = 1
+) -> tuple[str, list[Any]]:
+    """The INSERT that queues `mails` and its arguments, numbered from `first_parameter` so that
+    it can run beside another statement's, as one (see `shared.uow`)."""
     sealed = [
         cipher.encrypt(
             json.dumps(
@@ -103,20 +113,23 @@ async def enqueue_mails(
         )
         for queued in mails
     ]
-    rows = await conn.fetch(
-        """INSERT INTO mail_outbox (dedupe_key, recipient_index, sealed, template, next_attempt_at)
+    k, r, s, t, n = (f"${first_parameter + offset}" for offset in range(5))
+    insert = f"""INSERT INTO mail_outbox (dedupe_key, recipient_index, sealed, template,
+                                          next_attempt_at)
            SELECT k, r, s, t, COALESCE(n, now())
-             FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::timestamptz[])
+             FROM unnest({k}::text[], {r}::text[], {s}::bytea[], {t}::text[],
+                         {n}::timestamptz[])
                   WITH ORDINALITY AS m(k, r, s, t, n, position)
             ORDER BY position
-           ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key""",
+           ON CONFLICT (dedupe_key) DO NOTHING"""
+    arguments: list[Any] = [
         [queued.dedupe_key for queued in mails],
         [cipher.blind_index(queued.to) for queued in mails],
         sealed,
         [queued.mail.template for queued in mails],
         [queued.not_before for queued in mails],
-    )
-    return {row["dedupe_key"] for row in rows}
+    ]
+    return insert, arguments
 
 
 def mime_message(sender: str, to: str, mail: RenderedMail, message_id: str) -> bytes:

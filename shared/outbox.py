@@ -56,18 +56,23 @@ async def insert_outbox_rows(conn: asyncpg.Connection, rows: Sequence[OutboxRow]
     """Write rows to the outbox in the caller's transaction, in order, in one statement
     (executemany costs the server a statement per row); a ce_id already there is skipped."""
     if rows:
-        await conn.execute(
-            _INSERT_OUTBOX_ROWS, *(list(column) for column in zip(*rows, strict=True))
-        )
+        insert, arguments = outbox_insert(rows)
+        await conn.execute(insert, *arguments)
 
 
-_INSERT_OUTBOX_ROWS = """
+def outbox_insert(rows: Sequence[OutboxRow], first_parameter: int = 1) -> tuple[str, list[Any]]:
+    """The INSERT that writes `rows` and its arguments, numbered from `first_parameter` so that
+    it can run beside another statement's, as one (see `shared.uow`)."""
+    p = [f"${first_parameter + offset}" for offset in range(6)]
+    insert = f"""
     INSERT INTO outbox (topic, message_key, ce_id, ce_type, headers, payload)
     SELECT topic, message_key, ce_id, ce_type, headers::jsonb, payload
-      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[])
+      FROM unnest({p[0]}::text[], {p[1]}::text[], {p[2]}::text[], {p[3]}::text[], {p[4]}::text[],
+                  {p[5]}::bytea[])
            WITH ORDINALITY AS r(topic, message_key, ce_id, ce_type, headers, payload, n)
      ORDER BY n
     ON CONFLICT (ce_id) DO NOTHING"""
+    return insert, [list(column) for column in zip(*rows, strict=True)]
 
 
 def _outbox_row(

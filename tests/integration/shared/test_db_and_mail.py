@@ -1,17 +1,23 @@
-"""Migrations are idempotent; pooled connections skip the reset only when they hold nothing; mail goes out through the real SMTP sink, surviving an outage."""
+"""Migrations are idempotent; pooled connections skip the reset only when they hold nothing; a
+unit of work writes its events and mail in one statement, or nothing; mail goes out through the
+real SMTP sink, surviving an outage."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
 from devtools.smtp_sink import body_text, start_sink
-from shared.clock import SystemClock
+from shared.clock import FixedClock, SystemClock
+from shared.contracts import PARTICIPATION_CHANGED
+from shared.contracts.participation import ParticipationChanged
 from shared.crypto import PiiCipher
 from shared.db import apply_migrations, create_pool, keeps_session_state
 from shared.mailer import MailRelay, QueuedMail, RenderedMail, SmtpSender, enqueue_mails
+from shared.uow import UnitOfWorkFactory
 from tests.conftest import free_port
 from tests.integration.shared.conftest import PROBE_MIGRATIONS
 
@@ -60,6 +66,60 @@ async def test_a_released_connection_is_reset_only_when_it_kept_session_state(
             assert await conn.fetchval("SELECT current_schema()") == schema
             await conn.execute("SELECT pg_advisory_xact_lock(4243)")
             assert await conn.fetchval(held) == 0  # a transaction lock ends with its statement
+    finally:
+        await pool.close()
+
+
+def _participation(agent_id: str) -> ParticipationChanged:
+    return ParticipationChanged(
+        agent_id=agent_id,
+        mode="opt_in_public",
+        reason="agent_choice",
+        changed_at=datetime(2026, 11, 1, tzinfo=UTC),
+    )
+
+
+@pytest.mark.parametrize("events", [0, 2], ids=["mail only", "mail and events"])
+async def test_a_unit_of_work_writes_its_events_and_mail_together_or_not_at_all(
+    database_url, events: int
+) -> None:
+    schema = f"t_{uuid.uuid4().hex[:10]}_uow"
+    pool = await create_pool(database_url, schema)
+    await apply_migrations(pool, schema, None)
+    cipher = PiiCipher("test-key")
+    unit_of_work = UnitOfWorkFactory(
+        pool, FixedClock(datetime(2026, 11, 2, tzinfo=UTC)), "test", cipher
+    )
+    mail = RenderedMail(subject="Hello", text="Hi\n", template="probe")
+    stored = "SELECT array_agg(dedupe_key ORDER BY id) FROM mail_outbox"
+    sent_events = "SELECT array_agg(message_key ORDER BY id) FROM outbox"
+    try:
+        async with pool.acquire() as conn:
+            assert await enqueue_mails(conn, cipher, [QueuedMail("a@x.example", mail, "old")])
+        with pytest.raises(RuntimeError):
+            async with unit_of_work() as uow:
+                await uow.publish(PARTICIPATION_CHANGED, _participation("A-0"))
+                await uow.send_mail(to="b@x.example", mail=mail, dedupe_key="rolled-back")
+                raise RuntimeError("the handler failed")
+        async with unit_of_work() as uow:
+            for n in range(events):
+                await uow.publish(PARTICIPATION_CHANGED, _participation(f"A-{n + 1}"))
+            await uow.send_mail(to="c@x.example", mail=mail, dedupe_key="new-1")
+            await uow.send_mails(
+                [
+                    QueuedMail("a@x.example", mail, "old"),  # queued before: skipped
+                    QueuedMail("d@x.example", mail, "new-2"),
+                    QueuedMail("d@x.example", mail, "new-2"),  # twice here: once
+                ]
+            )
+            async with pool.acquire() as other:  # nothing is visible before the commit
+                assert await other.fetchval(stored) == ["old"]
+        assert uow.mailed == 2
+        assert uow.published == events
+        async with pool.acquire() as conn:
+            assert await conn.fetchval(stored) == ["old", "new-1", "new-2"]
+            keys = await conn.fetchval(sent_events)
+            assert keys == ([f"A-{n + 1}" for n in range(events)] or None)
     finally:
         await pool.close()
 
