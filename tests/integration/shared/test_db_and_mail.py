@@ -96,11 +96,15 @@ async def test_a_unit_of_work_writes_its_events_and_mail_together_or_not_at_all(
     try:
         async with pool.acquire() as conn:
             assert await enqueue_mails(conn, cipher, [QueuedMail("a@x.example", mail, "old")])
-        with pytest.raises(RuntimeError):
+
+        async def failing_handler() -> None:
             async with unit_of_work() as uow:
                 await uow.publish(PARTICIPATION_CHANGED, _participation("A-0"))
                 await uow.send_mail(to="b@x.example", mail=mail, dedupe_key="rolled-back")
                 raise RuntimeError("the handler failed")
+
+        with pytest.raises(RuntimeError):
+            await failing_handler()
         async with unit_of_work() as uow:
             for n in range(events):
                 await uow.publish(PARTICIPATION_CHANGED, _participation(f"A-{n + 1}"))
