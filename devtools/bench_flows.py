@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import socket
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -33,6 +34,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from rich.table import Table
 
+from devtools.bare_reviews import BARE_REVIEWS_TOPIC
+from devtools.bare_reviews import serve as serve_bare_reviews
 from devtools.bench_scoring import (
     BOOTSTRAP,
     ROOT,
@@ -56,7 +59,8 @@ from shared.topics import Topic, create_topics, partitions_of
 
 PEPPER = ServiceSettings().token_pepper
 GOOD = dict.fromkeys(CATEGORIES, 5)
-BARE_REVIEWS_TOPIC = "bench.bare.reviews"
+REVIEW_AGENTS = 200
+REVIEWS_FLOW = "reviews service: POST → review.published"
 HTTP_PORTS = {"invitations": 8101, "reviews": 8102, "scoring": 8103}
 
 
@@ -70,6 +74,8 @@ class Flow:
     latencies: list[float] = field(default_factory=list, repr=False)
     peak_rss_mb: float | None = None
     note: str = ""
+    baseline_for: str | None = None
+    """The name of the service flow this bare loop is the baseline of."""
 
     @property
     def rate(self) -> float:
@@ -352,7 +358,13 @@ async def bare_invitations(database_url: str, sink: MailSink, count: int) -> Flo
         await conn.execute("DROP SCHEMA bench_bare_inv CASCADE")
         await conn.close()
     seconds = max(at for at, _ in sink.accepted[already:]) - started
-    return Flow("bare aiokafka → asyncpg → SMTP loop", count, seconds, note="backlog")
+    return Flow(
+        "bare aiokafka → asyncpg → SMTP loop",
+        count,
+        seconds,
+        note="backlog",
+        baseline_for="invitations service: transactions → emails",
+    )
 
 
 # -- reviews ------------------------------------------------------------------------------------
@@ -367,6 +379,10 @@ async def reviews_flow(
     hasher = SecretHasher(PEPPER)
     pins = [new_pin() for _ in range(count)]
     run = time.time_ns()
+    # no roster names these agents, so no review is also a notice mail to its agent: the bare
+    # handler sends none, and the mail relay's rate is the invitations flow's to measure (the
+    # invitations flow's roster named the agents before, so a full run mailed and a run of
+    # this flow alone did not)
     invitations = [
         (
             INVITATION_ISSUED.topic,
@@ -374,7 +390,7 @@ async def reviews_flow(
                 INVITATION_ISSUED.ce_type,
                 {
                     "invitation_id": f"inv-bench-{run}-{n}",
-                    "agent_id": f"B-{n % 200:06d}",
+                    "agent_id": f"RV-{n % REVIEW_AGENTS:06d}",
                     "transaction_id": f"T-rv-{n}",
                     "survey": "transaction",
                     "channel": "email",
@@ -444,110 +460,92 @@ async def reviews_flow(
         seconds = max(arrived[r] for r in posted_at) - started
         peak = rss_mb(processes.procs["reviews"].pid)
     latencies = [arrived[r] - posted_at[r] for r in posted_at]
-    return Flow(
-        "reviews service: POST → review.published", count, seconds, latencies, peak, "16 clients"
+    return Flow(REVIEWS_FLOW, count, seconds, latencies, peak, "16 clients")
+
+
+async def bare_reviews(database_url: str, count: int, *, own_process: bool) -> Flow:
+    """`devtools.bare_reviews` driven like the service by the same 16 clients, as a process of
+    its own or in this one; timed to the last response (sent once its event is on the topic)."""
+    conn = await asyncpg.connect(database_url)
+    await conn.execute(
+        """DROP SCHEMA IF EXISTS bench_bare_rev CASCADE; CREATE SCHEMA bench_bare_rev;
+           CREATE TABLE bench_bare_rev.invitations (pin_hash text PRIMARY KEY,
+               invitation_id text NOT NULL, agent_id text NOT NULL, used_at timestamptz);
+           CREATE TABLE bench_bare_rev.reviews (review_id text PRIMARY KEY,
+               invitation_id text NOT NULL UNIQUE, agent_id text NOT NULL,
+               scores jsonb NOT NULL, comment text, submitted_at timestamptz NOT NULL)"""
     )
-
-
-async def bare_reviews(database_url: str, count: int) -> Flow:
-    """A bare asyncio HTTP/1.1 handler → asyncpg → aiokafka: look the PIN hash up, insert the
-    review, mark the invitation used and produce the event, per request, 16 clients at once."""
-    conn_pool = await asyncpg.create_pool(database_url, min_size=4, max_size=16)
-    async with conn_pool.acquire() as conn:
-        await conn.execute(
-            """DROP SCHEMA IF EXISTS bench_bare_rev CASCADE; CREATE SCHEMA bench_bare_rev;
-               CREATE TABLE bench_bare_rev.invitations (pin_hash text PRIMARY KEY,
-                   invitation_id text NOT NULL, agent_id text NOT NULL, used_at timestamptz);
-               CREATE TABLE bench_bare_rev.reviews (review_id text PRIMARY KEY,
-                   invitation_id text NOT NULL UNIQUE, agent_id text NOT NULL,
-                   scores jsonb NOT NULL, comment text, submitted_at timestamptz NOT NULL)"""
-        )
-        hasher = SecretHasher(PEPPER)
-        pins = [new_pin() for _ in range(count)]
-        await conn.executemany(
-            "INSERT INTO bench_bare_rev.invitations VALUES ($1, $2, $3, NULL)",
-            [(hasher.pin_hash(pin), f"inv-{n}", f"B-{n % 200:06d}") for n, pin in enumerate(pins)],
-        )
-    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", enable_idempotence=True)
-    await producer.start()
-    sequence = iter(range(10**9))
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = next(
-                    int(line.split(b":", 1)[1])
-                    for line in head.split(b"\r\n")
-                    if line.lower().startswith(b"content-length:")
-                )
-                body = json.loads(await reader.readexactly(length))
-                review_id = f"R-bare-{next(sequence)}"
-                async with conn_pool.acquire() as conn, conn.transaction():
-                    invitation = await conn.fetchrow(
-                        "UPDATE bench_bare_rev.invitations SET used_at = now() "
-                        "WHERE pin_hash = $1 AND used_at IS NULL "
-                        "RETURNING invitation_id, agent_id",
-                        hasher.pin_hash(body["pin"]),
-                    )
-                    await conn.execute(
-                        "INSERT INTO bench_bare_rev.reviews VALUES ($1, $2, $3, $4, $5, now())",
-                        review_id,
-                        invitation["invitation_id"],
-                        invitation["agent_id"],
-                        json.dumps(body["scores"]),
-                        body["comment"],
-                    )
-                await producer.send_and_wait(
-                    BARE_REVIEWS_TOPIC,
-                    key=invitation["agent_id"].encode(),
-                    value=json.dumps({"review_id": review_id, **body}).encode(),
-                )
-                reply = json.dumps({"review_id": review_id}).encode()
-                writer.write(
-                    b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\n"
-                    + f"content-length: {len(reply)}\r\n\r\n".encode()
-                    + reply
-                )
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionResetError):
-            pass
-        except Exception:
-            console.print_exception()
-            writer.write(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n")
-        writer.close()
-
+    hasher = SecretHasher(PEPPER)
+    pins = [new_pin() for _ in range(count)]
+    await conn.executemany(
+        "INSERT INTO bench_bare_rev.invitations VALUES ($1, $2, $3, NULL)",
+        [
+            (hasher.pin_hash(pin), f"inv-{n}", f"RV-{n % REVIEW_AGENTS:06d}")
+            for n, pin in enumerate(pins)
+        ],
+    )
     port = free_port()
-    server = await asyncio.start_server(handle, "127.0.0.1", port)
-    queue: asyncio.Queue[str] = asyncio.Queue()
-    for pin in pins:
-        queue.put_nowait(pin)
-    latencies: list[float] = []
+    stop = asyncio.Event()
+    stopped: asyncio.Task[Any]
+    if own_process:
+        command = [sys.executable, "-m", "devtools.bare_reviews", "--port", str(port)]
+        command += ["--database-url", database_url, "--bootstrap", BOOTSTRAP]
+        process = await asyncio.create_subprocess_exec(*command, cwd=ROOT)
+        stopped = asyncio.create_task(process.wait())
+    else:
+        stopped = asyncio.create_task(serve_bare_reviews(port, database_url, BOOTSTRAP, stop))
+    try:
+        await poll(lambda: _listening(port), 60, "bare reviews handler")
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        for pin in pins:
+            queue.put_nowait(pin)
+        latencies: list[float] = []
 
-    async def client(http: httpx.AsyncClient) -> None:
-        while not queue.empty():
-            pin = queue.get_nowait()
-            at = time.monotonic()
-            response = await http.post(
-                "/", json={"scores": GOOD, "comment": "Benchmark review.", "pin": pin}
-            )
-            response.raise_for_status()
-            latencies.append(time.monotonic() - at)
+        async def client(http: httpx.AsyncClient) -> None:
+            while not queue.empty():
+                pin = queue.get_nowait()
+                at = time.monotonic()
+                response = await http.post(
+                    "/", json={"scores": GOOD, "comment": "Benchmark review.", "pin": pin}
+                )
+                response.raise_for_status()
+                latencies.append(time.monotonic() - at)
 
-    started = time.monotonic()
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}", limits=httpx.Limits(max_connections=16), timeout=30
-    ) as http:
-        await asyncio.gather(*(client(http) for _ in range(16)))
-    seconds = time.monotonic() - started
-    server.close()
-    await producer.stop()
-    async with conn_pool.acquire() as conn:
+        started = time.monotonic()
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}",
+            limits=httpx.Limits(max_connections=16),
+            timeout=30,
+        ) as http:
+            await asyncio.gather(*(client(http) for _ in range(16)))
+        seconds = time.monotonic() - started
+        peak = rss_mb(process.pid) if own_process else None
+    finally:
+        if own_process:
+            process.terminate()
+        stop.set()
+        await asyncio.wait_for(stopped, 30)
         await conn.execute("DROP SCHEMA bench_bare_rev CASCADE")
-    await conn_pool.close()
+        await conn.close()
+    where = "own process" if own_process else "in the clients' event loop"
     return Flow(
-        "bare asyncio HTTP → asyncpg → aiokafka", count, seconds, latencies, None, "16 clients"
+        f"bare asyncio HTTP → asyncpg → aiokafka ({where})",
+        count,
+        seconds,
+        latencies,
+        peak,
+        "16 clients",
+        baseline_for=REVIEWS_FLOW,
     )
+
+
+async def _listening(port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return False
+    writer.close()
+    return True
 
 
 # -- scoring latency ----------------------------------------------------------------------------
@@ -699,7 +697,8 @@ async def run(args: argparse.Namespace) -> list[Flow]:
         if "reviews" in args.only:
             console.rule("[bold]Reviews: POST /api/v1/reviews → review.published.v1")
             flows.append(await reviews_flow(database_url, sink, producer, args))
-            flows.append(await bare_reviews(database_url, args.submissions))
+            flows.append(await bare_reviews(database_url, args.submissions, own_process=True))
+            flows.append(await bare_reviews(database_url, args.submissions, own_process=False))
         if "scoring" in args.only:
             console.rule(f"[bold]Scoring: review → rating at {args.rate}/s")
             flows.append(await scoring_latency(database_url, sink, producer, args))
@@ -738,6 +737,11 @@ def report(flows: list[Flow]) -> None:
             f"{flow.peak_rss_mb:.0f}" if flow.peak_rss_mb else "",
         )
     console.print(table)
+    rates = {flow.name: flow.rate for flow in flows}
+    for flow in flows:
+        if flow.baseline_for in rates and flow.rate:
+            ratio = rates[flow.baseline_for] / flow.rate
+            console.print(f"{flow.baseline_for} / {flow.name}: {ratio:.2f}x")
     out = ROOT / "bench-results"
     out.mkdir(exist_ok=True)
     path = out / f"flows-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
