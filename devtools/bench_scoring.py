@@ -195,59 +195,88 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
-async def service_throughput(database_url: str, args: argparse.Namespace) -> Result:
-    """The scoring service as a process: roster first, then a backlog of reviews consumed from
-    the topic; timed from the first review stored to the last rating relayed to Kafka."""
-    schema = "bench_scoring"
-    conn = await asyncpg.connect(database_url)
-    await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
-        "DATABASE_URL": database_url,
-        "DATABASE_SCHEMA": schema,
-        "KAFKA_GROUP_ID": "bench-scoring",
-        "CLOCK_FIXED_AT": START.isoformat(),
-        "LOG_LEVEL": "WARNING",
-    }
-    processes = ServiceProcesses(
-        env=env, ports={"scoring": 8093}, log_dir=ROOT / "bench-results" / "logs"
-    )
-    await produce(roster_records(args.agents), "roster")
-    processes.start("scoring")
-    try:
-        processes.wait_ready(120)
-        await wait_until(
-            # public: the participation events were consumed too, not only the roster's, so
-            # none of the roster's work is still running while the reviews are timed
-            lambda: _count(
-                conn,
-                f"SELECT count(*) FROM {schema}.ratings WHERE visibility = 'public'",
-                args.agents,
-            ),
-            300,
-            "roster",
+@dataclass
+class ScoringUnderTest:
+    """The scoring service as a process, in two runs: the roster first, then (restarted on a
+    backlog of reviews produced while it was stopped, as the bare loops read it) the timed one.
+    A service consuming while the reviews were being produced had a head start on the clock."""
+
+    database_url: str
+    args: argparse.Namespace
+    schema: str = "bench_scoring"
+
+    def __post_init__(self) -> None:
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
+            "DATABASE_URL": self.database_url,
+            "DATABASE_SCHEMA": self.schema,
+            "KAFKA_GROUP_ID": "bench-scoring",
+            "CLOCK_FIXED_AT": START.isoformat(),
+            "LOG_LEVEL": "WARNING",
+        }
+        self.processes = ServiceProcesses(
+            env=env, ports={"scoring": 8093}, log_dir=ROOT / "bench-results" / "logs"
         )
-        await produce(review_records(args.reviews, args.agents, seed=1), "reviews")
-        started = time.perf_counter()
-        await wait_until(
-            lambda: _count(conn, f"SELECT count(*) FROM {schema}.reviews", args.reviews),
-            600,
-            "reviews",
-        )
-        await wait_until(
-            lambda: _count(
-                conn, f"SELECT count(*) FROM {schema}.outbox WHERE published_at IS NULL", 0
-            ),
-            600,
-            "ratings relayed",
-        )
-        seconds = time.perf_counter() - started
-        peak = rss_mb(processes.procs["scoring"].pid)
-    finally:
-        processes.stop_all()
-        await conn.close()
-    return Result(SERVICE, args.reviews, seconds, peak)
+
+    async def load_roster(self) -> None:
+        conn = await asyncpg.connect(self.database_url)
+        await conn.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
+        await produce(roster_records(self.args.agents), "roster")
+        self.processes.start("scoring")
+        try:
+            self.processes.wait_ready(120)
+            await wait_until(
+                # public: the participation events were consumed too, not only the roster's
+                lambda: _count(
+                    conn,
+                    f"SELECT count(*) FROM {self.schema}.ratings WHERE visibility = 'public'",
+                    self.args.agents,
+                ),
+                300,
+                "roster",
+            )
+            await wait_until(  # and their ratings relayed: none of that work left for the clock
+                lambda: _count(
+                    conn, f"SELECT count(*) FROM {self.schema}.outbox WHERE published_at IS NULL", 0
+                ),
+                300,
+                "roster ratings relayed",
+            )
+        finally:
+            self.processes.stop_all()
+            await conn.close()
+
+    async def consume_backlog(self) -> Result:
+        """Timed by the database, not by polling it: from the start of the transaction of the
+        first batch of reviews to the relay's mark on the last rating it sent to Kafka."""
+        conn = await asyncpg.connect(self.database_url)
+        schema, expected = self.schema, self.args.reviews
+        self.processes.start("scoring")
+        try:
+            self.processes.wait_ready(120)
+            await wait_until(
+                lambda: _count(conn, f"SELECT count(*) FROM {schema}.reviews", expected),
+                600,
+                "reviews",
+            )
+            await wait_until(
+                lambda: _count(
+                    conn, f"SELECT count(*) FROM {schema}.outbox WHERE published_at IS NULL", 0
+                ),
+                600,
+                "ratings relayed",
+            )
+            first, last = await conn.fetchrow(
+                f"""SELECT (SELECT min(processed_at) FROM {schema}.inbox WHERE ce_type = $1),
+                           (SELECT max(published_at) FROM {schema}.outbox)""",
+                REVIEW_PUBLISHED.ce_type,
+            )
+            peak = rss_mb(self.processes.procs["scoring"].pid)
+        finally:
+            self.processes.stop_all()
+            await conn.close()
+        return Result(SERVICE, expected, (last - first).total_seconds(), peak)
 
 
 async def _count(conn: asyncpg.Connection, query: str, target: int) -> bool:
@@ -476,8 +505,11 @@ def stop_broker() -> None:
     )
 
 
-async def throughput_round(args: argparse.Namespace, database_url: str) -> list[Result]:
-    """The service and both bare loops over one backlog, on a broker of their own."""
+async def throughput_round(
+    args: argparse.Namespace, database_url: str, number: int
+) -> list[Result]:
+    """The service and both bare loops over one backlog, on a broker of their own; odd rounds
+    run the service first, even ones last, so that neither side always meets a cold broker."""
     await create_topics(BOOTSTRAP)
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
@@ -485,11 +517,16 @@ async def throughput_round(args: argparse.Namespace, database_url: str) -> list[
     await admin.start()
     await admin.create_topics([NewTopic(BARE_RATINGS_TOPIC, 6, 1)])
     await admin.close()
-    return [
-        await service_throughput(database_url, args),
-        await bare_loop(database_url, args.reviews, SAME_WRITES, same_writes),
-        await bare_loop(database_url, args.reviews, FLOOR, floor_writes),
+    service = ScoringUnderTest(database_url, args)
+    await service.load_roster()
+    await produce(review_records(args.reviews, args.agents, seed=1), "reviews")
+    runs: list[Callable[[], Awaitable[Result]]] = [
+        lambda: bare_loop(database_url, args.reviews, SAME_WRITES, same_writes),
+        lambda: bare_loop(database_url, args.reviews, FLOOR, floor_writes),
     ]
+    runs.insert(0 if number % 2 else len(runs), service.consume_backlog)
+    results = {result.name: result for result in [await run() for run in runs]}
+    return [results[name] for name in (SERVICE, SAME_WRITES, FLOOR)]
 
 
 async def replay_phase(args: argparse.Namespace, database_url: str) -> list[Result]:
@@ -533,7 +570,7 @@ def main(argv: list[str] | None = None) -> int:
         console.rule(f"[bold]Throughput round {number}/{args.rounds}: review events → ratings")
         start_broker()
         try:
-            rounds += asyncio.run(throughput_round(args, database_url))
+            rounds += asyncio.run(throughput_round(args, database_url, number))
             if number == args.rounds and args.replay_reviews:
                 console.rule("[bold]Replay")
                 replayed = asyncio.run(replay_phase(args, database_url))
