@@ -94,16 +94,23 @@ def encode(
         if isinstance(data, dict)  # before BaseModel: an ABC check costs more than a dict's
         else data.model_dump_json().encode()
     )
+    headers = binary_headers(ce_type, source=source, ce_id=ce_id or str(uuid.uuid4()), time=time)
+    return KafkaRecord(key=key.encode() if key is not None else None, value=value, headers=headers)
+
+
+def binary_headers(
+    ce_type: str, *, source: str, ce_id: str, time: datetime | None
+) -> dict[str, bytes]:
+    """The six headers of a binary-mode record (`time` defaults to now)."""
     instant = (time or datetime.now(UTC)).astimezone(UTC)
-    headers = {
+    return {
         "ce_specversion": b"1.0",
-        "ce_id": (ce_id or str(uuid.uuid4())).encode(),
+        "ce_id": ce_id.encode(),
         "ce_source": source.encode(),
         "ce_type": ce_type.encode(),
         "ce_time": instant.isoformat().replace("+00:00", "Z").encode(),
         "content-type": CONTENT_TYPE.encode(),
     }
-    return KafkaRecord(key=key.encode() if key is not None else None, value=value, headers=headers)
 
 
 def decode_attributes(

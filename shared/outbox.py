@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -22,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 from pydantic import BaseModel
 
-from shared.cloudevents import encode
+from shared.cloudevents import binary_headers
 from shared.contracts import EventType
 from shared.db import keeps_session_state
 from shared.topics import OUTBOX_CURSOR_TOPIC
@@ -43,13 +44,28 @@ def outbox_rows(
     time: datetime,
     ce_ids: Sequence[str | None] | None = None,
 ) -> list[OutboxRow]:
-    """The events encoded as outbox rows. Give a deterministic `ce_id` when the same decision
-    may be taken twice (a retried job): the unique constraint then keeps one row."""
+    """The events encoded as outbox rows, as `encode` would write each. Give a deterministic
+    `ce_id` when the same decision may be taken twice (a retried job): the unique constraint
+    then keeps one row.
+
+    The headers every row of a batch shares are serialised once; a row adds its `ce_id` (the
+    JSON dump and the header dict a row cost 6 % of the scoring service's samples)."""
     ids: Sequence[str | None] = ce_ids if ce_ids is not None else [None] * len(items)
-    return [  # zip(strict=True) refuses a ce_id list of another length
-        _outbox_row(event_type, data, source=source, time=time, ce_id=ce_id)
-        for data, ce_id in zip(items, ids, strict=True)
-    ]
+    shared = binary_headers(event_type.ce_type, source=source, ce_id="", time=time)
+    del shared["ce_id"]
+    rest = json.dumps({name: value.decode() for name, value in shared.items()})[1:]
+    model, key_field, topic = event_type.model, event_type.key_field, event_type.topic
+    rows = []
+    for data, given_id in zip(items, ids, strict=True):  # strict: a ce_id list of another length
+        if type(data) is not model and not isinstance(data, model):
+            raise TypeError(f"{event_type.ce_type} carries {model.__name__}")
+        ce_id = given_id or str(uuid.uuid4())
+        headers = f'{{"ce_id": {json.dumps(ce_id)}, {rest}'
+        payload = data.model_dump_json().encode()
+        rows.append(
+            (topic, str(getattr(data, key_field)), ce_id, event_type.ce_type, headers, payload)
+        )
+    return rows
 
 
 async def insert_outbox_rows(conn: asyncpg.Connection, rows: Sequence[OutboxRow]) -> None:
@@ -73,28 +89,6 @@ def outbox_insert(rows: Sequence[OutboxRow], first_parameter: int = 1) -> tuple[
      ORDER BY n
     ON CONFLICT (ce_id) DO NOTHING"""
     return insert, [list(column) for column in zip(*rows, strict=True)]
-
-
-def _outbox_row(
-    event_type: EventType,
-    data: BaseModel,
-    *,
-    source: str,
-    time: datetime,
-    ce_id: str | None = None,
-) -> OutboxRow:
-    if type(data) is not event_type.model and not isinstance(data, event_type.model):
-        raise TypeError(f"{event_type.ce_type} carries {event_type.model.__name__}")
-    key = str(getattr(data, event_type.key_field))
-    record = encode(event_type.ce_type, data, source=source, key=key, ce_id=ce_id, time=time)
-    return (
-        event_type.topic,
-        key,
-        record.headers["ce_id"].decode(),
-        event_type.ce_type,
-        json.dumps({name: value.decode() for name, value in record.headers.items()}),
-        record.value,
-    )
 
 
 STOP_TIMEOUT_SECONDS = 10.0

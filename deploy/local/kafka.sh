@@ -27,6 +27,10 @@
 #                            $STATE_DIR/kafka-$KAFKA_PORT/         data, logs,
 #                              pid, server.properties, cluster.id
 #   KAFKA_HEAP_OPTS        broker heap (default "-Xmx512m -Xms256m")
+#   KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS
+#                          how long a new consumer group waits for more members
+#                          before its first assignment (default 0, for quick
+#                          tests; Kafka's own default, 3000, for benchmarks)
 #   KAFKA_READY_TIMEOUT    seconds to wait for readiness per attempt (90)
 #   KAFKA_STOP_TIMEOUT     seconds to wait for a clean shutdown (30)
 #   PYTHON                 optional python with aiokafka installed; if set,
@@ -95,6 +99,7 @@ else
     KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xmx512m -Xms256m}
 fi
 KAFKA_READY_TIMEOUT=${KAFKA_READY_TIMEOUT:-90}
+KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS=${KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS:-0}
 KAFKA_STOP_TIMEOUT=${KAFKA_STOP_TIMEOUT:-30}
 STATE_DIR=${STATE_DIR:-$REPO_ROOT/.local}
 
@@ -467,7 +472,7 @@ transaction.state.log.num.partitions=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 share.coordinator.state.topic.num.partitions=1
-group.initial.rebalance.delay.ms=0
+group.initial.rebalance.delay.ms=$KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS
 
 # Small-machine sizing (2 cores, 512 MB heap)
 num.network.threads=2
