@@ -60,7 +60,7 @@ class UnitOfWork:
         self.published += len(rows)
         return len(rows)
 
-    async def write_outbox(self) -> None:
+    async def write_pending(self) -> None:
         """Write the events published and the mail queued so far, in one statement (the factory
         does, before it commits): on a request that does both, one round trip less."""
         rows, mails = self._unwritten, self._unqueued
@@ -102,4 +102,4 @@ class UnitOfWorkFactory:
         async with self.pool.acquire() as conn, conn.transaction():
             uow = UnitOfWork(conn, self.clock.now(), self.source, self.cipher, envelope)
             yield uow
-            await uow.write_outbox()
+            await uow.write_pending()
