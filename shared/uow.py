@@ -53,9 +53,13 @@ class UnitOfWork:
         items: Sequence[BaseModel],
         *,
         ce_ids: Sequence[str] | None = None,
+        payloads: Sequence[bytes] | None = None,
     ) -> int:
-        """Many events of one type (batch consumers); written like `publish`'s, in order."""
-        rows = outbox_rows(event_type, items, source=self.source, time=self.now, ce_ids=ce_ids)
+        """Many events of one type (batch consumers); written like `publish`'s, in order. Give
+        `payloads` when the caller has the items as JSON already (`model_dump_json()` each)."""
+        rows = outbox_rows(
+            event_type, items, source=self.source, time=self.now, ce_ids=ce_ids, payloads=payloads
+        )
         self._unwritten.extend(rows)
         self.published += len(rows)
         return len(rows)

@@ -7,11 +7,12 @@ import logging
 from collections.abc import Iterable, Sequence
 
 from services.scoring.domain.policy import DEFAULT_POLICY, NO_HISTORY, Policy, Rating, rate
-from services.scoring.domain.publication import fingerprint, public_rating, visibility_of
+from services.scoring.domain.publication import public_rating, published_form, visibility_of
 from services.scoring.repository import ReviewRow, ScoringRepository
 from shared.contracts import AGENT_UPSERTED, PARTICIPATION_CHANGED, RATING_UPDATED
 from shared.contracts.mls import AgentUpserted
 from shared.contracts.participation import ParticipationChanged
+from shared.contracts.ratings import RatingUpdated
 from shared.contracts.reviews import ReviewPublished, ReviewWithdrawn, SurveyKind
 from shared.messaging import Delivery, EventDispatcher
 from shared.topics import Topic
@@ -108,7 +109,7 @@ async def rerate(
     agents = await repo.agents(agent_ids)
     histories = await repo.histories(agent_ids, uow.now, policy.positive_threshold)
     rows = []
-    events = {}
+    events: dict[str, tuple[RatingUpdated, str]] = {}
     for agent_id in agent_ids:
         agent = agents.get(agent_id)
         if agent is None or not agent.on_roster:
@@ -116,10 +117,17 @@ async def rerate(
         history = histories.get(agent_id, NO_HISTORY)
         rating: Rating = rate(history, agent.member_since, uow.now, policy)
         visibility = visibility_of(agent.mode)
-        event = events[agent_id] = public_rating(agent_id, rating, visibility, uow.now)
-        rows.append((agent_id, rating, visibility.value, fingerprint(event)))
+        event = public_rating(agent_id, rating, visibility, uow.now)
+        form = published_form(event)
+        events[agent_id] = (event, form)
+        rows.append((agent_id, rating, visibility.value, form))
     changed = await repo.save_ratings(rows, uow.now)
-    return await uow.publish_many(RATING_UPDATED, [events[a] for a in agent_ids if a in changed])
+    publish = [events[a] for a in agent_ids if a in changed]
+    return await uow.publish_many(
+        RATING_UPDATED,
+        [event for event, _ in publish],
+        payloads=[form.encode() for _, form in publish],
+    )
 
 
 async def rerate_due(uow: UnitOfWork, limit: int = 500) -> int:

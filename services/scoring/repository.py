@@ -225,8 +225,9 @@ class ScoringRepository:
         computed_at: datetime,
     ) -> set[str]:
         """(agent_id, rating, visibility, public form as JSON) per agent, in one statement.
-        Returns the agents whose public form differs from the one stored before (compared by
-        PostgreSQL as jsonb): the ratings to publish."""
+        Returns the agents whose public form, `as_of` aside, differs from the one stored before
+        (compared by PostgreSQL as jsonb; rows stored without `as_of` compare the same): the
+        ratings to publish."""
         if not rows:
             return set()
         changed = await self.conn.fetch(
@@ -257,7 +258,7 @@ class ScoringRepository:
                 RETURNING agent_id, published
             )
             SELECT saved.agent_id FROM saved LEFT JOIN before USING (agent_id)
-             WHERE before.published IS DISTINCT FROM saved.published
+             WHERE before.published - 'as_of' IS DISTINCT FROM saved.published - 'as_of'
             """,
             [agent_id for agent_id, *_ in rows],
             computed_at,

@@ -63,7 +63,8 @@ def public_rating(
     )
 
 
-def fingerprint(event: RatingUpdated) -> str:
-    """The event without its instant, as JSON: two ratings that only differ in `as_of` say the
-    same (the store compares fingerprints as jsonb, so key order and spacing do not matter)."""
-    return event.model_dump_json(exclude={"as_of"})
+def published_form(event: RatingUpdated) -> str:
+    """The event as JSON, as the stream carries it: the store keeps it and compares it without
+    `as_of` (jsonb `- 'as_of'`), so two ratings that only differ in their instant say the same,
+    and the same text is the outbox payload (one dump a rating, not two)."""
+    return event.model_dump_json()

@@ -1,7 +1,8 @@
 """The rating path asks PostgreSQL for each agent's `History` (`ScoringRepository.histories`);
 the API and the policy tests build it in Python (`summarize`). Both must say the same for any
 stored reviews: ties on submitted_at, reviews after the instant, withdrawals, ids that sort
-differently under a locale collation, negative reviews and agents with no counted review."""
+differently under a locale collation, negative reviews and agents with no counted review. And
+the store tells a new rating from the same one at a later instant."""
 
 from __future__ import annotations
 
@@ -14,8 +15,16 @@ import asyncpg
 import pytest
 
 from services.scoring.app import MIGRATIONS
-from services.scoring.domain.policy import DEFAULT_POLICY, NO_HISTORY, ReviewFact, summarize
+from services.scoring.domain.policy import (
+    DEFAULT_POLICY,
+    NO_HISTORY,
+    ReviewFact,
+    rate,
+    summarize,
+)
+from services.scoring.domain.publication import public_rating
 from services.scoring.repository import ReviewRow, ScoringRepository
+from shared.contracts.ratings import Visibility
 from shared.contracts.reviews import CATEGORIES
 from shared.db import apply_migrations, create_pool
 
@@ -89,3 +98,28 @@ async def test_postgresql_summarizes_histories_exactly_as_the_policy_does(
         # The data really had what this test is about.
         assert positive_ties > 50
         assert futures > 5
+
+
+async def test_a_rating_is_new_only_when_more_than_its_instant_changed(pool: asyncpg.Pool) -> None:
+    """`save_ratings` returns the agents to publish: the stored form is the event as the stream
+    carries it, compared without `as_of`; a form stored before it carried `as_of` compares the
+    same as one that does."""
+    rating = rate(NO_HISTORY, None, INSTANT)
+    later = INSTANT + timedelta(hours=1)
+
+    def form(at: datetime, *, stars: int = 0, with_as_of: bool = True) -> str:
+        event = public_rating("R-1", rating, Visibility.PUBLIC, at).model_copy(
+            update={"stars": stars}
+        )
+        return event.model_dump_json(exclude=None if with_as_of else {"as_of"})
+
+    async with pool.acquire() as conn, conn.transaction():
+        repo = ScoringRepository(conn)
+        row = ("R-1", rating, "public")
+        assert await repo.save_ratings([(*row, form(INSTANT, with_as_of=False))], INSTANT) == {
+            "R-1"
+        }
+        assert await repo.save_ratings([(*row, form(INSTANT))], INSTANT) == set()
+        assert await repo.save_ratings([(*row, form(later))], later) == set()
+        assert await repo.save_ratings([(*row, form(later, stars=1))], later) == {"R-1"}
+        assert await repo.save_ratings([(*row, form(later, stars=1))], later) == set()

@@ -64,3 +64,18 @@ def test_fresh_ids_differ_and_a_wrong_model_or_id_count_is_refused() -> None:
         outbox_rows(PARTICIPATION_CHANGED, [object()], source="/t", time=at)  # type: ignore[list-item]
     with pytest.raises(ValueError, match="zip"):
         outbox_rows(PARTICIPATION_CHANGED, [_participation("A-1")], source="/t", time=at, ce_ids=[])
+
+
+def test_payloads_given_by_the_caller_are_used_as_they_are() -> None:
+    at = datetime(2026, 11, 21, tzinfo=UTC)
+    items = [_participation("A-1"), _participation("A-2")]
+    payloads = [item.model_dump_json().encode() for item in items]
+    rows = outbox_rows(PARTICIPATION_CHANGED, items, source="/t", time=at, payloads=payloads)
+    assert [row[5] for row in rows] == payloads
+    assert [row[5] for row in outbox_rows(PARTICIPATION_CHANGED, items, source="/t", time=at)] == (
+        payloads
+    )
+    marked = outbox_rows(PARTICIPATION_CHANGED, items[:1], source="/t", time=at, payloads=[b"{}"])
+    assert marked[0][5] == b"{}"  # not dumped again
+    with pytest.raises(ValueError, match="zip"):
+        outbox_rows(PARTICIPATION_CHANGED, items, source="/t", time=at, payloads=payloads[:1])
