@@ -236,13 +236,8 @@ class ScoringUnderTest:
                 300,
                 "roster",
             )
-            await wait_until(  # and their ratings relayed: none of that work left for the clock
-                lambda: _count(
-                    conn, f"SELECT count(*) FROM {self.schema}.outbox WHERE published_at IS NULL", 0
-                ),
-                300,
-                "roster ratings relayed",
-            )
+            # and their ratings relayed: none of that work left for the clock
+            await self._all_relayed(conn, 300, "roster ratings relayed")
         finally:
             self.processes.stop_all()
             await conn.close()
@@ -260,13 +255,7 @@ class ScoringUnderTest:
                 600,
                 "reviews",
             )
-            await wait_until(
-                lambda: _count(
-                    conn, f"SELECT count(*) FROM {schema}.outbox WHERE published_at IS NULL", 0
-                ),
-                600,
-                "ratings relayed",
-            )
+            await self._all_relayed(conn, 600, "ratings relayed")
             first, last = await conn.fetchrow(
                 f"""SELECT (SELECT min(processed_at) FROM {schema}.inbox WHERE ce_type = $1),
                            (SELECT max(published_at) FROM {schema}.outbox)""",
@@ -277,6 +266,10 @@ class ScoringUnderTest:
             self.processes.stop_all()
             await conn.close()
         return Result(SERVICE, expected, (last - first).total_seconds(), peak)
+
+    async def _all_relayed(self, conn: asyncpg.Connection, timeout: float, label: str) -> None:
+        unpublished = f"SELECT count(*) FROM {self.schema}.outbox WHERE published_at IS NULL"
+        await wait_until(lambda: _count(conn, unpublished, 0), timeout, label)
 
 
 async def _count(conn: asyncpg.Connection, query: str, target: int) -> bool:
