@@ -46,6 +46,28 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
 )
 """Failures of what surrounds the handler: wait them out instead of dead-lettering."""
 
+HEARTBEAT_INTERVAL_MS = 1000
+"""A tenth of aiokafka's 10 s session timeout: a member learns of a rebalance (a new instance,
+one leaving) within a second instead of three."""
+
+
+class GroupKafkaBroker(KafkaBroker):
+    """A KafkaBroker whose subscribers join their consumer group together.
+
+    aiokafka's `start()` returns only once the member has its partitions, and FastStream starts
+    subscribers one after another: each member of the service's group joined alone, and every
+    join was a rebalance that waited a heartbeat for the members before it to rejoin. A scoring
+    process's second `reviews.published` member got its partitions ~9 s after the first, which
+    had consumed alone meanwhile, at every start. Started together, the members all join
+    within the broker's `group.initial.rebalance.delay.ms` and get their partitions at once."""
+
+    async def start(self) -> None:
+        await self.connect()
+        await asyncio.gather(*(subscriber.start() for subscriber in self.subscribers))
+        for publisher in self.publishers:
+            await publisher.start()
+        self.running = True
+
 
 @dataclass(frozen=True)
 class Delivery:
@@ -131,6 +153,8 @@ class EventDispatcher:
                     auto_offset_reset="earliest",
                     batch=batch,
                     max_records=batch_size if batch else None,
+                    # a rebalance waits a heartbeat for members to notice it (aiokafka: 3 s)
+                    heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
                     parser=_headers_as_sent,
                     decoder=_whole_message,
                     title=f"{self.service}:{topic}" + (f":{member}" if member else ""),

@@ -18,7 +18,6 @@ import asyncpg
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
-from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
@@ -31,7 +30,7 @@ from shared.db import apply_migrations, create_pool
 from shared.http import install_problem_handlers
 from shared.logging import configure_logging
 from shared.mailer import MailRelay, SmtpSender
-from shared.messaging import EventDispatcher
+from shared.messaging import EventDispatcher, GroupKafkaBroker
 from shared.metrics import OUTBOX_BACKLOG, OUTBOX_RELAYED
 from shared.outbox import OutboxRelay
 from shared.settings import ServiceSettings
@@ -63,7 +62,7 @@ class ServiceRuntime:
         ]
         if settings.tracing_enabled:
             middlewares.append(KafkaTelemetryMiddleware())
-        self.broker = KafkaBroker(
+        self.broker = GroupKafkaBroker(
             # a list: FastStream wraps a string in one, and aiokafka splits only bare strings
             # on commas, so "host1:9092,host2:9092" would be read as a single host
             [server.strip() for server in settings.kafka_bootstrap_servers.split(",")],

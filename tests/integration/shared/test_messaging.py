@@ -260,3 +260,36 @@ async def test_concurrent_members_split_the_partitions_and_see_each_event_once(
         assert len(set().union(*handled_by.values())) == 2, handled_by
     finally:
         await runtime.stop()
+
+
+async def test_the_members_of_a_services_group_start_together(
+    service_settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aiokafka's start() returns once the member has partitions: started one after another,
+    each member joined alone, a rebalance (a heartbeat) after the one before it, and the last
+    one idled for seconds at every start. Each start here waits for all the others to begin."""
+    dispatcher = EventDispatcher("probe-together")
+
+    @dispatcher.on_batch(Topic.LEADS_ASSIGNED)
+    async def ignore(deliveries: Sequence[Delivery], uow: UnitOfWork) -> None:
+        return None
+
+    settings = service_settings(
+        ProbeSettings, kafka_group_id=f"probe-t-{uuid.uuid4().hex[:6]}", consumer_concurrency=3
+    )
+    runtime = ServiceRuntime(settings, dispatcher=dispatcher, migrations=PROBE_MIGRATIONS)
+    members: list[Any] = list(runtime.broker.subscribers)
+    assert len(members) == 3 and len({type(m) for m in members}) == 1
+    everyone_starting = asyncio.Barrier(len(members))
+    start_alone = type(members[0]).start
+
+    async def start_with_the_others(subscriber: Any) -> None:
+        await asyncio.wait_for(everyone_starting.wait(), timeout=15)
+        await start_alone(subscriber)
+
+    monkeypatch.setattr(type(members[0]), "start", start_with_the_others)
+    try:
+        await runtime.start()
+        assert all(m.consumer.assignment() for m in members)
+    finally:
+        await runtime.stop()
