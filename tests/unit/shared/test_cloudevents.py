@@ -159,12 +159,13 @@ _header_values = {
         ),
     ),
     "ce_subject": _texts,
+    "ce_dataschema": _texts,
     "content-type": _mostly(
         st.sampled_from(["application/json", "text/json; charset=utf-8", "application/x+json"]),
         st.sampled_from(["text/plain", "", "application/xml"]),
     ),
 }
-_OPTIONAL = ("ce_time", "ce_subject", "content-type")
+_OPTIONAL = ("ce_time", "ce_subject", "ce_dataschema", "content-type")
 
 
 @st.composite
