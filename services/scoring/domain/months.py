@@ -10,6 +10,7 @@ days that have no counterpart in its month; `window_changes` lists every such in
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from functools import lru_cache
 
 _DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
@@ -33,6 +34,7 @@ def add_months(t: datetime, n: int) -> datetime:
     return t.replace(year=year, month=month, day=t.day if t.day <= last else last)
 
 
+@lru_cache(maxsize=16_384)  # a review's changes, asked for again at every re-rating of its agent
 def window_changes(submitted_at: datetime, months: int) -> tuple[datetime, ...]:
     """Every instant at which a review's membership in the m-month window flips, in order:
     it enters at `submitted_at`, leaves, then possibly re-enters and leaves again (see the module
@@ -70,6 +72,7 @@ def leaves_window_at(submitted_at: datetime, months: int) -> datetime:
     return window_changes(submitted_at, months)[1]
 
 
+@lru_cache(maxsize=16_384)  # once an agent, not once a rating
 def membership_anniversary(member_since: date, months: int) -> datetime:
     """Midnight UTC of member_since + months (clamped like `add_months`)."""
     year, month = _shift(member_since.year, member_since.month, months)

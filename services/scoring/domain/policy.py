@@ -100,9 +100,11 @@ class Policy:
         return min(map(scores.__getitem__, CATEGORIES)) >= self.positive_threshold
 
     def stars_for(self, positives: int) -> int:
-        return max(
-            (stars for minimum, stars in self.star_thresholds if positives >= minimum), default=0
-        )
+        stars = 0
+        for minimum, level in self.star_thresholds:
+            if positives >= minimum and level > stars:
+                stars = level
+        return stars
 
 
 DEFAULT_POLICY = Policy()
@@ -306,6 +308,8 @@ def may_reach_silver(times: Sequence[datetime], policy: Policy) -> bool:
     need = policy.silver_min_positive
     if need < 2:
         return bool(times) or need < 1
+    if len(times) < need:
+        return False
     longest = timedelta(days=31 * policy.silver_window_months + 3)
     return any(
         later - earlier <= longest for earlier, later in zip(times, times[need - 1 :], strict=False)
