@@ -162,6 +162,9 @@ class OutboxRelay:
                     enable_idempotence=True,
                     acks="all",
                     linger_ms=5,
+                    # a relay batch's rows for one partition fit one producer batch (default
+                    # 16 KiB, ~35 ratings): send() then never waits for the sender task's turn
+                    max_batch_size=512 * 1024,
                     client_id=self.group_id,
                 )
                 await producer.start()

@@ -135,6 +135,7 @@ class ServiceRuntime:
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             relay_name=f"{self.service}.{self.settings.db_schema}",
             poll_seconds=self.settings.outbox_poll_seconds,
+            batch_size=self.settings.outbox_batch_size,
             linger_seconds=self.settings.outbox_linger_seconds,
         )
         self.mail_relay = MailRelay(

@@ -63,6 +63,14 @@ class ServiceSettings(BaseSettings):
     )
     scheduler_interval_seconds: float = Field(default=1.0, gt=0)
     outbox_poll_seconds: float = Field(default=0.2, gt=0)
+    outbox_batch_size: int = Field(
+        default=2000,
+        ge=1,
+        le=10_000,
+        description="Most outbox rows one Kafka transaction of the relay carries. Its fixed "
+        "cost is a handful of round trips, each waiting its turn in an event loop busy "
+        "consuming: at 500 the relay fell behind a backlog (docs/performance.md).",
+    )
     outbox_linger_seconds: float = Field(
         default=0.02,
         ge=0,

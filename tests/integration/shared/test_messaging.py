@@ -293,3 +293,14 @@ async def test_the_members_of_a_services_group_start_together(
         assert all(m.consumer.assignment() for m in members)
     finally:
         await runtime.stop()
+
+
+async def test_the_outbox_relay_takes_its_batch_size_from_the_settings(service_settings) -> None:
+    settings = service_settings(ProbeSettings, outbox_batch_size=1234)
+    runtime = ServiceRuntime(settings, dispatcher=None, migrations=PROBE_MIGRATIONS)
+    await runtime.start()
+    try:
+        assert runtime.outbox_relay is not None
+        assert runtime.outbox_relay.batch_size == 1234
+    finally:
+        await runtime.stop()
