@@ -26,7 +26,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiosmtplib
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -281,85 +280,22 @@ async def _mail_flow(
     return max(accepted.values()) - started, latencies
 
 
-BARE_INVITATIONS = """
-DROP SCHEMA IF EXISTS bench_bare_inv CASCADE;
-CREATE SCHEMA bench_bare_inv;
-CREATE TABLE bench_bare_inv.inbox (ce_id text PRIMARY KEY);
-CREATE TABLE bench_bare_inv.invitations (invitation_id text PRIMARY KEY,
-    transaction_id text NOT NULL, agent_id text NOT NULL, email text NOT NULL,
-    pin_hash text NOT NULL, sent_at timestamptz);
-"""
-
-
 async def bare_invitations(database_url: str, sink: MailSink, count: int) -> Flow:
-    """aiokafka → asyncpg → aiosmtplib with no framework: per batch, record the event ids, insert
-    an invitation per client with a hashed PIN, send each mail over one SMTP connection, mark
-    them sent, commit the offsets."""
-    conn = await asyncpg.connect(database_url)
-    await conn.execute(BARE_INVITATIONS)
-    hasher = SecretHasher(PEPPER)
-    smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=sink.port, start_tls=False)
-    await smtp.connect()
-    consumer = await _consumer_from_start(Topic.MLS_TRANSACTIONS)
+    """`devtools.bare_invitations` as a process of its own, timed from its start of consuming to
+    the sink's acceptance of its last mail."""
     already = len(sink.accepted)
-    started = time.monotonic()
-    done = 0
-    try:
-        while done < count:
-            batch = await consumer.getmany(timeout_ms=1000, max_records=500)
-            rows = []
-            for records in batch.values():
-                for record in records:
-                    data = json.loads(record.value)
-                    for rep in data["representations"]:
-                        for client in rep["clients"]:
-                            pin = new_pin()
-                            rows.append(
-                                (
-                                    f"{data['transaction_id']}:{client['email']}",
-                                    data["transaction_id"],
-                                    rep["agent_id"],
-                                    client["email"],
-                                    hasher.pin_hash(pin),
-                                    pin,
-                                    dict(record.headers)["ce_id"].decode(),
-                                )
-                            )
-            if not rows:
-                continue
-            async with conn.transaction():
-                await conn.execute(
-                    "INSERT INTO bench_bare_inv.inbox SELECT unnest($1::text[]) "
-                    "ON CONFLICT DO NOTHING",
-                    [r[6] for r in rows],
-                )
-                await conn.execute(
-                    """INSERT INTO bench_bare_inv.invitations
-                       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-                                            $5::text[]) ON CONFLICT DO NOTHING""",
-                    *[[r[i] for r in rows] for i in range(5)],
-                )
-            for row in rows:
-                await smtp.sendmail(
-                    "bench@ratings.example",
-                    [row[3]],
-                    f"Subject: Rate your agent\r\n\r\nYour PIN: {row[5]}\r\n",
-                )
-            await conn.execute(
-                "UPDATE bench_bare_inv.invitations SET sent_at = now() "
-                "WHERE invitation_id = ANY($1::text[])",
-                [r[0] for r in rows],
-            )
-            await consumer.commit()
-            done += sum(len(records) for records in batch.values())
-    finally:
-        await consumer.stop()
-        await smtp.quit()
-        await conn.execute("DROP SCHEMA bench_bare_inv CASCADE")
-        await conn.close()
+    command = [sys.executable, "-m", "devtools.bare_invitations", "--database-url", database_url]
+    command += ["--bootstrap", BOOTSTRAP, "--smtp-port", str(sink.port), "--count", str(count)]
+    process = await asyncio.create_subprocess_exec(
+        *command, cwd=ROOT, stdout=asyncio.subprocess.PIPE
+    )
+    output, _ = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"the bare invitations loop exited with {process.returncode}")
+    started = json.loads(output.decode().strip().splitlines()[-1])["started"]
     seconds = max(at for at, _ in sink.accepted[already:]) - started
     return Flow(
-        "bare aiokafka → asyncpg → SMTP loop",
+        "bare aiokafka → asyncpg → SMTP loop (own process)",
         count,
         seconds,
         note="backlog",
@@ -640,19 +576,6 @@ async def _at_least(conn: asyncpg.Connection, query: str, target: int) -> bool:
 
 async def _true(value: bool) -> bool:
     return value
-
-
-async def _consumer_from_start(topic: str) -> AIOKafkaConsumer:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=BOOTSTRAP,
-        group_id=f"bench-bare-{time.time_ns()}",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    partitions = [TopicPartition(topic, p) for p in await partitions_of(BOOTSTRAP, topic)]
-    consumer.assign(partitions)
-    await consumer.seek_to_beginning(*partitions)
-    return consumer
 
 
 async def _consumer_at_end(topic: str) -> AIOKafkaConsumer:
