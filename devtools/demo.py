@@ -239,7 +239,7 @@ class Demo:
             state.counts["removals"] += 1
 
     async def read_mail(self, state: DemoState, sink: MailSink, client: ServiceClient) -> None:
-        messages = sink.messages[state.handled_mail :]
+        messages = sink.messages()[state.handled_mail :]
         state.handled_mail += len(messages)
         for message in messages:
             await self.on_mail(message, state, client)

@@ -307,7 +307,7 @@ async def test_killing_the_controller_under_load_loses_nothing_and_duplicates_no
             ),
         }
         killed_at = loop.time()
-        mails_before_kill = len(mail.messages)
+        mails_before_kill = len(mail.messages())
         await asyncio.to_thread(cluster.kill, victim)
         node_killed.set()
 
@@ -353,7 +353,7 @@ async def test_killing_the_controller_under_load_loses_nothing_and_duplicates_no
         await wait_until(every_client_mailed, timeout=180)
         await wait_until(every_review_published, timeout=180)
         await wait_until(every_rating_current, timeout=180)
-        mails_while_down = len(mail.messages) - mails_before_kill
+        mails_while_down = len(mail.messages()) - mails_before_kill
         down_work_done_after = loop.time() - killed_at
 
         # --- restart the node: it rejoins every in-sync replica set

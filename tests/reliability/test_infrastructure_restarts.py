@@ -319,7 +319,7 @@ async def test_broker_and_database_restarts_under_load_lose_nothing_and_duplicat
 
         async def caught_up(closings: int, reviews: set[int]) -> bool:
             """Every closing up to `closings` mailed, every review in `reviews` published."""
-            mailed = {str(m.get("To", "")).lower() for m in mail.messages}
+            mailed = {str(m.get("To", "")).lower() for m in mail.messages()}
             on_topic = {e.data["transaction_id"] for e in await published.current()}
             lag["unmailed"] = sum(1 for n in range(closings) if client(n) not in mailed)
             lag["unpublished"] = sum(1 for n in reviews if f"T-{tag}-{n}" not in on_topic)
