@@ -6,7 +6,9 @@ peak RSS of each service, each beside a bare loop doing the equivalent writes in
 
 Uses the benchmark's own Kafka broker (port 9292, see devtools/bench_scoring.py), the local
 PostgreSQL (fresh schemas, dropped afterwards) and an in-process SMTP sink that stamps the time it
-accepts each message. Prints a table and writes JSON to bench-results/. Numbers are measured,
+accepts each message. Beside the invitations flow, `devtools.smtp_ceiling` sends the service's own
+mail through the service's own sender with nothing else to do: what the sink takes on this
+machine, the ceiling of that flow's email rate. Prints a table and writes JSON to bench-results/. Numbers are measured,
 never asserted; `make bench` runs this after the scoring benchmark.
 """
 
@@ -280,26 +282,53 @@ async def _mail_flow(
     return max(accepted.values()) - started, latencies
 
 
-async def bare_invitations(database_url: str, sink: MailSink, count: int) -> Flow:
-    """`devtools.bare_invitations` as a process of its own, timed from its start of consuming to
-    the sink's acceptance of its last mail."""
+async def _timed_process(module: str, sink: MailSink, *arguments: str) -> float:
+    """Run `python -m module` and return the seconds from the start it prints to the sink's
+    acceptance of the last mail it sent."""
     already = len(sink.accepted)
-    command = [sys.executable, "-m", "devtools.bare_invitations", "--database-url", database_url]
-    command += ["--bootstrap", BOOTSTRAP, "--smtp-port", str(sink.port), "--count", str(count)]
     process = await asyncio.create_subprocess_exec(
-        *command, cwd=ROOT, stdout=asyncio.subprocess.PIPE
+        sys.executable,
+        "-m",
+        module,
+        "--smtp-port",
+        str(sink.port),
+        *arguments,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
     )
     output, _ = await process.communicate()
     if process.returncode != 0:
-        raise RuntimeError(f"the bare invitations loop exited with {process.returncode}")
+        raise RuntimeError(f"{module} exited with {process.returncode}")
     started = json.loads(output.decode().strip().splitlines()[-1])["started"]
-    seconds = max(at for at, _ in sink.accepted[already:]) - started
+    return float(max(at for at, _ in sink.accepted[already:]) - started)
+
+
+async def bare_invitations(database_url: str, sink: MailSink, count: int) -> Flow:
+    """`devtools.bare_invitations` as a process of its own, timed from its start of consuming to
+    the sink's acceptance of its last mail."""
+    seconds = await _timed_process(
+        "devtools.bare_invitations",
+        sink,
+        *("--database-url", database_url, "--bootstrap", BOOTSTRAP, "--count", str(count)),
+    )
     return Flow(
         "bare aiokafka → asyncpg → SMTP loop (own process)",
         count,
         seconds,
         note="backlog",
         baseline_for="invitations service: transactions → emails",
+    )
+
+
+async def smtp_ceiling(sink: MailSink, count: int) -> Flow:
+    """The service's mail through its own SMTP sender alone (`devtools.smtp_ceiling`): what the
+    sink takes on this machine with no Kafka or database work in the way."""
+    seconds = await _timed_process("devtools.smtp_ceiling", sink, "--count", str(count))
+    return Flow(
+        "SMTP alone: the service's sender and mail → sink (own process)",
+        count,
+        seconds,
+        note=f"{ServiceSettings().smtp_connections} connections",
     )
 
 
@@ -617,6 +646,7 @@ async def run(args: argparse.Namespace) -> list[Flow]:
             flows.append(
                 await bare_invitations(database_url, sink, args.transactions + args.seconds * 50)
             )
+            flows.append(await smtp_ceiling(sink, args.transactions))
         if "reviews" in args.only:
             console.rule("[bold]Reviews: POST /api/v1/reviews → review.published.v1")
             flows.append(await reviews_flow(database_url, sink, producer, args))

@@ -9,7 +9,8 @@ from typing import Any
 import aiosmtplib
 import pytest
 
-from devtools.smtp_sink import start_sink
+from devtools import smtp_ceiling
+from devtools.smtp_sink import body_text, start_sink
 from tests.conftest import free_port
 
 
@@ -39,5 +40,20 @@ async def test_a_new_connection_parses_none_of_the_mail_already_accepted(
         assert parsed == []
         assert [m["Subject"] for m in sink.messages()] == ["s", "s", "s"]
         assert len(parsed) == 3
+    finally:
+        controller.stop()
+
+
+async def test_the_smtp_ceiling_benchmark_sends_the_services_invitation() -> None:
+    """`make bench` reads the invitations email rate against this; it must send real mail."""
+    controller, sink = start_sink(port=free_port())
+    try:
+        await smtp_ceiling.run(sink.port, count=5, connections=2)
+        messages = sink.messages()
+        assert sorted(str(m["To"]) for m in messages) == [
+            f"client-{n}@bench.example" for n in range(5)
+        ]
+        assert len({m["Message-ID"] for m in messages}) == 5
+        assert all("ABCD-EFGH-JKLM" in body_text(m) for m in messages)
     finally:
         controller.stop()

@@ -1,0 +1,63 @@
+"""How fast the SMTP sink takes the invitations service's own mail with nothing else in the way:
+no Kafka and no database, only the service's sender (`shared.mailer.SmtpSender`, the same pool
+of connections) and a rendered invitation. `devtools.bench_flows` runs it as a process of its
+own beside the invitations flow: the ceiling that flow's email rate is read against.
+
+    python -m devtools.smtp_ceiling --smtp-port N --count N [--connections 4]
+
+Prints `{"started": <time.monotonic()>}` when done; the benchmark times it from that instant to
+the sink's acceptance of the last mail (the monotonic clock is the machine's, shared by both).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+
+from services.invitations.handlers import TEMPLATES
+from shared.mailer import SmtpSender, Templates, stable_message_id
+from shared.settings import ServiceSettings
+
+
+async def run(smtp_port: int, count: int, connections: int) -> float:
+    """Send `count` invitations, `connections` at once; returns when sending started."""
+    settings = ServiceSettings()
+    mail = Templates(TEMPLATES).render(
+        "client_invitation_sale_buyer",
+        client_name="Jane Client",
+        agent_name="Alex Agent",
+        street="12 Main Street",
+        city="Springfield",
+        pin="ABCD-EFGH-JKLM",
+        survey_url="https://reviews.example/survey?token=" + "t" * 43,
+        unsubscribe_url="https://invitations.example/unsubscribe?token=" + "u" * 43,
+        expires_on="2027-01-02",
+    )
+    sender = SmtpSender("127.0.0.1", smtp_port, settings.smtp_from, connections=connections)
+    started = time.monotonic()
+
+    async def send(n: int) -> None:
+        key = f"ceiling:{n}"
+        await sender.send(f"client-{n}@bench.example", mail, stable_message_id(key, "bench", ""))
+
+    try:
+        await asyncio.gather(*(send(n) for n in range(count)))
+    finally:
+        await sender.close()
+    return started
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smtp-port", type=int, required=True)
+    parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--connections", type=int, default=ServiceSettings().smtp_connections)
+    args = parser.parse_args(argv)
+    started = asyncio.run(run(args.smtp_port, args.count, args.connections))
+    print(json.dumps({"started": started}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
