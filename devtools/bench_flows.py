@@ -8,8 +8,8 @@ Uses the benchmark's own Kafka broker (port 9292, see devtools/bench_scoring.py)
 PostgreSQL (fresh schemas, dropped afterwards) and an in-process SMTP sink that stamps the time it
 accepts each message. Beside the invitations flow, `devtools.smtp_ceiling` sends the service's own
 mail through the service's own sender with nothing else to do: what the sink takes on this
-machine, the ceiling of that flow's email rate. Prints a table and writes JSON to bench-results/. Numbers are measured,
-never asserted; `make bench` runs this after the scoring benchmark.
+machine, the ceiling of that flow's email rate. Prints a table and writes JSON to bench-results/.
+Numbers are measured, never asserted; `make bench` runs this after the scoring benchmark.
 """
 
 from __future__ import annotations
