@@ -5,9 +5,9 @@
 How an operator rolls out a new policy version or recovers a lost database: the roster
 (`mls.agents`), participation (`agents.participation`) and every published review
 (`reviews.published`) are read from offset 0 up to their ends at start, the review history is
-rebuilt, every agent is re-rated under the chosen policy, and `rating.updated.v1` is published
-for each agent whose public rating differs from the last one published (all of them after a
-lost database). Stop the scoring service first (its consumers would race the rebuild); start it
+rebuilt, every agent is re-rated under the chosen policy, and `rating.updated.v1` is published,
+chunk by chunk as the re-rating goes on, for each agent whose public rating differs from the last
+one published (all of them after a lost database). Stop the scoring service first (its consumers would race the rebuild); start it
 again afterwards, with `SCORING_POLICY_VERSION` set to the same version.
 """
 
@@ -122,12 +122,19 @@ async def replay(
             await _load(pool, settings.kafka_bootstrap_servers, topic, report, progress)
         report.seconds["load"] = time.perf_counter() - started
         started = time.perf_counter()
-        await _rerate_all(pool, settings, policy, report, progress)
-        report.seconds["rerate"] = time.perf_counter() - started
-        started = time.perf_counter()
-        if publish:
-            await _relay(pool, settings, progress)
-        report.seconds["publish"] = time.perf_counter() - started
+        relay = _relay(pool, settings) if publish else None
+        relaying = asyncio.create_task(relay.run()) if relay is not None else None
+        try:  # the relay publishes each chunk's ratings while the next chunk is re-rated
+            await _rerate_all(pool, settings, policy, report, progress)
+            report.seconds["rerate"] = time.perf_counter() - started
+            started = time.perf_counter()
+            if relaying is not None:
+                await _drain(pool, relaying, progress)
+            report.seconds["publish"] = time.perf_counter() - started
+        finally:
+            if relaying is not None:
+                relaying.cancel()
+                await asyncio.gather(relaying, return_exceptions=True)
     finally:
         await pool.close()
     return report
@@ -195,32 +202,31 @@ async def _rerate_all(
         )
 
 
-async def _relay(
-    pool: asyncpg.Pool, settings: ScoringSettings, progress: Callable[[str], None]
-) -> None:
-    """Publish what the re-rating queued (the service's own relay would, once restarted)."""
-    relay = OutboxRelay(
+def _relay(pool: asyncpg.Pool, settings: ScoringSettings) -> OutboxRelay:
+    """The service's own relay, as it would publish what the re-rating queued once restarted."""
+    return OutboxRelay(
         pool,
         bootstrap_servers=settings.kafka_bootstrap_servers,
         relay_name=f"{settings.service_name}.{settings.db_schema}",
         poll_seconds=0.05,
+        batch_size=settings.outbox_batch_size,
+        linger_seconds=settings.outbox_linger_seconds,
     )
-    task = asyncio.create_task(relay.run())
-    try:
-        while True:
-            async with pool.acquire() as conn:
-                backlog = await conn.fetchval(
-                    "SELECT count(*) FROM outbox WHERE published_at IS NULL"
-                )
-            if backlog == 0:
-                break
-            if task.done():
-                task.result()
-            progress(f"  publishing ratings: {backlog} to go")
-            await asyncio.sleep(0.5)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+
+
+async def _drain(
+    pool: asyncpg.Pool, relaying: asyncio.Task[None], progress: Callable[[str], None]
+) -> None:
+    """Wait until the relay has published every queued rating (or failed)."""
+    while True:
+        async with pool.acquire() as conn:
+            backlog = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        if backlog == 0:
+            return
+        if relaying.done():
+            relaying.result()
+        progress(f"  publishing ratings: {backlog} to go")
+        await asyncio.sleep(0.5)
 
 
 def main(argv: list[str] | None = None) -> int:

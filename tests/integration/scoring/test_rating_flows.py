@@ -272,7 +272,9 @@ async def test_replay_rebuilds_the_same_store(
     await rostered(publish_event, agent_id)
     for days in (1, 2, 3, 4, 5):
         await publish_review(publish_event, review(agent_id, START - days * DAY))
-    await ratings.wait_for(lambda e: e.key == agent_id and e.data["reviews_total"] == 5)
+    live_rating = await ratings.wait_for(
+        lambda e: e.key == agent_id and e.data["reviews_total"] == 5
+    )
 
     rebuilt = scoring_settings(kafka_bootstrap, database_url, clock_fixed_at=START.isoformat())
     lines: list[str] = []
@@ -297,3 +299,12 @@ async def test_replay_rebuilds_the_same_store(
     assert live is not None and dict(live) == dict(again)
     assert [tuple(r) for r in live_reviews] == [tuple(r) for r in again_reviews]
     assert len(live_reviews) == 5
+    # ... and, published while the re-rating went on, the rebuilt rating is on the topic when
+    # replay returns: nothing is left in its outbox
+    async with pool.acquire() as conn:
+        unpublished = f"SELECT count(*) FROM {rebuilt.db_schema}.outbox WHERE published_at IS NULL"
+        assert await conn.fetchval(unpublished) == 0
+    await ratings.wait_for(
+        lambda e: e.key == agent_id and e.data["reviews_total"] == 5 and e.id != live_rating.id,
+        timeout=5,
+    )
