@@ -6,8 +6,9 @@ in-process SMTP sink's thread, which the service, in a process of its own, never
                                         --smtp-port N --count N
 
 aiokafka → asyncpg → aiosmtplib, no framework: per batch, record the event ids, insert an
-invitation per client with a hashed PIN, send each mail over one SMTP connection, mark them
-sent, commit the offsets. Prints `{"started": <time.monotonic()>}` when it has consumed `count`
+invitation per client with a hashed PIN, send each its invitation (the service's template and
+MIME form: the same bytes on the wire) over as many SMTP connections as the service has, mark
+them sent, commit the offsets. Prints `{"started": <time.monotonic()>}` when it has consumed `count`
 closings; the benchmark times it from there to the sink's acceptance of its last mail (the
 monotonic clock is the machine's, shared by both processes).
 """
@@ -23,7 +24,9 @@ import aiosmtplib
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from devtools.smtp_ceiling import invitation
 from shared.crypto import SecretHasher, new_pin
+from shared.mailer import mime_message
 from shared.settings import ServiceSettings
 from shared.topics import Topic, partitions_of
 
@@ -51,20 +54,33 @@ async def _consumer_from_start(bootstrap: str, topic: str) -> AIOKafkaConsumer:
     return consumer
 
 
+async def _send(smtp: aiosmtplib.SMTP, sender: str, rows: list[tuple[str, ...]]) -> None:
+    """Each row's invitation, one after another over `smtp`."""
+    for invitation_id, _, _, email, _, pin, _ in rows:
+        raw = mime_message(sender, email, invitation(pin), f"<{invitation_id}@bench.example>")
+        await smtp.sendmail("bench@ratings.example", [email], raw)
+
+
 async def run(database_url: str, bootstrap: str, smtp_port: int, count: int) -> float:
     """Consume `count` closings from the start of the topic; returns when it started."""
     conn = await asyncpg.connect(database_url)
     await conn.execute(BARE_INVITATIONS)
-    hasher = SecretHasher(ServiceSettings().token_pepper)
-    smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=smtp_port, start_tls=False)
-    await smtp.connect()
+    settings = ServiceSettings()
+    hasher = SecretHasher(settings.token_pepper)
+    sender = settings.smtp_from
+    connections = [
+        aiosmtplib.SMTP(hostname="127.0.0.1", port=smtp_port, start_tls=False)
+        for _ in range(settings.smtp_connections)
+    ]
+    for smtp in connections:
+        await smtp.connect()
     consumer = await _consumer_from_start(bootstrap, Topic.MLS_TRANSACTIONS)
     started = time.monotonic()
     done = 0
     try:
         while done < count:
             batch = await consumer.getmany(timeout_ms=1000, max_records=500)
-            rows = []
+            rows: list[tuple[str, ...]] = []
             for records in batch.values():
                 for record in records:
                     data = json.loads(record.value)
@@ -96,12 +112,13 @@ async def run(database_url: str, bootstrap: str, smtp_port: int, count: int) -> 
                                             $5::text[]) ON CONFLICT DO NOTHING""",
                     *[[r[i] for r in rows] for i in range(5)],
                 )
-            for row in rows:
-                await smtp.sendmail(
-                    "bench@ratings.example",
-                    [row[3]],
-                    f"Subject: Rate your agent\r\n\r\nYour PIN: {row[5]}\r\n",
+            shares = [rows[n :: len(connections)] for n in range(len(connections))]
+            await asyncio.gather(
+                *(
+                    _send(smtp, sender, share)
+                    for smtp, share in zip(connections, shares, strict=True)
                 )
+            )
             await conn.execute(
                 "UPDATE bench_bare_inv.invitations SET sent_at = now() "
                 "WHERE invitation_id = ANY($1::text[])",
@@ -111,7 +128,8 @@ async def run(database_url: str, bootstrap: str, smtp_port: int, count: int) -> 
             done += sum(len(records) for records in batch.values())
     finally:
         await consumer.stop()
-        await smtp.quit()
+        for smtp in connections:
+            await smtp.quit()
         await conn.execute("DROP SCHEMA bench_bare_inv CASCADE")
         await conn.close()
     return started

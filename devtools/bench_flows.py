@@ -48,6 +48,7 @@ from devtools.bench_scoring import (
     rss_mb,
     start_broker,
     stop_broker,
+    wait_until,
 )
 from devtools.processes import ServiceProcesses
 from devtools.smtp_sink import MailSink, start_sink
@@ -107,11 +108,8 @@ def free_port() -> int:
 
 
 async def poll(check: Callable[[], Awaitable[bool]], timeout: float, label: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{label}: not done in {timeout:.0f}s")
-        await asyncio.sleep(0.05)
+    """`wait_until`, asking often: these waits end timed phases."""
+    await wait_until(check, timeout, label, every=0.05)
 
 
 @contextmanager

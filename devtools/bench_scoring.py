@@ -177,12 +177,16 @@ FLOOR = "bare loop, floor (reviews and a count)"
 # -- the service --------------------------------------------------------------------------------
 
 
-async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float, label: str) -> None:
+async def wait_until(
+    check: Callable[[], Awaitable[bool]], timeout: float, label: str, *, every: float = 0.2
+) -> None:
+    """Ask `check` every `every` seconds until it holds; TimeoutError naming `label` after
+    `timeout`."""
     deadline = time.monotonic() + timeout
     while not await check():
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{label} not done in {timeout}s")
-        await asyncio.sleep(0.2)
+            raise TimeoutError(f"{label}: not done in {timeout:.0f}s")
+        await asyncio.sleep(every)
 
 
 def rss_mb(pid: int) -> float | None:

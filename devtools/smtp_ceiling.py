@@ -13,28 +13,39 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import time
 
 from services.invitations.handlers import TEMPLATES
-from shared.mailer import SmtpSender, Templates, stable_message_id
+from shared.mailer import RenderedMail, SmtpSender, Templates, stable_message_id
 from shared.settings import ServiceSettings
 
 
-async def run(smtp_port: int, count: int, connections: int) -> float:
-    """Send `count` invitations, `connections` at once; returns when sending started."""
-    settings = ServiceSettings()
-    mail = Templates(TEMPLATES).render(
+@functools.cache
+def _templates() -> Templates:
+    return Templates(TEMPLATES)  # one Jinja2 environment, compiling each template once
+
+
+def invitation(pin: str) -> RenderedMail:
+    """A client's invitation as the invitations service renders it."""
+    return _templates().render(
         "client_invitation_sale_buyer",
         client_name="Jane Client",
         agent_name="Alex Agent",
         street="12 Main Street",
         city="Springfield",
-        pin="ABCD-EFGH-JKLM",
+        pin=pin,
         survey_url="https://reviews.example/survey?token=" + "t" * 43,
         unsubscribe_url="https://invitations.example/unsubscribe?token=" + "u" * 43,
         expires_on="2027-01-02",
     )
+
+
+async def run(smtp_port: int, count: int, connections: int) -> float:
+    """Send `count` invitations, `connections` at once; returns when sending started."""
+    settings = ServiceSettings()
+    mail = invitation("ABCD-EFGH-JKLM")
     sender = SmtpSender("127.0.0.1", smtp_port, settings.smtp_from, connections=connections)
     started = time.monotonic()
 
