@@ -250,6 +250,7 @@ class MailRelay:
     async def run(self) -> None:
         try:
             while True:
+                self.wakeup.clear()  # before looking: a ring during the round is kept
                 try:
                     sent = await self.send_due()
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
@@ -262,7 +263,6 @@ class MailRelay:
                     logger.exception("mail relay: round failed; retrying")
                     sent = 0
                 if sent == 0:
-                    self.wakeup.clear()
                     await wait_event(self.wakeup, self.poll_seconds)
         finally:
             await self.sender.close()

@@ -171,13 +171,7 @@ class OutboxRelay:
                 try:
                     self.cursor = await self._committed_cursor()
                     await self._recover(self.cursor)
-                    while True:
-                        moved = await self._relay_batch(producer)
-                        if moved == 0:  # the first event after a quiet spell goes at once
-                            self.wakeup.clear()
-                            await wait_event(self.wakeup, self.poll_seconds)
-                        elif moved < self.batch_size:
-                            await asyncio.sleep(self.linger_seconds)
+                    await self._relay_rounds(producer)
                 finally:
                     # a send stuck on a missing topic would otherwise hold shutdown for the
                     # producer's full delivery timeout; the cursor makes an abandoned batch safe
@@ -190,6 +184,22 @@ class OutboxRelay:
                         )
             finally:
                 await lock_conn.execute("SELECT pg_advisory_unlock(hashtext($1))", self.group_id)
+
+    async def _relay_rounds(self, producer: AIOKafkaProducer) -> None:
+        """Relay batch after batch; when one finds nothing, wait for a ring (the first event
+        after a quiet spell goes at once) or `poll_seconds`.
+
+        The bell is cleared before each batch looks, not after: a commit that rings while a
+        batch finds nothing is then still heard, where clearing after the batch slept through
+        it for up to `poll_seconds`.
+        """
+        while True:
+            self.wakeup.clear()
+            moved = await self._relay_batch(producer)
+            if moved == 0:
+                await wait_event(self.wakeup, self.poll_seconds)
+            elif moved < self.batch_size:
+                await asyncio.sleep(self.linger_seconds)
 
     async def _committed_cursor(self) -> int:
         """The next relay_seq to publish, as committed to Kafka with the last transaction."""
