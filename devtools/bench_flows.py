@@ -606,7 +606,12 @@ async def _true(value: bool) -> bool:
 
 
 async def _consumer_at_end(topic: str) -> AIOKafkaConsumer:
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
+    """A reader of `topic` from now on that sees what a downstream consumer sees: committed
+    relay transactions only (read_uncommitted would count a rating before its commit, and one
+    from a batch later aborted)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, isolation_level="read_committed"
+    )
     await consumer.start()
     partitions = [TopicPartition(topic, p) for p in await partitions_of(BOOTSTRAP, topic)]
     consumer.assign(partitions)
