@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from shared.cloudevents import binary_headers
 from shared.contracts import EventType
 from shared.db import keeps_session_state
+from shared.settings import ServiceSettings
 from shared.topics import OUTBOX_CURSOR_TOPIC
 from shared.waiting import wait_event
 
@@ -131,6 +132,21 @@ class OutboxRelay:
         self.caught_up = False
         """Whether every row numbered before this leadership began is published and marked."""
         self.wakeup = asyncio.Event()
+
+    @classmethod
+    def for_service(
+        cls, pool: asyncpg.Pool, settings: ServiceSettings, *, poll_seconds: float | None = None
+    ) -> OutboxRelay:
+        """The relay of the service `settings` configure, wherever it is built (the service, the
+        scoring replay): the same name, so the same Kafka cursor, and the same batching."""
+        return cls(
+            pool,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            relay_name=f"{settings.service_name}.{settings.db_schema}",
+            poll_seconds=settings.outbox_poll_seconds if poll_seconds is None else poll_seconds,
+            batch_size=settings.outbox_batch_size,
+            linger_seconds=settings.outbox_linger_seconds,
+        )
 
     async def run(self) -> None:
         """Relay until cancelled; on errors, back off and start over (the cursor makes it safe)."""

@@ -130,14 +130,7 @@ class ServiceRuntime:
         )
         applied = await apply_migrations(self._pool, self.settings.db_schema, self.migrations)
         self._uow_factory = UnitOfWorkFactory(self._pool, self.clock, self.source, self.cipher)
-        self.outbox_relay = OutboxRelay(
-            self._pool,
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            relay_name=f"{self.service}.{self.settings.db_schema}",
-            poll_seconds=self.settings.outbox_poll_seconds,
-            batch_size=self.settings.outbox_batch_size,
-            linger_seconds=self.settings.outbox_linger_seconds,
-        )
+        self.outbox_relay = OutboxRelay.for_service(self._pool, self.settings)
         self.mail_relay = MailRelay(
             self._pool,
             self.cipher,

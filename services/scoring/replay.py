@@ -7,8 +7,9 @@ How an operator rolls out a new policy version or recovers a lost database: the 
 (`reviews.published`) are read from offset 0 up to their ends at start, the review history is
 rebuilt, every agent is re-rated under the chosen policy, and `rating.updated.v1` is published,
 chunk by chunk as the re-rating goes on, for each agent whose public rating differs from the last
-one published (all of them after a lost database). Stop the scoring service first (its consumers would race the rebuild); start it
-again afterwards, with `SCORING_POLICY_VERSION` set to the same version.
+one published (all of them after a lost database). Stop the scoring service first (its consumers
+would race the rebuild); start it again afterwards, with `SCORING_POLICY_VERSION` set to the
+same version.
 """
 
 from __future__ import annotations
@@ -122,9 +123,10 @@ async def replay(
             await _load(pool, settings.kafka_bootstrap_servers, topic, report, progress)
         report.seconds["load"] = time.perf_counter() - started
         started = time.perf_counter()
-        relay = _relay(pool, settings) if publish else None
-        relaying = asyncio.create_task(relay.run()) if relay is not None else None
-        try:  # the relay publishes each chunk's ratings while the next chunk is re-rated
+        # the service's own relay publishes each chunk's ratings while the next is re-rated
+        relay = OutboxRelay.for_service(pool, settings, poll_seconds=0.05)
+        relaying = asyncio.create_task(relay.run()) if publish else None
+        try:
             await _rerate_all(pool, settings, policy, report, progress)
             report.seconds["rerate"] = time.perf_counter() - started
             started = time.perf_counter()
@@ -200,18 +202,6 @@ async def _rerate_all(
             f"  re-rated {report.agents_rated} agents under {policy.version}; "
             f"{report.ratings_published} ratings changed"
         )
-
-
-def _relay(pool: asyncpg.Pool, settings: ScoringSettings) -> OutboxRelay:
-    """The service's own relay, as it would publish what the re-rating queued once restarted."""
-    return OutboxRelay(
-        pool,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        relay_name=f"{settings.service_name}.{settings.db_schema}",
-        poll_seconds=0.05,
-        batch_size=settings.outbox_batch_size,
-        linger_seconds=settings.outbox_linger_seconds,
-    )
 
 
 async def _drain(
