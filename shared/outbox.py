@@ -97,6 +97,8 @@ def outbox_insert(rows: Sequence[OutboxRow], first_parameter: int = 1) -> tuple[
 
 
 STOP_TIMEOUT_SECONDS = 10.0
+RETRY_BACKOFF_MS = 20
+"""The wait before a refused produce is retried; aiokafka's own pause between transactions."""
 
 
 class OutboxRelay:
@@ -172,17 +174,7 @@ class OutboxRelay:
             ):
                 await asyncio.sleep(1.0)
             try:
-                producer = self.producer_factory(
-                    bootstrap_servers=self.bootstrap_servers,
-                    transactional_id=self.group_id,
-                    enable_idempotence=True,
-                    acks="all",
-                    linger_ms=5,
-                    # a relay batch's rows for one partition fit one producer batch (default
-                    # 16 KiB, ~35 ratings): send() then never waits for the sender task's turn
-                    max_batch_size=512 * 1024,
-                    client_id=self.group_id,
-                )
+                producer = self._new_producer()
                 await producer.start()
                 try:
                     self.cursor = await self._committed_cursor()
@@ -200,6 +192,25 @@ class OutboxRelay:
                         )
             finally:
                 await lock_conn.execute("SELECT pg_advisory_unlock(hashtext($1))", self.group_id)
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        """The transactional producer of one leadership (its id fences a stale leader)."""
+        return self.producer_factory(
+            bootstrap_servers=self.bootstrap_servers,
+            transactional_id=self.group_id,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=5,
+            # Kafka 4 verifies a transaction's partitions on produce; one that arrives
+            # while the previous commit's markers are still being written is refused
+            # with a retriable NOT_ENOUGH_REPLICAS, and aiokafka waits retry_backoff_ms
+            # before it retries: at the default 100 ms that stall was the relay's p99
+            retry_backoff_ms=RETRY_BACKOFF_MS,
+            # a relay batch's rows for one partition fit one producer batch (default
+            # 16 KiB, ~35 ratings): send() then never waits for the sender task's turn
+            max_batch_size=512 * 1024,
+            client_id=self.group_id,
+        )
 
     async def _relay_rounds(self, producer: AIOKafkaProducer) -> None:
         """Relay batch after batch; when one finds nothing, wait for a ring (the first event
