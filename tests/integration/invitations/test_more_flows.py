@@ -34,7 +34,7 @@ from tests.integration.invitations.conftest import (
 )
 from tests.integration.invitations.test_invitation_flows import of_agent, rostered_agent, to
 from tests.reliability.steady_load import lead_assigned
-from tests.support.waiting import eventually
+from tests.support.waiting import eventually, until_stored
 
 pytestmark = pytest.mark.integration
 
@@ -52,10 +52,13 @@ async def test_an_unknown_agent_s_clients_are_invited_once_the_roster_names_the_
     participation = await topic_reader(Topic.AGENTS_PARTICIPATION)
     agent_id = unique("A")
     email = f"{unique('pat')}@example.com"
+    transaction_id = unique("T")
     await publish_event(
         TRANSACTION_CLOSED,
-        transaction_closed(unique("T"), agent_id, [{"name": "Pat", "email": email}]),
+        transaction_closed(transaction_id, agent_id, [{"name": "Pat", "email": email}]),
     )
+    # stored before the roster names the agent: otherwise the unknown-agent path is not taken
+    await until_stored(service.settings, "transactions", "transaction_id", transaction_id)
     await publish_event(AGENT_UPSERTED, agent_upserted(agent_id))
     await participation.wait_for(of_agent(agent_id, "agent.participation.changed.v1"))
     assert "Your PIN" in body_text(await mail.wait_for(to(email), timeout=20))
@@ -266,21 +269,7 @@ async def test_a_removal_completed_before_the_roster_names_the_agent_is_surveyed
             completed_at=START,
         ),
     )
-    conn = await asyncpg.connect(service.settings.database_url)
-    try:
-
-        async def held() -> bool:
-            return bool(
-                await conn.fetchval(
-                    f"SELECT count(*) FROM {service.settings.db_schema}"
-                    ".pending_removal_surveys WHERE lead_id = $1",
-                    lead_id,
-                )
-            )
-
-        await eventually(held)
-    finally:
-        await conn.close()
+    await until_stored(service.settings, "pending_removal_surveys", "lead_id", lead_id)
     assert not mail.to(email)
     await publish_event(AGENT_UPSERTED, agent_upserted(agent_id))
     await mail.wait_for(to(email), timeout=20)

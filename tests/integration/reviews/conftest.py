@@ -28,7 +28,7 @@ from shared.contracts.reviews import Channel, SurveyKind
 from shared.crypto import SecretHasher, new_pin, new_token
 from tests.conftest import running_app
 from tests.support.kafka import EventPublisher, start_group_at_end
-from tests.support.waiting import eventually
+from tests.support.waiting import until_stored
 
 START = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 SECRET = "reviews-test-secret-of-at-least-32-bytes!"
@@ -100,7 +100,10 @@ class Issued:
     event: InvitationIssued
 
 
-async def announce_agent(publish_event: EventPublisher, agent_id: str) -> None:
+async def announce_agent(publish_event: EventPublisher, service: Service, agent_id: str) -> None:
+    """Announce the agent on the roster and wait until the service has stored it: roster and
+    invitations travel on different topics, and a survey shown before the roster landed names
+    "your agent" and queues no notice to the agent."""
     await publish_event(
         AGENT_UPSERTED,
         AgentUpserted(
@@ -112,6 +115,7 @@ async def announce_agent(publish_event: EventPublisher, agent_id: str) -> None:
             active=True,
         ),
     )
+    await until_stored(service.settings, "agents", "agent_id", agent_id)
 
 
 async def issue_invitation(
@@ -142,15 +146,5 @@ async def issue_invitation(
     )
     await publish_event(INVITATION_ISSUED, event)
     issued = Issued(event.invitation_id, agent_id, event.transaction_id or "", pin, token, event)
-    await eventually(lambda: _known(service, issued))
+    await until_stored(service.settings, "invitations", "invitation_id", issued.invitation_id)
     return issued
-
-
-async def _known(service: Service, issued: Issued) -> bool:
-    runtime = service.app.state.runtime
-    async with runtime.pool.acquire() as conn:
-        return bool(
-            await conn.fetchval(
-                "SELECT count(*) FROM invitations WHERE invitation_id = $1", issued.invitation_id
-            )
-        )

@@ -83,7 +83,7 @@ async def test_a_client_answers_the_survey_with_the_pin_in_a_browser(
     service: Service, base_url: str, page: Page, publish_event: EventPublisher, topic_reader
 ) -> None:
     reviews = await topic_reader(Topic.REVIEWS_PUBLISHED)
-    await announce_agent(publish_event, "A-browser-1")
+    await announce_agent(publish_event, service, "A-browser-1")
     issued = await issue_invitation(publish_event, service, agent_id="A-browser-1")
     assert issued.pin
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

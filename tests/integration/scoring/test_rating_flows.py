@@ -28,7 +28,7 @@ from tests.integration.scoring.conftest import (
     unique,
 )
 from tests.support.kafka import EventPublisher
-from tests.support.waiting import eventually
+from tests.support.waiting import eventually, until_stored
 
 pytestmark = pytest.mark.integration
 DAY = timedelta(days=1)
@@ -202,8 +202,10 @@ async def test_a_review_for_an_unknown_agent_counts_once_the_roster_names_it(
     service.clock.set(START)
     ratings = await topic_reader(Topic.RATINGS)
     agent_id = unique("A")
-    await publish_review(publish_event, review(agent_id, START - DAY))
-    await ratings.expect_none(of(agent_id), within=1.5)
+    event = review(agent_id, START - DAY)
+    await publish_review(publish_event, event)
+    await until_stored(service.settings, "reviews", "review_id", event.review_id)
+    await ratings.expect_none(of(agent_id), within=1.0)  # stored, yet nobody to rate
     await rostered(publish_event, agent_id, mode=None)  # default participation: hidden
     rated = await ratings.wait_for(of(agent_id))
     assert rated.data["visibility"] == "hidden"
