@@ -175,8 +175,9 @@ class OutboxRelay:
                 await asyncio.sleep(1.0)
             try:
                 producer = self._new_producer()
-                await producer.start()
                 try:
+                    # inside: a start that cannot bootstrap leaves a client to close too
+                    await producer.start()
                     self.cursor = await self._committed_cursor()
                     await self._recover(self.cursor)
                     await self._relay_rounds(producer)
@@ -236,8 +237,8 @@ class OutboxRelay:
             enable_auto_commit=False,
             isolation_level="read_committed",
         )
-        await consumer.start()
         try:
+            await consumer.start()
             committed = await consumer.committed(self.CURSOR_PARTITION)
         finally:
             await consumer.stop()

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
 
 from shared.contracts import RATING_UPDATED
 from shared.contracts.ratings import RatingUpdated
@@ -174,3 +175,31 @@ async def test_rows_numbered_before_an_aborted_transaction_go_first_and_once(
         r.model_dump(mode="json")["as_of"] for r in ratings
     ], "lost, duplicated or out of order"
     assert seqs == list(range(seqs[0], seqs[0] + len(ratings))), "gap-free relay_seq in id order"
+
+
+async def test_a_leadership_whose_broker_cannot_be_reached_closes_its_producer(
+    database_url: str,
+) -> None:
+    """The relay restarts leadership after any failure; a producer that failed to start must be
+    closed all the same, or every restart during a Kafka outage leaks a client."""
+    pool, _schema = await _fresh_outbox(database_url)
+    stopped: list[AIOKafkaProducer] = []
+
+    class RecordingProducer(AIOKafkaProducer):  # type: ignore[misc]  # aiokafka is untyped
+        async def stop(self) -> None:
+            stopped.append(self)
+            await super().stop()
+
+    unreachable = "127.0.0.1:1"  # nothing listens on port 1
+    relay = OutboxRelay(
+        pool,
+        bootstrap_servers=unreachable,
+        relay_name=f"test-{uuid.uuid4().hex[:8]}",
+        producer_factory=RecordingProducer,
+    )
+    try:
+        with pytest.raises(KafkaConnectionError):
+            await relay._run_as_leader()
+        assert len(stopped) == 1
+    finally:
+        await pool.close()
