@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
+from collections.abc import Callable
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -18,6 +20,45 @@ class _ServiceFilter(logging.Filter):
         return True
 
 
+class RepeatedMessages(logging.Filter):
+    """Let one record of a kind through per `window_seconds` and count the rest.
+
+    aiokafka retries from loops that do not always back off: with the broker down, a producer
+    whose partitions lost their leader asked for metadata ~4,000 times a second, each failure
+    an ERROR line (measured against the local broker stopped for 10 s). A kind is the logger
+    and the message template, so the same failure with a new errno is still a repeat. The next
+    record let through says how many were held back (`repeats_suppressed`).
+    """
+
+    def __init__(
+        self,
+        prefixes: tuple[str, ...] = ("aiokafka",),
+        window_seconds: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+        self.window_seconds = window_seconds
+        self.clock = clock
+        self._shown_at: dict[tuple[str, int, str], float] = {}
+        self._held: dict[tuple[str, int, str], int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self.prefixes):
+            return True
+        kind = (record.name, record.levelno, str(record.msg))
+        now = self.clock()
+        shown_at = self._shown_at.get(kind)
+        if shown_at is not None and now - shown_at < self.window_seconds:
+            self._held[kind] = self._held.get(kind, 0) + 1
+            return False
+        self._shown_at[kind] = now
+        held = self._held.pop(kind, 0)
+        if held:
+            record.repeats_suppressed = held
+        return True
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
@@ -28,6 +69,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         )
     )
     handler.addFilter(_ServiceFilter(service))
+    handler.addFilter(RepeatedMessages())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
