@@ -31,11 +31,23 @@ def _rfc3339_only(value: Any) -> Any:
     return value
 
 
+_DRIVER_INFINITIES = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
+"""asyncpg stores these two instants as PostgreSQL's -infinity and infinity and reads them
+back as naive datetimes, which no aware instant can be compared with: a lead given
+0001-01-01T00:00:00Z as its client's response answered every later request with a 500."""
+
+
 def _as_utc(value: datetime) -> datetime:
     try:
-        return value.astimezone(UTC)
+        instant = value.astimezone(UTC)
     except OverflowError as exc:  # 0001-01-01T00:00:00+14:00 is before year 1 in UTC
         raise ValueError("the instant is outside the range of dates") from exc
+    if instant in _DRIVER_INFINITIES:
+        raise ValueError(
+            "the instant is outside the range of dates "
+            "(the first and last microseconds of the calendar are reserved)"
+        )
+    return instant
 
 
 def format_rfc3339(value: datetime) -> str:

@@ -289,6 +289,14 @@ async def test_bad_requests_get_problem_answers(
     )
     assert missing_notes.status_code == 422
 
+    # stored, the calendar's first instant came back naive and every later call on the lead
+    # failed with a 500 (found by the long fuzz run); the contract refuses it now
+    first_instant = await service.post(
+        f"/api/v1/leads/{lead_id}/client-responses",
+        json={"responded_at": "0001-01-01T00:00:00Z"},
+        headers=as_agent(agent),
+    )
+    assert first_instant.status_code == 422
     recorded = await service.post(
         f"/api/v1/leads/{lead_id}/client-responses", json={}, headers=as_agent(agent)
     )

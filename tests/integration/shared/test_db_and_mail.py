@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -40,6 +40,25 @@ async def test_migrations_run_twice_are_a_no_op(database_url) -> None:
             *(apply_migrations(pool, schema, PROBE_MIGRATIONS) for _ in range(3))
         )
         assert concurrent == [[], [], []]
+    finally:
+        await pool.close()
+
+
+async def test_every_instant_a_contract_accepts_comes_back_from_the_database_aware(
+    database_url,
+) -> None:
+    """asyncpg turns the calendar's first and last microseconds into -infinity and infinity
+    and reads those back naive; the contracts refuse exactly those two (test_contracts)."""
+    schema = f"t_{uuid.uuid4().hex[:10]}_instants"
+    pool = await create_pool(database_url, schema)
+    first, last = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+    accepted = [first + timedelta(microseconds=1), last - timedelta(microseconds=1)]
+    try:
+        async with pool.acquire() as conn:
+            refused = [await conn.fetchval("SELECT $1::timestamptz", v) for v in (first, last)]
+            kept = [await conn.fetchval("SELECT $1::timestamptz", v) for v in accepted]
+        assert [value.tzinfo for value in refused] == [None, None]  # why they are refused
+        assert kept == accepted and all(value.tzinfo is not None for value in kept)
     finally:
         await pool.close()
 

@@ -54,6 +54,23 @@ def test_timestamps_other_than_rfc3339_are_refused(not_rfc3339: object) -> None:
 
 
 @pytest.mark.parametrize(
+    "reserved",
+    ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z", "9999-12-31T22:59:59.999999-01:00"],
+)
+def test_the_instants_the_database_driver_reads_back_as_infinity_are_refused(
+    reserved: str,
+) -> None:
+    with pytest.raises(ValidationError, match="outside the range of dates"):
+        TransactionClosed.model_validate({**SYSTEM_TRANSACTION, "closed_at": reserved})
+
+
+@pytest.mark.parametrize("edge", ["0001-01-01T00:00:00.000001Z", "9999-12-31T23:59:59.999998Z"])
+def test_the_instants_next_to_them_are_read(edge: str) -> None:
+    event = TransactionClosed.model_validate({**SYSTEM_TRANSACTION, "closed_at": edge})
+    assert event.closed_at.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
     "rfc3339", ["2026-11-20T15:00:00Z", "2026-11-20t15:00:00.5z", "2026-11-20 16:00:00+01:00"]
 )
 def test_rfc3339_timestamps_are_read(rfc3339: str) -> None:
