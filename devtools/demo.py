@@ -70,6 +70,15 @@ class DemoState:
     )
 
 
+SERVICES = ("invitations", "reviews", "scoring", "removals")
+
+
+def demo_schema(service: str) -> str:
+    """The demo's own schema for a service, dropped at the start of every run: a run that
+    found the last run's rows would dedupe its closings and show the last run's ratings."""
+    return f"demo_{service}"
+
+
 def run(command: list[str], env: dict[str, str] | None = None) -> None:
     subprocess.run(command, check=True, cwd=ROOT, env={**os.environ, **(env or {})})
 
@@ -105,8 +114,8 @@ class Demo:
     async def _fresh_schemas(self) -> None:
         conn = await asyncpg.connect(self.database_url)
         try:
-            for service in ("invitations", "reviews", "scoring", "removals"):
-                await conn.execute(f'DROP SCHEMA IF EXISTS "demo_{service}" CASCADE')
+            for service in SERVICES:
+                await conn.execute(f'DROP SCHEMA IF EXISTS "{demo_schema(service)}" CASCADE')
         finally:
             await conn.close()
 
@@ -120,12 +129,14 @@ class Demo:
             "LOG_LEVEL": "WARNING",
         }
 
+    @staticmethod
+    def per_service_env(service: str) -> dict[str, str]:
+        return {"DATABASE_SCHEMA": demo_schema(service)}
+
     # -- the simulation ----------------------------------------------------------------------
     def main(self) -> int:
         missing = [
-            name
-            for name in ("invitations", "reviews", "scoring", "removals")
-            if importlib.util.find_spec(f"services.{name}.app") is None
+            name for name in SERVICES if importlib.util.find_spec(f"services.{name}.app") is None
         ]
         if missing:
             console.print(
@@ -148,6 +159,7 @@ class Demo:
         controller, sink = start_sink(port=DEMO_SMTP_PORT, directory=self.state_dir / "demo-mail")
         services = ServiceProcesses(
             env={**self.service_env()},
+            per_service_env=self.per_service_env,
             log_dir=self.state_dir / "demo-logs",
         )
         try:
