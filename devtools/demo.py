@@ -32,7 +32,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from devtools.demo_client import ServiceClient
-from devtools.processes import ROOT, ServiceProcesses
+from devtools.processes import ROOT, SERVICE_PORTS, ServiceProcesses
 from devtools.smtp_sink import MailSink, body_text, start_sink
 from devtools.world import LeadPlan, World, build_world, survey_answers
 from shared.clock import FileClock
@@ -68,9 +68,6 @@ class DemoState:
             "opt_outs": 0,
         }
     )
-
-
-SERVICES = ("invitations", "reviews", "scoring", "removals")
 
 
 def demo_schema(service: str) -> str:
@@ -114,7 +111,7 @@ class Demo:
     async def _fresh_schemas(self) -> None:
         conn = await asyncpg.connect(self.database_url)
         try:
-            for service in SERVICES:
+            for service in SERVICE_PORTS:
                 await conn.execute(f'DROP SCHEMA IF EXISTS "{demo_schema(service)}" CASCADE')
         finally:
             await conn.close()
@@ -136,7 +133,9 @@ class Demo:
     # -- the simulation ----------------------------------------------------------------------
     def main(self) -> int:
         missing = [
-            name for name in SERVICES if importlib.util.find_spec(f"services.{name}.app") is None
+            name
+            for name in SERVICE_PORTS
+            if importlib.util.find_spec(f"services.{name}.app") is None
         ]
         if missing:
             console.print(

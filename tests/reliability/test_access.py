@@ -36,7 +36,7 @@ from shared.crypto import SecretHasher, new_pin, new_token
 from tests.conftest import running_app
 from tests.reliability.hostile import NOW, PEPPER, SERVICES, bearer, valid_data
 from tests.support.kafka import EventPublisher, start_group_at_end
-from tests.support.waiting import eventually
+from tests.support.waiting import eventually, until_stored
 
 pytestmark = pytest.mark.integration
 
@@ -93,17 +93,7 @@ async def issue(publish_event: EventPublisher, reviews: Running, agent_id: str) 
     data["token_hash"] = hasher.token_hash(new_token())
     event = INVITATION_ISSUED.model.model_validate(data)
     await publish_event(INVITATION_ISSUED, event)
-
-    async def known() -> bool:
-        async with reviews.app.state.runtime.pool.acquire() as conn:
-            return bool(
-                await conn.fetchval(
-                    "SELECT count(*) FROM invitations WHERE invitation_id = $1",
-                    data["invitation_id"],
-                )
-            )
-
-    await eventually(known, timeout=60)
+    await until_stored(reviews.settings, "invitations", "invitation_id", data["invitation_id"], 60)
     return pin
 
 
