@@ -21,10 +21,12 @@ class Topic(StrEnum):
     LEADS_ASSIGNED = "leads.assigned"
     AGENTS_PARTICIPATION = "agents.participation"
     REVIEWS_PUBLISHED = "reviews.published"
+    REVIEWS_PUBLIC = "reviews.public"
     RATINGS = "ratings"
     INVITATIONS_EVENTS = "invitations.events"
     REMOVALS_EVENTS = "removals.events"
     REVIEWS_EVENTS = "reviews.events"
+    CLIENT_ERASURES = "clients.erasures"
 
 
 COMPACTED: frozenset[str] = frozenset({Topic.MLS_AGENTS, Topic.AGENTS_PARTICIPATION, Topic.RATINGS})
