@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from shared.contracts.erasures import ErasureRequested
 from shared.contracts.invitations import InvitationClosed, InvitationIssued
 from shared.contracts.leads import LeadAssigned
 from shared.contracts.mls import AgentUpserted, TransactionClosed
@@ -72,6 +73,9 @@ REMOVAL_COMPLETED = EventType(
 HANDOFF_REQUESTED = EventType(
     "lead.handoff.requested.v1", Topic.REMOVALS_EVENTS, HandoffRequested, "lead_id"
 )
+ERASURE_REQUESTED = EventType(
+    "client.erasure.requested.v1", Topic.CLIENT_ERASURES, ErasureRequested, "erasure_id"
+)
 
 EVENTS: dict[str, EventType] = {
     event.ce_type: event
@@ -92,5 +96,6 @@ EVENTS: dict[str, EventType] = {
         REMOVAL_DENIED,
         REMOVAL_COMPLETED,
         HANDOFF_REQUESTED,
+        ERASURE_REQUESTED,
     )
 }
