@@ -24,7 +24,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 
 from shared.cloudevents import Envelope, InvalidEvent, decode_attributes, validate_data
-from shared.contracts import EVENTS, EventType
+from shared.contracts import EventType, event_type_of
 from shared.inbox import first_deliveries
 from shared.metrics import DEAD_LETTERED, EVENT_HANDLING_SECONDS, EVENTS_CONSUMED, HANDLER_RETRIES
 from shared.topics import dlq
@@ -212,8 +212,8 @@ class TopicConsumer:
     async def _decode(self, record: RawRecord) -> Delivery | None:
         try:
             envelope = decode_attributes(record.key, record.value, record.headers)
-            event_type = EVENTS.get(envelope.type)
-            if event_type is None or event_type.topic != record.topic:
+            event_type = event_type_of(record.topic, envelope.type)
+            if event_type is None:
                 raise InvalidEvent("unsupported_type", f"{envelope.type} on {record.topic}")
             handled = (
                 envelope.type in self.dispatcher.handlers

@@ -24,6 +24,7 @@ from services.reviews.domain.model import (
     withdraw,
 )
 from services.reviews.domain.moderation import route_submission
+from services.reviews.domain.visibility import AGENT_NOT_PUBLIC, reconcile, shows_on_publication
 from services.reviews.repository import (
     Agent,
     CodeLookup,
@@ -35,15 +36,21 @@ from services.reviews.repository import (
 from shared.configured import Configured
 from shared.contracts import (
     AGENT_UPSERTED,
+    ERASURE_REQUESTED,
     INVITATION_CANCELLED,
     INVITATION_EXPIRED,
     INVITATION_ISSUED,
+    PARTICIPATION_CHANGED,
+    PUBLIC_REVIEW_PUBLISHED,
+    PUBLIC_REVIEW_WITHDRAWN,
     REVIEW_PUBLISHED,
     REVIEW_WITHDRAWN,
     SURVEY_ANSWERED,
 )
+from shared.contracts.erasures import ErasureRequested
 from shared.contracts.invitations import InvitationClosed, InvitationIssued
 from shared.contracts.mls import AgentUpserted
+from shared.contracts.participation import ParticipationChanged
 from shared.contracts.removals import RemovalReason
 from shared.contracts.reviews import (
     Channel,
@@ -130,6 +137,33 @@ async def agent_upserted(event: AgentUpserted, uow: UnitOfWork) -> None:
     await repo.upsert_agent(event, uow.now)
     for review in await repo.waiting_for_agent_notice(event.agent_id):
         await _notify_agent(uow, repo, review)
+    await _reconcile_public(uow, repo, event.agent_id)
+
+
+@dispatcher.on(PARTICIPATION_CHANGED)
+async def participation_changed(event: ParticipationChanged, uow: UnitOfWork) -> None:
+    repo = repository(uow)
+    await repo.save_participation(event)
+    await _reconcile_public(uow, repo, event.agent_id)
+
+
+@dispatcher.on(ERASURE_REQUESTED)
+async def erasure_requested(event: ErasureRequested, uow: UnitOfWork) -> None:
+    """The client's reviews keep their scores (they count for the agent) and lose what the
+    client wrote and the name they gave; a published one is published again without them, so
+    scoring's log and the public stream carry no more of it from now on."""
+    repo = repository(uow)
+    erased = await repo.erase_reviews_of(event.invitation_ids, uow.now)
+    for review in erased:
+        await repo.record_decisions(
+            review.review_id,
+            uow.now,
+            [DecisionRecord(SYSTEM, SYSTEM, "erased", f"erasure {event.erasure_id}")],
+        )
+        if review.state is ReviewState.PUBLISHED:
+            await _publish(uow, repo, review)
+    if erased:
+        logger.info("erasure %s: %d reviews erased", event.erasure_id, len(erased))
 
 
 @dispatcher.on(INVITATION_ISSUED)
@@ -277,7 +311,7 @@ async def submit(
         ),
     )
     if step.publish:
-        await uow.publish(REVIEW_PUBLISHED, published_event(review))
+        await _publish(uow, repo, review)
     if agent is not None:
         review = replace(review, agent_notified_at=uow.now)
         await _send_notice(uow, agent, review)
@@ -336,12 +370,13 @@ async def withdraw_review(uow: UnitOfWork, review_id: str, reason: str, actor: A
     await repo.record_decisions(
         review_id, uow.now, [DecisionRecord(actor.id, actor.role, "withdrawn", reason)]
     )
-    await uow.publish(
-        REVIEW_WITHDRAWN,
-        ReviewWithdrawn(
-            review_id=review_id, agent_id=review.agent_id, withdrawn_at=uow.now, reason=reason
-        ),
+    withdrawn = ReviewWithdrawn(
+        review_id=review_id, agent_id=review.agent_id, withdrawn_at=uow.now, reason=reason
     )
+    await uow.publish(REVIEW_WITHDRAWN, withdrawn)
+    await repo.agent_is_public(review.agent_id)  # the agent's lock: see _publish
+    if await repo.take_down([review_id]):
+        await uow.publish(PUBLIC_REVIEW_WITHDRAWN, withdrawn)
     return await _reload(repo, review_id)
 
 
@@ -392,11 +427,53 @@ async def _apply(
     await repo.record_decisions(review.review_id, uow.now, decisions)
     current = await _reload(repo, review.review_id)
     if step.publish:
-        await uow.publish(REVIEW_PUBLISHED, published_event(current))
+        await _publish(uow, repo, current)
     first_shown = current.agent_notified_at is None and current.state in SHOWN_TO_AGENT
     if first_shown and await _notify_agent(uow, repo, current):
         current = replace(current, agent_notified_at=uow.now)
     return current
+
+
+async def _publish(uow: UnitOfWork, repo: ReviewsRepository, review: Review) -> None:
+    """Publish a review (again) on the moderated log scoring reads, and on the public stream
+    while its agent is public (docs/design.md §2.3). The agent's public-stream lock, taken
+    after the review's row lock, keeps this from interleaving with a change of visibility,
+    which takes no review row lock."""
+    event = published_event(review)
+    await uow.publish(REVIEW_PUBLISHED, event)
+    if shows_on_publication(await repo.agent_is_public(review.agent_id), review.state):
+        await uow.publish(PUBLIC_REVIEW_PUBLISHED, event)
+        await repo.show(review.agent_id, [review.review_id], uow.now)
+
+
+async def _reconcile_public(uow: UnitOfWork, repo: ReviewsRepository, agent_id: str) -> None:
+    """All or none: when the agent becomes public, every published review of theirs appears on
+    the public stream in `submitted_at` order; when they stop being public, each review it
+    showed is withdrawn there with reason `agent_not_public`."""
+    changes = reconcile(await repo.agent_is_public(agent_id), await repo.public_views(agent_id))
+    if not changes:
+        return
+    reviews = await repo.reviews([*changes.show, *changes.take_down])
+    for review_id in changes.show:
+        await uow.publish(PUBLIC_REVIEW_PUBLISHED, published_event(reviews[review_id]))
+    for review_id in changes.take_down:
+        await uow.publish(
+            PUBLIC_REVIEW_WITHDRAWN,
+            ReviewWithdrawn(
+                review_id=review_id,
+                agent_id=agent_id,
+                withdrawn_at=uow.now,
+                reason=AGENT_NOT_PUBLIC,
+            ),
+        )
+    await repo.show(agent_id, changes.show, uow.now)
+    await repo.take_down(changes.take_down)
+    logger.info(
+        "public stream of agent %s: %d shown, %d taken down",
+        agent_id,
+        len(changes.show),
+        len(changes.take_down),
+    )
 
 
 SHOWN_TO_AGENT = (ReviewState.PUBLISHED, ReviewState.AWAITING_RESPONSE)

@@ -11,8 +11,10 @@ from typing import Any, Literal
 import asyncpg
 
 from services.reviews.domain.model import AGENT_VISIBLE, InvitationView, ReviewState
+from services.reviews.domain.visibility import PublicView, is_public
 from shared.contracts.invitations import InvitationIssued
 from shared.contracts.mls import AgentUpserted
+from shared.contracts.participation import ParticipationChanged, ParticipationMode
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class Review:
     published_at: datetime | None
     agent_notified_at: datetime | None
     entered_by: str | None
+    erased_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,98 @@ class ReviewsRepository:
             "SELECT agent_id, name, email, active FROM agents WHERE agent_id = $1", agent_id
         )
         return Agent(**dict(row)) if row else None
+
+    # the public stream
+
+    async def save_participation(self, event: ParticipationChanged) -> None:
+        """The agent's latest mode; an older change arriving late (a replay) changes nothing."""
+        await self.conn.execute(
+            """
+            INSERT INTO participation (agent_id, mode, changed_at) VALUES ($1, $2, $3)
+            ON CONFLICT (agent_id) DO UPDATE SET mode = EXCLUDED.mode,
+                                                 changed_at = EXCLUDED.changed_at
+             WHERE participation.changed_at <= EXCLUDED.changed_at
+            """,
+            event.agent_id,
+            event.mode.value,
+            event.changed_at,
+        )
+
+    async def agent_is_public(self, agent_id: str) -> bool:
+        """Whether the agent's reviews are shown publicly now. Takes the agent's public-stream
+        lock until the transaction ends, so a publication and a change of the agent's
+        visibility never interleave (one would miss the other's review)."""
+        row = await self.conn.fetchrow(
+            """
+            SELECT pg_advisory_xact_lock(hashtext('public:' || $1::text)),
+                   (SELECT mode FROM participation WHERE agent_id = $1) AS mode,
+                   (SELECT active FROM agents WHERE agent_id = $1) AS active
+            """,
+            agent_id,
+        )
+        assert row is not None
+        mode = ParticipationMode(row["mode"]) if row["mode"] else None
+        return is_public(mode, row["active"])
+
+    async def public_views(self, agent_id: str) -> list[PublicView]:
+        """The agent's reviews that are, or may have to be, on the public stream (call it
+        holding the agent's lock: `agent_is_public`)."""
+        rows = await self.conn.fetch(
+            """
+            SELECT r.review_id, r.state, r.submitted_at, p.review_id IS NOT NULL AS shown
+              FROM reviews r LEFT JOIN public_reviews p USING (review_id)
+             WHERE r.agent_id = $1 AND (r.state = 'published' OR p.review_id IS NOT NULL)
+            """,
+            agent_id,
+        )
+        return [
+            PublicView(r["review_id"], ReviewState(r["state"]), r["submitted_at"], r["shown"])
+            for r in rows
+        ]
+
+    async def show(self, agent_id: str, review_ids: Sequence[str], at: datetime) -> None:
+        """Record the reviews as shown on the public stream (holding the agent's lock)."""
+        await self.conn.execute(
+            """
+            INSERT INTO public_reviews (review_id, agent_id, shown_since)
+            SELECT unnest($2::text[]), $1, $3 ON CONFLICT DO NOTHING
+            """,
+            agent_id,
+            list(review_ids),
+            at,
+        )
+
+    async def take_down(self, review_ids: Sequence[str]) -> list[str]:
+        """Record the reviews as no longer shown (holding the agent's lock); returns those that
+        were shown."""
+        rows = await self.conn.fetch(
+            "DELETE FROM public_reviews WHERE review_id = ANY($1::text[]) RETURNING review_id",
+            list(review_ids),
+        )
+        return [row["review_id"] for row in rows]
+
+    async def reviews(self, review_ids: Sequence[str]) -> dict[str, Review]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM reviews WHERE review_id = ANY($1::text[])", list(review_ids)
+        )
+        return {row["review_id"]: _review(row) for row in rows}
+
+    # erasure
+
+    async def erase_reviews_of(self, invitation_ids: Sequence[str], at: datetime) -> list[Review]:
+        """Drop the comment and display name of the reviews of these invitations (their scores
+        still count for the agent); returns the reviews as they are now. Erasing again finds
+        nothing to do."""
+        rows = await self.conn.fetch(
+            """
+            UPDATE reviews SET comment = '', display_name = NULL, erased_at = $2
+             WHERE invitation_id = ANY($1::text[]) AND erased_at IS NULL
+            RETURNING *
+            """,
+            list(invitation_ids),
+            at,
+        )
+        return [_review(row) for row in rows]
 
     # invitations
 

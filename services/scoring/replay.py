@@ -33,7 +33,7 @@ from services.scoring.handlers import rerate, review_rows
 from services.scoring.repository import ScoringRepository
 from services.scoring.settings import ScoringSettings
 from shared.cloudevents import InvalidEvent, decode_attributes, validate_data
-from shared.contracts import EVENTS
+from shared.contracts import event_type_of
 from shared.contracts.mls import AgentUpserted
 from shared.contracts.participation import ParticipationChanged
 from shared.crypto import PiiCipher
@@ -95,8 +95,8 @@ def _event(record: Any) -> object:
     live consumers dead-letter such records; a replay only reads past them."""
     try:
         envelope = decode_attributes(record.key, record.value, dict(record.headers))
-        event_type = EVENTS.get(envelope.type)
-        if event_type is None or event_type.topic != record.topic:
+        event_type = event_type_of(record.topic, envelope.type)
+        if event_type is None:
             return None
         return validate_data(envelope, event_type.model)
     except InvalidEvent:

@@ -1,6 +1,8 @@
 """The public event contracts (SYSTEM.md §4) and the internal events between services.
 
-`EVENTS` maps each CloudEvents type to its topic, payload model and the field used as the key.
+`EVENTS` maps each (topic, CloudEvents type) to its payload model and the field used as the key.
+A type may travel on more than one topic: `review.published.v1` is on the internal moderated log
+`reviews.published` and on the public stream `reviews.public`.
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ class EventType:
     key_field: str
 
 
+def event_type_of(topic: str, ce_type: str) -> EventType | None:
+    """The contract of a record of `ce_type` read from `topic`; None when it is not one."""
+    return EVENTS.get((topic, ce_type))
+
+
 AGENT_UPSERTED = EventType("mls.agent.upserted.v1", Topic.MLS_AGENTS, AgentUpserted, "agent_id")
 TRANSACTION_CLOSED = EventType(
     "mls.transaction.closed.v1", Topic.MLS_TRANSACTIONS, TransactionClosed, "transaction_id"
@@ -46,6 +53,12 @@ REVIEW_PUBLISHED = EventType(
 )
 REVIEW_WITHDRAWN = EventType(
     "review.withdrawn.v1", Topic.REVIEWS_PUBLISHED, ReviewWithdrawn, "agent_id"
+)
+PUBLIC_REVIEW_PUBLISHED = EventType(
+    "review.published.v1", Topic.REVIEWS_PUBLIC, ReviewPublished, "agent_id"
+)
+PUBLIC_REVIEW_WITHDRAWN = EventType(
+    "review.withdrawn.v1", Topic.REVIEWS_PUBLIC, ReviewWithdrawn, "agent_id"
 )
 SURVEY_ANSWERED = EventType(
     "survey.answered.v1", Topic.REVIEWS_EVENTS, SurveyAnswered, "invitation_id"
@@ -77,8 +90,8 @@ ERASURE_REQUESTED = EventType(
     "client.erasure.requested.v1", Topic.CLIENT_ERASURES, ErasureRequested, "erasure_id"
 )
 
-EVENTS: dict[str, EventType] = {
-    event.ce_type: event
+EVENTS: dict[tuple[str, str], EventType] = {
+    (event.topic, event.ce_type): event
     for event in (
         AGENT_UPSERTED,
         TRANSACTION_CLOSED,
@@ -86,6 +99,8 @@ EVENTS: dict[str, EventType] = {
         PARTICIPATION_CHANGED,
         REVIEW_PUBLISHED,
         REVIEW_WITHDRAWN,
+        PUBLIC_REVIEW_PUBLISHED,
+        PUBLIC_REVIEW_WITHDRAWN,
         SURVEY_ANSWERED,
         RATING_UPDATED,
         INVITATION_ISSUED,

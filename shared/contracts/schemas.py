@@ -15,13 +15,17 @@ SCHEMA_DIR = Path(__file__).resolve().parents[2] / "docs" / "schemas"
 
 def render_schemas() -> dict[str, str]:
     files = {}
-    for ce_type, event_type in sorted(EVENTS.items()):
+    topics: dict[str, list[str]] = {}
+    for (topic, ce_type), _ in sorted(EVENTS.items()):
+        topics.setdefault(ce_type, []).append(topic)
+    by_type = {ce_type: event_type for (_, ce_type), event_type in EVENTS.items()}
+    for ce_type, event_type in sorted(by_type.items()):
         schema = event_type.model.model_json_schema(mode="serialization")
         schema = {
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": f"urn:ratings:event:{ce_type}",
             "x-ce-type": ce_type,
-            "x-topic": event_type.topic,
+            "x-topics": topics[ce_type],
             "x-key": event_type.key_field,
             **schema,
         }

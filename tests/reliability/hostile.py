@@ -432,6 +432,12 @@ def unknown_type(event: Base, ce_type: bytes) -> Hostile:
     )
 
 
+def types_of_other_topics(topic: str) -> list[EventType]:
+    """Event types that are never valid on `topic` (a type may travel on several topics)."""
+    own = {e.ce_type for e in EVENTS.values() if e.topic == topic}
+    return [e for e in EVENTS.values() if e.ce_type not in own]
+
+
 def type_of_another_topic(event: Base, other: EventType) -> Hostile:
     data = valid_data(other.ce_type, event.ident)
     record = with_headers(event.record(data), ce_type=other.ce_type.encode())
@@ -607,7 +613,7 @@ def catalogue(spec: ServiceSpec, topic: str) -> list[Callable[[], Hostile]]:
     mutation once, on the handled types in turn (for the runs through the real broker)."""
     plans: list[Callable[[], Hostile]] = []
     handled = spec.handled_types(topic)
-    others = [e for e in EVENTS.values() if e.topic != topic]
+    others = types_of_other_topics(topic)
 
     def on(event_type: EventType, mutation: Callable[..., Hostile], *args: Any) -> None:
         plans.append(lambda: mutation(base(event_type), *args))

@@ -51,6 +51,7 @@ from tests.reliability.hostile import (
     Raw,
     ServiceSpec,
     fields_of,
+    types_of_other_topics,
 )
 from tests.support.kafka import EventPublisher, TopicReader, start_group_at_end
 from tests.support.waiting import eventually
@@ -228,13 +229,13 @@ def plans(draw: st.DrawFn, spec: ServiceSpec) -> Plan:
             st.just(hostile.unknown_type),
             st.tuples(
                 st.text(NO_SURROGATES, min_size=1, max_size=60)
-                .filter(lambda v: v not in EVENTS)
+                .filter(lambda v: v not in {e.ce_type for e in EVENTS.values()})
                 .map(str.encode)
             ),
         ),
         st.tuples(
             st.just(hostile.type_of_another_topic),
-            st.tuples(st.sampled_from([e for e in EVENTS.values() if e.topic != topic])),
+            st.tuples(st.sampled_from(types_of_other_topics(topic))),
         ),
         st.tuples(
             st.just(hostile.missing_field),

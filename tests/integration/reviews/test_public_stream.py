@@ -1,0 +1,220 @@
+"""The public review stream `reviews.public` against real Kafka and PostgreSQL: HAR's promise
+that an agent shows all ratings or none, and that hidden ones leave the system to nobody."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from shared.auth import Role
+from shared.cloudevents import Envelope
+from shared.contracts import AGENT_UPSERTED, ERASURE_REQUESTED, PARTICIPATION_CHANGED
+from shared.contracts.erasures import ErasureRequested
+from shared.contracts.mls import AgentUpserted
+from shared.contracts.participation import (
+    ParticipationChanged,
+    ParticipationMode,
+    ParticipationReason,
+)
+from shared.topics import Topic
+from tests.integration.reviews.conftest import (
+    GOOD,
+    POOR,
+    Issued,
+    Service,
+    announce_agent,
+    bearer,
+    issue_invitation,
+    unique,
+)
+from tests.support.kafka import EventPublisher, TopicReader
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.integration
+
+
+async def review(service: Service, issued: Issued, scores: dict[str, int], **extra: str) -> str:
+    body = {"scores": scores, "comment": "Sold in a week.", "pin": issued.pin, **extra}
+    submitted = await service.client.post("/api/v1/reviews", json=body)
+    assert submitted.status_code == 201, submitted.text
+    return str(submitted.json()["review_id"])
+
+
+async def set_mode(
+    publish_event: EventPublisher, service: Service, agent_id: str, mode: ParticipationMode
+) -> None:
+    await publish_event(
+        PARTICIPATION_CHANGED,
+        ParticipationChanged(
+            agent_id=agent_id,
+            mode=mode,
+            reason=ParticipationReason.AGENT_CHOICE,
+            changed_at=service.clock.now(),
+        ),
+    )
+
+
+async def set_active(publish_event: EventPublisher, agent_id: str, *, active: bool) -> None:
+    await publish_event(
+        AGENT_UPSERTED,
+        AgentUpserted(
+            agent_id=agent_id,
+            name="Jo Agent",
+            email=f"{agent_id.lower()}@realty.example",
+            office_id="O-1",
+            member_since=date(2025, 1, 15),
+            active=active,
+        ),
+    )
+
+
+def of(agent_id: str, ce_type: str, review_id: str | None = None) -> Callable[[Envelope], bool]:
+    return lambda e: (
+        e.key == agent_id
+        and e.type == ce_type
+        and (review_id is None or e.data["review_id"] == review_id)
+    )
+
+
+async def events_of(reader: TopicReader, agent_id: str, count: int) -> list[tuple[str, str]]:
+    """The first `count` (type, review_id) pairs of the agent on the stream, waiting for them."""
+
+    async def arrived() -> bool:
+        return len([e for e in await reader.current() if e.key == agent_id]) >= count
+
+    await eventually(arrived, timeout=30)
+    found = [e for e in reader.envelopes() if e.key == agent_id]
+    return [(e.type, e.data["review_id"]) for e in found[:count]]
+
+
+async def test_a_hidden_agent_s_reviews_never_reach_the_public_stream(
+    service: Service, publish_event: EventPublisher, topic_reader
+) -> None:
+    public = await topic_reader(Topic.REVIEWS_PUBLIC)
+    internal = await topic_reader(Topic.REVIEWS_PUBLISHED)
+    agent_id = unique("A")
+    await announce_agent(publish_event, service, agent_id)
+    review_id = await review(
+        service, await issue_invitation(publish_event, service, agent_id=agent_id), GOOD
+    )
+    await internal.wait_for(of(agent_id, "review.published.v1", review_id))
+    await set_mode(publish_event, service, agent_id, ParticipationMode.OPT_IN_HIDDEN)
+    await set_mode(publish_event, service, agent_id, ParticipationMode.OPT_OUT)
+    await public.expect_none(lambda e: e.key == agent_id, within=3)
+
+
+async def test_all_or_none_as_the_agent_goes_public_responds_is_withdrawn_and_goes_hidden(
+    service: Service, publish_event: EventPublisher, topic_reader
+) -> None:
+    public = await topic_reader(Topic.REVIEWS_PUBLIC)
+    agent_id = unique("A")
+    await announce_agent(publish_event, service, agent_id)
+    # two reviews while hidden (the default), the later one submitted first in the log order
+    first_issued = await issue_invitation(publish_event, service, agent_id=agent_id)
+    second_issued = await issue_invitation(publish_event, service, agent_id=agent_id)
+    first = await review(service, first_issued, GOOD)
+    service.clock.advance(timedelta(hours=1))
+    second = await review(service, second_issued, GOOD)
+    negative = await review(
+        service, await issue_invitation(publish_event, service, agent_id=agent_id), POOR
+    )  # waits for the agent's response: not published, so never shown
+
+    await set_mode(publish_event, service, agent_id, ParticipationMode.OPT_IN_PUBLIC)
+    shown = await events_of(public, agent_id, 2)
+    assert shown == [("review.published.v1", first), ("review.published.v1", second)]
+
+    # while public: a new review appears at once, a response republishes it
+    third = await review(
+        service, await issue_invitation(publish_event, service, agent_id=agent_id), GOOD
+    )
+    await public.wait_for(of(agent_id, "review.published.v1", third))
+    responded = await service.client.post(
+        f"/api/v1/reviews/{third}/response",
+        json={"text": "Thank you!"},
+        headers=bearer(agent_id, Role.AGENT),
+    )
+    assert responded.status_code == 200, responded.text
+    await public.wait_for(
+        lambda e: (
+            of(agent_id, "review.published.v1", third)(e)
+            and e.data["agent_response"] == "Thank you!"
+        )
+    )
+    # a moderator's withdrawal reaches it with the moderator's reason
+    withdrawn = await service.client.post(
+        f"/api/v1/reviews/{first}/withdrawal",
+        json={"reason": "the client was the agent's relative"},
+        headers=bearer("mod-1", Role.MODERATOR),
+    )
+    assert withdrawn.status_code == 200, withdrawn.text
+    event = await public.wait_for(of(agent_id, "review.withdrawn.v1", first))
+    assert event.data["reason"] == "the client was the agent's relative"
+
+    # hidden again: each review it still shows is withdrawn with agent_not_public, once
+    await set_mode(publish_event, service, agent_id, ParticipationMode.OPT_IN_HIDDEN)
+    for review_id in (second, third):
+        taken = await public.wait_for(of(agent_id, "review.withdrawn.v1", review_id))
+        assert taken.data["reason"] == "agent_not_public"
+    await public.collect(2)
+    downs = [
+        e.data["review_id"]
+        for e in public.envelopes()
+        if of(agent_id, "review.withdrawn.v1")(e) and e.data["reason"] == "agent_not_public"
+    ]
+    assert sorted(downs) == sorted([second, third])
+    assert negative not in {e.data["review_id"] for e in public.envelopes()}
+
+
+async def test_an_agent_the_roster_marks_inactive_leaves_the_public_stream_and_comes_back(
+    service: Service, publish_event: EventPublisher, topic_reader
+) -> None:
+    public = await topic_reader(Topic.REVIEWS_PUBLIC)
+    agent_id = unique("A")
+    await announce_agent(publish_event, service, agent_id)
+    await set_mode(publish_event, service, agent_id, ParticipationMode.OPT_IN_PUBLIC)
+    review_id = await review(
+        service, await issue_invitation(publish_event, service, agent_id=agent_id), GOOD
+    )
+    await public.wait_for(of(agent_id, "review.published.v1", review_id))
+
+    await set_active(publish_event, agent_id, active=False)
+    taken = await public.wait_for(of(agent_id, "review.withdrawn.v1", review_id))
+    assert taken.data["reason"] == "agent_not_public"
+    await set_active(publish_event, agent_id, active=True)
+    back = await events_of(public, agent_id, 3)
+    assert back[2] == ("review.published.v1", review_id)
+
+
+async def test_an_erased_client_s_review_is_republished_without_comment_or_name(
+    service: Service, publish_event: EventPublisher, topic_reader
+) -> None:
+    public = await topic_reader(Topic.REVIEWS_PUBLIC)
+    internal = await topic_reader(Topic.REVIEWS_PUBLISHED)
+    agent_id = unique("A")
+    await announce_agent(publish_event, service, agent_id)
+    await set_mode(publish_event, service, agent_id, ParticipationMode.OPT_IN_PUBLIC)
+    issued = await issue_invitation(publish_event, service, agent_id=agent_id)
+    review_id = await review(service, issued, GOOD, display_name="Pat Doe")
+    await public.wait_for(of(agent_id, "review.published.v1", review_id))
+
+    erasure = ErasureRequested(
+        erasure_id=str(uuid.uuid4()),
+        requested_at=datetime.now(UTC),
+        client_indexes=["0" * 64],
+        invitation_ids=[issued.invitation_id],
+    )
+    for _ in range(2):  # the same request twice (a retry by operations) changes nothing more
+        await publish_event(ERASURE_REQUESTED, erasure)
+    for reader in (public, internal):
+        again = await reader.wait_for(
+            lambda e: of(agent_id, "review.published.v1", review_id)(e) and e.data["comment"] == ""
+        )
+        assert again.data["display_name"] is None and again.data["scores"] == GOOD
+    await public.collect(2)
+    republished = [
+        e for e in public.envelopes() if of(agent_id, "review.published.v1", review_id)(e)
+    ]
+    assert len(republished) == 2
