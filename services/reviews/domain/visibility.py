@@ -60,9 +60,7 @@ def reconcile(agent_public: bool, reviews: Sequence[PublicView]) -> PublicChange
         (r for r in reviews if r.shown and r.review_id not in wanted),
         key=lambda r: (r.submitted_at, r.review_id),
     )
-    return PublicChanges(
-        tuple(r.review_id for r in show), tuple(r.review_id for r in take_down)
-    )
+    return PublicChanges(tuple(r.review_id for r in show), tuple(r.review_id for r in take_down))
 
 
 def shows_on_publication(agent_public: bool, state: ReviewState) -> bool:
