@@ -36,7 +36,7 @@ status: ## what is running
 lint: venv ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy shared services devtools tests
+	$(VENV)/bin/mypy shared services devtools examples tests
 
 fmt: venv ## format and fix what ruff can
 	$(VENV)/bin/ruff check --fix .

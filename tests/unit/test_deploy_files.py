@@ -133,3 +133,47 @@ def test_each_demo_service_uses_the_schema_the_demo_drops_before_a_run(
     for name, value in Demo.per_service_env(service).items():
         monkeypatch.setenv(name, value)
     assert _settings_class(service)().db_schema == demo_schema(service)
+
+
+def _kafka_acls() -> dict[str, list[dict[str, Any]]]:
+    """Each Kafka user's ACLs, from deploy/k8s/kafka-acls.yaml."""
+    users = yaml.safe_load_all((ROOT / "deploy/k8s/kafka-acls.yaml").read_text())
+    return {u["metadata"]["name"]: u["spec"]["authorization"]["acls"] for u in users}
+
+
+def _topics_allowed(acls: list[dict[str, Any]], operation: str) -> set[str]:
+    return {
+        acl["resource"]["name"]
+        for acl in acls
+        if acl["resource"]["type"] == "topic" and operation in acl["operations"]
+    }
+
+
+def test_only_scoring_reads_the_internal_review_log_and_only_reviews_writes_it() -> None:
+    acls = _kafka_acls()
+    readers = {
+        user
+        for user, rules in acls.items()
+        if "reviews.published" in _topics_allowed(rules, "Read")
+    }
+    writers = {
+        user
+        for user, rules in acls.items()
+        if "reviews.published" in _topics_allowed(rules, "Write")
+    }
+    assert readers == {"ratings-scoring"}
+    assert writers == {"ratings-reviews"}
+    assert _topics_allowed(acls["downstream-site"], "Read") == {
+        "ratings",
+        "reviews.public",
+        "agents.participation",
+    }
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_each_service_may_read_what_it_consumes_and_dead_letter_it(service: str) -> None:
+    handlers = importlib.import_module(f"services.{service}.handlers")
+    rules = _kafka_acls()[f"ratings-{service}"]
+    consumed = {str(topic) for topic in handlers.dispatcher.subscribed}
+    assert _topics_allowed(rules, "Read") - {"outbox.relay.cursors"} == consumed
+    assert {f"{topic}.dlq" for topic in consumed} <= _topics_allowed(rules, "Write")
