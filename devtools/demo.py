@@ -35,6 +35,8 @@ from devtools.demo_client import ServiceClient
 from devtools.processes import ROOT, SERVICE_PORTS, ServiceProcesses
 from devtools.smtp_sink import MailSink, body_text, start_sink
 from devtools.world import LeadPlan, World, build_world, survey_answers
+from examples.public_site import SiteCopy
+from examples.public_site import read as read_public_site
 from shared.clock import FileClock
 from shared.cloudevents import encode
 from shared.contracts import AGENT_UPSERTED, LEAD_ASSIGNED, TRANSACTION_CLOSED, EventType
@@ -335,6 +337,14 @@ class Demo:
         console.print(
             f"{len(hidden)} agents keep their rating hidden (default opt_in_hidden); "
             f"{state.counts['opt_outs']} were opted out for non-compliance."
+        )
+        # what a downstream site sees: only the public topics, read as examples/public_site.py does
+        site = await read_public_site(self.bootstrap, SiteCopy())
+        shown_agents = {r["agent_id"] for r in site.reviews.values()}
+        console.print(
+            f"reviews.public shows {len(site.reviews)} reviews of {len(shown_agents)} public "
+            f"agents ({state.counts['reviews']} reviews were written in all); `ratings` shows "
+            f"{len(site.ratings)} public ratings."
         )
         console.print(" ".join(f"{k}={v}" for k, v in state.counts.items()))
         chart = self.chart(state)
