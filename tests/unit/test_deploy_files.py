@@ -163,11 +163,7 @@ def test_only_scoring_reads_the_internal_review_log_and_only_reviews_writes_it()
     }
     assert readers == {"ratings-scoring"}
     assert writers == {"ratings-reviews"}
-    assert _topics_allowed(acls["downstream-site"], "Read") == {
-        "ratings",
-        "reviews.public",
-        "agents.participation",
-    }
+    assert _topics_allowed(acls["downstream-site"], "Read") == {"ratings", "reviews.public"}
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
