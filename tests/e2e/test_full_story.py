@@ -24,6 +24,7 @@ from shared.contracts.mls import AgentUpserted, TransactionClosed
 from shared.topics import Topic
 from tests.conftest import free_port
 from tests.reliability.steady_load import start_groups_at_end
+from tests.support.schemas import schema_as_text, tables_containing
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -271,3 +272,117 @@ async def test_removal_ends_in_the_reason_specific_survey(
     survey = await mail.wait_for(lambda m: client_email in str(m["To"]), timeout=60)
     text = body_text(survey)
     assert PIN.search(text) and "/survey?token=" in text
+
+
+async def test_an_erased_client_is_nowhere_in_any_service(
+    services: ServiceProcesses, publish_event, topic_reader, mail: MailSink, database_url: str
+) -> None:
+    """A client with a lead, a closed transaction, an invitation and a published review asks to
+    be erased: afterwards no schema of any service holds their email, phone or name readably,
+    and the review, kept for its scores, is on the public stream without comment or name."""
+    tag = uuid.uuid4().hex[:8]
+    agent_id, lead_id = f"A-e2e-{tag}", f"L-{tag}"
+    name, email, phone = f"Robin Quill{tag}", f"robin.{tag}@example.com", f"+1713555{tag[:4]}"
+    display_name, comment = f"Robin Q{tag}", f"Robin Quill{tag} here: fast and kind."
+    digits = re.sub(r"\D", "", phone)
+    public = await topic_reader(Topic.REVIEWS_PUBLIC)
+    await publish_event(
+        AGENT_UPSERTED,
+        AgentUpserted(
+            agent_id=agent_id,
+            name="Kim Agent",
+            email=f"kim.{tag}@realty.example",
+            office_id=f"O-{tag}",
+            member_since=datetime(2024, 1, 1, tzinfo=UTC).date(),
+            active=True,
+        ),
+    )
+    client = {"name": name, "email": email, "phone": phone}
+    await publish_event(
+        LEAD_ASSIGNED,
+        LeadAssigned.model_validate(
+            {
+                "lead_id": lead_id,
+                "agent_id": agent_id,
+                "client": {**client, "preferred_contact": "email"},
+                "assigned_at": (datetime.now(UTC) - timedelta(days=30)).isoformat(),
+            }
+        ),
+    )
+    async with httpx.AsyncClient(timeout=10) as http:
+
+        async def public_agent() -> bool:
+            response = await http.put(
+                f"{services.url('invitations')}/api/v1/agents/{agent_id}/participation",
+                json={"mode": "opt_in_public"},
+                headers=_token(agent_id, Role.AGENT),
+            )
+            return response.status_code in (200, 204)
+
+        await _eventually(public_agent)
+        await publish_event(
+            TRANSACTION_CLOSED,
+            TransactionClosed.model_validate(
+                {
+                    "transaction_id": f"T-{tag}",
+                    "mls_number": f"MLS-{tag}",
+                    "kind": "sale",
+                    "closed_at": (datetime.now(UTC) - timedelta(hours=2)).isoformat(),
+                    "property": {"street": "9 Oak St", "city": "Houston", "postcode": "77002"},
+                    "representations": [
+                        {"agent_id": agent_id, "side": "buyer", "clients": [client]}
+                    ],
+                }
+            ),
+        )
+        invitation = await mail.wait_for(lambda m: email in str(m["To"]), timeout=60)
+        pin = PIN.search(body_text(invitation))
+        assert pin, body_text(invitation)
+
+        async def reviewed() -> httpx.Response | None:
+            response = await http.post(
+                f"{services.url('reviews')}/api/v1/reviews",
+                json={
+                    "pin": pin.group(1),
+                    "comment": comment,
+                    "display_name": display_name,
+                    "scores": dict.fromkeys(
+                        ("communication", "friendliness", "professionalism", "area_knowledge"), 5
+                    )
+                    | {"overall": 4},
+                },
+            )
+            return response if response.status_code == 201 else None
+
+        review_id = (await _eventually(reviewed, timeout=30)).json()["review_id"]
+        shown = await public.wait_for(lambda e: e.data.get("review_id") == review_id, timeout=60)
+        assert shown.data["comment"] == comment
+
+        erased = await http.post(
+            f"{services.url('invitations')}/api/v1/erasures",
+            json={"email": email, "phone": phone},
+            headers=_token("ops-1", Role.OPS),
+        )
+        assert erased.status_code == 200, erased.text
+
+    again = await public.wait_for(
+        lambda e: e.data.get("review_id") == review_id and e.data["comment"] == "", timeout=60
+    )
+    assert again.data["display_name"] is None and again.data["scores"]["overall"] == 4
+
+    schemas = {name: services.per_service_env(name)["DATABASE_SCHEMA"] for name in services.ports}
+
+    async def left_behind() -> dict[str, dict[str, list[str]]]:
+        found = {}
+        for service, schema in schemas.items():
+            dumps = await schema_as_text(database_url, schema)
+            found[service] = tables_containing(dumps, email, digits, name, display_name, comment)
+        return {service: tables for service, tables in found.items() if tables}
+
+    async def nothing_left() -> bool:
+        return not await left_behind()
+
+    try:
+        await _eventually(nothing_left, timeout=60)
+    except TimeoutError:
+        pytest.fail(f"client data left after the erasure: {await left_behind()}")
