@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 PUBLIC_TOPICS = ("ratings", "reviews.public")
 
@@ -65,11 +66,10 @@ async def read(bootstrap: str, site: SiteCopy, *, follow: bool = False) -> SiteC
     )
     await consumer.start()
     try:
-        await consumer.topics()  # fetches the cluster's metadata
         partitions = [
             TopicPartition(topic, p)
-            for topic in PUBLIC_TOPICS
-            for p in sorted(consumer.partitions_for_topic(topic) or ())
+            for topic, numbers in (await partitions_of(bootstrap, PUBLIC_TOPICS)).items()
+            for p in numbers
         ]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
@@ -84,6 +84,16 @@ async def read(bootstrap: str, site: SiteCopy, *, follow: bool = False) -> SiteC
                 return site
     finally:
         await consumer.stop()
+
+
+async def partitions_of(bootstrap: str, topics: tuple[str, ...]) -> dict[str, list[int]]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    return {t["topic"]: sorted(p["partition"] for p in t["partitions"]) for t in described}
 
 
 def main() -> None:
