@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from shared.auth import TokenVerifier
 from shared.clock import Clock
@@ -242,6 +243,8 @@ def create_http_app(
         audience=runtime.settings.auth_audience,
     )
     install_problem_handlers(app)
+    # Here rather than in uvicorn, so the rule holds however the app is served (and in tests).
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=runtime.settings.trusted_proxies)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -249,12 +252,15 @@ def create_http_app(
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz(request: Request) -> JSONResponse:
+        """Ready to take HTTP traffic: every route needs the database, none needs Kafka (what a
+        request publishes waits in the outbox, and the consumers wait a broker outage out), so
+        a Kafka outage is reported but does not take the survey page or the APIs offline."""
         checks = await runtime.readiness()
-        ready = all(checks.values())
-        return JSONResponse(
-            {"status": "ready" if ready else "not ready", "checks": checks},
-            status_code=200 if ready else 503,
-        )
+        ready = checks["database"]
+        status = "ready" if ready else "not ready"
+        if ready and not all(checks.values()):
+            status = "ready, degraded: Kafka unreachable (events wait in the outbox)"
+        return JSONResponse({"status": status, "checks": checks}, status_code=200 if ready else 503)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> PlainTextResponse:
@@ -277,7 +283,7 @@ def run_http_app(app: FastAPI, settings: ServiceSettings) -> None:
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,
-        proxy_headers=True,
+        proxy_headers=False,  # ProxyHeadersMiddleware in create_http_app, with TRUSTED_PROXIES
         timeout_graceful_shutdown=20,
     )
 

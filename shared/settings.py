@@ -79,6 +79,14 @@ class ServiceSettings(BaseSettings):
         "batch so that one Kafka transaction carries more (docs/performance.md).",
     )
     consumer_max_attempts: int = Field(default=5, ge=1, description="Tries before the DLQ.")
+    trusted_proxies: str = Field(
+        default="127.0.0.1",
+        description="Comma-separated addresses (or CIDR ranges) of the reverse proxies whose "
+        "X-Forwarded-For / X-Forwarded-Proto headers are believed: the client address then "
+        "comes from them (the wrong-PIN limit counts per client). Others' headers are ignored, "
+        "so a client cannot pick its own address. `*` trusts everyone (only behind a proxy "
+        "that overwrites the header).",
+    )
     consumer_batch_size: int = Field(
         default=500,
         ge=1,
