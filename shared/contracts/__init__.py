@@ -1,4 +1,4 @@
-"""The public event contracts (SYSTEM.md §4) and the internal events between services.
+"""The public event contracts (docs/design.md §2) and the internal events between services.
 
 `EVENTS` maps each (topic, CloudEvents type) to its payload model and the field used as the key.
 A type may travel on more than one topic: `review.published.v1` is on the internal moderated log

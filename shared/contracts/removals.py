@@ -10,7 +10,7 @@ from shared.contracts.base import Contract, UtcDatetime
 
 
 class RemovalReason(StrEnum):
-    """The eleven reasons an agent may give (SYSTEM.md §3, Redfin partner-agent rules)."""
+    """The eleven reasons an agent may give (docs/design.md §1.6, Redfin partner-agent rules)."""
 
     NO_CONTACT = "no_contact"
     LOST_TOUCH = "lost_touch"

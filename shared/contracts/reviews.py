@@ -43,7 +43,7 @@ class Scores(Contract):
         return {category: getattr(self, category) for category in CATEGORIES}
 
     def is_positive(self, threshold: int = 3) -> bool:
-        """Positive means every category at or above the threshold (SYSTEM.md §3)."""
+        """Positive means every category at or above the threshold (docs/design.md §1.4)."""
         return all(score >= threshold for score in self.as_dict().values())
 
 

@@ -1,4 +1,4 @@
-"""Leads and removal requests: the rules of SYSTEM.md §3 "Client removals" (Redfin partner-agent
+"""Leads and removal requests: the rules of docs/design.md §1.6 (Redfin partner-agent
 rules), as pure functions of the current state, the request and `now`.
 
 A lead is one agent's relationship with one client. It is `open` until the agent asks to remove

@@ -1,4 +1,4 @@
-"""Automatic content checks and the routing of a submitted review (SYSTEM.md §3).
+"""Automatic content checks and the routing of a submitted review (docs/design.md §1.4).
 
 Content that might break the rules or leak personal data (abuse, phone numbers, email
 addresses, links, very long texts) goes to a moderator; everything else is routed by its scores:

@@ -1,4 +1,4 @@
-"""Calendar-month arithmetic for the scoring windows (SYSTEM.md §3: 31 May - 3 months = 28 Feb).
+"""Calendar-month arithmetic for the scoring windows (docs/design.md §1.5: 31 May - 3 months = 28 Feb).
 
 A window of m months as of t is the half-open interval (add_months(t, -m), t]. Because the day is
 clamped to the month's end, add_months(t, -m) is not monotone in t: on 29, 30 and 31 May the lower

@@ -1,4 +1,4 @@
-"""The scoring policy (SYSTEM.md §3 "Stars and status"): one pure, deterministic function of
+"""The scoring policy (docs/design.md §1.5): one pure, deterministic function of
 (review history, membership, instant) → `Rating`.
 
 Decisions, by the lead unless marked (ours):

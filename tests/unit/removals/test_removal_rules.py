@@ -1,4 +1,4 @@
-"""Removal rules per reason (SYSTEM.md §3 "Client removals")."""
+"""Removal rules per reason (docs/design.md §1.6)."""
 
 from __future__ import annotations
 

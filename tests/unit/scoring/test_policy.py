@@ -1,4 +1,4 @@
-"""The scoring policy, one rule branch per test (SYSTEM.md §3 "Stars and status")."""
+"""The scoring policy, one rule branch per test (docs/design.md §1.5)."""
 
 from __future__ import annotations
 
