@@ -1,4 +1,4 @@
-"""The rules of participation, compliance and survey invitations (docs/design.md §1.1–1.3).
+"""The rules of participation, compliance and survey invitations (docs/design.md §1.1 to §1.3).
 
 Everything here is pure: the clock's `now` and the stored state are passed in.
 """
