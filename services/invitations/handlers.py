@@ -620,10 +620,9 @@ async def _remind_client(
     assert agent is not None
     ctx = context()
     unsubscribe_token = new_token()
-    await repo.conn.execute(
-        "UPDATE invitations SET unsubscribe_hash = $2 WHERE invitation_id = $1",
-        stored.invitation.invitation_id,
-        ctx.hasher.token_hash(unsubscribe_token),
+    # every link ever mailed keeps working: the first mail's too (AgentTracker)
+    await repo.add_unsubscribe_link(
+        ctx.hasher.token_hash(unsubscribe_token), stored.invitation.invitation_id, uow.now
     )
     mail = ctx.templates.render(
         "client_reminder",

@@ -352,9 +352,27 @@ class InvitationsRepository:
             "UPDATE invitations SET reminded_at = $2 WHERE invitation_id = $1", invitation_id, now
         )
 
+    async def add_unsubscribe_link(
+        self, unsubscribe_hash: str, invitation_id: str, now: datetime
+    ) -> None:
+        """A later mail's link (a reminder's), beside the first mail's, which keeps working."""
+        await self.conn.execute(
+            "INSERT INTO unsubscribe_links (unsubscribe_hash, invitation_id, created_at) "
+            "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            unsubscribe_hash,
+            invitation_id,
+            now,
+        )
+
     async def invitation_by_unsubscribe(self, unsubscribe_hash: str) -> StoredInvitation | None:
+        """The invitation whose mail carried the link: the first mail or any later one."""
         row = await self.conn.fetchrow(
-            "SELECT * FROM invitations WHERE unsubscribe_hash = $1", unsubscribe_hash
+            """SELECT * FROM invitations WHERE unsubscribe_hash = $1
+               UNION ALL
+               SELECT i.* FROM unsubscribe_links l JOIN invitations i USING (invitation_id)
+                WHERE l.unsubscribe_hash = $1
+               LIMIT 1""",
+            unsubscribe_hash,
         )
         return self._stored(row) if row else None
 
