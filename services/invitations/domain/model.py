@@ -298,7 +298,8 @@ class ComplianceStep(StrEnum):
 
 
 def compliance_step(request: ContactRequest, now: datetime, policy: Policy) -> ComplianceStep:
-    """One reminder at 7 days; at the deadline with neither email nor phone: auto opt-out."""
+    """One reminder at 7 days; at the deadline with a client still missing (the request is
+    open until none is): auto opt-out."""
     if request.status is not ContactRequestStatus.OPEN:
         return ComplianceStep.NOTHING
     if now >= request.deadline:
