@@ -13,7 +13,14 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from services.invitations import handlers
-from services.invitations.domain.model import ClientContact, RefusedError, claim, complete
+from services.invitations.domain.model import (
+    ClientContact,
+    MissingClient,
+    RefusedError,
+    SuppliedClient,
+    claim,
+    complete,
+)
 from services.invitations.repository import InvitationsRepository
 from shared.auth import Principal, Role, require_roles
 from shared.contracts.base import UtcDatetime
@@ -48,26 +55,69 @@ class ParticipationView(BaseModel):
     mode: ParticipationMode
 
 
+CLIENT_NUMBER = (
+    "Which client of the closing this is for: its number (1-based position) in the MLS "
+    "closing's `clients` list, as `clients_missing` of your contact requests gives it. "
+    "Optional: without it, the client the MLS listed under the same name (ignoring case and "
+    "punctuation) is meant, else the only client still missing when this is the only contact "
+    "left unmatched. A number the closing does not have is refused (422, code `unknown_client`)."
+)
+
+
 class ClientBody(Body):
+    client: int | None = Field(default=None, ge=1, le=1000, description=CLIENT_NUMBER, examples=[2])
     name: str = Field(min_length=1, max_length=200, examples=["Pat Doe"])
-    email: EmailStr | None = Field(default=None, examples=["pat@example.com"])
-    phone: str | None = Field(default=None, max_length=40, examples=[None])
+    email: EmailStr | None = Field(
+        default=None,
+        description="The client gets the survey by email.",
+        examples=["pat@example.com"],
+    )
+    phone: str | None = Field(
+        default=None,
+        max_length=40,
+        description="Without an email: the client gets a phone survey.",
+        examples=[None],
+    )
 
 
 class ClientsBody(Body):
     clients: list[ClientBody] = Field(min_length=1, max_length=20)
 
 
+class MissingClientView(BaseModel):
+    client: int | None = Field(
+        description="Its number in the closing's `clients` list; null when the MLS listed no "
+        "client for you (then any one contact you give answers the request).",
+        examples=[2],
+    )
+    name: str | None = Field(
+        description="The client's name as the MLS gave it; null once erased.", examples=["Kim Lee"]
+    )
+    label: str = Field(
+        description="How the mails name the client: the name, or `client 2 of 3`.",
+        examples=["Kim Lee"],
+    )
+
+
+CLIENTS_MISSING = (
+    "HAR compliance is per client: the clients of this closing you still owe an email or a "
+    "phone for by the deadline (empty when none). Each contact given by any route (this one, a "
+    "phone survey, an agent code) answers its client only."
+)
+
+
 class ClientsResult(BaseModel):
     transaction_id: str
     invitations_sent: int = Field(description="Clients emailed a PIN (new ones only).")
     phone_tasks: int = Field(description="Phone surveys created for clients without email.")
+    clients_missing: list[MissingClientView] = Field(description=CLIENTS_MISSING)
 
 
 class ContactRequestView(BaseModel):
     transaction_id: str
     closed_at: UtcDatetime
     deadline: UtcDatetime
+    clients_missing: list[MissingClientView] = Field(description=CLIENTS_MISSING)
 
 
 class ContactRequestList(BaseModel):
@@ -78,11 +128,21 @@ class CodeBody(Body):
     client_email: EmailStr
     street: str = Field(min_length=1, max_length=200, examples=["12 Elm Rd"])
     postcode: str = Field(min_length=1, max_length=20, examples=["77002"])
+    client: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="Which client of the closing the code is for (the code then answers that "
+        "client's contact request): its number in the MLS closing's `clients` list. Optional: "
+        "without it, the code answers the only client still missing, if only one is.",
+        examples=[2],
+    )
 
 
 class CodeResult(BaseModel):
     transaction_id: str
     status: str = Field(description="`sent`: the client was emailed the PIN and link.")
+    clients_missing: list[MissingClientView] = Field(description=CLIENTS_MISSING)
 
 
 class PhoneTaskView(BaseModel):
@@ -127,28 +187,39 @@ async def set_participation(
 async def supply_clients(
     transaction_id: str, body: ClientsBody, agent: Agent, runtime: Runtime
 ) -> ClientsResult:
-    """Give each client's email (they get the survey) or phone (a phone survey)."""
-    clients = [ClientContact(c.name, c.email and str(c.email), c.phone) for c in body.clients]
-    emailed, phoned = await _run(
+    """Give each client's email (they get the survey) or phone (a phone survey). Each contact
+    answers one client of the closing (see `client`); the answer lists who is still missing."""
+    clients = [
+        SuppliedClient(ClientContact(c.name, c.email and str(c.email), c.phone), c.client)
+        for c in body.clients
+    ]
+    supplied = await _run(
         runtime, lambda uow: handlers.supply_clients(uow, agent.sub, transaction_id, clients)
     )
     return ClientsResult(
-        transaction_id=transaction_id, invitations_sent=emailed, phone_tasks=phoned
+        transaction_id=transaction_id,
+        invitations_sent=supplied.emailed,
+        phone_tasks=supplied.phoned,
+        clients_missing=_missing(supplied.still_missing),
     )
 
 
 @router.get("/agents/{agent_id}/contact-requests", response_model=ContactRequestList)
 async def contact_requests(agent_id: str, agent: Agent, runtime: Runtime) -> ContactRequestList:
-    """Your closed transactions still waiting for a client contact, soonest deadline first."""
+    """Your closed transactions still waiting for a client contact, soonest deadline first,
+    each with the clients still missing."""
     _own(agent, agent_id)
     async with runtime.unit_of_work() as uow:
-        found = await InvitationsRepository(uow.conn, uow.cipher).open_requests_of(agent_id)
+        found = await handlers.open_requests(uow, agent_id)
     return ContactRequestList(
         items=[
             ContactRequestView(
-                transaction_id=r.transaction_id, closed_at=r.closed_at, deadline=r.deadline
+                transaction_id=r.transaction_id,
+                closed_at=r.closed_at,
+                deadline=r.deadline,
+                clients_missing=_missing(missing),
             )
-            for r in found
+            for r, missing in found
         ]
     )
 
@@ -158,15 +229,20 @@ async def generate_code(
     agent_id: str, body: CodeBody, agent: Agent, runtime: Runtime
 ) -> CodeResult:
     """Invite a client of one of your closed transactions (road name and postcode must match).
-    The PIN goes to the client only."""
+    The PIN goes to the client only. Like a supplied email, the code answers that client's
+    contact request (see `client`)."""
     _own(agent, agent_id)
-    transaction_id = await _run(
+    sent = await _run(
         runtime,
         lambda uow: handlers.agent_code(
-            uow, agent_id, str(body.client_email), body.street, body.postcode
+            uow, agent_id, str(body.client_email), body.street, body.postcode, body.client
         ),
     )
-    return CodeResult(transaction_id=transaction_id, status="sent")
+    return CodeResult(
+        transaction_id=sent.transaction_id,
+        status="sent",
+        clients_missing=_missing(sent.still_missing),
+    )
 
 
 @router.get("/phone-tasks", response_model=PhoneTaskList)
@@ -254,6 +330,10 @@ async def _task_step(
         client_name=client.name if client else None,
         client_phone=client.phone if client else None,
     )
+
+
+def _missing(clients: list[MissingClient]) -> list[MissingClientView]:
+    return [MissingClientView(client=c.number, name=c.name, label=c.label) for c in clients]
 
 
 def _own(principal: Principal, agent_id: str) -> None:

@@ -17,14 +17,19 @@ from pathlib import Path
 from services.invitations.domain.model import (
     AddressedProperty,
     ClientContact,
+    ClientRoll,
     ComplianceStep,
     ContactRequest,
     ContactRequestStatus,
     InvitationStatus,
     InvitationStep,
+    MissingClient,
     Policy,
     RefusedError,
+    SuppliedClient,
+    answer_request,
     client_template,
+    clients_reached,
     compliance_step,
     contact_request,
     expires_at,
@@ -35,6 +40,7 @@ from services.invitations.domain.model import (
     removal_template,
     same_property,
     satisfies_request,
+    still_missing,
 )
 from services.invitations.repository import (
     Agent,
@@ -205,10 +211,20 @@ async def change_participation(
     return mode
 
 
+@dataclass(frozen=True)
+class Supplied:
+    """What the agent's contacts did: invitations and phone tasks made, clients still owed."""
+
+    transaction_id: str
+    emailed: int
+    phoned: int
+    still_missing: list[MissingClient]
+
+
 async def supply_clients(
-    uow: UnitOfWork, agent_id: str, transaction_id: str, clients: list[ClientContact]
-) -> tuple[int, int]:
-    """The agent gives the contacts the MLS lacked: (email invitations, phone tasks) created."""
+    uow: UnitOfWork, agent_id: str, transaction_id: str, supplied: list[SuppliedClient]
+) -> Supplied:
+    """The agent gives the contacts the MLS lacked; each answers the client it is for."""
     repo = repository(uow)
     transaction = await repo.transaction(transaction_id)
     side = await repo.representation_side(transaction_id, agent_id)
@@ -217,11 +233,14 @@ async def supply_clients(
     agent = await repo.agent(agent_id, for_update=True)
     if agent is None:
         raise NotFoundError(f"agent {agent_id} is not on the roster")
+    clients = [s.contact for s in supplied]
     if not satisfies_request(clients):
         raise RefusedError("contact_missing", "give an email or a phone for every client")
     plan = plan_representation(agent.mode, clients)
     if plan is None or not agent.mode.participating:
         raise RefusedError("opted_out", "you are opted out: no invitations are sent")
+    request, roll = await _request_and_roll(repo, transaction_id, agent_id)
+    reached = clients_reached(supplied, roll, request.missing if request else ())
     representation = Representation(transaction, agent_id, side, clients)
     emails = await _issue(
         uow, repo, [_survey_offer(representation, agent, c) for c in plan.email_invitations]
@@ -229,16 +248,20 @@ async def supply_clients(
     phones = await _add_phones(
         uow, repo, [_phone_offer(representation, c) for c in plan.phone_tasks]
     )
-    for request in await repo.open_requests_of(agent_id):
-        if request.transaction_id == transaction_id:
-            await repo.resolve_request(request, ContactRequestStatus.SATISFIED, uow.now)
-    return sum(emails), sum(phones)
+    request = await _answer(uow, repo, request, reached)
+    return Supplied(transaction_id, sum(emails), sum(phones), still_missing(request, roll))
 
 
 async def agent_code(
-    uow: UnitOfWork, agent_id: str, client_email: str, street: str, postcode: str
-) -> str:
-    """An invitation the agent asks for, for a client of one of their closed transactions."""
+    uow: UnitOfWork,
+    agent_id: str,
+    client_email: str,
+    street: str,
+    postcode: str,
+    client_number: int | None = None,
+) -> Supplied:
+    """An invitation the agent asks for, for a client of one of their closed transactions; it
+    answers that client's contact request like a supplied email."""
     repo = repository(uow)
     agent = await repo.agent(agent_id)
     if agent is None:
@@ -248,16 +271,36 @@ async def agent_code(
     wanted = AddressedProperty(street, postcode)
     for transaction in await repo.transactions_of_agent_at(agent_id, postcode):
         if same_property(AddressedProperty(transaction.street, transaction.postcode), wanted):
-            side = await repo.representation_side(transaction.transaction_id, agent_id)
+            transaction_id = transaction.transaction_id
+            side = await repo.representation_side(transaction_id, agent_id)
             assert side is not None
-            client = ClientContact(client_email.split("@")[0], client_email, None)
+            request, roll = await _request_and_roll(repo, transaction_id, agent_id)
+            name = (client_number and roll.name(client_number)) or client_email.split("@")[0]
+            client = ClientContact(name, client_email, None)
+            reached = clients_reached(
+                [SuppliedClient(client, client_number)], roll, request.missing if request else ()
+            )
             representation = Representation(transaction, agent_id, side, [client])
             if not (await _issue(uow, repo, [_survey_offer(representation, agent, client)]))[0]:
                 raise RefusedError(
                     "already_invited", "this client was already invited for that transaction"
                 )
-            return transaction.transaction_id
+            request = await _answer(uow, repo, request, reached)
+            return Supplied(transaction_id, 1, 0, still_missing(request, roll))
     raise NotFoundError("no closed transaction of yours at that road name and postcode")
+
+
+async def open_requests(
+    uow: UnitOfWork, agent_id: str
+) -> list[tuple[ContactRequest, list[MissingClient]]]:
+    """The agent's open contact requests, soonest deadline first, with the clients missing."""
+    repo = repository(uow)
+    found = []
+    for request in await repo.open_requests_of(agent_id):
+        clients = await repo.representation_clients(request.transaction_id, agent_id)
+        roll = ClientRoll.of(clients, request.clients_listed)
+        found.append((request, still_missing(request, roll)))
+    return found
 
 
 async def unsubscribe(uow: UnitOfWork, token: str) -> bool:
@@ -292,7 +335,7 @@ async def erase_client(uow: UnitOfWork, email: str | None, phone: str | None) ->
 
 
 async def run_compliance(uow: UnitOfWork, limit: int = 100) -> int:
-    """Remind agents at 7 days; at the deadline with nothing supplied, auto opt-out."""
+    """Remind agents at 7 days; at the deadline with a client still missing, auto opt-out."""
     ctx, repo = context(), repository(uow)
     policy = ctx.policy
     remind_if_deadline_before = uow.now + policy.compliance_window - policy.agent_reminder_after
@@ -302,9 +345,11 @@ async def run_compliance(uow: UnitOfWork, limit: int = 100) -> int:
         agent = await repo.agent(request.agent_id, for_update=True)
         transaction = await repo.transaction(request.transaction_id)
         assert agent is not None and transaction is not None
+        clients = await repo.representation_clients(request.transaction_id, request.agent_id)
+        missing = still_missing(request, ClientRoll.of(clients, request.clients_listed))
         if step is ComplianceStep.REMIND_AGENT:
             await repo.mark_request_reminded(request, uow.now)
-            await _mail_agent(uow, "agent_reminder", agent, transaction, request)
+            await _mail_agent(uow, "agent_reminder", agent, transaction, request, missing)
         elif step is ComplianceStep.OPT_OUT:
             await repo.resolve_request(request, ContactRequestStatus.LAPSED, uow.now)
             if agent.mode.participating:
@@ -321,7 +366,7 @@ async def run_compliance(uow: UnitOfWork, limit: int = 100) -> int:
                     ParticipationMode.OPT_OUT,
                     ParticipationReason.NON_COMPLIANCE,
                 )
-                await _mail_agent(uow, "agent_opt_out", agent, transaction, request)
+                await _mail_agent(uow, "agent_opt_out", agent, transaction, request, missing)
     return len(due)
 
 
@@ -340,6 +385,29 @@ async def run_invitation_timers(uow: UnitOfWork, limit: int = 100) -> int:
 
 
 # the steps shared by the above
+
+
+async def _request_and_roll(
+    repo: InvitationsRepository, transaction_id: str, agent_id: str
+) -> tuple[ContactRequest | None, ClientRoll]:
+    """The agent's contact request for the closing (locked), and its clients as listed."""
+    request = await repo.contact_request(transaction_id, agent_id)
+    clients = await repo.representation_clients(transaction_id, agent_id)
+    return request, ClientRoll.of(clients, request.clients_listed if request else 0)
+
+
+async def _answer(
+    uow: UnitOfWork,
+    repo: InvitationsRepository,
+    request: ContactRequest | None,
+    reached: Sequence[int | None],
+) -> ContactRequest | None:
+    if request is None:
+        return None
+    answered = answer_request(request, reached)
+    if answered != request:
+        await repo.save_request(answered, uow.now)
+    return answered
 
 
 @dataclass(frozen=True)
@@ -403,9 +471,13 @@ async def _plan(
                 transaction.closed_at,
                 context().policy,
                 now=uow.now,
+                clients=representation.clients,
             )
             if await repo.add_contact_request(request):
-                await _mail_agent(uow, "agent_contact_request", agent, transaction, request)
+                missing = still_missing(request, ClientRoll.of(representation.clients))
+                await _mail_agent(
+                    uow, "agent_contact_request", agent, transaction, request, missing
+                )
     await repo.mark_planned(
         [(r.transaction.transaction_id, r.agent_id) for r, _, _ in planned], uow.now
     )
@@ -620,10 +692,9 @@ async def _remind_client(
     assert agent is not None
     ctx = context()
     unsubscribe_token = new_token()
-    await repo.conn.execute(
-        "UPDATE invitations SET unsubscribe_hash = $2 WHERE invitation_id = $1",
-        stored.invitation.invitation_id,
-        ctx.hasher.token_hash(unsubscribe_token),
+    # every link ever mailed keeps working: the first mail's too (AgentTracker)
+    await repo.add_unsubscribe_link(
+        ctx.hasher.token_hash(unsubscribe_token), stored.invitation.invitation_id, uow.now
     )
     mail = ctx.templates.render(
         "client_reminder",
@@ -641,12 +712,19 @@ async def _remind_client(
 
 
 async def _mail_agent(
-    uow: UnitOfWork, template: str, agent: Agent, transaction: Transaction, request: ContactRequest
+    uow: UnitOfWork,
+    template: str,
+    agent: Agent,
+    transaction: Transaction,
+    request: ContactRequest,
+    missing: Sequence[MissingClient],
 ) -> None:
+    """The agent's own mail: it may name the agent's clients (never a client's contact)."""
     ctx = context()
     mail = ctx.templates.render(
         template,
         agent_name=agent.name,
+        missing_clients=[client.label for client in missing],
         transaction_id=transaction.transaction_id,
         street=transaction.street,
         city=transaction.city,

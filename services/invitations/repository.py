@@ -242,14 +242,17 @@ class InvitationsRepository:
         return [self._representation(row) for row in rows]
 
     def _representation(self, row: asyncpg.Record) -> Representation:
-        sealed = row["clients_sealed"]
-        clients = json.loads(self.cipher.decrypt(bytes(sealed))) if sealed is not None else []
         return Representation(
             _transaction(row),
             row["agent_id"],
             Side(row["side"]),
-            [ClientContact(**item) for item in clients],
+            self._clients(row["clients_sealed"]),
         )
+
+    def _clients(self, sealed: bytes | None) -> list[ClientContact]:
+        if sealed is None:
+            return []
+        return [ClientContact(**c) for c in json.loads(self.cipher.decrypt(bytes(sealed)))]
 
     async def mark_planned(self, keys: Sequence[tuple[str, str]], now: datetime) -> None:
         """(transaction_id, agent_id) pairs whose invitations, tasks and requests are made."""
@@ -261,6 +264,18 @@ class InvitationsRepository:
             [agent_id for _, agent_id in keys],
             now,
         )
+
+    async def representation_clients(
+        self, transaction_id: str, agent_id: str
+    ) -> list[ClientContact] | None:
+        """The clients as the MLS listed them, in order; [] once erased; None: no such side."""
+        row = await self.conn.fetchrow(
+            "SELECT clients_sealed FROM representations WHERE transaction_id = $1 "
+            "AND agent_id = $2",
+            transaction_id,
+            agent_id,
+        )
+        return self._clients(row["clients_sealed"]) if row is not None else None
 
     async def representation_side(self, transaction_id: str, agent_id: str) -> Side | None:
         side = await self.conn.fetchval(
@@ -352,9 +367,27 @@ class InvitationsRepository:
             "UPDATE invitations SET reminded_at = $2 WHERE invitation_id = $1", invitation_id, now
         )
 
+    async def add_unsubscribe_link(
+        self, unsubscribe_hash: str, invitation_id: str, now: datetime
+    ) -> None:
+        """A later mail's link (a reminder's), beside the first mail's, which keeps working."""
+        await self.conn.execute(
+            "INSERT INTO unsubscribe_links (unsubscribe_hash, invitation_id, created_at) "
+            "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            unsubscribe_hash,
+            invitation_id,
+            now,
+        )
+
     async def invitation_by_unsubscribe(self, unsubscribe_hash: str) -> StoredInvitation | None:
+        """The invitation whose mail carried the link: the first mail or any later one."""
         row = await self.conn.fetchrow(
-            "SELECT * FROM invitations WHERE unsubscribe_hash = $1", unsubscribe_hash
+            """SELECT * FROM invitations WHERE unsubscribe_hash = $1
+               UNION ALL
+               SELECT i.* FROM unsubscribe_links l JOIN invitations i USING (invitation_id)
+                WHERE l.unsubscribe_hash = $1
+               LIMIT 1""",
+            unsubscribe_hash,
         )
         return self._stored(row) if row else None
 
@@ -425,13 +458,38 @@ class InvitationsRepository:
     async def add_contact_request(self, request: ContactRequest) -> bool:
         return bool(
             await self.conn.fetchval(
-                """INSERT INTO contact_requests (transaction_id, agent_id, closed_at, deadline)
-                   VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true""",
+                """INSERT INTO contact_requests (transaction_id, agent_id, closed_at, deadline,
+                                                 clients_missing, clients_listed)
+                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING true""",
                 request.transaction_id,
                 request.agent_id,
                 request.closed_at,
                 request.deadline,
+                list(request.missing),
+                request.clients_listed,
             )
+        )
+
+    async def contact_request(self, transaction_id: str, agent_id: str) -> ContactRequest | None:
+        """One agent's request for one closing, locked for the answer."""
+        row = await self.conn.fetchrow(
+            "SELECT * FROM contact_requests WHERE transaction_id = $1 AND agent_id = $2 FOR UPDATE",
+            transaction_id,
+            agent_id,
+        )
+        return _request(row) if row else None
+
+    async def save_request(self, request: ContactRequest, now: datetime) -> None:
+        """The clients still missing and the status (`answer_request`'s result)."""
+        await self.conn.execute(
+            """UPDATE contact_requests SET clients_missing = $3, status = $4,
+                      resolved_at = CASE WHEN $4 = 'open' THEN NULL ELSE $5::timestamptz END
+               WHERE transaction_id = $1 AND agent_id = $2""",
+            request.transaction_id,
+            request.agent_id,
+            list(request.missing),
+            request.status.value,
+            now,
         )
 
     async def open_requests_of(self, agent_id: str) -> list[ContactRequest]:
@@ -597,6 +655,8 @@ def _request(row: asyncpg.Record) -> ContactRequest:
         row["deadline"],
         ContactRequestStatus(row["status"]),
         row["reminded_at"],
+        tuple(row["clients_missing"]),
+        row["clients_listed"],
     )
 
 

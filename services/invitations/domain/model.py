@@ -5,7 +5,8 @@ Everything here is pure: the clock's `now` and the stored state are passed in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -86,13 +87,32 @@ def invites_for(mode: ParticipationMode) -> bool:
     return mode.participating
 
 
+UNLISTED = 0
+"""The client "number" owed when the MLS listed no client for the agent's side (or for a request
+older than per-client compliance): the agent is asked for their clients' contacts, and any one
+contact supplied, by any route, answers it (as it always did)."""
+
+
+def missing_clients(clients: Sequence[ClientContact]) -> tuple[int, ...]:
+    """The clients the agent owes a contact for, by their number in the MLS closing's list
+    (1-based): those with neither email nor phone; `(UNLISTED,)` when the list is empty."""
+    if not clients:
+        return (UNLISTED,)
+    return tuple(number for number, c in enumerate(clients, 1) if not c.reachable)
+
+
 @dataclass(frozen=True)
 class RepresentationPlan:
     """What one agent's side of a closed transaction yields."""
 
     email_invitations: tuple[ClientContact, ...] = ()
     phone_tasks: tuple[ClientContact, ...] = ()
-    needs_contact: bool = False
+    missing: tuple[int, ...] = ()
+    """The clients the agent is asked for (see `missing_clients`)."""
+
+    @property
+    def needs_contact(self) -> bool:
+        return bool(self.missing)
 
 
 def plan_representation(
@@ -111,7 +131,7 @@ def plan_representation(
     return RepresentationPlan(
         email_invitations=tuple(c for c in clients if c.email),
         phone_tasks=tuple(c for c in clients if c.phone and not c.email),
-        needs_contact=not clients or any(not c.reachable for c in clients),
+        missing=missing_clients(clients),
     )
 
 
@@ -131,23 +151,140 @@ def may_mail(email_index: str, suppressed: frozenset[str] | set[str]) -> bool:
 
 @dataclass(frozen=True)
 class ContactRequest:
+    """What one agent owes for one closing: a contact for each client still `missing`."""
+
     transaction_id: str
     agent_id: str
     closed_at: datetime
     deadline: datetime
     status: ContactRequestStatus = ContactRequestStatus.OPEN
     reminded_at: datetime | None = None
+    missing: tuple[int, ...] = (UNLISTED,)
+    clients_listed: int = 0
+    """How many clients the MLS listed: "client 2 of 3" still reads right once names are erased."""
 
 
 def contact_request(
-    transaction_id: str, agent_id: str, closed_at: datetime, policy: Policy, *, now: datetime
+    transaction_id: str,
+    agent_id: str,
+    closed_at: datetime,
+    policy: Policy,
+    *,
+    now: datetime,
+    clients: Sequence[ClientContact] = (),
 ) -> ContactRequest:
     """The window runs from the closing (default 14 days) — or from when the agent could first
     be asked, if the roster named the agent only after the closing."""
     window_start = max(closed_at, now)
     return ContactRequest(
-        transaction_id, agent_id, closed_at, window_start + policy.compliance_window
+        transaction_id,
+        agent_id,
+        closed_at,
+        window_start + policy.compliance_window,
+        missing=missing_clients(clients),
+        clients_listed=len(clients),
     )
+
+
+@dataclass(frozen=True)
+class ClientRoll:
+    """The clients of one agent's side of a closing, as the MLS listed them: client number n is
+    `names[n - 1]`, None once erased. The number is how a client is told apart: the MLS gives
+    no client id, and names may repeat or be erased."""
+
+    names: tuple[str | None, ...]
+
+    @classmethod
+    def of(cls, clients: Sequence[ClientContact] | None, listed: int = 0) -> ClientRoll:
+        """From the stored clients, or `listed` unnamed ones when they were erased."""
+        if clients:
+            return cls(tuple(c.name for c in clients))
+        return cls((None,) * listed)
+
+    def name(self, number: int) -> str | None:
+        return self.names[number - 1] if 1 <= number <= len(self.names) else None
+
+    def label(self, number: int) -> str:
+        """How the agent's mails and the API name a client: the name the MLS gave, else its
+        place in the list. (The agent may see their own clients' names.)"""
+        if number == UNLISTED:
+            return "each of your clients (the MLS listed none)"
+        return self.name(number) or f"client {number} of {len(self.names)}"
+
+
+@dataclass(frozen=True)
+class SuppliedClient:
+    """A contact the agent gives (supplied, or an agent code), and which client of the closing
+    it is for when the agent says so."""
+
+    contact: ClientContact
+    number: int | None = None
+
+
+def clients_reached(
+    supplied: Sequence[SuppliedClient], roll: ClientRoll, missing: Collection[int]
+) -> list[int | None]:
+    """Which listed client each contact reaches (None: not one the MLS listed).
+
+    The number the agent gave; else the listed client of the same name (a still-missing one
+    first); else, when exactly one client is still missing and exactly one contact is left
+    unmatched, that client. A number the closing does not have is refused.
+    """
+    for client in supplied:
+        if client.number is not None and not 1 <= client.number <= len(roll.names):
+            raise RefusedError(
+                "unknown_client",
+                f"the closing lists {len(roll.names)} client(s) for you: "
+                f"there is no client {client.number}",
+            )
+    reached: list[int | None] = []
+    for client in supplied:
+        if client.number is not None:
+            reached.append(client.number)
+            continue
+        wanted = _normalised(client.contact.name)
+        same = [
+            number
+            for number, name in enumerate(roll.names, 1)
+            if name is not None and _normalised(name) == wanted and number not in reached
+        ]
+        reached.append(next((n for n in same if n in missing), same[0] if same else None))
+    left = [number for number in missing if number != UNLISTED and number not in reached]
+    unmatched = [index for index, number in enumerate(reached) if number is None]
+    if len(left) == 1 and len(unmatched) == 1:
+        reached[unmatched[0]] = left[0]
+    return reached
+
+
+@dataclass(frozen=True)
+class MissingClient:
+    """A client the agent still owes a contact for, as the agent is told."""
+
+    number: int | None
+    """Its number in the closing's list; None when the MLS listed no client (`UNLISTED`)."""
+    name: str | None
+    label: str
+
+
+def still_missing(request: ContactRequest | None, roll: ClientRoll) -> list[MissingClient]:
+    if request is None or request.status is not ContactRequestStatus.OPEN:
+        return []
+    return [
+        MissingClient(number or None, roll.name(number), roll.label(number))
+        for number in request.missing
+    ]
+
+
+def answer_request(request: ContactRequest, reached: Sequence[int | None]) -> ContactRequest:
+    """HAR compliance is per client: each client reached by any route (an email that gets the
+    survey, a phone that becomes a phone survey, an agent code) is no longer missing, and only
+    that client. `UNLISTED` is answered by any contact at all. Satisfied once none is missing."""
+    if request.status is not ContactRequestStatus.OPEN or not reached:
+        return request
+    answered = {number for number in reached if number is not None} | {UNLISTED}
+    left = tuple(number for number in request.missing if number not in answered)
+    status = ContactRequestStatus.OPEN if left else ContactRequestStatus.SATISFIED
+    return replace(request, missing=left, status=status)
 
 
 def reminder_due_at(request: ContactRequest, policy: Policy) -> datetime:
@@ -161,7 +298,8 @@ class ComplianceStep(StrEnum):
 
 
 def compliance_step(request: ContactRequest, now: datetime, policy: Policy) -> ComplianceStep:
-    """One reminder at 7 days; at the deadline with neither email nor phone: auto opt-out."""
+    """One reminder at 7 days; at the deadline with a client still missing (the request is
+    open until none is): auto opt-out."""
     if request.status is not ContactRequestStatus.OPEN:
         return ComplianceStep.NOTHING
     if now >= request.deadline:

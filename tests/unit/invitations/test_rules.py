@@ -3,15 +3,18 @@ client reminders and expiry, suppression, phone tasks, agent codes."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from services.invitations.domain.model import (
+    UNLISTED,
     AddressedProperty,
     ClientContact,
+    ClientRoll,
     ComplianceStep,
     ContactRequestStatus,
     Invitation,
@@ -21,8 +24,11 @@ from services.invitations.domain.model import (
     PhoneTaskState,
     Policy,
     RefusedError,
+    SuppliedClient,
+    answer_request,
     claim,
     client_template,
+    clients_reached,
     complete,
     compliance_step,
     contact_request,
@@ -34,6 +40,7 @@ from services.invitations.domain.model import (
     removal_template,
     same_property,
     satisfies_request,
+    still_missing,
 )
 from shared.contracts.mls import Side, TransactionKind
 from shared.contracts.participation import ParticipationMode, ParticipationReason
@@ -171,6 +178,134 @@ class TestCompliance:
         assert satisfies_request([WITH_EMAIL, WITH_PHONE])
         assert not satisfies_request([WITH_EMAIL, UNREACHABLE])
         assert not satisfies_request([])
+
+
+def supplied(name: str, number: int | None = None) -> SuppliedClient:
+    return SuppliedClient(ClientContact(name, f"{name.split()[0].lower()}@example.com"), number)
+
+
+class TestCompliancePerClient:
+    """HAR: a survey for every client; compliance is per client, by any route."""
+
+    listed = [WITH_EMAIL, ClientContact("Kim Lee"), ClientContact("Lee Poe", phone="+1 555")]
+    roll = ClientRoll.of([WITH_EMAIL, ClientContact("Kim Lee"), ClientContact("Ann Roe")])
+    request = contact_request(
+        "T-1",
+        "A-1",
+        CLOSED,
+        POLICY,
+        now=CLOSED,
+        clients=[WITH_EMAIL, ClientContact("Kim Lee"), ClientContact("Ann Roe")],
+    )
+
+    def test_the_request_owes_each_listed_client_without_email_or_phone_by_number(self) -> None:
+        plan = plan_representation(HIDDEN, self.listed)
+        assert plan is not None and plan.missing == (2,)
+        assert self.request.missing == (2, 3) and self.request.clients_listed == 3
+
+    def test_a_closing_listing_no_client_owes_one_contact_of_any_client(self) -> None:
+        plan = plan_representation(HIDDEN, [])
+        assert plan is not None and plan.missing == (UNLISTED,)
+        request = contact_request("T-1", "A-1", CLOSED, POLICY, now=CLOSED)
+        assert request.missing == (UNLISTED,)
+        answered = answer_request(request, [None])
+        assert answered.status is ContactRequestStatus.SATISFIED and answered.missing == ()
+
+    def test_a_contact_for_one_client_answers_that_client_only(self) -> None:
+        answered = answer_request(self.request, [2])
+        assert answered.status is ContactRequestStatus.OPEN and answered.missing == (3,)
+        assert [m.label for m in still_missing(answered, self.roll)] == ["Ann Roe"]
+
+    def test_the_last_missing_client_answered_satisfies_the_request(self) -> None:
+        answered = answer_request(answer_request(self.request, [3]), [2])
+        assert answered.status is ContactRequestStatus.SATISFIED
+        assert still_missing(answered, self.roll) == []
+        at = CLOSED + timedelta(days=14)
+        assert compliance_step(answered, at, POLICY) is ComplianceStep.NOTHING
+
+    def test_a_client_still_missing_at_the_deadline_opts_the_agent_out(self) -> None:
+        answered = answer_request(self.request, [2])
+        at = CLOSED + timedelta(days=14)
+        assert compliance_step(answered, at, POLICY) is ComplianceStep.OPT_OUT
+
+    def test_a_contact_for_no_listed_client_answers_nobody(self) -> None:
+        assert answer_request(self.request, [None]) == self.request
+        assert answer_request(self.request, [1]) == self.request  # already had an email
+
+    def test_a_request_from_before_per_client_compliance_takes_any_contact(self) -> None:
+        older = replace(self.request, missing=(UNLISTED,))
+        assert answer_request(older, [2]).status is ContactRequestStatus.SATISFIED
+
+    def test_a_closed_request_is_not_reopened_or_changed(self) -> None:
+        lapsed = replace(self.request, status=ContactRequestStatus.LAPSED)
+        assert answer_request(lapsed, [2, 3]) == lapsed
+
+    def test_the_number_the_agent_gives_says_which_client(self) -> None:
+        assert clients_reached([supplied("Someone", 3)], self.roll, (2, 3)) == [3]
+
+    def test_a_number_the_closing_lacks_is_refused(self) -> None:
+        for number in (0, 4):
+            with pytest.raises(RefusedError) as refused:
+                clients_reached([supplied("Kim Lee", number)], self.roll, (2, 3))
+            assert refused.value.code == "unknown_client"
+        with pytest.raises(RefusedError):
+            clients_reached([supplied("Kim", 1)], ClientRoll.of([]), (UNLISTED,))
+
+    def test_without_a_number_the_client_of_the_same_name_is_meant(self) -> None:
+        assert clients_reached([supplied("ann  roe.")], self.roll, (2, 3)) == [3]
+        assert clients_reached([supplied("Kim Lee"), supplied("Ann Roe")], self.roll, (2, 3)) == [
+            2,
+            3,
+        ]
+
+    def test_of_two_clients_of_the_same_name_a_missing_one_is_meant_first(self) -> None:
+        twins = ClientRoll(("Sam Roe", "Sam Roe"))
+        assert clients_reached([supplied("Sam Roe")], twins, (2,)) == [2]
+        assert clients_reached([supplied("Sam Roe"), supplied("Sam Roe")], twins, (1, 2)) == [
+            1,
+            2,
+        ]
+
+    def test_an_unnamed_contact_goes_to_the_only_client_still_missing(self) -> None:
+        assert clients_reached([supplied("Annie")], self.roll, (3,)) == [3]
+        assert clients_reached([supplied("Kim Lee"), supplied("Annie")], self.roll, (2, 3)) == [
+            2,
+            3,
+        ]
+
+    def test_an_unnamed_contact_is_no_client_when_several_are_missing(self) -> None:
+        assert clients_reached([supplied("Annie")], self.roll, (2, 3)) == [None]
+        assert clients_reached([supplied("X"), supplied("Y")], self.roll, (3,)) == [None, None]
+
+    def test_when_the_mls_listed_no_client_contacts_name_no_client(self) -> None:
+        assert clients_reached([supplied("Kim")], ClientRoll.of([]), (UNLISTED,)) == [None]
+
+    def test_the_agent_is_told_the_names_the_mls_gave_or_the_client_s_place(self) -> None:
+        assert self.roll.label(2) == "Kim Lee"
+        erased = ClientRoll.of([], listed=3)
+        assert erased.label(2) == "client 2 of 3"
+        assert [(m.number, m.name, m.label) for m in still_missing(self.request, erased)] == [
+            (2, None, "client 2 of 3"),
+            (3, None, "client 3 of 3"),
+        ]
+        unlisted = still_missing(contact_request("T", "A", CLOSED, POLICY, now=CLOSED), erased)
+        assert [(m.number, m.name) for m in unlisted] == [(None, None)]
+
+    @given(
+        st.lists(st.booleans(), min_size=1, max_size=6),
+        st.lists(st.integers(min_value=1, max_value=6), max_size=6),
+    )
+    def test_the_request_is_satisfied_exactly_when_every_missing_client_is_reached(
+        self, reachable: list[bool], reached: list[int]
+    ) -> None:
+        clients = [
+            ClientContact(f"C{i}", "c@example.com" if r else None) for i, r in enumerate(reachable)
+        ]
+        request = contact_request("T", "A", CLOSED, POLICY, now=CLOSED, clients=clients)
+        assume(request.missing)
+        answered = answer_request(request, reached)
+        assert set(answered.missing) == set(request.missing) - set(reached)
+        assert (answered.status is ContactRequestStatus.SATISFIED) == (not answered.missing)
 
 
 class TestClientReminderAndExpiry:

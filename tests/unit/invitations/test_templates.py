@@ -30,6 +30,7 @@ AGENT = {
     "deadline_on": "December 4, 2026",
     "portal_url": "http://127.0.0.1:8001/api/v1/transactions/T-1/clients",
 }
+MISSING = ["Kim Lee", "client 3 of 3"]
 
 
 @pytest.mark.parametrize("kind", list(TransactionKind))
@@ -57,19 +58,28 @@ def test_each_removal_reason_has_its_own_survey(reason: RemovalReason) -> None:
 
 
 def test_the_contact_request_subject_says_client_contact() -> None:
-    mail = templates.render("agent_contact_request", **AGENT)
+    mail = templates.render("agent_contact_request", **AGENT, missing_clients=MISSING)
     assert "client contact" in mail.subject
     assert AGENT["portal_url"] in mail.text and AGENT["deadline_on"] in mail.text
 
 
 def test_the_agent_reminder_names_the_deadline() -> None:
-    assert AGENT["deadline_on"] in templates.render("agent_reminder", **AGENT).text
+    assert (
+        AGENT["deadline_on"]
+        in templates.render("agent_reminder", **AGENT, missing_clients=MISSING).text
+    )
 
 
 def test_the_opt_out_notice_says_why() -> None:
-    mail = templates.render("agent_opt_out", **AGENT)
+    mail = templates.render("agent_opt_out", **AGENT, missing_clients=MISSING)
     assert "opted out" in mail.subject
     assert "non-compliance" in mail.text
+
+
+@pytest.mark.parametrize("template", ["agent_contact_request", "agent_reminder", "agent_opt_out"])
+def test_the_agent_s_compliance_mails_name_each_missing_client(template: str) -> None:
+    text = templates.render(template, **AGENT, missing_clients=MISSING).text
+    assert "  - Kim Lee\n" in text and "  - client 3 of 3\n" in text
 
 
 def test_the_client_reminder_points_back_to_the_first_email() -> None:
