@@ -42,14 +42,19 @@ def tolerant(schema: Any) -> Any:
 
 
 def _document(
-    ce_type: str, event_type: EventType, role: str, written_by: str, body: dict[str, Any]
+    ce_type: str,
+    event_type: EventType,
+    topics: list[str],
+    role: str,
+    written_by: str,
+    body: dict[str, Any],
 ) -> str:
     suffix = ":reader" if role == READER and ce_type not in WRITTEN_ELSEWHERE else ""
     schema = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"urn:ratings:event:{ce_type}{suffix}",
         "x-ce-type": ce_type,
-        "x-topic": event_type.topic,
+        "x-topics": topics,
         "x-key": event_type.key_field,
         "x-written-by": written_by,
         "x-schema-role": role,
@@ -60,18 +65,23 @@ def _document(
 
 def render_schemas() -> dict[str, str]:
     files = {}
-    for ce_type, event_type in sorted(EVENTS.items()):
-        model = event_type.model
-        reader = tolerant(model.model_json_schema(mode="validation"))
+    topics: dict[str, list[str]] = {}
+    by_type: dict[str, EventType] = {}
+    for event_type in EVENTS.values():  # a type may travel on more than one topic
+        topics.setdefault(event_type.ce_type, []).append(str(event_type.topic))
+        by_type[event_type.ce_type] = event_type
+    for ce_type, event_type in sorted(by_type.items()):
+        on = sorted(topics[ce_type])
+        reader = tolerant(event_type.model.model_json_schema(mode="validation"))
         if ce_type in WRITTEN_ELSEWHERE:
             files[f"{ce_type}.json"] = _document(
-                ce_type, event_type, READER, WRITTEN_ELSEWHERE[ce_type], reader
+                ce_type, event_type, on, READER, WRITTEN_ELSEWHERE[ce_type], reader
             )
             continue
-        writer = model.model_json_schema(mode="serialization")
-        files[f"{ce_type}.json"] = _document(ce_type, event_type, WRITER, "this system", writer)
+        writer = event_type.model.model_json_schema(mode="serialization")
+        files[f"{ce_type}.json"] = _document(ce_type, event_type, on, WRITER, "this system", writer)
         files[f"{ce_type}.reader.json"] = _document(
-            ce_type, event_type, READER, "this system", reader
+            ce_type, event_type, on, READER, "this system", reader
         )
     return files
 

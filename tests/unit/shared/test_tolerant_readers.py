@@ -90,7 +90,7 @@ def _object_schemas(schema: Any) -> list[dict[str, Any]]:
 
 def test_the_schemas_of_what_we_publish_are_strict_and_their_readers_tolerant() -> None:
     files = {name: json.loads(text) for name, text in render_schemas().items()}
-    for ce_type in set(EVENTS) - set(WRITTEN_ELSEWHERE):
+    for ce_type in {e.ce_type for e in EVENTS.values()} - set(WRITTEN_ELSEWHERE):
         writer, reader = files[f"{ce_type}.json"], files[f"{ce_type}.reader.json"]
         assert (writer["x-schema-role"], reader["x-schema-role"]) == (WRITER, READER)
         assert {o["additionalProperties"] for o in _object_schemas(writer)} == {False}, ce_type
