@@ -57,7 +57,7 @@ from shared.contracts import INVITATION_ISSUED, TRANSACTION_CLOSED
 from shared.contracts.reviews import CATEGORIES
 from shared.crypto import SecretHasher, new_pin
 from shared.settings import ServiceSettings
-from shared.topics import Topic, create_topics, partitions_of
+from shared.topics import Topic, ensure_topics, partitions_of
 
 PEPPER = ServiceSettings().token_pepper
 GOOD = dict.fromkeys(CATEGORIES, 5)
@@ -625,7 +625,7 @@ async def run(args: argparse.Namespace) -> list[Flow]:
     database_url = os.environ.get(
         "DATABASE_URL", "postgresql://ratings:ratings@127.0.0.1:5432/ratings"
     )
-    await create_topics(BOOTSTRAP)
+    await ensure_topics(BOOTSTRAP)
     admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
     await admin.start()
     try:

@@ -40,7 +40,7 @@ from services.scoring.settings import ScoringSettings
 from shared.cloudevents import encode
 from shared.contracts import AGENT_UPSERTED, PARTICIPATION_CHANGED, REVIEW_PUBLISHED
 from shared.contracts.reviews import CATEGORIES
-from shared.topics import Topic, create_topics, partitions_of
+from shared.topics import Topic, ensure_topics, partitions_of
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_KAFKA_PORT = 9292
@@ -515,7 +515,7 @@ async def throughput_round(
 ) -> list[Result]:
     """The service and both bare loops over one backlog, on a broker of their own; odd rounds
     run the service first, even ones last, so that neither side always meets a cold broker."""
-    await create_topics(BOOTSTRAP)
+    await ensure_topics(BOOTSTRAP)
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
     admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)

@@ -40,7 +40,7 @@ from examples.public_site import read as read_public_site
 from shared.clock import FileClock
 from shared.cloudevents import encode
 from shared.contracts import AGENT_UPSERTED, LEAD_ASSIGNED, TRANSACTION_CLOSED, EventType
-from shared.topics import create_topics
+from shared.topics import ensure_topics
 
 console = Console()
 PIN = re.compile(r"\b([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})\b")
@@ -104,7 +104,7 @@ class Demo:
             [str(ROOT / "deploy/local/kafka.sh"), "start"],
             {"KAFKA_PORT": str(DEMO_KAFKA_PORT), "PYTHON": sys.executable},
         )
-        asyncio.run(create_topics(self.bootstrap))
+        asyncio.run(ensure_topics(self.bootstrap))
         asyncio.run(self._fresh_schemas())
 
     def stack_down(self) -> None:

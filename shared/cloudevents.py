@@ -187,7 +187,8 @@ def decode(key: bytes | None, value: bytes | None, headers: dict[str, bytes]) ->
 
 
 def validate_data(envelope: Envelope, model: type[ModelT]) -> ModelT:
-    """The event's data validated straight from the bytes into `model` (one parse)."""
+    """The event's data validated straight from the bytes into `model` (one parse), as a
+    tolerant reader: unknown fields are ignored, known ones validated (docs/design.md 2.2)."""
     try:
         return validate_json_without_nul(model, envelope.value)
     except ValidationError as exc:

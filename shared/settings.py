@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections import defaultdict
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,15 +18,35 @@ PLACEHOLDER_SECRETS = frozenset(
     }
 )
 
+COMMITTED_SECRETS = PLACEHOLDER_SECRETS | {
+    # Once the example value of deploy/k8s/common.yaml, applied as is it would have passed.
+    "CHANGE-ME-at-least-32-characters-long-secret",
+}
+"""Every secret value this repository has ever committed: public, so never a production secret.
+tests/unit/test_deploy_files.py fails if deploy/ or docker-compose.yml gives a value not here."""
+
+MIN_SECRET_BYTES = 32
+
+HOW_TO_GENERATE = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+
+
+def secret_setting(default: str, description: str) -> Any:
+    """A setting holding a secret: production refuses it if committed, short or shared."""
+    return Field(default=default, description=description, json_schema_extra={"secret": True})
+
 
 class ServiceSettings(BaseSettings):
     """Subclass per service and set `service_name` and `http_port` defaults."""
 
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+    # Errors never echo the input: it holds the secrets.
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     service_name: str = "service"
     environment: Literal["local", "test", "production"] = Field(
-        default="local", description="Placeholder secrets are refused in production."
+        default="local",
+        description="`production` refuses committed, short or shared secrets and a moved clock.",
     )
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_group_id: str | None = Field(default=None, description="Defaults to the service name.")
@@ -40,21 +61,23 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     public_base_url: str | None = Field(default=None, description="This service's public URL.")
-    auth_secret: str = "dev-only-auth-secret-change-me-now"  # noqa: S105 - refused in production
+    auth_secret: str = secret_setting(
+        "dev-only-auth-secret-change-me-now", "HS256 key of bearer tokens (unused with JWKS)."
+    )
     auth_jwks_url: str | None = Field(default=None, description="RS256 issuer's JWKS; else HS256.")
     auth_issuer: str | None = None
     auth_audience: str | None = None
-    pii_key: str = Field(
-        default="dev-only-pii-key-change-me",
-        description="Secret from which the PII encryption and blind-index keys are derived.",
+    pii_key: str = secret_setting(
+        "dev-only-pii-key-change-me",
+        "Secret from which the PII encryption and blind-index keys are derived.",
     )
-    token_pepper: str = Field(
-        default="dev-only-token-pepper-change-me",
-        description="Shared by invitations and reviews: keys the PIN and token hashes.",
+    token_pepper: str = secret_setting(
+        "dev-only-token-pepper-change-me",
+        "Shared by invitations and reviews: keys the PIN and token hashes.",
     )
-    clock_fixed_at: str | None = None
-    clock_offset_seconds: float = 0.0
-    clock_file: str | None = None
+    clock_fixed_at: str | None = Field(default=None, description="Refused in production.")
+    clock_offset_seconds: float = Field(default=0.0, description="Refused in production.")
+    clock_file: str | None = Field(default=None, description="Refused in production.")
     log_level: str = "INFO"
     tracing_enabled: bool = Field(
         default=False,
@@ -103,16 +126,59 @@ class ServiceSettings(BaseSettings):
     )
 
     @model_validator(mode="after")
-    def _refuse_placeholder_secrets(self) -> ServiceSettings:
+    def _refuse_unsafe_production(self) -> ServiceSettings:
         if self.environment == "production":
-            weak = [
-                name
-                for name in ("auth_secret", "pii_key", "token_pepper")
-                if getattr(self, name) in PLACEHOLDER_SECRETS or len(getattr(self, name)) < 32
-            ]
-            if weak and not (weak == ["auth_secret"] and self.auth_jwks_url):
-                raise ValueError(f"set real secrets in production: {', '.join(weak)}")
+            refused = self.production_refusals()
+            if refused:
+                raise ValueError(
+                    "ENVIRONMENT=production refuses this configuration: "
+                    + "; ".join(refused)
+                    + f". Generate each secret on its own, e.g. `{HOW_TO_GENERATE}`."
+                )
         return self
+
+    def secrets_in_use(self) -> dict[str, str]:
+        """The secret settings this configuration uses, by environment variable name."""
+        names = [
+            name
+            for name, field in type(self).model_fields.items()
+            if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("secret")
+        ]
+        if self.auth_jwks_url:
+            names.remove("auth_secret")  # tokens are verified with the issuer's keys instead
+        return {name.upper(): getattr(self, name) for name in names}
+
+    def production_refusals(self) -> list[str]:
+        """What production refuses: a secret anyone can read in the repository, a short one,
+        one shared by two settings (one leak would open both), and any moved clock."""
+        secrets = self.secrets_in_use()
+        refused = [
+            f"{variable} is a value committed in the repository (a development placeholder)"
+            for variable, value in secrets.items()
+            if value in COMMITTED_SECRETS
+        ]
+        refused += [
+            f"{variable} is shorter than {MIN_SECRET_BYTES} bytes"
+            for variable, value in secrets.items()
+            if len(value.encode()) < MIN_SECRET_BYTES
+        ]
+        sharing: defaultdict[str, list[str]] = defaultdict(list)
+        for variable, value in secrets.items():
+            sharing[value].append(variable)
+        refused += [
+            f"{' and '.join(variables)} are equal"
+            for variables in sharing.values()
+            if len(variables) > 1
+        ]
+        # Time travel is for tests and demos: in production it would expire invitations,
+        # opt agents out and age reviews out of windows on a made-up date.
+        if self.clock_fixed_at:
+            refused.append("CLOCK_FIXED_AT is set (production runs on the real clock)")
+        if self.clock_offset_seconds:
+            refused.append("CLOCK_OFFSET_SECONDS is not 0 (production runs on the real clock)")
+        if self.clock_file:
+            refused.append("CLOCK_FILE is set (production runs on the real clock)")
+        return refused
 
     @property
     def group_id(self) -> str:

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, settings
 
 from devtools.smtp_sink import MailSink, start_sink
 from shared.settings import ServiceSettings
-from shared.topics import create_topics
+from shared.topics import ensure_topics
 from tests.support.kafka import EventPublisher, TopicReader
 
 # CI runs on a cold 2-core machine with no example database: the first draws of strategies
@@ -59,7 +59,7 @@ def kafka_bootstrap() -> Iterator[str]:
     if not _port_open(host, int(port)):
         subprocess.run([ROOT / "deploy/local/kafka.sh", "start"], check=True)
         started = True
-    asyncio.run(create_topics(bootstrap))
+    asyncio.run(ensure_topics(bootstrap))
     yield bootstrap
     if started:
         subprocess.run([ROOT / "deploy/local/kafka.sh", "stop"], check=False)

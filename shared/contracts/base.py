@@ -70,7 +70,10 @@ _NO_NUL_ESCAPE: dict[str, bool] = {"no_nul_escape": True}
 
 
 class Contract(BaseModel):
-    """Frozen, strict-about-unknown-fields base for everything that crosses a service boundary."""
+    """Frozen base for everything that crosses a service boundary. Strict writer: an event built
+    here with a field the contract does not define is refused, so what the services publish is
+    exactly the contract. Tolerant reader: consumers validate with `validate_json_without_nul`,
+    which ignores unknown fields (docs/design.md 2.2)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -94,8 +97,11 @@ ContractT = TypeVar("ContractT", bound=BaseModel)
 
 
 def validate_json_without_nul(model: type[ContractT], raw: bytes) -> ContractT:
-    """`model.model_validate_json(raw)`, sparing every model's NUL check when the bytes hold no
-    `\\u0000` escape (a byte search instead of a Python call per model: 11 % of a replay's
-    samples in py-spy went to that check)."""
+    """An event's data as a consumer reads it: unknown fields, at any depth, are ignored
+    (SYSTEM.md: producers may add optional fields) and every known one is validated.
+    `model.model_validate_json(raw, extra="ignore")`, sparing every model's NUL check when the
+    bytes hold no `\\u0000` escape (a byte search instead of a Python call per model: 11 % of a
+    replay's samples in py-spy went to that check); an ignored field is never stored, so a NUL
+    in it harms nothing."""
     context = None if b"\\u0000" in raw else _NO_NUL_ESCAPE
-    return model.model_validate_json(raw, context=context)
+    return model.model_validate_json(raw, context=context, extra="ignore")

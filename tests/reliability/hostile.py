@@ -492,13 +492,9 @@ def missing_field(event: Base, name: str) -> Hostile:
     return _invalid(f"missing_{name}", event, data)
 
 
-def unknown_field(event: Base, name: str, value: Any) -> Hostile:
-    return _invalid("unknown_field", event, {**event.data, name: value})
-
-
 def wrong_type(event: Base, name: str) -> Hostile:
-    """An object where the contract wants a string, number, date, enum, list or model (an
-    unknown key makes it invalid for a nested model too)."""
+    """An object where the contract wants a string, number, date, enum, list or model (for a
+    nested model, an object of unknown keys lacks its required fields)."""
     return _invalid(f"wrong_type_{name}", event, {**event.data, name: {"$ne": None}})
 
 
@@ -521,13 +517,21 @@ def score_out_of_range(event: Base, category: str, value: Any) -> Hostile:
     return _invalid("score_out_of_range", event, {**event.data, "scores": scores})
 
 
-def padded(event: Base, size: int) -> Hostile:
-    """Oversized: a huge unknown field."""
-    return _invalid("padded", event, {**event.data, "padding": "x" * size})
-
-
 # -- valid but dangerous-looking events: processed like any other (or, for text PostgreSQL
 # cannot store, dead-lettered by the handler's bounded retries), never a crash
+
+
+def unknown_field(event: Base, name: str, value: Any) -> Hostile:
+    """A field the contract does not know: producers may add optional fields (SYSTEM.md §4),
+    so the consumer ignores it and processes the event."""
+    record = event.record({**event.data, name: value})
+    return Hostile(record, frozenset({PROCESSED}), "unknown_field", stores_ident=True)
+
+
+def padded(event: Base, size: int) -> Hostile:
+    """Oversized by a huge unknown field: ignored like any other (the broker bounds the size)."""
+    record = event.record({**event.data, "padding": "x" * size})
+    return Hostile(record, frozenset({PROCESSED}), "padded", stores_ident=True)
 
 
 def hostile_text(event: Base, name: str, text: str) -> Hostile:

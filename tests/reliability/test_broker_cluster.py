@@ -31,7 +31,7 @@ from devtools.smtp_sink import MailSink, body_text
 from shared.auth import Role, issue_token
 from shared.cloudevents import encode
 from shared.contracts import TRANSACTION_CLOSED
-from shared.topics import Topic, all_topic_specs, create_topics
+from shared.topics import Topic, all_topic_specs, ensure_topics
 from tests.reliability.cluster import (
     KafkaCluster,
     PartitionState,
@@ -68,7 +68,7 @@ async def cluster() -> AsyncIterator[KafkaCluster]:
     kafka = KafkaCluster(base_port=9792)
     try:
         await asyncio.to_thread(kafka.start)
-        await create_topics(kafka.bootstrap, replication_factor=3, min_insync_replicas=2)
+        await ensure_topics(kafka.bootstrap, replication_factor=3, min_insync_replicas=2)
         admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap)
         await admin.start()
         try:

@@ -31,7 +31,7 @@ from devtools.processes import ServiceProcesses
 from devtools.smtp_sink import MailSink, body_text
 from shared.cloudevents import encode
 from shared.contracts import TRANSACTION_CLOSED
-from shared.topics import Topic, create_topics
+from shared.topics import Topic, ensure_topics
 from tests.conftest import free_port
 from tests.reliability.infrastructure import LocalKafka, LocalPostgres
 from tests.reliability.steady_load import (
@@ -111,7 +111,7 @@ async def infrastructure() -> AsyncIterator[Infrastructure]:
             asyncio.to_thread(infra.kafka.start, fresh=True),
             asyncio.to_thread(infra.postgres.start, fresh=True),
         )
-        await create_topics(infra.kafka.bootstrap)
+        await ensure_topics(infra.kafka.bootstrap)
         yield infra
     finally:
         for stop in (infra.kafka.stop, infra.postgres.stop):

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from devtools.demo import Demo, demo_schema
-from shared.settings import ServiceSettings
+from shared.settings import COMMITTED_SECRETS, ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = {"invitations": 8001, "reviews": 8002, "scoring": 8003, "removals": 8004}
@@ -173,3 +173,48 @@ def test_each_service_may_read_what_it_consumes_and_dead_letter_it(service: str)
     consumed = {str(topic) for topic in handlers.dispatcher.subscribed}
     assert _topics_allowed(rules, "Read") - {"outbox.relay.cursors"} == consumed
     assert {f"{topic}.dlq" for topic in consumed} <= _topics_allowed(rules, "Write")
+
+
+def _k8s_documents() -> list[dict[str, Any]]:
+    return [
+        document
+        for path in sorted((ROOT / "deploy" / "k8s").glob("*.yaml"))
+        for document in yaml.safe_load_all(path.read_text())
+        if document
+    ]
+
+
+SECRET_VARIABLES = {*ServiceSettings().secrets_in_use(), "DATABASE_URL"}
+
+
+def test_no_secret_is_committed_in_the_kubernetes_manifests() -> None:
+    documents = _k8s_documents()
+    assert not [doc["metadata"]["name"] for doc in documents if doc["kind"] == "Secret"]
+    for doc in documents:
+        if doc["kind"] == "ConfigMap":
+            assert not SECRET_VARIABLES & set(doc["data"]), "a secret in a ConfigMap"
+        if doc["kind"] == "Deployment":
+            container = doc["spec"]["template"]["spec"]["containers"][0]
+            assert not SECRET_VARIABLES & {item["name"] for item in container.get("env", [])}
+
+
+def test_every_deployment_reads_the_secret_the_readme_tells_the_operator_to_create() -> None:
+    readme = (ROOT / "README.md").read_text()
+    command = readme[readme.index("kubectl create secret generic ") :].split("\nkubectl apply")[0]
+    name = command.split()[4]
+    assert {f"--from-literal={variable}=" in command for variable in SECRET_VARIABLES} == {True}
+    assert "$(new_secret)" in command, "the README should generate secrets, not show values"
+    for doc in _k8s_documents():
+        if doc["kind"] == "Deployment":
+            container = doc["spec"]["template"]["spec"]["containers"][0]
+            assert {"secretRef": {"name": name}} in container["envFrom"]
+
+
+def test_every_secret_value_in_compose_is_one_production_refuses() -> None:
+    """Compose is for local use and may keep placeholders, which are then public: a value
+    committed here must be in COMMITTED_SECRETS, or production would accept it."""
+    environment = _compose()["x-service-env"]
+    for variable in ServiceSettings().secrets_in_use():
+        value = environment[variable]
+        default = value.split(":-", 1)[1].rstrip("}") if value.startswith("${") else value
+        assert default in COMMITTED_SECRETS, f"{variable} default {default!r} is not refused"

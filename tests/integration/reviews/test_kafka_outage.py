@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaProducer
 from devtools.smtp_sink import MailSink
 from services.reviews.app import create_app
 from shared.clock import FixedClock
-from shared.topics import Topic, create_topics
+from shared.topics import Topic, ensure_topics
 from tests.conftest import running_app
 from tests.integration.reviews.conftest import (
     GOOD,
@@ -34,7 +34,7 @@ KAFKA_PORT = 9592  # and 9593 for its controller; the shared broker is 9092
 def own_kafka() -> Iterator[LocalKafka]:
     kafka = LocalKafka(KAFKA_PORT)
     kafka.start(fresh=True)
-    asyncio.run(create_topics(kafka.bootstrap))
+    asyncio.run(ensure_topics(kafka.bootstrap))
     try:
         yield kafka
     finally:

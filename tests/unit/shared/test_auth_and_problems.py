@@ -10,7 +10,6 @@ from pydantic import BaseModel
 
 from shared.auth import Principal, Role, TokenVerifier, issue_token, require_roles
 from shared.http import PROBLEM_JSON, ProblemError, install_problem_handlers
-from shared.settings import ServiceSettings
 
 SECRET = "unit-test-secret-unit-test-secret"
 DATABASE_FAILURES: dict[str, Exception] = {
@@ -126,12 +125,3 @@ def test_principal_owns_only_its_own_agent_data() -> None:
     assert Principal("A-1", Role.AGENT).is_agent("A-1")
     assert not Principal("A-1", Role.AGENT).is_agent("A-2")
     assert not Principal("A-1", Role.MODERATOR).is_agent("A-1")
-
-
-def test_production_refuses_placeholder_secrets() -> None:
-    with pytest.raises(ValueError, match="auth_secret"):
-        ServiceSettings(environment="production")
-    strong = "x" * 40
-    ServiceSettings(
-        environment="production", auth_secret=strong, pii_key=strong, token_pepper=strong
-    )
