@@ -159,6 +159,10 @@ async def reconcile_topics(
                     for entry in created.topic_errors
                 ],
             )
+            # listed a moment too early (a topic just created elsewhere): reconcile it instead
+            raced = {e[0] for e in created.topic_errors if e[1] == _TOPIC_ALREADY_EXISTS}
+            existing |= raced
+            missing = [spec for spec in missing if spec.name not in raced]
         present = [spec for spec in specs if spec.name in existing]
         configs = await _topic_configs(admin, [spec.name for spec in present])
         described = await admin.describe_topics([spec.name for spec in present]) if present else []
