@@ -290,11 +290,12 @@ async def erase_client(uow: UnitOfWork, email: str | None, phone: str | None) ->
     all in this transaction. Erasing again finds the same invitations and erases nothing more."""
     repo = repository(uow)
     indexes = sorted({repo.index(value) for value in (email, phone) if value})
-    invitation_ids = await repo.invitation_ids_of_clients(indexes)
+    await repo.serialise("erasures")  # rare: one at a time, so two never deadlock on rows
+    erased = await repo.erase_clients(indexes, uow.now)
     open_ones = await repo.open_invitations_of_clients(indexes)
     for invitation in open_ones:
         await _close(uow, repo, invitation, InvitationStatus.CANCELLED, "erased")
-    erased = await repo.erase_clients(indexes, uow.now)
+    invitation_ids = await repo.invitation_ids_of_clients(indexes)
     mails = await forget_mail_to(uow.conn, indexes)
     erasure = ErasureRequested(
         erasure_id=str(uuid.uuid4()),

@@ -424,20 +424,22 @@ class InvitationsRepository:
         """Forget the contact data and names of the clients with these blind indexes; the
         indexes stay, so replays still never re-invite them. Safe to run twice."""
         wanted = list(client_indexes)
-        invitations = await self.conn.execute(
-            "UPDATE invitations SET contact_sealed = NULL WHERE client_index = ANY($1::text[]) "
-            "AND contact_sealed IS NOT NULL",
-            wanted,
-        )
+        # the leads and representations first: their row locks make a survey being planned
+        # for this client now either finish before the invitations are erased below, or wait
+        # and find the client erased (`lead_client` reads FOR SHARE)
         leads = await self.conn.execute(
             "UPDATE leads SET client_sealed = NULL WHERE client_indexes && $1::text[] "
             "AND client_sealed IS NOT NULL",
             wanted,
         )
+        representations = await self._erase_from_representations(set(wanted), now)
+        invitations = await self.conn.execute(
+            "UPDATE invitations SET contact_sealed = NULL WHERE client_index = ANY($1::text[]) "
+            "AND contact_sealed IS NOT NULL",
+            wanted,
+        )
         return Erased(
-            invitations=_count(invitations),
-            leads=_count(leads),
-            representations=await self._erase_from_representations(set(wanted), now),
+            invitations=_count(invitations), leads=_count(leads), representations=representations
         )
 
     async def _erase_from_representations(self, erased: set[str], now: datetime) -> int:
@@ -583,7 +585,7 @@ class InvitationsRepository:
 
     async def lead_client(self, lead_id: str, agent_id: str) -> ClientContact | None:
         sealed = await self.conn.fetchval(
-            "SELECT client_sealed FROM leads WHERE lead_id = $1 AND agent_id = $2",
+            "SELECT client_sealed FROM leads WHERE lead_id = $1 AND agent_id = $2 FOR SHARE",
             lead_id,
             agent_id,
         )
