@@ -132,6 +132,25 @@ def mail_queue_insert(
     return insert, arguments
 
 
+async def forget_mail_to(conn: asyncpg.Connection, recipient_indexes: Sequence[str]) -> int:
+    """Erasure: mail not yet sent to these addresses (blind indexes) is dropped, in the caller's
+    transaction, and the last SMTP error of mail sent to them (a server may quote the address)
+    is cleared; sent mail kept nothing else. The number of unsent mails dropped."""
+    dropped = await conn.fetchval(
+        """WITH dropped AS (DELETE FROM mail_outbox
+                             WHERE recipient_index = ANY($1::text[]) AND sent_at IS NULL
+                             RETURNING 1)
+           SELECT count(*) FROM dropped""",
+        list(recipient_indexes),
+    )
+    await conn.execute(
+        "UPDATE mail_outbox SET last_error = NULL "
+        "WHERE recipient_index = ANY($1::text[]) AND last_error IS NOT NULL",
+        list(recipient_indexes),
+    )
+    return int(dropped)
+
+
 def mime_message(sender: str, to: str, mail: RenderedMail, message_id: str) -> bytes:
     """The message as SMTP sends it (CRLF line ends).
 

@@ -169,8 +169,22 @@ class ClaimedTask(BaseModel):
 
 
 class ErasureBody(Body):
-    email: EmailStr | None = None
-    phone: str | None = Field(default=None, max_length=40)
+    email: EmailStr | None = Field(default=None, examples=["pat@example.com"])
+    phone: str | None = Field(
+        default=None,
+        max_length=40,
+        description="As the MLS or the agent gave it: records are found by exact (keyed) value.",
+        examples=["+1 713 555 0100"],
+    )
+
+
+class ErasureResult(BaseModel):
+    erasure_id: str = Field(description="Id of the `client.erasure.requested.v1` event.")
+    cancelled: int = Field(description="Open invitations and phone surveys cancelled.")
+    invitations: int = Field(description="Invitations whose contact data was erased now.")
+    leads: int = Field(description="Leads whose client was erased now.")
+    representations: int = Field(description="Closed transactions the client was taken out of.")
+    mails_dropped: int = Field(description="Mails to the client not sent yet, dropped.")
 
 
 @router.put("/agents/{agent_id}/participation", response_model=ParticipationView)
@@ -273,14 +287,24 @@ async def finish_task(invitation_id: str, surveyor: Surveyor, runtime: Runtime) 
     return await _run(runtime, lambda uow: _task_step(uow, invitation_id, surveyor.sub, done=True))
 
 
-@router.post("/erasures")
-async def erase(body: ErasureBody, ops: Ops, runtime: Runtime) -> dict[str, int]:
-    """Erase a client's contact data on request; open invitations to them are cancelled."""
+@router.post("/erasures", response_model=ErasureResult)
+async def erase(body: ErasureBody, ops: Ops, runtime: Runtime) -> ErasureResult:
+    """Erase a client's contact data and name on request (give every email and phone the client
+    had); open invitations to them are cancelled, and every other service is told to erase its
+    copy. Erasing again is harmless."""
     if not body.email and not body.phone:
         raise ProblemError(422, "Unprocessable Content", "give the client's email or phone")
-    return await _run(
+    erasure = await _run(
         runtime,
         lambda uow: handlers.erase_client(uow, str(body.email) if body.email else None, body.phone),
+    )
+    return ErasureResult(
+        erasure_id=erasure.erasure_id,
+        cancelled=erasure.cancelled,
+        invitations=erasure.erased.invitations,
+        leads=erasure.erased.leads,
+        representations=erasure.erased.representations,
+        mails_dropped=erasure.mails_dropped,
     )
 
 

@@ -44,6 +44,7 @@ from services.invitations.domain.model import (
 )
 from services.invitations.repository import (
     Agent,
+    Erased,
     InvitationsRepository,
     NewInvitation,
     Representation,
@@ -53,6 +54,7 @@ from services.invitations.repository import (
 from shared.configured import Configured
 from shared.contracts import (
     AGENT_UPSERTED,
+    ERASURE_REQUESTED,
     INVITATION_CANCELLED,
     INVITATION_EXPIRED,
     INVITATION_ISSUED,
@@ -61,6 +63,7 @@ from shared.contracts import (
     REMOVAL_COMPLETED,
     SURVEY_ANSWERED,
 )
+from shared.contracts.erasures import ErasureRequested
 from shared.contracts.invitations import InvitationClosed, InvitationIssued
 from shared.contracts.leads import LeadAssigned
 from shared.contracts.mls import AgentUpserted, TransactionClosed
@@ -72,7 +75,7 @@ from shared.contracts.participation import (
 from shared.contracts.removals import RemovalCompleted, RemovalReason
 from shared.contracts.reviews import Channel, SurveyAnswered, SurveyKind
 from shared.crypto import SecretHasher, new_pin, new_token
-from shared.mailer import QueuedMail, RenderedMail, Templates
+from shared.mailer import QueuedMail, RenderedMail, Templates, forget_mail_to
 from shared.messaging import Delivery, EventDispatcher
 from shared.topics import Topic
 from shared.uow import UnitOfWork
@@ -105,6 +108,16 @@ def configure(context: Context) -> None:
 
 def context() -> Context:
     return _context.get()
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What an erasure did here; the other services act on `erasure_id`'s event."""
+
+    erasure_id: str
+    cancelled: int
+    erased: Erased
+    mails_dropped: int
 
 
 class NotFoundError(Exception):
@@ -309,26 +322,32 @@ async def unsubscribe(uow: UnitOfWork, token: str) -> bool:
     if stored is None:
         return False
     await repo.suppress(stored.client_index, uow.now)
-    for invitation in await repo.open_invitations_of_client(stored.client_index):
+    for invitation in await repo.open_invitations_of_clients([stored.client_index]):
         await _close(uow, repo, invitation, InvitationStatus.CANCELLED, "unsubscribed")
     return True
 
 
-async def erase_client(uow: UnitOfWork, email: str | None, phone: str | None) -> dict[str, int]:
+async def erase_client(uow: UnitOfWork, email: str | None, phone: str | None) -> Erasure:
+    """Erase a client's contact data and name here, cancel their open invitations and queued
+    mail, and tell every other service (`clients.erasures`) by blind indexes and invitation ids:
+    all in this transaction. Erasing again finds the same invitations and erases nothing more."""
     repo = repository(uow)
-    counts = {"invitations": 0, "leads": 0, "representations": 0, "cancelled": 0}
-    for value in (email, phone):
-        if not value:
-            continue
-        index = repo.index(value)
-        for invitation in await repo.open_invitations_of_client(index):
-            await _close(uow, repo, invitation, InvitationStatus.CANCELLED, "erased")
-            counts["cancelled"] += 1
-        invitations, leads, representations = await repo.erase_client(index, uow.now)
-        counts["invitations"] += invitations
-        counts["leads"] += leads
-        counts["representations"] += representations
-    return counts
+    indexes = sorted({repo.index(value) for value in (email, phone) if value})
+    await repo.serialise("erasures")  # rare: one at a time, so two never deadlock on rows
+    erased = await repo.erase_clients(indexes, uow.now)
+    open_ones = await repo.open_invitations_of_clients(indexes)
+    for invitation in open_ones:
+        await _close(uow, repo, invitation, InvitationStatus.CANCELLED, "erased")
+    invitation_ids = await repo.invitation_ids_of_clients(indexes)
+    mails = await forget_mail_to(uow.conn, indexes)
+    erasure = ErasureRequested(
+        erasure_id=str(uuid.uuid4()),
+        requested_at=uow.now,
+        client_indexes=indexes,
+        invitation_ids=invitation_ids,
+    )
+    await uow.publish(ERASURE_REQUESTED, erasure, ce_id=f"erasure:{erasure.erasure_id}")
+    return Erasure(erasure.erasure_id, len(open_ones), erased, mails)
 
 
 # timer steps

@@ -68,6 +68,15 @@ class NewInvitation:
 
 
 @dataclass(frozen=True)
+class Erased:
+    """How many rows an erasure emptied of a client's contact data."""
+
+    invitations: int
+    leads: int
+    representations: int
+
+
+@dataclass(frozen=True)
 class StoredInvitation:
     invitation: Invitation
     survey: str
@@ -391,13 +400,6 @@ class InvitationsRepository:
         )
         return self._stored(row) if row else None
 
-    async def open_invitations_of_client(self, client_index: str) -> list[StoredInvitation]:
-        rows = await self.conn.fetch(
-            "SELECT * FROM invitations WHERE client_index = $1 AND status = 'open' FOR UPDATE",
-            client_index,
-        )
-        return [self._stored(row) for row in rows]
-
     def _stored(self, row: asyncpg.Record) -> StoredInvitation:
         return StoredInvitation(
             Invitation(
@@ -432,26 +434,78 @@ class InvitationsRepository:
             now,
         )
 
-    async def erase_client(self, client_index: str, now: datetime) -> tuple[int, int, int]:
-        """Forget the contact data; the blind index stays so replays still never re-invite."""
-        invitations = await self.conn.execute(
-            "UPDATE invitations SET contact_sealed = NULL WHERE client_index = $1 "
-            "AND contact_sealed IS NOT NULL",
-            client_index,
+    async def invitation_ids_of_clients(self, client_indexes: Sequence[str]) -> list[str]:
+        """Every invitation these clients had (transaction and removal surveys, any status)."""
+        rows = await self.conn.fetch(
+            "SELECT invitation_id FROM invitations WHERE client_index = ANY($1::text[]) "
+            "ORDER BY issued_at, invitation_id",
+            list(client_indexes),
         )
+        return [row["invitation_id"] for row in rows]
+
+    async def open_invitations_of_clients(
+        self, client_indexes: Sequence[str]
+    ) -> list[StoredInvitation]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM invitations WHERE client_index = ANY($1::text[]) AND status = 'open' "
+            "ORDER BY invitation_id FOR UPDATE",
+            list(client_indexes),
+        )
+        return [self._stored(row) for row in rows]
+
+    async def erase_clients(self, client_indexes: Sequence[str], now: datetime) -> Erased:
+        """Forget the contact data and names of the clients with these blind indexes; the
+        indexes stay, so replays still never re-invite them. Safe to run twice."""
+        wanted = list(client_indexes)
+        # the leads and representations first: their row locks make a survey being planned
+        # for this client now either finish before the invitations are erased below, or wait
+        # and find the client erased (`lead_client` reads FOR SHARE)
         leads = await self.conn.execute(
-            "UPDATE leads SET client_sealed = NULL WHERE $1 = ANY(client_indexes) "
+            "UPDATE leads SET client_sealed = NULL WHERE client_indexes && $1::text[] "
             "AND client_sealed IS NOT NULL",
-            client_index,
+            wanted,
         )
-        # a representation holds all its clients in one sealed list: drop the list, mark planned
-        representations = await self.conn.execute(
-            "UPDATE representations SET clients_sealed = NULL, planned_at = COALESCE(planned_at, "
-            "$2) WHERE $1 = ANY(client_indexes) AND clients_sealed IS NOT NULL",
-            client_index,
-            now,
+        representations = await self._erase_from_representations(set(wanted), now)
+        invitations = await self.conn.execute(
+            "UPDATE invitations SET contact_sealed = NULL WHERE client_index = ANY($1::text[]) "
+            "AND contact_sealed IS NOT NULL",
+            wanted,
         )
-        return _count(invitations), _count(leads), _count(representations)
+        return Erased(
+            invitations=_count(invitations), leads=_count(leads), representations=representations
+        )
+
+    async def _erase_from_representations(self, erased: set[str], now: datetime) -> int:
+        """A representation seals all its clients in one list: seal it again without the erased
+        ones. One left with no client is marked planned, so that its agent is not asked for the
+        erased client's contact when the roster names them."""
+        rows = await self.conn.fetch(
+            """SELECT transaction_id, agent_id, clients_sealed FROM representations
+               WHERE client_indexes && $1::text[] AND clients_sealed IS NOT NULL
+               ORDER BY transaction_id, agent_id FOR UPDATE""",
+            sorted(erased),
+        )
+        changed = 0
+        for row in rows:
+            clients = [
+                ClientContact(**item)
+                for item in json.loads(self.cipher.decrypt(bytes(row["clients_sealed"])))
+            ]
+            others = [c for c in clients if not erased & set(self.client_indexes([c]))]
+            if len(others) == len(clients):
+                continue
+            await self.conn.execute(
+                """UPDATE representations SET clients_sealed = $3,
+                       planned_at = CASE WHEN $3::bytea IS NULL THEN COALESCE(planned_at, $4)
+                                         ELSE planned_at END
+                   WHERE transaction_id = $1 AND agent_id = $2""",
+                row["transaction_id"],
+                row["agent_id"],
+                self.cipher.encrypt(json.dumps([c.__dict__ for c in others])) if others else None,
+                now,
+            )
+            changed += 1
+        return changed
 
     # contact requests
 
@@ -575,10 +629,12 @@ class InvitationsRepository:
     # leads and removal surveys
 
     async def save_lead(self, lead_id: str, agent_id: str, client: ClientContact) -> None:
+        """A lead whose client was erased stays erased when its assignment is replayed."""
         await self.conn.execute(
             """INSERT INTO leads (lead_id, agent_id, client_sealed, client_indexes)
                VALUES ($1, $2, $3, $4) ON CONFLICT (lead_id, agent_id) DO UPDATE SET
-                   client_sealed = EXCLUDED.client_sealed, client_indexes = EXCLUDED.client_indexes""",
+                   client_sealed = EXCLUDED.client_sealed, client_indexes = EXCLUDED.client_indexes
+               WHERE leads.client_sealed IS NOT NULL""",
             lead_id,
             agent_id,
             self._seal(client),
@@ -587,7 +643,7 @@ class InvitationsRepository:
 
     async def lead_client(self, lead_id: str, agent_id: str) -> ClientContact | None:
         sealed = await self.conn.fetchval(
-            "SELECT client_sealed FROM leads WHERE lead_id = $1 AND agent_id = $2",
+            "SELECT client_sealed FROM leads WHERE lead_id = $1 AND agent_id = $2 FOR SHARE",
             lead_id,
             agent_id,
         )

@@ -166,9 +166,14 @@ class LeadView(BaseModel):
     status: LeadStatus
     assigned_at: UtcDatetime
     client_responded_at: UtcDatetime | None
-    client: LeadClient | None = Field(default=None, description="Shown to the lead's agent only.")
+    client: LeadClient | None = Field(
+        default=None, description="Shown to the lead's agent only; null once erased."
+    )
     completed_by_transaction: str | None = None
     completed_at: UtcDatetime | None = None
+    client_erased_at: UtcDatetime | None = Field(
+        default=None, description="When the client's contact was erased at their request."
+    )
 
     @classmethod
     def of(cls, lead: Lead, record: LeadRecord | None = None) -> LeadView:
@@ -181,6 +186,7 @@ class LeadView(BaseModel):
             client=record.client if record else None,
             completed_by_transaction=record.completed_by_transaction if record else None,
             completed_at=record.completed_at if record else None,
+            client_erased_at=record.client_erased_at if record else None,
         )
 
 

@@ -1,5 +1,5 @@
 """Composition root of the removals service: runtime (pool, broker, outbox relay), consumers of
-`leads.assigned` and `mls.transactions`, and the HTTP routes."""
+`leads.assigned`, `mls.transactions` and `clients.erasures`, and the HTTP routes."""
 
 from __future__ import annotations
 

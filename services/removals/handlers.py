@@ -6,8 +6,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from services.removals.domain.events import event_for, event_id
+from services.removals.domain.events import event_for, event_id, events_with_a_person_s_note
 from services.removals.domain.model import (
+    ERASED_TEXT,
     Decision,
     Lead,
     LeadStatus,
@@ -21,9 +22,11 @@ from services.removals.domain.model import (
     parse_reason,
     record_client_response,
     request_removal,
+    without_client_text,
 )
 from services.removals.repository import RemovalsRepository
-from shared.contracts import LEAD_ASSIGNED, TRANSACTION_CLOSED
+from shared.contracts import ERASURE_REQUESTED, LEAD_ASSIGNED, TRANSACTION_CLOSED
+from shared.contracts.erasures import ErasureRequested
 from shared.contracts.leads import LeadAssigned
 from shared.contracts.mls import TransactionClosed
 from shared.messaging import EventDispatcher
@@ -75,6 +78,20 @@ async def transaction_closed(event: TransactionClosed, uow: UnitOfWork) -> None:
     for lead in await repo.leads_of_clients_for_update(clients):
         if completes_lead(lead, agent_id=lead.agent_id, closed_at=event.closed_at):
             await _complete_lead(uow, repo, lead, event.transaction_id)
+
+
+@dispatcher.on(ERASURE_REQUESTED)
+async def erasure_requested(event: ErasureRequested, uow: UnitOfWork) -> None:
+    """Erase the client's contact from their leads and what people wrote about them from the
+    leads' removal requests; the leads and requests stay for the record."""
+    repo = repository(uow)
+    await repo.index_phones_of_older_leads()
+    leads = await repo.erase_clients(event.client_indexes, uow.now)
+    for request in await repo.requests_of_leads(leads):
+        redacted = without_client_text(request)
+        if redacted != request:
+            await repo.save_texts(redacted)
+            await repo.rewrite_event_notes(events_with_a_person_s_note(request), ERASED_TEXT)
 
 
 async def ask_for_removal(

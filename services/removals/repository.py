@@ -30,12 +30,13 @@ _REQUEST_COLUMNS = """removal_id, lead_id, agent_id, reason, notes, client_ever_
 
 @dataclass(frozen=True)
 class LeadRecord:
-    """A lead as its agent sees it: with the client's contact, decrypted."""
+    """A lead as its agent sees it: with the client's contact, decrypted (None once erased)."""
 
     lead: Lead
-    client: LeadClient
+    client: LeadClient | None
     completed_by_transaction: str | None
     completed_at: datetime | None
+    client_erased_at: datetime | None = None
 
 
 class RemovalsRepository:
@@ -46,31 +47,39 @@ class RemovalsRepository:
     def email_index(self, email: str) -> str:
         return self.cipher.blind_index(email)
 
+    def phone_index(self, client: LeadClient) -> str | None:
+        return self.cipher.blind_index(client.phone) if client.phone else None
+
     # leads
 
     async def save_assignment(
         self, lead_id: str, agent_id: str, client: LeadClient, assigned_at: datetime, now: datetime
     ) -> Lead:
         """Insert the lead, or refresh the client's contact from a newer assignment; the lead's
-        status is never reset by a replayed or repeated assignment."""
+        status is never reset by a replayed or repeated assignment, and a lead whose client was
+        erased stays erased."""
         row = await self.conn.fetchrow(
-            f"""INSERT INTO leads (lead_id, agent_id, client_sealed, email_index, assigned_at,
-                                   updated_at)
-                VALUES ($1, $2, $3, $4, $5, $6)
+            f"""INSERT INTO leads (lead_id, agent_id, client_sealed, email_index, phone_index,
+                                   phone_indexed, assigned_at, updated_at)
+                VALUES ($1, $2, $3, $4, $5, true, $6, $7)
                 ON CONFLICT (lead_id, agent_id) DO UPDATE SET
                     client_sealed = EXCLUDED.client_sealed,
                     email_index = EXCLUDED.email_index,
+                    phone_index = EXCLUDED.phone_index,
+                    phone_indexed = true,
                     updated_at = EXCLUDED.updated_at
                 WHERE EXCLUDED.assigned_at >= leads.assigned_at
+                  AND leads.client_erased_at IS NULL
                 RETURNING {_LEAD_COLUMNS}""",
             lead_id,
             agent_id,
             self.cipher.encrypt(client.model_dump_json()),
             self.email_index(client.email) if client.email else None,
+            self.phone_index(client),
             assigned_at,
             now,
         )
-        if row is None:  # an older assignment replayed: nothing changes
+        if row is None:  # an older assignment replayed, or the client erased: nothing changes
             return await self._lead_or_fail(lead_id, agent_id)
         return _lead(row)
 
@@ -117,7 +126,8 @@ class RemovalsRepository:
         self, agent_id: str, status: LeadStatus | None, limit: int
     ) -> list[LeadRecord]:
         rows = await self.conn.fetch(
-            f"""SELECT {_LEAD_COLUMNS}, client_sealed, completed_by_transaction, completed_at
+            f"""SELECT {_LEAD_COLUMNS}, client_sealed, completed_by_transaction, completed_at,
+                       client_erased_at
                 FROM leads WHERE agent_id = $1 AND ($2::text IS NULL OR status = $2)
                 ORDER BY assigned_at DESC, lead_id LIMIT $3""",
             agent_id,
@@ -127,12 +137,111 @@ class RemovalsRepository:
         return [
             LeadRecord(
                 lead=_lead(row),
-                client=LeadClient.model_validate_json(self.cipher.decrypt(row["client_sealed"])),
+                client=LeadClient.model_validate_json(self.cipher.decrypt(row["client_sealed"]))
+                if row["client_sealed"] is not None
+                else None,
                 completed_by_transaction=row["completed_by_transaction"],
                 completed_at=row["completed_at"],
+                client_erased_at=row["client_erased_at"],
             )
             for row in rows
         ]
+
+    # erasure
+
+    async def index_phones_of_older_leads(self, batch: int = 500) -> int:
+        """Leads stored before phone indexes existed (migration 0002) get theirs: SQL could not
+        compute them, the service can. A no-op once done. The number indexed now."""
+        indexed = 0
+        while True:
+            rows = await self.conn.fetch(
+                """SELECT lead_id, agent_id, client_sealed FROM leads WHERE NOT phone_indexed
+                   ORDER BY lead_id, agent_id LIMIT $1 FOR UPDATE""",
+                batch,
+            )
+            if not rows:
+                return indexed
+            phones = [
+                self.phone_index(
+                    LeadClient.model_validate_json(self.cipher.decrypt(row["client_sealed"]))
+                )
+                if row["client_sealed"] is not None
+                else None
+                for row in rows
+            ]
+            await self.conn.execute(
+                """UPDATE leads l SET phone_index = u.phone_index, phone_indexed = true
+                   FROM unnest($1::text[], $2::text[], $3::text[]) AS u(lead_id, agent_id,
+                                                                         phone_index)
+                   WHERE l.lead_id = u.lead_id AND l.agent_id = u.agent_id""",
+                [row["lead_id"] for row in rows],
+                [row["agent_id"] for row in rows],
+                phones,
+            )
+            indexed += len(rows)
+
+    async def erase_clients(
+        self, client_indexes: Sequence[str], now: datetime
+    ) -> list[tuple[str, str]]:
+        """Forget the contact of the leads whose client's email or phone has one of these blind
+        indexes (the indexes stay: a later closing still completes the lead). The (lead_id,
+        agent_id) of every such lead, erased now or before."""
+        rows = await self.conn.fetch(
+            """UPDATE leads SET client_sealed = NULL,
+                   client_erased_at = COALESCE(client_erased_at, $2),
+                   updated_at = CASE WHEN client_erased_at IS NULL THEN $2 ELSE updated_at END
+               WHERE email_index = ANY($1::text[]) OR phone_index = ANY($1::text[])
+               RETURNING lead_id, agent_id""",
+            list(client_indexes),
+            now,
+        )
+        return sorted((row["lead_id"], row["agent_id"]) for row in rows)
+
+    async def requests_of_leads(self, leads: Sequence[tuple[str, str]]) -> list[RemovalRequest]:
+        rows = await self.conn.fetch(
+            f"""SELECT {_REQUEST_COLUMNS} FROM removal_requests
+                WHERE (lead_id, agent_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+                ORDER BY requested_at, removal_id FOR UPDATE""",
+            [lead_id for lead_id, _ in leads],
+            [agent_id for _, agent_id in leads],
+        )
+        return await self._with_steps(rows)
+
+    async def save_texts(self, request: RemovalRequest) -> None:
+        """Write the request's free text (notes, proof, decision note, step notes) as given."""
+        proof = request.proof or Proof()
+        await self.conn.execute(
+            """UPDATE removal_requests SET notes = $2, proof_document_ref = $3,
+                   proof_reference = $4, decision_note = $5
+               WHERE removal_id = $1""",
+            request.removal_id,
+            request.notes,
+            proof.document_ref,
+            proof.reference,
+            request.decision_note,
+        )
+        # steps are stored, and loaded, in id order: the n-th step is the n-th row
+        await self.conn.execute(
+            """UPDATE removal_steps s SET note = n.note
+               FROM (SELECT id, row_number() OVER (ORDER BY id) AS position
+                       FROM removal_steps WHERE removal_id = $1) p,
+                    unnest($2::text[]) WITH ORDINALITY AS n(note, position)
+               WHERE s.id = p.id AND p.position = n.position AND s.note <> n.note""",
+            request.removal_id,
+            [step.note for step in request.steps],
+        )
+
+    async def rewrite_event_notes(self, ce_ids: Sequence[str], note: str) -> None:
+        """The `note` of these events in the outbox (unpublished ones go out with it; published
+        ones no longer hold the old text here)."""
+        await self.conn.execute(
+            """UPDATE outbox SET payload = convert_to(
+                   jsonb_set(convert_from(payload, 'UTF8')::jsonb, '{note}', to_jsonb($2::text))
+                       ::text, 'UTF8')
+               WHERE ce_id = ANY($1::text[])""",
+            list(ce_ids),
+            note,
+        )
 
     # closings
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -21,10 +22,12 @@ from shared.auth import Role, issue_token
 from shared.contracts import AGENT_UPSERTED, LEAD_ASSIGNED, TRANSACTION_CLOSED
 from shared.contracts.leads import LeadAssigned
 from shared.contracts.mls import AgentUpserted, TransactionClosed
+from shared.crypto import PiiCipher
+from shared.settings import ServiceSettings
 from shared.topics import Topic
 from tests.conftest import free_port
 from tests.reliability.steady_load import start_groups_at_end
-from tests.support.schemas import schema_as_text, tables_containing
+from tests.support.schema_dump import dump_schema, mentions
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -358,6 +361,27 @@ async def test_an_erased_client_is_nowhere_in_any_service(
         shown = await public.wait_for(lambda e: e.data.get("review_id") == review_id, timeout=60)
         assert shown.data["comment"] == comment
 
+        schemas = {
+            name: services.per_service_env(name)["DATABASE_SCHEMA"] for name in services.ports
+        }
+
+        # read as the services could: sealed columns opened with their (default, shared) PII key
+        cipher = PiiCipher(ServiceSettings.model_fields["pii_key"].default)
+
+        async def left_behind() -> dict[str, list[str]]:
+            conn = await asyncpg.connect(database_url)
+            try:
+                found = {}
+                for service, schema in schemas.items():
+                    dump = await dump_schema(conn, schema, cipher)
+                    found[service] = mentions(dump, email, digits, name, display_name, comment)
+            finally:
+                await conn.close()
+            return {service: rows for service, rows in found.items() if rows}
+
+        before = await left_behind()  # the dump does see the client while they are there
+        assert {"invitations", "reviews", "removals"} <= set(before), before
+
         erased = await http.post(
             f"{services.url('invitations')}/api/v1/erasures",
             json={"email": email, "phone": phone},
@@ -369,15 +393,6 @@ async def test_an_erased_client_is_nowhere_in_any_service(
         lambda e: e.data.get("review_id") == review_id and e.data["comment"] == "", timeout=60
     )
     assert again.data["display_name"] is None and again.data["scores"]["overall"] == 4
-
-    schemas = {name: services.per_service_env(name)["DATABASE_SCHEMA"] for name in services.ports}
-
-    async def left_behind() -> dict[str, dict[str, list[str]]]:
-        found = {}
-        for service, schema in schemas.items():
-            dumps = await schema_as_text(database_url, schema)
-            found[service] = tables_containing(dumps, email, digits, name, display_name, comment)
-        return {service: tables for service, tables in found.items() if tables}
 
     async def nothing_left() -> bool:
         return not await left_behind()

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from services.removals.domain.model import RemovalRequest, Step, StepKind
+from services.removals.domain.model import (
+    RemovalRequest,
+    Step,
+    StepKind,
+    written_by_a_person,
+)
 from shared.contracts import (
     HANDOFF_REQUESTED,
     REMOVAL_APPROVED,
@@ -65,3 +70,12 @@ def event_for(request: RemovalRequest, step: Step) -> tuple[EventType, BaseModel
 def event_id(request: RemovalRequest, step: Step) -> str:
     """Deterministic `ce_id`: a retried transaction cannot publish a step twice."""
     return f"removal:{request.removal_id}:{step.kind.value}"
+
+
+def events_with_a_person_s_note(request: RemovalRequest) -> list[str]:
+    """The `ce_id`s of the request's decision events, which carry the coordinator's note."""
+    return [
+        event_id(request, step)
+        for step in request.steps
+        if step.kind in (StepKind.APPROVED, StepKind.DENIED) and written_by_a_person(step)
+    ]

@@ -33,6 +33,9 @@ HANDED_OFF: frozenset[RemovalReason] = frozenset(
 
 SYSTEM_ACTOR = "system"
 
+ERASED_TEXT = "[erased at the client's request]"
+"""What replaces text people wrote about a client who asked to be erased (it may name them)."""
+
 
 class LeadStatus(StrEnum):
     OPEN = "open"
@@ -61,6 +64,12 @@ class StepKind(StrEnum):
     DENIED = "denied"
     HANDOFF_REQUESTED = "handoff_requested"
     COMPLETED = "completed"
+
+
+NOTED_BY_PEOPLE: frozenset[StepKind] = frozenset(
+    {StepKind.REQUESTED, StepKind.APPROVED, StepKind.DENIED}
+)
+"""Steps whose note an agent or coordinator writes; the others carry the system's fixed text."""
 
 
 class RemovalRejected(Exception):
@@ -298,6 +307,36 @@ def record_client_response(lead: Lead, *, responded_at: datetime, now: datetime)
         raise RemovalRejected("response_in_future", "a client response cannot be in the future")
     earliest = min(filter(None, (lead.client_responded_at, responded_at)))
     return replace(lead, client_responded_at=earliest)
+
+
+def written_by_a_person(step: Step) -> bool:
+    return step.kind in NOTED_BY_PEOPLE and step.actor != SYSTEM_ACTOR
+
+
+def without_client_text(request: RemovalRequest) -> RemovalRequest:
+    """Erasure of the lead's client: what people wrote (the agent's notes and proof, the
+    coordinator's notes) may name the client and is replaced by `ERASED_TEXT`. The record
+    stays: reason, status, who acted and when, and the system's own notes. Applied twice, it
+    changes nothing more."""
+    proof = request.proof
+    decision_note = request.decision_note
+    if decision_note is not None and request.decided_by != SYSTEM_ACTOR:
+        decision_note = ERASED_TEXT
+    return replace(
+        request,
+        notes=ERASED_TEXT,
+        proof=Proof(
+            document_ref=ERASED_TEXT if proof.document_ref else None,
+            reference=ERASED_TEXT if proof.reference else None,
+        )
+        if proof is not None
+        else None,
+        decision_note=decision_note,
+        steps=tuple(
+            replace(step, note=ERASED_TEXT) if written_by_a_person(step) else step
+            for step in request.steps
+        ),
+    )
 
 
 def _check_lead_is_removable(lead: Lead) -> None:

@@ -9,12 +9,14 @@ from datetime import timedelta
 
 import pytest
 
+from services.invitations import handlers
 from services.invitations.app import MIGRATIONS
 from services.invitations.domain.model import ClientContact
 from services.invitations.repository import InvitationsRepository, NewInvitation
 from shared.clock import FixedClock
 from shared.crypto import PiiCipher
 from shared.db import apply_migrations, create_pool
+from shared.mailer import RenderedMail
 from shared.uow import UnitOfWorkFactory
 from tests.integration.invitations.conftest import START
 
@@ -86,3 +88,30 @@ async def test_contact_data_is_stored_encrypted(units: UnitOfWorkFactory) -> Non
         await repo.add_invitations([invitation(repo, "secret.client@example.com")])
         dump = await uow.conn.fetchval("SELECT string_agg(t::text, '') FROM invitations t")
         assert "secret.client" not in dump
+
+
+async def test_erasure_drops_mail_not_yet_sent_to_the_client_and_errors_quoting_them(
+    units: UnitOfWorkFactory,
+) -> None:
+    erased, other = "erase.me@example.com", "keep.me@example.com"
+    mail = RenderedMail(subject="Your survey", text="Hello")
+    async with units() as uow:
+        for to, key in ((erased, "sent"), (erased, "due"), (other, "other")):
+            await uow.send_mail(to=to, mail=mail, dedupe_key=key)
+    async with units() as uow:
+        await uow.conn.execute(
+            "UPDATE mail_outbox SET sent_at = now(), sealed = NULL, last_error = $1 "
+            "WHERE dedupe_key = 'sent'",
+            f"550 <{erased}> mailbox busy",
+        )
+    async with units() as uow:
+        erasure = await handlers.erase_client(uow, erased, None)
+    async with units() as uow:
+        rows = await uow.conn.fetch(
+            "SELECT dedupe_key, last_error FROM mail_outbox ORDER BY dedupe_key"
+        )
+    assert [(row["dedupe_key"], row["last_error"]) for row in rows] == [
+        ("other", None),
+        ("sent", None),
+    ]
+    assert erasure.mails_dropped == 1
