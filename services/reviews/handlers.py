@@ -154,6 +154,7 @@ async def erasure_requested(event: ErasureRequested, uow: UnitOfWork) -> None:
     scoring's log and the public stream carry no more of it from now on."""
     repo = repository(uow)
     erased = await repo.erase_reviews_of(event.invitation_ids, uow.now)
+    await repo.erase_from_outbox([review.review_id for review in erased])
     for review in erased:
         await repo.record_decisions(
             review.review_id,

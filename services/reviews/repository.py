@@ -245,6 +245,22 @@ class ReviewsRepository:
         )
         return [_review(row) for row in rows]
 
+    async def erase_from_outbox(self, review_ids: Sequence[str]) -> None:
+        """The review events of these reviews still in the outbox lose the comment and display
+        name too: unrelayed ones go out without them, relayed ones no longer hold them here.
+        (A rare operation: it reads the review events of the outbox.)"""
+        await self.conn.execute(
+            """
+            UPDATE outbox
+               SET payload = convert_to(
+                       (convert_from(payload, 'UTF8')::jsonb
+                        || '{"comment": "", "display_name": null}'::jsonb)::text, 'UTF8')
+             WHERE ce_type = 'review.published.v1'
+               AND convert_from(payload, 'UTF8')::jsonb ->> 'review_id' = ANY($1::text[])
+            """,
+            list(review_ids),
+        )
+
     # invitations
 
     async def add_invitation(self, event: InvitationIssued) -> bool:

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
+import asyncpg
 import pytest
 
 from shared.auth import Role
@@ -31,16 +32,25 @@ from tests.integration.reviews.conftest import (
     unique,
 )
 from tests.support.kafka import EventPublisher, TopicReader
+from tests.support.schema_dump import dump_schema, mentions
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
 
 async def review(service: Service, issued: Issued, scores: dict[str, int], **extra: str) -> str:
-    body = {"scores": scores, "comment": "Sold in a week.", "pin": issued.pin, **extra}
+    body = {"scores": scores, "comment": "Sold in a week.", "pin": issued.pin} | extra
     submitted = await service.client.post("/api/v1/reviews", json=body)
     assert submitted.status_code == 201, submitted.text
     return str(submitted.json()["review_id"])
+
+
+async def schema_of(service: Service) -> dict[str, list[str]]:
+    conn = await asyncpg.connect(service.settings.database_url)
+    try:
+        return await dump_schema(conn, service.settings.db_schema)
+    finally:
+        await conn.close()
 
 
 async def set_mode(
@@ -197,8 +207,10 @@ async def test_an_erased_client_s_review_is_republished_without_comment_or_name(
     await announce_agent(publish_event, service, agent_id)
     await set_mode(publish_event, service, agent_id, ParticipationMode.OPT_IN_PUBLIC)
     issued = await issue_invitation(publish_event, service, agent_id=agent_id)
-    review_id = await review(service, issued, GOOD, display_name="Pat Doe")
+    written = f"Pat Doe {uuid.uuid4().hex[:8]} bought with us"
+    review_id = await review(service, issued, GOOD, display_name="Pat Doe", comment=written)
     await public.wait_for(of(agent_id, "review.published.v1", review_id))
+    assert mentions(await schema_of(service), written)  # the dump sees it while it is there
 
     erasure = ErasureRequested(
         erasure_id=str(uuid.uuid4()),
@@ -213,6 +225,7 @@ async def test_an_erased_client_s_review_is_republished_without_comment_or_name(
             lambda e: of(agent_id, "review.published.v1", review_id)(e) and e.data["comment"] == ""
         )
         assert again.data["display_name"] is None and again.data["scores"] == GOOD
+    assert not mentions(await schema_of(service), written, "Pat Doe")
     await public.collect(2)
     republished = [
         e for e in public.envelopes() if of(agent_id, "review.published.v1", review_id)(e)
