@@ -15,7 +15,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -71,6 +71,28 @@ def outbox_rows(
             (topic, str(getattr(data, key_field)), ce_id, event_type.ce_type, headers, payload)
         )
     return rows
+
+
+async def prune_published(pool: asyncpg.Pool, older_than: timedelta, batch: int = 5000) -> int:
+    """Delete outbox rows published more than `older_than` ago, a batch per statement; returns
+    how many. Once on Kafka a row serves no purpose (the relay's cursor is on Kafka too), and
+    kept it would grow the table for ever and keep client text an erasure must otherwise find."""
+    deleted = 0
+    while True:
+        async with pool.acquire() as conn:
+            status = await conn.execute(
+                """
+                DELETE FROM outbox WHERE id IN (
+                    SELECT id FROM outbox
+                     WHERE published_at < now() - $1::interval ORDER BY id LIMIT $2)
+                """,
+                older_than,
+                batch,
+            )
+        count = int(status.split()[-1])
+        deleted += count
+        if count < batch:
+            return deleted
 
 
 async def insert_outbox_rows(conn: asyncpg.Connection, rows: Sequence[OutboxRow]) -> None:

@@ -11,6 +11,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from shared.logging import configure_logging
 from shared.mailer import MailRelay, SmtpSender
 from shared.messaging import EventDispatcher, GroupKafkaBroker
 from shared.metrics import OUTBOX_BACKLOG, OUTBOX_RELAYED
-from shared.outbox import OutboxRelay
+from shared.outbox import OutboxRelay, prune_published
 from shared.settings import ServiceSettings
 from shared.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -147,6 +148,7 @@ class ServiceRuntime:
         self._spawn("outbox-relay", self.outbox_relay.run())
         self._spawn("mail-relay", self.mail_relay.run())
         self._spawn("outbox-metrics", self._watch_outbox())
+        self._spawn("job:outbox-prune", self._run_job("outbox-prune", 600, _prune_outbox))
         if consume:
             await self.broker.start()
         for name, interval, job in self.jobs:
@@ -214,6 +216,13 @@ class ServiceRuntime:
                     reported = self.outbox_relay.relayed
             except Exception:
                 logger.debug("outbox metrics unavailable", exc_info=True)
+
+
+async def _prune_outbox(runtime: ServiceRuntime) -> None:
+    retention = timedelta(hours=runtime.settings.outbox_retention_hours)
+    deleted = await prune_published(runtime.pool, retention)
+    if deleted:
+        logger.info("published outbox rows pruned", extra={"rows": deleted})
 
 
 def create_http_app(

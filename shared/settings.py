@@ -101,6 +101,12 @@ class ServiceSettings(BaseSettings):
         description="While events keep coming, how long the outbox relay waits after a part "
         "batch so that one Kafka transaction carries more (docs/performance.md).",
     )
+    outbox_retention_hours: float = Field(
+        default=168,
+        gt=0,
+        description="How long a published outbox row is kept (for inspection) before it is "
+        "deleted; the relay needs none of them.",
+    )
     consumer_max_attempts: int = Field(default=5, ge=1, description="Tries before the DLQ.")
     trusted_proxies: str = Field(
         default="127.0.0.1",

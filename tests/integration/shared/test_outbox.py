@@ -20,7 +20,7 @@ from aiokafka.errors import KafkaConnectionError
 from shared.contracts import RATING_UPDATED
 from shared.contracts.ratings import RatingUpdated
 from shared.db import apply_migrations, create_pool
-from shared.outbox import OutboxRelay, insert_outbox_rows, outbox_rows
+from shared.outbox import OutboxRelay, insert_outbox_rows, outbox_rows, prune_published
 from shared.topics import Topic
 
 pytestmark = pytest.mark.integration
@@ -201,5 +201,35 @@ async def test_a_leadership_whose_broker_cannot_be_reached_closes_its_producer(
         with pytest.raises(KafkaConnectionError):
             await relay._run_as_leader()
         assert len(stopped) == 1
+    finally:
+        await pool.close()
+
+
+async def test_published_rows_are_pruned_after_the_retention_and_the_rest_kept(
+    database_url,
+) -> None:
+    pool, _ = await _fresh_outbox(database_url)
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute(
+                """
+                INSERT INTO outbox (topic, message_key, ce_id, ce_type, headers, payload,
+                                    relay_seq, published_at)
+                SELECT 'ratings', 'A-1', 'old-' || n, 'rating.updated.v1', '{}'::jsonb, '\\x7b7d'::bytea,
+                       n, now() - interval '8 days'
+                  FROM generate_series(1, 7) AS n
+                UNION ALL
+                SELECT 'ratings', 'A-1', 'recent', 'rating.updated.v1', '{}'::jsonb, '\\x7b7d'::bytea, 8,
+                       now() - interval '1 day'
+                UNION ALL
+                SELECT 'ratings', 'A-1', 'unpublished', 'rating.updated.v1', '{}'::jsonb, '\\x7b7d'::bytea,
+                       NULL, NULL
+                """
+            )
+        assert await prune_published(pool, timedelta(days=7), batch=3) == 7
+        async with pool.acquire() as conn:
+            left = {r["ce_id"] for r in await conn.fetch("SELECT ce_id FROM outbox")}
+        assert left == {"recent", "unpublished"}
+        assert await prune_published(pool, timedelta(days=7)) == 0
     finally:
         await pool.close()
