@@ -32,7 +32,7 @@ Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 
 T = TypeVar("T")
 
-CONFLICTS = frozenset({"opted_out", "already_invited", "task_claimed", "task_closed"})
+CONFLICTS = frozenset({"opted_out", "inactive", "already_invited", "task_claimed", "task_closed"})
 
 
 class Body(BaseModel):
@@ -68,6 +68,11 @@ class ContactRequestView(BaseModel):
     transaction_id: str
     closed_at: UtcDatetime
     deadline: UtcDatetime
+    paused: bool = Field(
+        default=False,
+        description="The MLS roster marks you inactive: the clock stands still until you are "
+        "active again, then the deadline moves by the time away.",
+    )
 
 
 class ContactRequestList(BaseModel):
@@ -146,7 +151,10 @@ async def contact_requests(agent_id: str, agent: Agent, runtime: Runtime) -> Con
     return ContactRequestList(
         items=[
             ContactRequestView(
-                transaction_id=r.transaction_id, closed_at=r.closed_at, deadline=r.deadline
+                transaction_id=r.transaction_id,
+                closed_at=r.closed_at,
+                deadline=r.deadline,
+                paused=r.paused_at is not None,
             )
             for r in found
         ]
