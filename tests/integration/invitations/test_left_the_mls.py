@@ -4,6 +4,7 @@ and an open clock stands still; marked active again, it runs on for the time tha
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -11,8 +12,9 @@ import asyncpg
 import pytest
 
 from devtools.smtp_sink import MailSink
-from shared.contracts import AGENT_UPSERTED, TRANSACTION_CLOSED
+from shared.contracts import AGENT_UPSERTED, LEAD_ASSIGNED, REMOVAL_COMPLETED, TRANSACTION_CLOSED
 from shared.contracts.mls import TransactionClosed
+from shared.contracts.removals import RemovalCompleted, RemovalReason
 from shared.topics import Topic
 from tests.integration.invitations.conftest import (
     START,
@@ -23,7 +25,8 @@ from tests.integration.invitations.conftest import (
     unique,
 )
 from tests.integration.invitations.test_invitation_flows import of_agent, rostered_agent, to
-from tests.support.waiting import eventually
+from tests.reliability.steady_load import lead_assigned
+from tests.support.waiting import eventually, until_stored
 
 pytestmark = pytest.mark.integration
 
@@ -154,3 +157,34 @@ async def test_an_open_compliance_clock_stops_while_inactive_and_runs_on_when_ba
     opted_out = await participation.wait_for(opted_out_for_non_compliance(agent_id))
     assert opted_out.data["mode"] == "opt_out"
     service.clock.set(START)
+
+
+async def test_an_inactive_agent_s_completed_removal_sends_no_removal_survey(
+    service: Service, publish_event: Any, topic_reader: Any, mail: MailSink
+) -> None:
+    service.clock.set(START)
+    participation = await topic_reader(Topic.AGENTS_PARTICIPATION)
+    invitations = await topic_reader(Topic.INVITATIONS_EVENTS)
+    agent_id = await rostered_agent(publish_event, participation)
+    await set_active(service, publish_event, agent_id, False)
+    lead_id, email = unique("L"), f"{unique('sam')}@example.com"
+    await publish_event(
+        LEAD_ASSIGNED,
+        lead_assigned(lead_id, agent_id, email, name="Sam", assigned_at=START - timedelta(days=30)),
+    )
+    await until_stored(service.settings, "leads", "lead_id", lead_id)
+    completed = await publish_event(
+        REMOVAL_COMPLETED,
+        RemovalCompleted(
+            removal_id=str(uuid.uuid4()),
+            lead_id=lead_id,
+            agent_id=agent_id,
+            reason=RemovalReason.OUT_OF_AREA,
+            referral_fee_owed=True,
+            completed_at=START,
+        ),
+    )
+    await until_stored(service.settings, "inbox", "ce_id", completed)
+    await invitations.expect_none(of_agent(agent_id, "invitation.issued.v1"), within=1.0)
+    assert not [e for e in invitations.envelopes() if of_agent(agent_id, "invitation.issued.v1")(e)]
+    assert mail.to(email) == []
