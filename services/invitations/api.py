@@ -39,7 +39,7 @@ Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 
 T = TypeVar("T")
 
-CONFLICTS = frozenset({"opted_out", "already_invited", "task_claimed", "task_closed"})
+CONFLICTS = frozenset({"opted_out", "inactive", "already_invited", "task_claimed", "task_closed"})
 
 
 class Body(BaseModel):
@@ -118,6 +118,11 @@ class ContactRequestView(BaseModel):
     closed_at: UtcDatetime
     deadline: UtcDatetime
     clients_missing: list[MissingClientView] = Field(description=CLIENTS_MISSING)
+    paused: bool = Field(
+        default=False,
+        description="The MLS roster marks you inactive: the clock stands still until you are "
+        "active again, then the deadline moves by the time away.",
+    )
 
 
 class ContactRequestList(BaseModel):
@@ -232,6 +237,7 @@ async def contact_requests(agent_id: str, agent: Agent, runtime: Runtime) -> Con
                 closed_at=r.closed_at,
                 deadline=r.deadline,
                 clients_missing=_missing(missing),
+                paused=r.paused_at is not None,
             )
             for r, missing in found
         ]

@@ -28,8 +28,10 @@ from services.invitations.domain.model import (
     RefusedError,
     SuppliedClient,
     answer_request,
+    check_may_invite,
     client_template,
     clients_reached,
+    clock_for_roster,
     compliance_step,
     contact_request,
     expires_at,
@@ -135,6 +137,12 @@ def repository(uow: UnitOfWork) -> InvitationsRepository:
 async def agent_upserted(event: AgentUpserted, uow: UnitOfWork) -> None:
     repo = repository(uow)
     await repo.serialise(f"agent:{event.agent_id}")
+    # the agent's open compliance clocks stop while the roster marks them inactive and run on
+    # when it marks them active again; requests are locked before the agent row, as the
+    # compliance timer does (no deadlock between the two)
+    requests = await repo.open_requests_of(event.agent_id, for_update=True)
+    clocks = [clock_for_roster(r, active=event.active, now=uow.now) for r in requests]
+    await repo.save_clocks([new for new, old in zip(clocks, requests, strict=True) if new != old])
     if await repo.upsert_agent(event, uow.now):
         mode, reason = participation_for_new_agent()
         await _announce(uow, event.agent_id, mode, reason)
@@ -249,8 +257,9 @@ async def supply_clients(
     clients = [s.contact for s in supplied]
     if not satisfies_request(clients):
         raise RefusedError("contact_missing", "give an email or a phone for every client")
-    plan = plan_representation(agent.mode, clients)
-    if plan is None or not agent.mode.participating:
+    check_may_invite(agent.mode, active=agent.active)
+    plan = plan_representation(agent.mode, clients, active=agent.active)
+    if plan is None:
         raise RefusedError("opted_out", "you are opted out: no invitations are sent")
     request, roll = await _request_and_roll(repo, transaction_id, agent_id)
     reached = clients_reached(supplied, roll, request.missing if request else ())
@@ -279,8 +288,7 @@ async def agent_code(
     agent = await repo.agent(agent_id)
     if agent is None:
         raise NotFoundError(f"agent {agent_id} is not on the roster")
-    if not agent.mode.participating:
-        raise RefusedError("opted_out", "you are opted out: no invitations are sent")
+    check_may_invite(agent.mode, active=agent.active)
     wanted = AddressedProperty(street, postcode)
     for transaction in await repo.transactions_of_agent_at(agent_id, postcode):
         if same_property(AddressedProperty(transaction.street, transaction.postcode), wanted):
@@ -470,7 +478,7 @@ async def _plan(
     set-based: a batch of closings costs a handful of statements, not a dozen per closing."""
     planned = []
     for representation, agent in waiting:
-        plan = plan_representation(agent.mode, representation.clients)
+        plan = plan_representation(agent.mode, representation.clients, active=agent.active)
         assert plan is not None
         planned.append((representation, agent, plan))
     await _issue(
@@ -531,6 +539,8 @@ async def _removal_survey(
     agent = await repo.agent(agent_id)
     if client is None or agent is None:
         return  # erased, or an agent the roster never named: nobody to survey about
+    if not agent.active:
+        return  # no invitations of any kind for an agent who left the MLS (design.md 1.7)
     if client.email:
         offer = SurveyOffer(agent, client, removal_template(reason), lead_id=lead_id, reason=reason)
         await _issue(uow, repo, [offer])

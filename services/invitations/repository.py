@@ -29,6 +29,7 @@ class Agent:
     name: str
     email: str
     mode: ParticipationMode
+    active: bool
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ class InvitationsRepository:
 
     async def agent(self, agent_id: str, *, for_update: bool = False) -> Agent | None:
         row = await self.conn.fetchrow(
-            "SELECT agent_id, name, email, mode FROM agents WHERE agent_id = $1"
+            "SELECT agent_id, name, email, mode, active FROM agents WHERE agent_id = $1"
             + (" FOR UPDATE" if for_update else ""),
             agent_id,
         )
@@ -153,7 +154,8 @@ class InvitationsRepository:
 
     async def agents(self, agent_ids: Iterable[str]) -> dict[str, Agent]:
         rows = await self.conn.fetch(
-            "SELECT agent_id, name, email, mode FROM agents WHERE agent_id = ANY($1::text[])",
+            "SELECT agent_id, name, email, mode, active FROM agents "
+            "WHERE agent_id = ANY($1::text[])",
             sorted(set(agent_ids)),
         )
         return {row["agent_id"]: _agent(row) for row in rows}
@@ -546,21 +548,38 @@ class InvitationsRepository:
             now,
         )
 
-    async def open_requests_of(self, agent_id: str) -> list[ContactRequest]:
+    async def open_requests_of(
+        self, agent_id: str, *, for_update: bool = False
+    ) -> list[ContactRequest]:
         rows = await self.conn.fetch(
             "SELECT * FROM contact_requests WHERE agent_id = $1 AND status = 'open' "
-            "ORDER BY deadline",
+            "ORDER BY deadline" + (" FOR UPDATE" if for_update else ""),
             agent_id,
         )
         return [_request(row) for row in rows]
 
+    async def save_clocks(self, requests: Sequence[ContactRequest]) -> None:
+        """Deadlines and pauses of these requests, one statement for the lot."""
+        if requests:
+            await self.conn.execute(
+                """UPDATE contact_requests c SET deadline = k.deadline, paused_at = k.paused_at
+                     FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[])
+                          AS k(transaction_id, agent_id, deadline, paused_at)
+                    WHERE c.transaction_id = k.transaction_id AND c.agent_id = k.agent_id""",
+                [r.transaction_id for r in requests],
+                [r.agent_id for r in requests],
+                [r.deadline for r in requests],
+                [r.paused_at for r in requests],
+            )
+
     async def due_requests(
         self, now: datetime, remind_if_deadline_before: datetime, limit: int
     ) -> list[ContactRequest]:
-        """Open requests past their deadline or due a reminder, locked (SKIP LOCKED)."""
+        """Open requests past their deadline or due a reminder, locked (SKIP LOCKED); paused
+        clocks (the agent is inactive) are never due."""
         rows = await self.conn.fetch(
             """SELECT * FROM contact_requests
-               WHERE status = 'open' AND (deadline <= $1
+               WHERE status = 'open' AND paused_at IS NULL AND (deadline <= $1
                      OR (reminded_at IS NULL AND deadline <= $2))
                ORDER BY deadline LIMIT $3 FOR UPDATE SKIP LOCKED""",
             now,
@@ -689,7 +708,9 @@ class InvitationsRepository:
 
 
 def _agent(row: asyncpg.Record) -> Agent:
-    return Agent(row["agent_id"], row["name"], row["email"], ParticipationMode(row["mode"]))
+    return Agent(
+        row["agent_id"], row["name"], row["email"], ParticipationMode(row["mode"]), row["active"]
+    )
 
 
 def _transaction(row: asyncpg.Record) -> Transaction:
@@ -713,6 +734,7 @@ def _request(row: asyncpg.Record) -> ContactRequest:
         row["reminded_at"],
         tuple(row["clients_missing"]),
         row["clients_listed"],
+        row["paused_at"],
     )
 
 

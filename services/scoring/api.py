@@ -109,7 +109,7 @@ async def agent_rating(
         history = (await repo.counted_reviews([agent_id])).get(agent_id, [])
         instant = as_of or uow.now
     rating = evaluate(history, agent.member_since, instant, current_policy())
-    visibility = visibility_of(agent.mode)
+    visibility = visibility_of(agent.mode, active=agent.active)
     own = caller is not None and caller.is_agent(agent_id)
     shown = Visibility.PUBLIC if own else visibility
     public = public_rating(agent_id, rating, shown, instant)

@@ -116,7 +116,7 @@ async def rerate(
             continue
         history = histories.get(agent_id, NO_HISTORY)
         rating: Rating = rate(history, agent.member_since, uow.now, policy)
-        visibility = visibility_of(agent.mode)
+        visibility = visibility_of(agent.mode, active=agent.active)
         event = public_rating(agent_id, rating, visibility, uow.now)
         form = published_form(event)
         events[agent_id] = (event, form)

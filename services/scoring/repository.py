@@ -25,6 +25,7 @@ class AgentFacts:
     office_id: str | None
     member_since: date | None
     mode: ParticipationMode
+    active: bool
 
     @property
     def on_roster(self) -> bool:
@@ -194,7 +195,7 @@ class ScoringRepository:
 
     async def agents(self, agent_ids: Sequence[str]) -> dict[str, AgentFacts]:
         rows = await self.conn.fetch(
-            "SELECT agent_id, office_id, member_since, mode FROM agents "
+            "SELECT agent_id, office_id, member_since, mode, active FROM agents "
             "WHERE agent_id = ANY($1::text[])",
             list(agent_ids),
         )
@@ -204,6 +205,7 @@ class ScoringRepository:
                 row["office_id"],
                 row["member_since"],
                 ParticipationMode(row["mode"]),
+                row["active"],
             )
             for row in rows
         }

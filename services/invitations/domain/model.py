@@ -82,9 +82,21 @@ def participation_for_new_agent() -> tuple[ParticipationMode, ParticipationReaso
     return DEFAULT_MODE, ParticipationReason.DEFAULT
 
 
-def invites_for(mode: ParticipationMode) -> bool:
-    """Opted-out agents get no invitations sent for their clients."""
-    return mode.participating
+def invites_for(mode: ParticipationMode, *, active: bool) -> bool:
+    """Opted-out agents get no invitations sent for their clients, and neither do agents the
+    roster marks inactive (they left the MLS: SYSTEM.md §3, docs/design.md 1.7)."""
+    return active and mode.participating
+
+
+def check_may_invite(mode: ParticipationMode, *, active: bool) -> None:
+    """An agent asking for invitations (supplying contacts, an agent code) is refused while the
+    roster marks them inactive, or while they are opted out."""
+    if not active:
+        raise RefusedError(
+            "inactive", "the MLS roster marks you inactive: no invitations are sent for you"
+        )
+    if not mode.participating:
+        raise RefusedError("opted_out", "you are opted out: no invitations are sent")
 
 
 UNLISTED = 0
@@ -116,17 +128,18 @@ class RepresentationPlan:
 
 
 def plan_representation(
-    mode: ParticipationMode | None, clients: list[ClientContact]
+    mode: ParticipationMode | None, clients: list[ClientContact], *, active: bool = True
 ) -> RepresentationPlan | None:
     """None while the agent is not on the roster (the transaction is kept until it is).
 
     A client with an email is invited; one with only a phone becomes a phone-survey task (the
     alternate information HAR accepts); a client with neither, or no clients at all, means the
-    agent is asked for the contact. Opted-out agents yield nothing.
+    agent is asked for the contact. Opted-out agents yield nothing; so do inactive agents, and
+    nothing is owed for that closing when they return (docs/design.md 1.7).
     """
     if mode is None:
         return None
-    if not invites_for(mode):
+    if not invites_for(mode, active=active):
         return RepresentationPlan()
     return RepresentationPlan(
         email_invitations=tuple(c for c in clients if c.email),
@@ -162,6 +175,7 @@ class ContactRequest:
     missing: tuple[int, ...] = (UNLISTED,)
     clients_listed: int = 0
     """How many clients the MLS listed: "client 2 of 3" still reads right once names are erased."""
+    paused_at: datetime | None = None
 
 
 def contact_request(
@@ -299,14 +313,29 @@ class ComplianceStep(StrEnum):
 
 def compliance_step(request: ContactRequest, now: datetime, policy: Policy) -> ComplianceStep:
     """One reminder at 7 days; at the deadline with a client still missing (the request is
-    open until none is): auto opt-out."""
-    if request.status is not ContactRequestStatus.OPEN:
+    open until none is): auto opt-out. A paused clock (the agent is inactive) does neither."""
+    if request.status is not ContactRequestStatus.OPEN or request.paused_at is not None:
         return ComplianceStep.NOTHING
     if now >= request.deadline:
         return ComplianceStep.OPT_OUT
     if request.reminded_at is None and now >= reminder_due_at(request, policy):
         return ComplianceStep.REMIND_AGENT
     return ComplianceStep.NOTHING
+
+
+def clock_for_roster(request: ContactRequest, *, active: bool, now: datetime) -> ContactRequest:
+    """An agent the roster marks inactive has no compliance clock (SYSTEM.md §3): an open
+    request's clock stops when the agent leaves the MLS and runs on when they come back, for the
+    time that was left (deadline and reminder move by the time away), so they are back as they
+    were. Idempotent: a repeated roster entry changes nothing."""
+    if request.status is not ContactRequestStatus.OPEN:
+        return request
+    if not active and request.paused_at is None:
+        return replace(request, paused_at=now)
+    if active and request.paused_at is not None:
+        away = max(now - request.paused_at, timedelta(0))
+        return replace(request, deadline=request.deadline + away, paused_at=None)
+    return request
 
 
 def satisfies_request(supplied: list[ClientContact]) -> bool:

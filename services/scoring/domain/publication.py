@@ -1,4 +1,5 @@
-"""What leaves the system: the public form of a rating, by the agent's participation mode.
+"""What leaves the system: the public form of a rating, by the agent's participation mode and
+whether the roster marks the agent active.
 
 Hidden and opted-out ratings keep their numbers inside the service (the agent reads them with
 its own token); on the stream and to everyone else every rating field is null.
@@ -32,8 +33,15 @@ def policy_for(version: str | None) -> Policy:
         raise ValueError(f"unknown scoring policy {version!r}; known: {known}") from None
 
 
-def visibility_of(mode: ParticipationMode) -> Visibility:
-    return VISIBILITY[mode]
+def visibility_of(mode: ParticipationMode, *, active: bool) -> Visibility:
+    """The mode's visibility, except that an agent the roster marks inactive (who left the MLS)
+    is never public (SYSTEM.md §3, docs/design.md 1.7): `public` becomes `hidden`, which already
+    means "kept, shown to the agent only"; `opted_out` stays, it is still the agent's choice. The
+    mode itself is untouched, so marked active again the agent is public again."""
+    visibility = VISIBILITY[mode]
+    if not active and visibility is Visibility.PUBLIC:
+        return Visibility.HIDDEN
+    return visibility
 
 
 def public_rating(
