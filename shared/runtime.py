@@ -280,6 +280,35 @@ def create_http_app(
     return app
 
 
+async def migrate(settings: ServiceSettings, migrations: Path | None) -> list[str]:
+    """Apply the service's migrations and nothing else (a deployment's migration Job runs this
+    before the new version starts; the service also applies them at start, under the same
+    advisory lock, so either order is safe)."""
+    configure_logging(settings.service_name, settings.log_level)
+    pool = await create_pool(settings.database_url, settings.db_schema, max_size=2)
+    try:
+        return await apply_migrations(pool, settings.db_schema, migrations)
+    finally:
+        await pool.close()
+
+
+def serve(
+    argv: Sequence[str],
+    settings: ServiceSettings,
+    create_app: Callable[[], FastAPI],
+    migrations: Path | None,
+) -> None:
+    """`python -m services.<name>` serves the service; `python -m services.<name> migrate`
+    applies its migrations and exits."""
+    if list(argv) == ["migrate"]:
+        applied = asyncio.run(migrate(settings, migrations))
+        print(f"{settings.service_name}: {len(applied)} migrations applied ({settings.db_schema})")
+        return
+    if argv:
+        raise SystemExit(f"usage: python -m services.{settings.service_name} [migrate]")
+    run_http_app(create_app(), settings)
+
+
 def run_http_app(app: FastAPI, settings: ServiceSettings) -> None:
     """`python -m services.<name>`: serve the app (and so run the service) until stopped."""
     configure_logging(settings.service_name, settings.log_level)

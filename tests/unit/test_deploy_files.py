@@ -91,7 +91,9 @@ def test_dockerfile_installs_the_pinned_dependencies() -> None:
 
 
 def _manifests(service: str) -> dict[str, dict[str, Any]]:
-    documents = yaml.safe_load_all((ROOT / "deploy" / "k8s" / f"{service}.yaml").read_text())
+    documents = yaml.safe_load_all(
+        (ROOT / "deploy" / "k8s" / "base" / f"{service}.yaml").read_text()
+    )
     return {doc["kind"]: doc for doc in documents}
 
 
@@ -136,8 +138,8 @@ def test_each_demo_service_uses_the_schema_the_demo_drops_before_a_run(
 
 
 def _kafka_acls() -> dict[str, list[dict[str, Any]]]:
-    """Each Kafka user's ACLs, from deploy/k8s/kafka-acls.yaml."""
-    users = yaml.safe_load_all((ROOT / "deploy/k8s/kafka-acls.yaml").read_text())
+    """Each Kafka user's ACLs, from deploy/k8s/base/kafka-acls.yaml."""
+    users = yaml.safe_load_all((ROOT / "deploy/k8s/base/kafka-acls.yaml").read_text())
     return {u["metadata"]["name"]: u["spec"]["authorization"]["acls"] for u in users}
 
 
@@ -178,9 +180,9 @@ def test_each_service_may_read_what_it_consumes_and_dead_letter_it(service: str)
 def _k8s_documents() -> list[dict[str, Any]]:
     return [
         document
-        for path in sorted((ROOT / "deploy" / "k8s").glob("*.yaml"))
+        for path in sorted((ROOT / "deploy" / "k8s" / "base").glob("*.yaml"))
         for document in yaml.safe_load_all(path.read_text())
-        if document
+        if isinstance(document, dict) and document.get("kind") != "Kustomization"
     ]
 
 
