@@ -78,6 +78,12 @@ class ServiceSettings(BaseSettings):
         description="While events keep coming, how long the outbox relay waits after a part "
         "batch so that one Kafka transaction carries more (docs/performance.md).",
     )
+    metrics_interval_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often the queue, readiness and consumer-lag gauges of /metrics are "
+        "measured (a few small queries to PostgreSQL and Kafka each time).",
+    )
     consumer_max_attempts: int = Field(default=5, ge=1, description="Tries before the DLQ.")
     consumer_batch_size: int = Field(
         default=500,
