@@ -1,18 +1,22 @@
-"""What a service's `/metrics` says about its HTTP requests and its timer jobs, without the
-stack: the app is served in-process without its lifespan, the jobs run on a bare runtime."""
+"""What a service's `/metrics` says about its HTTP requests, its timer jobs and its dead letters,
+without the stack: the app is served in-process without its lifespan, the jobs run on a bare runtime."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 import uuid
+from typing import Any
 
 import httpx
 from fastapi import APIRouter
 from prometheus_client import REGISTRY
 
+from shared.contracts import LEAD_ASSIGNED
+from shared.messaging import EventDispatcher, RawRecord, TopicConsumer
 from shared.runtime import ServiceRuntime, create_http_app
 from shared.settings import ServiceSettings
+from shared.topics import Topic, dlq
 
 
 def _runtime() -> ServiceRuntime:
@@ -95,3 +99,35 @@ async def test_a_timer_job_reports_how_late_it_started_and_how_long_it_ran() -> 
     assert _sample("ratings_scheduler_runs_total", **labels, outcome="failed") == 1
     assert _sample("ratings_scheduler_runs_total", **labels, outcome="ok") >= 1
     assert _sample("ratings_scheduler_last_run_timestamp_seconds", **labels) > time.time() - 60
+
+
+async def test_a_dead_letter_is_counted_under_the_topic_it_was_read_from_and_its_reason() -> None:
+    published: list[str] = []
+
+    class Broker:
+        async def publish(self, value: bytes, *, topic: str, **_: object) -> None:
+            published.append(topic)
+
+    service = f"probe{uuid.uuid4().hex[:8]}"
+    dispatcher = EventDispatcher(service)
+
+    @dispatcher.on(LEAD_ASSIGNED)
+    async def never_called(event: object, uow: object) -> None:
+        raise AssertionError("an undecodable record reaches no handler")
+
+    broker: Any = Broker()
+    no_database: Any = None  # an undecodable record never opens a unit of work
+    consumer = TopicConsumer(dispatcher, Topic.LEADS_ASSIGNED, broker, no_database, max_attempts=1)
+    headers = {
+        "ce_specversion": b"1.0",
+        "ce_id": b"x-1",
+        "ce_source": b"/tests",
+        "ce_type": LEAD_ASSIGNED.ce_type.encode(),
+        "content-type": b"application/json",
+    }
+    record = RawRecord(Topic.LEADS_ASSIGNED, 0, 5, b"L-1", b"this is not json", headers)
+    assert await consumer._decode(record) is None
+
+    assert published == [dlq(Topic.LEADS_ASSIGNED)]
+    labels = {"service": service, "topic": Topic.LEADS_ASSIGNED.value, "reason": "value_not_json"}
+    assert _sample("ratings_dead_lettered_total", **labels) == 1
