@@ -198,6 +198,27 @@ def _text_part(text: str, subtype: str) -> MIMENonMultipart:
     return part
 
 
+@dataclass(frozen=True)
+class MailQueueState:
+    due: int
+    """Unsent emails whose time has come: the relay should be sending them now."""
+    waiting: int
+    """Unsent emails not due yet (a failed attempt's back-off, or a later send time)."""
+    oldest_due_seconds: float
+    """How long the longest-due of them has been due (0 when none is)."""
+
+
+async def mail_queue_state(conn: asyncpg.Connection) -> MailQueueState:
+    """The mail queue's depth, by the database's clock (the one the relay picks due rows by)."""
+    row = await conn.fetchrow(
+        """SELECT count(*) FILTER (WHERE next_attempt_at <= now()) AS due,
+                  count(*) FILTER (WHERE next_attempt_at > now()) AS waiting,
+                  COALESCE(EXTRACT(EPOCH FROM now() - min(next_attempt_at)), 0)::float8 AS oldest
+             FROM mail_outbox WHERE sent_at IS NULL"""
+    )
+    return MailQueueState(int(row["due"]), int(row["waiting"]), max(0.0, float(row["oldest"])))
+
+
 class SmtpSender:
     """A pool of SMTP connections (`connections` mails in flight at once), each reconnected when
     the server drops it."""

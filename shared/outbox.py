@@ -118,6 +118,19 @@ def outbox_insert(rows: Sequence[OutboxRow], first_parameter: int = 1) -> tuple[
     return insert, [list(column) for column in zip(*rows, strict=True)]
 
 
+async def outbox_state(conn: asyncpg.Connection) -> tuple[int, float]:
+    """Rows not yet published, and the age in seconds of the oldest of them (0 when none waits),
+    by the database's clock (the one that stamped `created_at`). Asked of the table rather than
+    the relay: a standby instance's relay knows nothing, and rows not yet numbered are unknown
+    to any relay until it picks them up."""
+    row = await conn.fetchrow(
+        """SELECT count(*) AS backlog,
+                  COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 AS oldest
+             FROM outbox WHERE published_at IS NULL"""
+    )
+    return int(row["backlog"]), max(0.0, float(row["oldest"]))
+
+
 STOP_TIMEOUT_SECONDS = 10.0
 RETRY_BACKOFF_MS = 20
 """The wait before a refused produce is retried; aiokafka's own pause between transactions."""

@@ -107,6 +107,12 @@ class ServiceSettings(BaseSettings):
         description="How long a published outbox row is kept (for inspection) before it is "
         "deleted; the relay needs none of them.",
     )
+    metrics_interval_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often the queue, readiness and consumer-lag gauges of /metrics are "
+        "measured (a few small queries to PostgreSQL and Kafka each time).",
+    )
     consumer_max_attempts: int = Field(default=5, ge=1, description="Tries before the DLQ.")
     trusted_proxies: str = Field(
         default="127.0.0.1",
