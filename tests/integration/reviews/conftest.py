@@ -100,21 +100,22 @@ class Issued:
     event: InvitationIssued
 
 
+def roster_entry(agent_id: str, *, active: bool = True) -> AgentUpserted:
+    return AgentUpserted(
+        agent_id=agent_id,
+        name="Jo Agent",
+        email=f"{agent_id.lower()}@realty.example",
+        office_id="O-1",
+        member_since=date(2025, 1, 15),
+        active=active,
+    )
+
+
 async def announce_agent(publish_event: EventPublisher, service: Service, agent_id: str) -> None:
     """Announce the agent on the roster and wait until the service has stored it: roster and
     invitations travel on different topics, and a survey shown before the roster landed names
     "your agent" and queues no notice to the agent."""
-    await publish_event(
-        AGENT_UPSERTED,
-        AgentUpserted(
-            agent_id=agent_id,
-            name="Jo Agent",
-            email=f"{agent_id.lower()}@realty.example",
-            office_id="O-1",
-            member_since=date(2025, 1, 15),
-            active=True,
-        ),
-    )
+    await publish_event(AGENT_UPSERTED, roster_entry(agent_id))
     await until_stored(service.settings, "agents", "agent_id", agent_id)
 
 
