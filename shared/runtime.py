@@ -18,7 +18,6 @@ import asyncpg
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
-from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -35,6 +34,7 @@ from shared.messaging import EventDispatcher, GroupKafkaBroker
 from shared.metrics import OUTBOX_BACKLOG, OUTBOX_RELAYED
 from shared.outbox import OutboxRelay
 from shared.settings import ServiceSettings
+from shared.tracing import TracingMiddleware, configure_tracing, flush_spans
 from shared.uow import UnitOfWork, UnitOfWorkFactory
 
 logger = logging.getLogger(__name__)
@@ -58,11 +58,12 @@ class ServiceRuntime:
         self.hasher = SecretHasher(settings.token_pepper)
         self.dispatcher = dispatcher
         self.migrations = migrations
+        # no KafkaTelemetryMiddleware: it reads a bare `traceparent` header, which the outbox
+        # relay does not send, so its span per message opened a trace of its own; the
+        # dispatcher starts the consumer span from `ce_traceparent` instead (shared.tracing)
         middlewares: list[Any] = [
             KafkaPrometheusMiddleware(registry=REGISTRY, app_name=self.service)
         ]
-        if settings.tracing_enabled:
-            middlewares.append(KafkaTelemetryMiddleware())
         self.broker = GroupKafkaBroker(
             # a list: FastStream wraps a string in one, and aiokafka splits only bare strings
             # on commas, so "host1:9092,host2:9092" would be read as a single host
@@ -126,6 +127,8 @@ class ServiceRuntime:
 
     async def start(self, *, consume: bool = True) -> None:
         configure_logging(self.service, self.settings.log_level)
+        if self.settings.tracing_enabled:
+            configure_tracing(self.service)
         self._pool = await create_pool(
             self.settings.database_url, self.settings.db_schema, max_size=20
         )
@@ -171,6 +174,7 @@ class ServiceRuntime:
             await self._pool.close()
             self._pool = None
         self.started = False
+        flush_spans()
         logger.info("service stopped")
 
     async def readiness(self) -> dict[str, bool]:
@@ -245,6 +249,7 @@ def create_http_app(
     install_problem_handlers(app)
     # Here rather than in uvicorn, so the rule holds however the app is served (and in tests).
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=runtime.settings.trusted_proxies)
+    app.add_middleware(TracingMiddleware)  # a flag test per request when tracing is off
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
