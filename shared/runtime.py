@@ -34,7 +34,7 @@ from shared.messaging import EventDispatcher, GroupKafkaBroker
 from shared.metrics import OUTBOX_BACKLOG, OUTBOX_RELAYED
 from shared.outbox import OutboxRelay
 from shared.settings import ServiceSettings
-from shared.tracing import TracingMiddleware, configure_tracing, flush_spans
+from shared.tracing import HTTP_TELEMETRY, configure_tracing, flush_spans
 from shared.uow import UnitOfWork, UnitOfWorkFactory
 
 logger = logging.getLogger(__name__)
@@ -238,7 +238,13 @@ def create_http_app(
         finally:
             await runtime.stop()
 
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="1.0.0",
+        lifespan=lifespan,
+        telemetry=HTTP_TELEMETRY,
+    )
     app.state.runtime = runtime
     app.state.token_verifier = TokenVerifier(
         runtime.settings.auth_secret,
@@ -249,7 +255,6 @@ def create_http_app(
     install_problem_handlers(app)
     # Here rather than in uvicorn, so the rule holds however the app is served (and in tests).
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=runtime.settings.trusted_proxies)
-    app.add_middleware(TracingMiddleware)  # a flag test per request when tracing is off
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

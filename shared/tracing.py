@@ -4,7 +4,8 @@ An event is written to the outbox in one transaction and sent by the relay later
 instrumentation of the producer can see the span that decided it. The context is therefore
 captured when the event is published (`uow.publish`) and stored with the row as the CloudEvents
 distributed-tracing extension (`ce_traceparent`, `ce_tracestate` in binary mode); consumers
-start their span from it. Queued mail carries it the same way to the SMTP send.
+start their span from it. Queued mail carries it the same way to the SMTP send. HTTP requests
+get their span from FastAPI (`HTTP_TELEMETRY`).
 
 Off by default (`TRACING_ENABLED`): then every function here is one test of a module global and
 returns nothing, so the consumer, outbox and mail paths pay no span, header or allocation.
@@ -18,14 +19,14 @@ from collections.abc import Mapping, MutableMapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
+from fastapi.telemetry import TelemetryConfig
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.cloudevents import Envelope
 
@@ -35,6 +36,15 @@ MAX_LINKS = 128
 """The SDK's default span link limit: a batch span links to at most this many other events."""
 UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 """Probes and scrapes: a trace each would drown the requests that matter."""
+HTTP_TELEMETRY: TelemetryConfig = {
+    "exclude": lambda scope: scope.get("path") in UNTRACED_PATHS,
+    # a span per dependency, endpoint call and serialisation: noise beside the server span
+    "operation_spans": False,
+}
+"""FastAPI's own OpenTelemetry support (`FastAPI(telemetry=...)`): once `configure_tracing` has
+set the global tracer provider, each request gets a SERVER span, the child of the request's
+`traceparent` header if any, current while the route runs (so what it publishes or mails joins
+the trace). Without a provider FastAPI skips it all."""
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 _NO_SPAN: AbstractContextManager[Any] = contextlib.nullcontext()
@@ -175,47 +185,3 @@ def log_fields(record: MutableMapping[str, Any]) -> None:
     if span_context.is_valid:
         record["trace_id"] = format(span_context.trace_id, "032x")
         record["span_id"] = format(span_context.span_id, "016x")
-
-
-class TracingMiddleware:
-    """A SERVER span per HTTP request (the parent a request's `traceparent` header names, if
-    any), current while the route runs, so what the route publishes or mails joins its trace.
-
-    Plain ASGI rather than Starlette's BaseHTTPMiddleware: that runs the route in another task,
-    and the span would not be current there."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if _tracer is None or scope["type"] != "http" or scope["path"] in UNTRACED_PATHS:
-            await self.app(scope, receive, send)
-            return
-        carried = {
-            name.decode("latin-1"): value.decode("latin-1")
-            for name, value in scope["headers"]
-            if name in (b"traceparent", b"tracestate")
-        }
-        method = scope["method"]
-        with _tracer.start_as_current_span(
-            method,
-            context=context_of(carried.get("traceparent"), carried.get("tracestate")),
-            kind=SpanKind.SERVER,
-            attributes={"http.request.method": method, "url.path": scope["path"]},
-        ) as span:
-
-            async def send_traced(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    status = message["status"]
-                    span.set_attribute("http.response.status_code", status)
-                    if status >= 500:
-                        span.set_status(Status(StatusCode.ERROR))
-                await send(message)
-
-            try:
-                await self.app(scope, receive, send_traced)
-            finally:
-                route = getattr(scope.get("route"), "path", None)
-                if route is not None:
-                    span.update_name(f"{method} {route}")
-                    span.set_attribute("http.route", route)

@@ -15,7 +15,8 @@ from typing import Any, cast
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -31,6 +32,8 @@ from shared.logging import configure_logging
 from shared.mailer import MailRelay, QueuedMail, RenderedMail, SmtpSender, mail_queue_insert
 from shared.messaging import EventDispatcher, TopicConsumer
 from shared.outbox import outbox_rows
+from shared.runtime import ServiceRuntime, create_http_app
+from shared.settings import ServiceSettings
 from shared.uow import UnitOfWork
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -248,30 +251,36 @@ def test_mail_queued_with_tracing_off_carries_no_context(tracing_off: None) -> N
     assert "trace" not in json.loads(cipher.decrypt(arguments[2][0]))
 
 
-def _app() -> FastAPI:
-    app = FastAPI()
-    app.add_middleware(tracing.TracingMiddleware)
+@pytest.fixture
+def http_spans(
+    spans: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> InMemorySpanExporter:
+    """FastAPI traces when a global tracer provider is set (`configure_tracing` sets it)."""
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
+    return spans
 
-    @app.post("/api/v1/things/{thing_id}", status_code=201)
+
+def _app() -> FastAPI:
+    router = APIRouter(prefix="/api/v1")
+
+    @router.post("/things/{thing_id}", status_code=201)
     async def create(thing_id: str) -> dict[str, str]:
         return tracing.trace_headers()
 
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    return app
+    return create_http_app(ServiceRuntime(ServiceSettings()), [router], title="test")
 
 
 async def test_an_http_request_gets_a_server_span_current_in_the_route(
-    spans: InMemorySpanExporter,
+    http_spans: InMemorySpanExporter,
 ) -> None:
     transport = httpx.ASGITransport(app=_app())
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         response = await client.post("/api/v1/things/7", headers={"traceparent": TRACEPARENT})
         await client.get("/healthz")
     assert response.status_code == 201
-    server = _only(spans, "POST /api/v1/things/{thing_id}")
+    server = _only(http_spans, "POST /api/v1/things/{thing_id}")
     assert server.kind is SpanKind.SERVER
     assert server.parent is not None and _hex(server.parent.span_id, 16) == PARENT_ID
     assert _hex(server.context.trace_id, 32) == TRACE_ID
@@ -281,16 +290,17 @@ async def test_an_http_request_gets_a_server_span_current_in_the_route(
     assert response.json()["ce_traceparent"] == (
         f"00-{TRACE_ID}-{_hex(server.context.span_id, 16)}-01"
     )
-    assert len(spans.get_finished_spans()) == 1  # probes are not traced
+    # probes are not traced, nor FastAPI's internal operations
+    assert len(http_spans.get_finished_spans()) == 1
 
 
 async def test_an_http_request_without_traceparent_starts_a_trace(
-    spans: InMemorySpanExporter,
+    http_spans: InMemorySpanExporter,
 ) -> None:
     transport = httpx.ASGITransport(app=_app())
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         await client.post("/api/v1/things/7")
-    assert _only(spans, "POST /api/v1/things/{thing_id}").parent is None
+    assert _only(http_spans, "POST /api/v1/things/{thing_id}").parent is None
 
 
 def _log_line(message: str) -> dict[str, Any]:
