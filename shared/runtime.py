@@ -174,7 +174,7 @@ class ServiceRuntime:
             await self._pool.close()
             self._pool = None
         self.started = False
-        flush_spans()
+        await asyncio.to_thread(flush_spans)  # the exporter may wait on its collector
         logger.info("service stopped")
 
     async def readiness(self) -> dict[str, bool]:
