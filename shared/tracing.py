@@ -64,12 +64,17 @@ def configure_tracing(service: str) -> None:
         # imported here: the exporter (protobuf, requests) is loaded only by processes that trace
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        named = {} if os.environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: service}
-        provider = TracerProvider(resource=Resource.create(named))
+        provider = TracerProvider(resource=resource_of(service))
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         trace.set_tracer_provider(provider)
         _provider = provider
     _tracer = trace.get_tracer(__name__)
+
+
+def resource_of(service: str) -> Resource:
+    """What the spans say they come from: `service.name` is `OTEL_SERVICE_NAME` if set (the
+    SDK reads it, and `OTEL_RESOURCE_ATTRIBUTES`), else the service's name."""
+    return Resource.create({} if os.environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: service})
 
 
 def flush_spans(timeout_seconds: float = 5.0) -> None:

@@ -403,3 +403,15 @@ async def test_the_topic_consumer_handles_an_event_in_a_span_of_its_trace(
         assert [_hex(link.context.trace_id, 32) for link in processed[0].links] == ["1" * 32]
     else:
         assert _hex(processed[1].context.trace_id, 32) == "1" * 32
+
+
+def test_spans_are_named_after_the_service_unless_otel_service_name_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=test")
+    resource = tracing.resource_of("scoring")
+    assert resource.attributes["service.name"] == "scoring"
+    assert resource.attributes["deployment.environment"] == "test"
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "scoring-eu")
+    assert tracing.resource_of("scoring").attributes["service.name"] == "scoring-eu"
