@@ -32,6 +32,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from shared.clock import Clock
 from shared.crypto import PiiCipher
 from shared.metrics import MAIL_FAILURES, MAIL_SENT
+from shared.tracing import sending_mail, trace_headers
 from shared.waiting import wait_event
 
 logger = logging.getLogger(__name__)
@@ -98,7 +99,9 @@ def mail_queue_insert(
     cipher: PiiCipher, mails: Sequence[QueuedMail], first_parameter: int = 1
 ) -> tuple[str, list[Any]]:
     """The INSERT that queues `mails` and its arguments, numbered from `first_parameter` so that
-    it can run beside another statement's, as one (see `shared.uow`)."""
+    it can run beside another statement's, as one (see `shared.uow`). With tracing on, each mail
+    carries the current trace context, sealed with it, so that its SMTP send joins the trace."""
+    trace = trace_headers()
     sealed = [
         cipher.encrypt(
             json.dumps(
@@ -108,6 +111,7 @@ def mail_queue_insert(
                     "text": queued.mail.text,
                     "html": queued.mail.html,
                     "headers": list(queued.mail.headers),
+                    **({"trace": trace} if trace else {}),
                 }
             )
         )
@@ -358,7 +362,8 @@ class MailRelay:
         )
         message_id = stable_message_id(row["dedupe_key"], self.service, self.sender.sender)
         try:
-            await self.sender.send(content["to"], mail, message_id)
+            with sending_mail(content.get("trace"), self.sender.host, self.sender.port):
+                await self.sender.send(content["to"], mail, message_id)
         except (aiosmtplib.SMTPException, OSError) as exc:
             return exc
         return None

@@ -20,7 +20,6 @@ import asyncpg
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
-from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -50,6 +49,7 @@ from shared.metrics import (
 )
 from shared.outbox import OutboxRelay, outbox_state, prune_published
 from shared.settings import ServiceSettings
+from shared.tracing import HTTP_TELEMETRY, configure_tracing, flush_spans
 from shared.uow import UnitOfWork, UnitOfWorkFactory
 
 logger = logging.getLogger(__name__)
@@ -73,11 +73,12 @@ class ServiceRuntime:
         self.hasher = SecretHasher(settings.token_pepper)
         self.dispatcher = dispatcher
         self.migrations = migrations
+        # no KafkaTelemetryMiddleware: it reads a bare `traceparent` header, which the outbox
+        # relay does not send, so its span per message opened a trace of its own; the
+        # dispatcher starts the consumer span from `ce_traceparent` instead (shared.tracing)
         middlewares: list[Any] = [
             KafkaPrometheusMiddleware(registry=REGISTRY, app_name=self.service)
         ]
-        if settings.tracing_enabled:
-            middlewares.append(KafkaTelemetryMiddleware())
         self.broker = GroupKafkaBroker(
             # a list: FastStream wraps a string in one, and aiokafka splits only bare strings
             # on commas, so "host1:9092,host2:9092" would be read as a single host
@@ -141,6 +142,8 @@ class ServiceRuntime:
 
     async def start(self, *, consume: bool = True) -> None:
         configure_logging(self.service, self.settings.log_level)
+        if self.settings.tracing_enabled:
+            configure_tracing(self.service)
         self._pool = await create_pool(
             self.settings.database_url, self.settings.db_schema, max_size=20
         )
@@ -189,6 +192,7 @@ class ServiceRuntime:
             await self._pool.close()
             self._pool = None
         self.started = False
+        await asyncio.to_thread(flush_spans)  # the exporter may wait on its collector
         logger.info("service stopped")
 
     async def readiness(self) -> dict[str, bool]:
@@ -301,7 +305,13 @@ def create_http_app(
         finally:
             await runtime.stop()
 
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="1.0.0",
+        lifespan=lifespan,
+        telemetry=HTTP_TELEMETRY,
+    )
     app.state.runtime = runtime
     app.state.token_verifier = TokenVerifier(
         runtime.settings.auth_secret,

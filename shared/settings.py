@@ -81,8 +81,9 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     tracing_enabled: bool = Field(
         default=False,
-        description="Trace every consumed/published message with OpenTelemetry (the global "
-        "tracer provider: configure an exporter with the standard OTEL_* variables).",
+        description="Trace HTTP requests, consumed and published events and mail sends with "
+        "OpenTelemetry, exported over OTLP/HTTP as the standard OTEL_* variables say "
+        "(OTEL_EXPORTER_OTLP_ENDPOINT; OTEL_SERVICE_NAME defaults to the service name).",
     )
     scheduler_interval_seconds: float = Field(default=1.0, gt=0)
     outbox_poll_seconds: float = Field(default=0.2, gt=0)
