@@ -469,7 +469,10 @@ async def _issue(
 
 def _draft(uow: UnitOfWork, offer: SurveyOffer, client_index: str) -> _Draft:
     hasher = context().hasher
-    pin, token, unsubscribe_token = new_pin(), new_token(), new_token()
+    invitation_id = str(uuid.uuid4())
+    # the link names its invitation under a MAC, so reviews can answer "being prepared" to a
+    # client faster than the invitation event
+    pin, token, unsubscribe_token = new_pin(), hasher.link_token(invitation_id), new_token()
     invitation = _new_invitation(
         uow,
         offer.agent.agent_id,
@@ -479,6 +482,7 @@ def _draft(uow: UnitOfWork, offer: SurveyOffer, client_index: str) -> _Draft:
         transaction_id=offer.transaction.transaction_id if offer.transaction else None,
         lead_id=offer.lead_id,
         reason=offer.reason,
+        invitation_id=invitation_id,
         pin_hash=hasher.pin_hash(pin),
         token_hash=hasher.token_hash(token),
         unsubscribe_hash=hasher.token_hash(unsubscribe_token),
@@ -540,12 +544,13 @@ def _new_invitation(
     transaction_id: str | None,
     lead_id: str | None,
     reason: RemovalReason | None,
+    invitation_id: str | None = None,
     pin_hash: str | None = None,
     token_hash: str | None = None,
     unsubscribe_hash: str | None = None,
 ) -> NewInvitation:
     return NewInvitation(
-        invitation_id=str(uuid.uuid4()),
+        invitation_id=invitation_id or str(uuid.uuid4()),
         agent_id=agent_id,
         survey=(SurveyKind.REMOVAL if reason else SurveyKind.TRANSACTION).value,
         channel=channel.value,
