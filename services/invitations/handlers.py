@@ -123,8 +123,10 @@ async def agent_upserted(event: AgentUpserted, uow: UnitOfWork) -> None:
     assert agent is not None
     waiting = await repo.unplanned_representations_of_agent(event.agent_id)
     await _plan(uow, repo, [(representation, agent) for representation in waiting])
-    for lead_id, held_reason in await repo.take_held_removals_of_agent(event.agent_id):
-        await _removal_survey(uow, repo, lead_id, event.agent_id, RemovalReason(held_reason))
+    for held in await repo.take_held_removals_of_agent(event.agent_id):
+        await _removal_survey(
+            uow, repo, held.lead_id, event.agent_id, held.reason, handed_to=held.handed_to
+        )
 
 
 @dispatcher.on_batch(Topic.MLS_TRANSACTIONS)
@@ -163,7 +165,9 @@ async def lead_assigned(event: LeadAssigned, uow: UnitOfWork) -> None:
         return  # a removal held for this lead waits for the roster to name the agent
     held = await repo.take_held_removal(event.lead_id, event.agent_id)
     if held is not None:
-        await _removal_survey(uow, repo, event.lead_id, event.agent_id, RemovalReason(held[0]))
+        await _removal_survey(
+            uow, repo, event.lead_id, event.agent_id, held.reason, handed_to=held.handed_to
+        )
 
 
 @dispatcher.on(REMOVAL_COMPLETED)
@@ -175,10 +179,16 @@ async def removal_completed(event: RemovalCompleted, uow: UnitOfWork) -> None:
     known = await repo.lead_known(event.lead_id, event.agent_id)
     if not known or await repo.agent(event.agent_id) is None:
         await repo.hold_removal(
-            event.lead_id, event.agent_id, event.reason.value, event.completed_at
+            event.lead_id,
+            event.agent_id,
+            event.reason.value,
+            event.completed_at,
+            event.handed_to_agent_id,
         )
         return
-    await _removal_survey(uow, repo, event.lead_id, event.agent_id, event.reason)
+    await _removal_survey(
+        uow, repo, event.lead_id, event.agent_id, event.reason, handed_to=event.handed_to_agent_id
+    )
 
 
 @dispatcher.on(SURVEY_ANSWERED)
@@ -352,6 +362,8 @@ class SurveyOffer:
     transaction: Transaction | None = None
     lead_id: str | None = None
     reason: RemovalReason | None = None
+    new_agent_name: str | None = None
+    """A hand-off's new agent, when the roster names them (the survey says who)."""
 
 
 @dataclass(frozen=True)
@@ -435,13 +447,27 @@ async def _removal_survey(
     lead_id: str,
     agent_id: str,
     reason: RemovalReason,
+    *,
+    handed_to: str | None = None,
 ) -> None:
     client = await repo.lead_client(lead_id, agent_id)
     agent = await repo.agent(agent_id)
     if client is None or agent is None:
         return  # erased, or an agent the roster never named: nobody to survey about
+    new_agent = await repo.agent(handed_to) if handed_to else None
+    if handed_to:
+        # the client is the new agent's lead now: should they remove it in turn, its survey
+        # finds the client here
+        await repo.save_lead(lead_id, handed_to, client)
     if client.email:
-        offer = SurveyOffer(agent, client, removal_template(reason), lead_id=lead_id, reason=reason)
+        offer = SurveyOffer(
+            agent,
+            client,
+            removal_template(reason),
+            lead_id=lead_id,
+            reason=reason,
+            new_agent_name=new_agent.name if new_agent else None,
+        )
         await _issue(uow, repo, [offer])
     elif client.phone:
         await _add_phones(uow, repo, [PhoneOffer(agent_id, client, lead_id=lead_id, reason=reason)])
@@ -502,6 +528,7 @@ def _invitation_mail(draft: _Draft) -> QueuedMail:
         survey_url=f"{ctx.survey_base_url}/survey?token={draft.token}",
         unsubscribe_url=_unsubscribe_url(draft.unsubscribe_token),
         expires_on=_day(draft.invitation.expires_at),
+        new_agent_name=offer.new_agent_name,
     )
     return QueuedMail(
         to=offer.client.email or "",
