@@ -396,7 +396,6 @@ def _problem_page(error: ProblemError, token: str | None = None) -> HTMLResponse
             "preparing.html",
             503,
             headers=error.headers,
-            message=error.detail,
             retry_url="/survey?" + urlencode({"token": token}),
             retry_seconds=PREPARING_RETRY_SECONDS,
         )
