@@ -20,6 +20,7 @@ from services.reviews.handlers import Actor, Answers, CodeRefused, NotFoundError
 from services.reviews.repository import Decision, Invitation, Review, ReviewsRepository
 from shared.auth import Principal, Role, require_roles
 from shared.contracts.base import UtcDatetime
+from shared.contracts.removals import RemovalReason
 from shared.contracts.reviews import CATEGORIES, Channel, Scores
 from shared.http import ProblemError
 from shared.runtime import ServiceRuntime, runtime_of
@@ -52,6 +53,8 @@ CODE_STATUS = {
     InvitationProblem.USED: 409,
     InvitationProblem.WRONG_CHANNEL: 409,
 }
+HANDOFF_REASONS = (RemovalReason.ACTIVE_HANDOFF.value, RemovalReason.BAD_FIT.value)
+"""Removal surveys of a client handed on to another agent: the page says so (Redfin)."""
 PREPARING_RETRY_SECONDS = 30
 """How soon a client whose survey is being prepared is asked to come back (Retry-After, and the
 page's refresh): the invitation event normally follows the mail within seconds."""
@@ -427,6 +430,7 @@ async def _form_page(
         status,
         agent_name=await _agent_name(runtime, invitation.agent_id),
         removal=invitation.survey == "removal",
+        handoff=invitation.removal_reason in HANDOFF_REASONS,
         categories=CATEGORY_LABELS,
         pin=pin,
         token=token,

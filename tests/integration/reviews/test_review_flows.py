@@ -421,6 +421,21 @@ async def test_removal_survey_answers_are_reviews_with_the_reason(
     assert published.data["transaction_id"] is None
 
 
+@pytest.mark.parametrize("reason", [RemovalReason.ACTIVE_HANDOFF, RemovalReason.BAD_FIT])
+async def test_a_handoff_survey_page_says_the_client_was_handed_on(
+    service: Service, publish_event: EventPublisher, reason: RemovalReason
+) -> None:
+    agent_id = unique("A")
+    await announce_agent(publish_event, service, agent_id)
+    issued = await issue_invitation(
+        publish_event, service, agent_id=agent_id, removal_reason=reason
+    )
+    page = await service.client.get("/survey", params={"token": issued.token})
+    assert page.status_code == 200
+    assert "Jo Agent handed you on to another agent" in page.text
+    assert "ended your working relationship" not in page.text
+
+
 async def test_concurrent_submissions_with_one_code_make_one_review(
     service: Service, publish_event: EventPublisher, mail: MailSink
 ) -> None:
