@@ -161,8 +161,8 @@ async def find_by_code(
     """The invitation a PIN or link belongs to, if usable. Wrong codes (PINs, and links without
     our MAC) are counted per client address and in total; past either limit every attempt is
     refused for a while. A genuine link whose invitation has not arrived yet is `PREPARING`,
-    and not counted. `lock`: the
-    invitation is locked for a submission (give it to `submit` as it is)."""
+    and not counted. `lock`: the invitation is locked for a submission (give it to `submit` as
+    it is)."""
     ctx, repo = context(), repository(uow)
     since = uow.now - ctx.failure_window
     code = (
