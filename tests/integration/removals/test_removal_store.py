@@ -9,7 +9,9 @@ import pytest
 
 from services.removals import handlers
 from services.removals.domain.model import Decision, LeadStatus, Proof, RemovalRejected
+from shared.contracts.erasures import ErasureRequested
 from shared.contracts.mls import TransactionClosed
+from shared.crypto import PiiCipher
 from shared.uow import UnitOfWorkFactory
 from tests.integration.removals.conftest import START, lead_assigned, unique
 
@@ -284,3 +286,27 @@ async def test_a_client_handed_back_to_an_earlier_agent_is_theirs_again(
     await handed_off(units, lead_id, "A-2", "A-1")
     assert await lead_status(units, lead_id, "A-1") == "open"
     assert await lead_status(units, lead_id, "A-2") == "removed"
+
+
+async def test_an_erasure_by_phone_reaches_the_new_agent_s_copy_of_a_handed_over_client(
+    units: UnitOfWorkFactory,
+) -> None:
+    lead_id = unique("L")
+    async with units() as uow:
+        await handlers.lead_assigned(lead_assigned(lead_id, "A-1", None), uow)
+    await handed_off(units, lead_id, "A-1", "A-2")
+    async with units() as uow:
+        phone = PiiCipher("test-key").blind_index("+1 713 555 0100")
+        await handlers.erasure_requested(
+            ErasureRequested(
+                erasure_id=unique("E"),
+                requested_at=START,
+                client_indexes=[phone],
+                invitation_ids=[],
+            ),
+            uow,
+        )
+        left = await uow.conn.fetch(
+            "SELECT agent_id FROM leads WHERE lead_id = $1 AND client_sealed IS NOT NULL", lead_id
+        )
+    assert not left, f"still holding the client: {[r['agent_id'] for r in left]}"
