@@ -83,6 +83,9 @@ class ServiceRuntime:
                 batch_concurrency=settings.consumer_concurrency,
             )
         self.jobs: list[tuple[str, float, Job]] = []
+        self.before_consuming: list[Job] = []
+        """Run once at start, after the migrations and before the consumers join their group
+        (the directory moves its group's offsets to the beginning when its schema is new)."""
         self._pool: asyncpg.Pool | None = None
         self._uow_factory: UnitOfWorkFactory | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -147,6 +150,8 @@ class ServiceRuntime:
         self._spawn("mail-relay", self.mail_relay.run())
         self._spawn("outbox-metrics", self._watch_outbox())
         if consume:
+            for prepare in self.before_consuming:
+                await prepare(self)
             await self.broker.start()
         for name, interval, job in self.jobs:
             self._spawn(f"job:{name}", self._run_job(name, interval, job))
