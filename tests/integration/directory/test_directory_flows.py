@@ -4,6 +4,7 @@ pages, badge and feed; what stops being public disappears from all of them withi
 from __future__ import annotations
 
 from collections.abc import Iterable
+from xml.etree import ElementTree
 
 import pytest
 
@@ -22,6 +23,7 @@ from tests.integration.directory.conftest import (
 from tests.support.kafka import EventPublisher
 
 pytestmark = pytest.mark.integration
+ATOM = "{http://www.w3.org/2005/Atom}"
 
 
 async def test_a_review_withdrawn_upstream_leaves_profile_badge_and_feed_within_seconds(
@@ -196,3 +198,43 @@ def _next_link(html: str) -> str | None:
     tag_start = html.rindex("<a ", 0, html.index(marker))
     href = html[tag_start:].split('href="', 1)[1].split('"', 1)[0]
     return href.replace("&amp;", "&")
+
+
+async def test_badge_and_feed_carry_validators_a_cdn_can_use(
+    directory: Directory, publish_event: EventPublisher
+) -> None:
+    agent_id = unique("A")
+    await public_agent(publish_event, directory, agent_id, name="Cache Agent")
+    review = public_review(agent_id, comment="Fast & fair <3")
+    await publish_review(publish_event, review)
+    await directory.until(f"/agents/{agent_id}", lambda r: "Fast &amp; fair" in r.text)
+
+    badge = await directory.client.get(f"/agents/{agent_id}/badge.svg")
+    assert badge.headers["content-type"] == "image/svg+xml"
+    assert badge.headers["cache-control"] == "public, max-age=60, s-maxage=60"
+    etag = badge.headers["etag"]
+    again = await directory.client.get(
+        f"/agents/{agent_id}/badge.svg", headers={"If-None-Match": etag}
+    )
+    assert again.status_code == 304 and again.content == b""
+
+    feed = await directory.client.get(f"/agents/{agent_id}/reviews.atom")
+    assert feed.headers["content-type"].startswith("application/atom+xml")
+    root = ElementTree.fromstring(feed.content)  # noqa: S314 - our own feed, in a test
+    entries = root.findall(f"{ATOM}entry")
+    assert [e.findtext(f"{ATOM}content") for e in entries] == ["Fast & fair <3"]
+    assert (
+        await directory.client.get(
+            f"/agents/{agent_id}/reviews.atom", headers={"If-None-Match": feed.headers["etag"]}
+        )
+    ).status_code == 304
+
+    snippet = await directory.client.get(f"/agents/{agent_id}/badge.html")
+    assert f'src="http://directory.test/agents/{agent_id}/badge.svg"' in snippet.text
+
+    # a change upstream changes the validator: the CDN's revalidation gets the new badge
+    await withdraw_review(publish_event, agent_id, review.review_id)
+    changed = await directory.until(
+        f"/agents/{agent_id}/badge.svg", lambda r: "0 reviews" in r.text, timeout=5
+    )
+    assert changed.headers["etag"] != etag
