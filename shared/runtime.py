@@ -49,8 +49,12 @@ class ServiceRuntime:
         dispatcher: EventDispatcher | None = None,
         migrations: Path | None = None,
         clock: Clock | None = None,
+        publishes: bool = True,
     ) -> None:
+        """`publishes=False`: a service that only reads (the directory) runs no outbox or mail
+        relay, so it needs no Kafka producer identity beyond dead-lettering."""
         self.settings = settings
+        self.publishes = publishes
         self.service = settings.service_name
         self.clock: Clock = clock or settings.clock()
         self.cipher = PiiCipher(settings.pii_key)
@@ -133,22 +137,23 @@ class ServiceRuntime:
         )
         applied = await apply_migrations(self._pool, self.settings.db_schema, self.migrations)
         self._uow_factory = UnitOfWorkFactory(self._pool, self.clock, self.source, self.cipher)
-        self.outbox_relay = OutboxRelay.for_service(self._pool, self.settings)
-        self.mail_relay = MailRelay(
-            self._pool,
-            self.cipher,
-            SmtpSender(
-                self.settings.smtp_host,
-                self.settings.smtp_port,
-                self.settings.smtp_from,
-                connections=self.settings.smtp_connections,
-            ),
-            self.clock,
-            service=self.service,
-        )
-        self._spawn("outbox-relay", self.outbox_relay.run())
-        self._spawn("mail-relay", self.mail_relay.run())
-        self._spawn("outbox-metrics", self._watch_outbox())
+        if self.publishes:
+            self.outbox_relay = OutboxRelay.for_service(self._pool, self.settings)
+            self.mail_relay = MailRelay(
+                self._pool,
+                self.cipher,
+                SmtpSender(
+                    self.settings.smtp_host,
+                    self.settings.smtp_port,
+                    self.settings.smtp_from,
+                    connections=self.settings.smtp_connections,
+                ),
+                self.clock,
+                service=self.service,
+            )
+            self._spawn("outbox-relay", self.outbox_relay.run())
+            self._spawn("mail-relay", self.mail_relay.run())
+            self._spawn("outbox-metrics", self._watch_outbox())
         if consume:
             for prepare in self.before_consuming:
                 await prepare(self)

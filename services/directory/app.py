@@ -20,7 +20,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def create_app(settings: DirectorySettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     settings = settings or DirectorySettings()
     runtime = ServiceRuntime(
-        settings, dispatcher=handlers.dispatcher, migrations=MIGRATIONS, clock=clock
+        settings,
+        dispatcher=handlers.dispatcher,
+        migrations=MIGRATIONS,
+        clock=clock,
+        publishes=False,
     )
     runtime.before_consuming.append(rebuild_if_new)
     return create_http_app(

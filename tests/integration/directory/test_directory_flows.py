@@ -238,3 +238,8 @@ async def test_badge_and_feed_carry_validators_a_cdn_can_use(
         f"/agents/{agent_id}/badge.svg", lambda r: "0 reviews" in r.text, timeout=5
     )
     assert changed.headers["etag"] != etag
+
+
+async def test_the_directory_publishes_nothing_so_runs_no_relay(directory: Directory) -> None:
+    runtime = directory.app.state.runtime
+    assert runtime.outbox_relay is None and runtime.mail_relay is None
