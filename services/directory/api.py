@@ -12,7 +12,12 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from services.directory.domain.listing import BadCursor, SortKey, normalized_name_query
+from services.directory.domain.listing import (
+    BadCursor,
+    SortKey,
+    normalized_name_query,
+    usable_id,
+)
 from services.directory.domain.profile import (
     CATEGORY_LABELS,
     STATUS_LABELS,
@@ -93,7 +98,7 @@ async def search(
     """Public agents of an office or by name, by status, stars, positive reviews in three
     months, then name; a page at a time with a cursor that stays valid as ratings change."""
     settings = _settings(runtime)
-    office = (office or "").strip() or None
+    office = usable_id(office)
     name_query = normalized_name_query(name)
     try:
         cursor = SortKey.decode(after) if after else None

@@ -227,6 +227,8 @@ class DirectoryRepository:
         return [_agent(row) for row in rows]
 
     async def shown_agent(self, agent_id: str) -> PublicAgent | None:
+        if "\x00" in agent_id:  # no stored id has one, and PostgreSQL text refuses it
+            return None
         row = await self.conn.fetchrow(
             f"""
             SELECT {AGENT_COLUMNS}

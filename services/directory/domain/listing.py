@@ -72,7 +72,8 @@ class SortKey:
             and all(isinstance(v, str) for v in values[3:])
             and -2 <= values[0] <= 0
             and -5 <= values[1] <= 0
-            and values[2] <= 0
+            and -(2**31) < values[2] <= 0
+            and not any("\x00" in v for v in values[3:])
         ):
             raise BadCursor("not a cursor of this directory")
         return cls(*values)
@@ -80,8 +81,17 @@ class SortKey:
 
 def normalized_name_query(text: str | None) -> str | None:
     """A name search matches names starting with the text or with a word starting with it,
-    case-insensitively; blank means no name filter."""
+    case-insensitively; blank means no name filter. NUL cannot be in a name (PostgreSQL text
+    refuses it), so it separates words like a space."""
     if text is None:
         return None
-    words = " ".join(text.split()).lower()
+    words = " ".join(text.replace("\x00", " ").split()).lower()
     return words or None
+
+
+def usable_id(value: str | None) -> str | None:
+    """An office or agent id as typed in a URL: blank means none; one with NUL (which no stored
+    id can contain) matches nothing rather than failing in PostgreSQL."""
+    if value is None or not value.strip():
+        return None
+    return None if "\x00" in value else value.strip()

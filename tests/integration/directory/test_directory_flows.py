@@ -243,3 +243,23 @@ async def test_badge_and_feed_carry_validators_a_cdn_can_use(
 async def test_the_directory_publishes_nothing_so_runs_no_relay(directory: Directory) -> None:
     runtime = directory.app.state.runtime
     assert runtime.outbox_relay is None and runtime.mail_relay is None
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/?name=%00",
+        "/?office=O%00",
+        "/agents/A%00x",
+        "/agents/A%00x/badge.svg",
+        "/agents/A%00x/reviews.atom",
+        "/?after=WzAsMCwtMTA5OTUxMTYyNzc3NiwiQW5uIiwiQS0xIl0",
+        "/?name=%25_%5C",
+    ],
+    ids=["nul-name", "nul-office", "nul-agent", "nul-badge", "nul-feed", "huge-cursor", "like"],
+)
+async def test_hostile_input_gets_an_answer_not_a_server_error(
+    directory: Directory, path: str
+) -> None:
+    response = await directory.client.get(path)
+    assert response.status_code in (200, 400, 404), response.text

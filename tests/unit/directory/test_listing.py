@@ -10,6 +10,7 @@ from services.directory.domain.listing import (
     BadCursor,
     SortKey,
     normalized_name_query,
+    usable_id,
 )
 from shared.contracts.ratings import Status
 
@@ -36,8 +37,8 @@ def test_within_a_status_more_stars_then_more_positive_reviews_then_name_then_id
     st.sampled_from(list(Status)),
     st.integers(0, 5),
     st.integers(0, 10_000),
-    st.text(max_size=200),
-    st.text(min_size=1, max_size=64),
+    st.text(st.characters(exclude_characters="\x00"), max_size=200),
+    st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=64),
 )
 def test_a_cursor_decodes_to_the_key_it_encodes(
     status: Status, stars: int, positive: int, name: str, agent_id: str
@@ -60,3 +61,18 @@ def test_a_name_search_ignores_case_and_extra_spaces_and_blank_means_none() -> N
     assert normalized_name_query("  Dana   WHIT ") == "dana whit"
     assert normalized_name_query("   ") is None
     assert normalized_name_query(None) is None
+
+
+def test_a_cursor_past_postgresql_integers_or_with_nul_is_refused() -> None:
+    huge = SortKey(0, 0, -(2**40), "Ann", "A-1").encode()
+    with_nul = SortKey(0, 0, 0, "A\x00nn", "A-1").encode()
+    for cursor in (huge, with_nul):
+        with pytest.raises(BadCursor):
+            SortKey.decode(cursor)
+
+
+def test_nul_in_a_search_is_a_space_in_names_and_nothing_in_ids() -> None:
+    assert normalized_name_query("Dana\x00Whit") == "dana whit"
+    assert usable_id("O-1\x00") is None
+    assert usable_id("  ") is None
+    assert usable_id(" O-1 ") == "O-1"
