@@ -3,7 +3,9 @@ pages, badge and feed; what stops being public disappears from all of them withi
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable
+from urllib.parse import quote
 from xml.etree import ElementTree
 
 import pytest
@@ -263,3 +265,19 @@ async def test_hostile_input_gets_an_answer_not_a_server_error(
 ) -> None:
     response = await directory.client.get(path)
     assert response.status_code in (200, 400, 404), response.text
+
+
+async def test_random_text_in_every_parameter_never_gets_a_server_error(
+    directory: Directory,
+) -> None:
+    rng = random.Random(24)
+    alphabet = "aZ09 _%\\'\"<>&;\x00\x01\u00e9\u2605\U0001f3e0-=/?#"
+    values = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80))) for _ in range(60)]
+    values += ["A" * 600, "-" * 64, "WzAsMCwwLCIiLCIiXQ", "W10" * 100]
+    for value in values:
+        for params in ({"name": value}, {"office": value}, {"after": value}):
+            response = await directory.client.get("/", params=params)
+            assert response.status_code in (200, 400, 422), (params, response.text[:300])
+        for suffix in ("", "/badge.svg", "/badge.html", "/reviews.atom"):
+            response = await directory.client.get(f"/agents/{quote(value, safe='')}{suffix}")
+            assert response.status_code in (200, 404), (value, suffix, response.text[:300])
