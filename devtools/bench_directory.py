@@ -8,8 +8,9 @@
    fetch is not part of it: no broker is started (the benchmark must not write a quarter of a
    million events on the development broker the tests share).
 2. Pages: the directory runs as its own process (`python -m services.directory`) on that
-   schema, and `wrk` (Debian package `wrk`) requests profiles of random public agents;
-   requests/s and the p99 latency come from wrk's own report.
+   schema, and `wrk` (Debian package `wrk`) requests profiles of random public agents, then
+   the first search page of random offices; requests/s and the p99 latency come from wrk's
+   own report.
 
 Prints a table and writes JSON to bench-results/. Numbers are measured, never asserted.
 """
@@ -171,13 +172,14 @@ async def rebuild(settings: DirectorySettings, streams: tuple[list[Delivery], ..
     return Result("rebuild through the consumers (no Kafka fetch)", events, seconds)
 
 
-def lua_script(agent_ids: list[str], path: Path) -> None:
-    listed = ",".join(f'"{a}"' for a in agent_ids)
+def lua_script(paths: list[str], path: Path) -> None:
+    """A wrk script requesting one of `paths` at random each time."""
+    listed = ",".join(f'"{p}"' for p in paths)
     path.write_text(
-        f"local ids = {{{listed}}}\n"
+        f"local paths = {{{listed}}}\n"
         "math.randomseed(2026)\n"
         "request = function()\n"
-        '  return wrk.format("GET", "/agents/" .. ids[math.random(#ids)])\n'
+        '  return wrk.format("GET", paths[math.random(#paths)])\n'
         "end\n"
     )
 
@@ -211,8 +213,9 @@ def wrk(url: str, script: Path, seconds: int, connections: int) -> dict[str, flo
 
 
 async def serve_and_measure(
-    settings: DirectorySettings, public: list[str], seconds: int, connections: int
-) -> dict[str, float]:
+    settings: DirectorySettings, pages: dict[str, list[str]], seconds: int, connections: int
+) -> dict[str, dict[str, float]]:
+    """wrk on each kind of page in turn, against one service process."""
     port = 18006
     env = {
         **os.environ,
@@ -238,11 +241,15 @@ async def serve_and_measure(
                 except httpx.HTTPError:
                     pass
                 await asyncio.sleep(0.2)
-            sample = await client.get(f"{url}/agents/{public[0]}")
-            assert sample.status_code == 200, sample.status_code
+            for paths in pages.values():
+                sample = await client.get(f"{url}{paths[0]}")
+                assert sample.status_code == 200, sample.status_code
         script = ROOT / ".local" / "bench-directory.lua"
-        lua_script(public, script)
-        return await asyncio.to_thread(wrk, url, script, seconds, connections)
+        figures = {}
+        for kind, paths in pages.items():
+            lua_script(paths, script)
+            figures[kind] = await asyncio.to_thread(wrk, url, script, seconds, connections)
+        return figures
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), 30)
@@ -261,7 +268,16 @@ async def main_async(args: argparse.Namespace) -> int:
     streams = world(args.agents, args.reviews, args.seed)
     public = [d.event.agent_id for d in streams[1] if d.event.visibility is Visibility.PUBLIC]
     built = await rebuild(settings, streams)
-    pages = await serve_and_measure(settings, public, args.seconds, args.connections)
+    offices = sorted({d.event.office_id for d in streams[0]})
+    pages = await serve_and_measure(
+        settings,
+        {
+            "profile": [f"/agents/{agent_id}" for agent_id in public],
+            "search by office": [f"/?office={office}" for office in offices],
+        },
+        args.seconds,
+        args.connections,
+    )
     conn = await asyncpg.connect(settings.database_url)
     try:
         counts = await conn.fetchrow(
@@ -276,9 +292,13 @@ async def main_async(args: argparse.Namespace) -> int:
     table.add_row("events rebuilt", f"{built.events:,}")
     table.add_row("rebuild time", f"{built.seconds:.1f} s ({built.events / built.seconds:,.0f}/s)")
     table.add_row("rows", f"{counts['agents']:,} agents, {counts['reviews']:,} reviews")
-    table.add_row("profile pages", f"{pages['requests_per_second']:,.0f} requests/s")
-    table.add_row("p50 / p99", f"{pages.get('p50_ms', 0):.1f} / {pages.get('p99_ms', 0):.1f} ms")
-    table.add_row("non-2xx", f"{pages['non_2xx']:.0f}")
+    for kind, figures in pages.items():
+        table.add_row(
+            f"{kind} pages",
+            f"{figures['requests_per_second']:,.0f} requests/s, p50 "
+            f"{figures.get('p50_ms', 0):.1f} ms, p99 {figures.get('p99_ms', 0):.1f} ms, "
+            f"{figures['non_2xx']:.0f} non-2xx",
+        )
     console.print(table)
     out = ROOT / "bench-results"
     out.mkdir(exist_ok=True)
@@ -292,7 +312,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 "rebuild_seconds": built.seconds,
                 "wrk_seconds": args.seconds,
                 "wrk_connections": args.connections,
-                **pages,
+                "pages": pages,
             },
             indent=2,
         )

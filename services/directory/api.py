@@ -107,7 +107,6 @@ async def search(
             "search.html",
             400,
             agents=[],
-            offices=[],
             office=office,
             name=name or "",
             next_url=None,
@@ -119,7 +118,6 @@ async def search(
         found = await repo.search(
             office_id=office, name=name_query, after=cursor, limit=settings.page_size + 1
         )
-        offices = await repo.offices()
     agents, more = found[: settings.page_size], len(found) > settings.page_size
     criteria = {k: v for k, v in (("office", office), ("name", name_query)) if v}
     next_url = None
@@ -133,7 +131,6 @@ async def search(
     return _page(
         "search.html",
         agents=agents,
-        offices=offices,
         office=office,
         name=name or "",
         next_url=next_url,

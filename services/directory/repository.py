@@ -255,13 +255,3 @@ class DirectoryRepository:
             "SELECT count(*) FROM reviews WHERE agent_id = $1", agent_id
         )
         return count
-
-    async def offices(self) -> list[str]:
-        """Offices with at least one shown agent, for the search form."""
-        rows = await self.conn.fetch(
-            f"""
-            SELECT DISTINCT a.office_id FROM agents a JOIN ratings r USING (agent_id)
-             WHERE {SHOWN} ORDER BY a.office_id
-            """
-        )
-        return [row["office_id"] for row in rows]
