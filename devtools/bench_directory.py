@@ -4,10 +4,13 @@
 
 1. Rebuild: 10,000 roster entries and ratings and 200,000 public reviews are fed, in stream
    order, to the directory's own consumers (`TopicConsumer`: inbox, batch handlers, the read
-   model's SQL) in the batches a consumer takes from a backlog, into a fresh schema. Kafka's
-   fetch is not part of it: no broker is started (the benchmark must not write a quarter of a
-   million events on the development broker the tests share).
-2. Pages: the directory runs as its own process (`python -m services.directory`) on that
+   model's SQL) in the batches a consumer takes from a backlog, into a fresh schema.
+2. Rebuild from offset 0 through Kafka: the same events are produced to a broker of the
+   benchmark's own (port 9292, fresh, as `make bench` uses: a quarter of a million events never
+   reach the development broker the tests share), and the directory service starts on an empty
+   schema and reads them from offset 0, timed from its start until its read model holds what
+   the first rebuild stored. `--no-kafka` skips it.
+3. Pages: the directory runs as its own process (`python -m services.directory`) on that
    schema, and `wrk` (Debian package `wrk`) requests profiles of random public agents, then
    the first search page of random offices; requests/s and the p99 latency come from wrk's
    own report.
@@ -143,6 +146,72 @@ def world(agents: int, reviews: int, seed: int) -> tuple[list[Delivery], ...]:
     return roster, ratings, reviewed
 
 
+async def rebuild_from_kafka(
+    settings: DirectorySettings, streams: tuple[list[Delivery], ...], expected: dict[str, int]
+) -> Result:
+    """Produce every event to the benchmark's broker, then time the directory service reading
+    them from offset 0 into an empty schema until its read model holds `expected` rows."""
+    from aiokafka import AIOKafkaProducer
+
+    from devtools.bench_scoring import BENCH_KAFKA_PORT, start_broker, stop_broker
+    from services.directory.app import create_app
+    from shared.cloudevents import encode
+    from shared.topics import ensure_topics
+
+    bootstrap = f"127.0.0.1:{BENCH_KAFKA_PORT}"
+    await asyncio.to_thread(start_broker)
+    try:
+        await ensure_topics(bootstrap, report=lambda _line: None)
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks="all")
+        await producer.start()
+        try:
+            events = 0
+            for stream in streams:
+                for one in stream:
+                    record = encode(
+                        one.event_type.ce_type, one.event, source="/bench", key=one.envelope.key
+                    )
+                    await producer.send(
+                        one.topic,
+                        record.value,
+                        key=record.key,
+                        headers=list(record.headers.items()),
+                    )
+                    events += 1
+            await producer.flush()
+        finally:
+            await producer.stop()
+        fresh = settings.model_copy(
+            update={
+                "kafka_bootstrap_servers": bootstrap,
+                "database_schema": f"{settings.db_schema}_kafka",
+                "kafka_group_id": f"bench-directory-{uuid.uuid4().hex[:6]}",
+            }
+        )
+        app = create_app(fresh)
+        conn = await asyncpg.connect(fresh.database_url)
+        started = time.perf_counter()
+        try:
+            async with app.router.lifespan_context(app):
+                while True:
+                    await asyncio.sleep(0.5)
+                    counts = await conn.fetchrow(
+                        f"SELECT (SELECT count(*) FROM {fresh.db_schema}.reviews) AS reviews,"
+                        f" (SELECT count(*) FROM {fresh.db_schema}.agents) AS agents"
+                    )
+                    if counts is not None and dict(counts) == expected:
+                        break
+                seconds = time.perf_counter() - started
+        finally:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{fresh.db_schema}" CASCADE')
+            await conn.close()
+    finally:
+        await asyncio.to_thread(stop_broker)
+    return Result(
+        "rebuild from offset 0 through Kafka (service start to read model)", events, seconds
+    )
+
+
 async def rebuild(settings: DirectorySettings, streams: tuple[list[Delivery], ...]) -> Result:
     """Every event through the directory's consumers, in batches of `consumer_batch_size`."""
     runtime = ServiceRuntime(
@@ -269,6 +338,16 @@ async def main_async(args: argparse.Namespace) -> int:
     public = [d.event.agent_id for d in streams[1] if d.event.visibility is Visibility.PUBLIC]
     built = await rebuild(settings, streams)
     offices = sorted({d.event.office_id for d in streams[0]})
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        stored = await conn.fetchrow(
+            f"SELECT (SELECT count(*) FROM {settings.db_schema}.reviews) AS reviews,"
+            f" (SELECT count(*) FROM {settings.db_schema}.agents) AS agents"
+        )
+    finally:
+        await conn.close()
+    assert stored is not None
+    from_kafka = await rebuild_from_kafka(settings, streams, dict(stored)) if args.kafka else None
     pages = await serve_and_measure(
         settings,
         {
@@ -292,6 +371,11 @@ async def main_async(args: argparse.Namespace) -> int:
     table.add_row("events rebuilt", f"{built.events:,}")
     table.add_row("rebuild time", f"{built.seconds:.1f} s ({built.events / built.seconds:,.0f}/s)")
     table.add_row("rows", f"{counts['agents']:,} agents, {counts['reviews']:,} reviews")
+    if from_kafka is not None:
+        table.add_row(
+            "rebuild from offset 0 through Kafka",
+            f"{from_kafka.seconds:.1f} s ({from_kafka.events / from_kafka.seconds:,.0f}/s)",
+        )
     for kind, figures in pages.items():
         table.add_row(
             f"{kind} pages",
@@ -310,6 +394,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 "reviews": args.reviews,
                 "rebuild_events": built.events,
                 "rebuild_seconds": built.seconds,
+                "rebuild_from_kafka_seconds": from_kafka.seconds if from_kafka else None,
                 "wrk_seconds": args.seconds,
                 "wrk_connections": args.connections,
                 "pages": pages,
@@ -328,6 +413,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--keep", action="store_true", help="keep the benchmark's schema")
+    parser.add_argument(
+        "--no-kafka",
+        dest="kafka",
+        action="store_false",
+        help="skip the rebuild through a broker of the benchmark's own",
+    )
     return asyncio.run(main_async(parser.parse_args(argv)))
 
 
