@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from services.reviews import handlers
 from services.reviews.api import pages, router
+from services.reviews.domain import language
 from services.reviews.settings import ReviewsSettings
 from shared.clock import Clock
 from shared.crypto import SecretHasher
@@ -30,8 +31,10 @@ def create_app(settings: ReviewsSettings | None = None, *, clock: Clock | None =
             failure_limit=settings.code_failure_limit,
             global_failure_limit=settings.code_failure_global_limit,
             failure_window=settings.code_failure_window,
+            content_rules=settings.content_rules,
         )
     )
+    language.load()  # the classifier's model, read once before the first comment arrives
     runtime = ServiceRuntime(
         settings, dispatcher=handlers.dispatcher, migrations=MIGRATIONS, clock=clock
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from services.reviews.domain.model import (
     too_many_failures,
     withdraw,
 )
-from services.reviews.domain.moderation import route_submission
+from services.reviews.domain.moderation import ContentRules, route_submission
 from services.reviews.domain.visibility import AGENT_NOT_PUBLIC, reconcile, shows_on_publication
 from services.reviews.repository import (
     Agent,
@@ -84,6 +84,7 @@ class Context:
     failure_limit: int
     global_failure_limit: int
     failure_window: timedelta
+    content_rules: ContentRules = field(default_factory=ContentRules)
 
 
 _context: Configured[Context] = Configured("reviews handlers")
@@ -264,7 +265,9 @@ async def submit(
         )
     if problem is not None:
         raise RefusedError(problem.value, _PROBLEM_TEXT[problem])
-    routing = route_submission(answers.scores.as_dict(), answers.comment, answers.display_name)
+    routing = route_submission(
+        answers.scores.as_dict(), answers.comment, answers.display_name, ctx.content_rules
+    )
     step = after_submission(routing, uow.now, ctx.response_window)
     review = Review(
         review_id=str(uuid.uuid4()),
