@@ -26,3 +26,9 @@ OUTBOX_RELAYED = Counter("ratings_outbox_relayed_total", "Outbox rows published.
 OUTBOX_BACKLOG = Gauge("ratings_outbox_backlog", "Outbox rows not yet published.", ["service"])
 MAIL_SENT = Counter("ratings_mail_sent_total", "Emails accepted by the SMTP server.", ["service"])
 MAIL_FAILURES = Counter("ratings_mail_failures_total", "Failed SMTP attempts.", ["service"])
+TRUST_SIGNALS = Counter(
+    "ratings_trust_signals_total",
+    "Trust signals raised (docs/design.md 3.3): a contact or review refused, flagged or held, "
+    "by signal.",
+    ["service", "signal", "outcome"],
+)
