@@ -66,6 +66,13 @@ class SecretHasher:
 
     def __init__(self, pepper: str) -> None:
         self._key = _derive(pepper, b"survey-secret-v1")
+        self._address_key = _derive(pepper, b"network-address-v1")
+
+    def address_hash(self, address: str) -> str:
+        """A network address, compared without being stored (trust signals, design.md 3.3)."""
+        return hmac.new(
+            self._address_key, address.strip().lower().encode(), hashlib.sha256
+        ).hexdigest()
 
     def pin_hash(self, pin: str) -> str:
         return hmac.new(
