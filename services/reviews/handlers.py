@@ -284,6 +284,8 @@ async def submit(
     )
     found = await _trust_signals(repo, invitation, answers.comment, address, uow.now)
     routing = held(routing, found)
+    for flag in routing.flags:
+        TRUST_SIGNALS.labels("reviews", flag.value, "held").inc()
     step = after_submission(routing, uow.now, ctx.response_window)
     review = Review(
         review_id=str(uuid.uuid4()),

@@ -77,6 +77,10 @@ async def test_own_domain_disposable_and_too_many_contacts_are_refused_with_a_re
     )
     assert code.status_code == 422, code.text
     assert code.json()["code"] == "too_many_contacts"
+    metrics = (await service.client.get("/metrics")).text
+    for signal in ("own_mail_domain", "disposable_address", "too_many_contacts"):
+        labels = f'outcome="refused",service="invitations",signal="{signal}"'
+        assert f"ratings_trust_signals_total{{{labels}}}" in metrics
 
 
 async def test_an_address_agents_gave_for_another_agent_s_client_is_flagged_for_reviews(

@@ -102,6 +102,11 @@ async def test_a_review_on_a_flagged_contact_is_held_and_the_agent_sees_it_under
 
     item = await queue_item(service, held["review_id"])
     assert item["signals"] == ["flagged_contact"] and item["flags"] == []
+    metrics = (await service.client.get("/metrics")).text
+    assert (
+        'ratings_trust_signals_total{outcome="held",service="reviews",signal="flagged_contact"}'
+        in metrics
+    )
     record = await service.client.get(
         f"/api/v1/reviews/{held['review_id']}", headers=bearer("M-1", Role.MODERATOR)
     )
