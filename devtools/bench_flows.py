@@ -369,7 +369,10 @@ async def reviews_flow(
         for n in range(count)
     ]
     await produce(invitations, "invitations for reviews")
-    with service("reviews", database_url, "bench_reviews", sink.port) as processes:
+    # every review is submitted at the fixed instant, several per agent: without a higher burst
+    # limit the trust signals (docs/design.md 3.3) would hold them for a moderator
+    burst = {"REVIEW_BURST_MAX": str(count)}
+    with service("reviews", database_url, "bench_reviews", sink.port, **burst) as processes:
         conn = await asyncpg.connect(database_url)
         try:
             await poll(

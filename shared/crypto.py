@@ -79,6 +79,7 @@ class SecretHasher:
     def __init__(self, pepper: str) -> None:
         self._key = _derive(pepper, b"survey-secret-v1")
         self._link_key = _derive(pepper, b"survey-link-mac-v1")
+        self._address_key = _derive(pepper, b"network-address-v1")
 
     def link_token(self, invitation_id: str) -> str:
         """A link token `<invitation id>.<128-bit nonce>.<HMAC-SHA256>` (URL-safe). The MAC
@@ -106,6 +107,12 @@ class SecretHasher:
 
     def _link_mac(self, signed: str) -> str:
         return _b64(hmac.new(self._link_key, signed.encode(), hashlib.sha256).digest())
+
+    def address_hash(self, address: str) -> str:
+        """A network address, compared without being stored (trust signals, design.md 3.3)."""
+        return hmac.new(
+            self._address_key, address.strip().lower().encode(), hashlib.sha256
+        ).hexdigest()
 
     def pin_hash(self, pin: str) -> str:
         return hmac.new(

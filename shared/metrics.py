@@ -87,3 +87,9 @@ SERVICE_READY = Gauge(
     "1 when the service's dependency check passes (database, kafka), else 0.",
     ["service", "check"],
 )
+TRUST_SIGNALS = Counter(
+    "ratings_trust_signals_total",
+    "Trust signals raised (docs/design.md 3.3): a contact or review refused, flagged or held, "
+    "by signal.",
+    ["service", "signal", "outcome"],
+)

@@ -32,6 +32,7 @@ def create_app(
             survey_base_url=settings.survey_base_url,
             service_base_url=settings.base_url,
             portal_url=settings.portal_url,
+            contact_rules=settings.contact_rules(),
         )
     )
     runtime = ServiceRuntime(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -43,6 +43,12 @@ from services.invitations.domain.model import (
     same_property,
     satisfies_request,
     still_missing,
+)
+from services.invitations.domain.trust import (
+    ContactRules,
+    check_contact,
+    check_supplied_count,
+    contact_flags,
 )
 from services.invitations.repository import (
     Agent,
@@ -79,6 +85,7 @@ from shared.contracts.reviews import Channel, SurveyAnswered, SurveyKind
 from shared.crypto import SecretHasher, new_pin, new_token
 from shared.mailer import QueuedMail, RenderedMail, Templates, forget_mail_to
 from shared.messaging import Delivery, EventDispatcher
+from shared.metrics import TRUST_SIGNALS
 from shared.topics import Topic
 from shared.uow import UnitOfWork
 
@@ -99,6 +106,7 @@ class Context:
     survey_base_url: str
     service_base_url: str
     portal_url: str
+    contact_rules: ContactRules = field(default_factory=ContactRules)
 
 
 _context: Configured[Context] = Configured("invitations handlers")
@@ -273,12 +281,15 @@ async def supply_clients(
         raise RefusedError("opted_out", "you are opted out: no invitations are sent")
     request, roll = await _request_and_roll(repo, transaction_id, agent_id)
     reached = clients_reached(supplied, roll, request.missing if request else ())
+    flags = await _checked_contacts(repo, agent, transaction_id, clients, listed=len(roll.names))
     representation = Representation(transaction, agent_id, side, clients)
     emails = await _issue(
-        uow, repo, [_survey_offer(representation, agent, c) for c in plan.email_invitations]
+        uow,
+        repo,
+        [_survey_offer(representation, agent, c, flags[c]) for c in plan.email_invitations],
     )
     phones = await _add_phones(
-        uow, repo, [_phone_offer(representation, c) for c in plan.phone_tasks]
+        uow, repo, [_phone_offer(representation, c, flags[c]) for c in plan.phone_tasks]
     )
     request = await _answer(uow, repo, request, reached)
     return Supplied(transaction_id, sum(emails), sum(phones), still_missing(request, roll))
@@ -295,7 +306,7 @@ async def agent_code(
     """An invitation the agent asks for, for a client of one of their closed transactions; it
     answers that client's contact request like a supplied email."""
     repo = repository(uow)
-    agent = await repo.agent(agent_id)
+    agent = await repo.agent(agent_id, for_update=True)  # serialises the agent's contact count
     if agent is None:
         raise NotFoundError(f"agent {agent_id} is not on the roster")
     check_may_invite(agent.mode, active=agent.active)
@@ -311,8 +322,12 @@ async def agent_code(
             reached = clients_reached(
                 [SuppliedClient(client, client_number)], roll, request.missing if request else ()
             )
+            flags = await _checked_contacts(
+                repo, agent, transaction_id, [client], listed=len(roll.names)
+            )
             representation = Representation(transaction, agent_id, side, [client])
-            if not (await _issue(uow, repo, [_survey_offer(representation, agent, client)]))[0]:
+            offer = _survey_offer(representation, agent, client, flags[client])
+            if not (await _issue(uow, repo, [offer]))[0]:
                 raise RefusedError(
                     "already_invited", "this client was already invited for that transaction"
                 )
@@ -424,6 +439,39 @@ async def run_invitation_timers(uow: UnitOfWork, limit: int = 100) -> int:
 # the steps shared by the above
 
 
+async def _checked_contacts(
+    repo: InvitationsRepository,
+    agent: Agent,
+    transaction_id: str,
+    clients: Sequence[ClientContact],
+    *,
+    listed: int,
+) -> dict[ClientContact, tuple[str, ...]]:
+    """Contacts the agent entered, checked (docs/design.md §3.3): refuses the lot if one is on
+    the agent's own mail domain or disposable, or if they are more than the closing's clients;
+    otherwise each one's flags (reused for other agents' clients)."""
+    rules = context().contact_rules
+    indexes = {client: repo.index(client.email or client.phone or "") for client in clients}
+    try:
+        for client in clients:
+            check_contact(client, agent.email)
+        already = await repo.supplied_indexes(transaction_id, agent.agent_id)
+        adding = len(set(indexes.values()) - already)
+        check_supplied_count(already=len(already), adding=adding, listed=listed, rules=rules)
+    except RefusedError as refused:
+        TRUST_SIGNALS.labels("invitations", refused.code, "refused").inc()
+        raise
+    others = await repo.agents_supplying(sorted(set(indexes.values())), agent.agent_id)
+    flagged = {
+        client: tuple(f.value for f in contact_flags(others.get(index, 0), rules))
+        for client, index in indexes.items()
+    }
+    for flags in flagged.values():
+        for flag in flags:
+            TRUST_SIGNALS.labels("invitations", flag, "flagged").inc()
+    return flagged
+
+
 async def _request_and_roll(
     repo: InvitationsRepository, transaction_id: str, agent_id: str
 ) -> tuple[ContactRequest | None, ClientRoll]:
@@ -459,6 +507,8 @@ class SurveyOffer:
     reason: RemovalReason | None = None
     new_agent_name: str | None = None
     """A hand-off's new agent, when the roster names them (the survey says who)."""
+    supplied_flags: tuple[str, ...] | None = None
+    """Set when the agent entered the contact: what the checks flagged (maybe nothing)."""
 
 
 @dataclass(frozen=True)
@@ -470,6 +520,7 @@ class PhoneOffer:
     transaction_id: str | None = None
     lead_id: str | None = None
     reason: RemovalReason | None = None
+    supplied_flags: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -523,7 +574,10 @@ async def _plan(
 
 
 def _survey_offer(
-    representation: Representation, agent: Agent, client: ClientContact
+    representation: Representation,
+    agent: Agent,
+    client: ClientContact,
+    supplied_flags: tuple[str, ...] | None = None,
 ) -> SurveyOffer:
     transaction = representation.transaction
     return SurveyOffer(
@@ -531,12 +585,20 @@ def _survey_offer(
         client,
         client_template(transaction.kind, representation.side),
         transaction=transaction,
+        supplied_flags=supplied_flags,
     )
 
 
-def _phone_offer(representation: Representation, client: ClientContact) -> PhoneOffer:
+def _phone_offer(
+    representation: Representation,
+    client: ClientContact,
+    supplied_flags: tuple[str, ...] | None = None,
+) -> PhoneOffer:
     return PhoneOffer(
-        representation.agent_id, client, transaction_id=representation.transaction.transaction_id
+        representation.agent_id,
+        client,
+        transaction_id=representation.transaction.transaction_id,
+        supplied_flags=supplied_flags,
     )
 
 
@@ -613,6 +675,7 @@ def _draft(uow: UnitOfWork, offer: SurveyOffer, client_index: str) -> _Draft:
         pin_hash=hasher.pin_hash(pin),
         token_hash=hasher.token_hash(token),
         unsubscribe_hash=hasher.token_hash(unsubscribe_token),
+        supplied_flags=offer.supplied_flags,
     )
     return _Draft(offer, invitation, pin, token, unsubscribe_token)
 
@@ -654,6 +717,7 @@ async def _add_phones(
             transaction_id=offer.transaction_id,
             lead_id=offer.lead_id,
             reason=offer.reason,
+            supplied_flags=offer.supplied_flags,
         )
         for offer in offers
     ]
@@ -676,6 +740,7 @@ def _new_invitation(
     pin_hash: str | None = None,
     token_hash: str | None = None,
     unsubscribe_hash: str | None = None,
+    supplied_flags: tuple[str, ...] | None = None,
 ) -> NewInvitation:
     return NewInvitation(
         invitation_id=invitation_id or str(uuid.uuid4()),
@@ -692,6 +757,8 @@ def _new_invitation(
         pin_hash=pin_hash,
         token_hash=token_hash,
         unsubscribe_hash=unsubscribe_hash,
+        supplied_by_agent=supplied_flags is not None,
+        trust_flags=supplied_flags or (),
     )
 
 
@@ -711,6 +778,7 @@ async def _publish_issued(uow: UnitOfWork, invitations: Sequence[NewInvitation])
                 token_hash=new.token_hash,
                 issued_at=new.issued_at,
                 expires_at=new.expires_at,
+                trust_flags=list(new.trust_flags),
             )
             for new in invitations
         ],

@@ -67,6 +67,8 @@ class NewInvitation:
     pin_hash: str | None = None
     token_hash: str | None = None
     unsubscribe_hash: str | None = None
+    supplied_by_agent: bool = False
+    trust_flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -317,10 +319,13 @@ class InvitationsRepository:
         rows = await self.conn.fetch(
             """INSERT INTO invitations (invitation_id, agent_id, survey, channel, transaction_id,
                    lead_id, removal_reason, client_index, contact_sealed, pin_hash, token_hash,
-                   unsubscribe_hash, issued_at, expires_at)
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                   unsubscribe_hash, issued_at, expires_at, supplied_by_agent, trust_flags)
+               SELECT i, a, s, c, t, l, r, x, cs, p, tk, u, ia, ea, sa,
+                   coalesce(string_to_array(nullif(f, ''), ','), '{}')
+               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                    $6::text[], $7::text[], $8::text[], $9::bytea[], $10::text[], $11::text[],
-                   $12::text[], $13::timestamptz[], $14::timestamptz[])
+                   $12::text[], $13::timestamptz[], $14::timestamptz[], $15::boolean[],
+                   $16::text[]) AS n(i, a, s, c, t, l, r, x, cs, p, tk, u, ia, ea, sa, f)
                ON CONFLICT DO NOTHING RETURNING invitation_id""",
             [n.invitation_id for n in news],
             [n.agent_id for n in news],
@@ -336,8 +341,31 @@ class InvitationsRepository:
             [n.unsubscribe_hash for n in news],
             [n.issued_at for n in news],
             [n.expires_at for n in news],
+            [n.supplied_by_agent for n in news],
+            [",".join(n.trust_flags) for n in news],  # unnest cannot take a ragged text[][]
         )
         return {row["invitation_id"] for row in rows}
+
+    async def supplied_indexes(self, transaction_id: str, agent_id: str) -> set[str]:
+        """Blind indexes of the contacts this agent entered for their side of the closing."""
+        rows = await self.conn.fetch(
+            """SELECT DISTINCT client_index FROM invitations
+               WHERE transaction_id = $1 AND agent_id = $2 AND supplied_by_agent""",
+            transaction_id,
+            agent_id,
+        )
+        return {row["client_index"] for row in rows}
+
+    async def agents_supplying(self, client_indexes: list[str], agent_id: str) -> dict[str, int]:
+        """Per contact (blind index): how many other agents entered it for a client."""
+        rows = await self.conn.fetch(
+            """SELECT client_index, count(DISTINCT agent_id) AS agents FROM invitations
+               WHERE client_index = ANY($1::text[]) AND supplied_by_agent AND agent_id <> $2
+               GROUP BY client_index""",
+            client_indexes,
+            agent_id,
+        )
+        return {row["client_index"]: row["agents"] for row in rows}
 
     async def due_invitations(
         self, now: datetime, remind_before: datetime, limit: int

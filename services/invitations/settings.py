@@ -5,6 +5,11 @@ from __future__ import annotations
 from pydantic import Field
 
 from services.invitations.domain.model import Policy
+from services.invitations.domain.trust import (
+    CONTACT_REUSE_AGENTS,
+    SUPPLIED_CLIENTS_MAX,
+    ContactRules,
+)
 from shared.settings import ServiceSettings
 
 
@@ -24,6 +29,22 @@ class InvitationsSettings(ServiceSettings):
     agent_reminder_days: int = Field(default=7, ge=1)
     client_reminder_days: int = Field(default=7, ge=1)
     invitation_ttl_days: int = Field(default=30, ge=1)
+    agent_supplied_clients_max: int = Field(
+        default=SUPPLIED_CLIENTS_MAX,
+        ge=1,
+        description="Contacts an agent may enter for one side of a closing that names no client.",
+    )
+    agent_contact_reuse_agents: int = Field(
+        default=CONTACT_REUSE_AGENTS,
+        ge=2,
+        description="Distinct agents who entered one address, from which its review is held.",
+    )
+
+    def contact_rules(self) -> ContactRules:
+        return ContactRules(
+            supplied_clients_max=self.agent_supplied_clients_max,
+            reuse_agents=self.agent_contact_reuse_agents,
+        )
 
     def policy(self) -> Policy:
         return Policy.of_days(

@@ -15,7 +15,12 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from services.reviews import handlers
-from services.reviews.domain.model import AGENT_VISIBLE, InvitationProblem, RefusedError
+from services.reviews.domain.model import (
+    AGENT_VISIBLE,
+    InvitationProblem,
+    RefusedError,
+    ReviewState,
+)
 from services.reviews.handlers import Actor, Answers, CodeRefused, NotFoundError
 from services.reviews.repository import Decision, Invitation, Review, ReviewsRepository
 from shared.auth import Principal, Role, require_roles
@@ -29,11 +34,38 @@ from shared.uow import UnitOfWork
 router = APIRouter(prefix="/api/v1", tags=["reviews"])
 pages = APIRouter(tags=["survey pages"])
 
-Agent = Annotated[Principal, Depends(require_roles(Role.AGENT))]
+Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
+
+
+_AGENTS = require_roles(Role.AGENT)
+_READERS = require_roles(Role.AGENT, Role.MODERATOR)
+
+
+async def _remember(request: Request, runtime: ServiceRuntime, principal: Principal) -> Principal:
+    """An agent's address is remembered (as a keyed hash): a review later sent from it is held
+    for a moderator (docs/design.md §3.3)."""
+    if principal.role is Role.AGENT:
+        async with runtime.unit_of_work() as uow:
+            await handlers.agent_seen(uow, principal.sub, _address(request))
+    return principal
+
+
+async def _seen_agent(
+    request: Request, runtime: Runtime, principal: Annotated[Principal, Depends(_AGENTS)]
+) -> Principal:
+    return await _remember(request, runtime, principal)
+
+
+async def _seen_reader(
+    request: Request, runtime: Runtime, principal: Annotated[Principal, Depends(_READERS)]
+) -> Principal:
+    return await _remember(request, runtime, principal)
+
+
+Agent = Annotated[Principal, Depends(_seen_agent)]
 Moderator = Annotated[Principal, Depends(require_roles(Role.MODERATOR))]
 Surveyor = Annotated[Principal, Depends(require_roles(Role.SURVEYOR))]
-Reader = Annotated[Principal, Depends(require_roles(Role.AGENT, Role.MODERATOR))]
-Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
+Reader = Annotated[Principal, Depends(_seen_reader)]
 
 T = TypeVar("T")
 
@@ -104,6 +136,27 @@ class ReviewBody(AnswersBody):
 class Submitted(BaseModel):
     review_id: str
     status: str = Field(description="published, awaiting_response or moderation.")
+    message: str = Field(
+        default="",
+        description="What to tell the client: a review in moderation is being checked.",
+    )
+
+    @classmethod
+    def of(cls, review: Review) -> Submitted:
+        return cls(
+            review_id=review.review_id, status=review.state.value, message=_SAID[review.state]
+        )
+
+
+_SAID = {
+    ReviewState.PUBLISHED: "Thank you: your review is published.",
+    ReviewState.AWAITING_RESPONSE: "Thank you: your agent may respond first, then your review "
+    "is published.",
+    ReviewState.MODERATION: "Thank you: your review is being checked before it is published. "
+    "Your link shows its state.",
+    ReviewState.REJECTED: "",
+    ReviewState.WITHDRAWN: "",
+}
 
 
 class ResponseBody(Body):
@@ -143,6 +196,11 @@ class ReviewView(BaseModel):
     comment: str
     display_name: str | None
     flags: list[str]
+    signals: list[str] = Field(
+        default_factory=list,
+        description="Trust signals that held the review for a moderator (burst, copied_comment, "
+        "flagged_contact, agent_address); moderators only.",
+    )
     response_due_at: UtcDatetime | None
     agent_response: str | None
     published_at: UtcDatetime | None
@@ -151,7 +209,12 @@ class ReviewView(BaseModel):
     )
 
     @classmethod
-    def of(cls, review: Review, decisions: list[Decision] | None = None) -> ReviewView:
+    def of(
+        cls, review: Review, decisions: list[Decision] | None = None, *, for_agent: bool = False
+    ) -> ReviewView:
+        """`for_agent`: without the trust signals, which are for moderators only."""
+        if for_agent and decisions is not None:
+            decisions = [d for d in decisions if d.action != handlers.TRUST_SIGNALS_ACTION]
         return cls(
             review_id=review.review_id,
             agent_id=review.agent_id,
@@ -166,6 +229,7 @@ class ReviewView(BaseModel):
             comment=review.comment,
             display_name=review.display_name,
             flags=review.flags,
+            signals=[] if for_agent else review.signals,
             response_due_at=review.response_due_at,
             agent_response=review.agent_response,
             published_at=review.published_at,
@@ -175,8 +239,20 @@ class ReviewView(BaseModel):
         )
 
 
+class UnderReview(BaseModel):
+    """A review of the agent that a moderator is checking: that it exists, nothing of it."""
+
+    review_id: str
+    submitted_at: UtcDatetime
+    status: Literal["under_review"] = "under_review"
+
+
 class ReviewList(BaseModel):
     reviews: list[ReviewView]
+    under_review: list[UnderReview] = Field(
+        default_factory=list,
+        description="Reviews a moderator is checking: neither content nor reasons are shown.",
+    )
 
 
 class Queue(BaseModel):
@@ -250,6 +326,7 @@ async def _submit_with_code(runtime: ServiceRuntime, body: ReviewBody, address: 
                 body.answers(),
                 channel=Channel.EMAIL,
                 actor=Actor("client", "client"),
+                address=address,
             )
     raise _code_problem(found)
 
@@ -263,7 +340,7 @@ async def submit_review(body: ReviewBody, request: Request, runtime: Runtime) ->
     410 expired or closed, 409 already answered, 429 after too many wrong codes, 503 with
     Retry-After for a genuine link whose survey is still being prepared."""
     review = await _submit_with_code(runtime, body, _address(request))
-    return Submitted(review_id=review.review_id, status=review.state.value)
+    return Submitted.of(review)
 
 
 @router.post("/phone-surveys/{invitation_id}/answers", status_code=201, response_model=Submitted)
@@ -281,7 +358,7 @@ async def enter_phone_answers(
             actor=Actor(surveyor.sub, surveyor.role.value),
         ),
     )
-    return Submitted(review_id=review.review_id, status=review.state.value)
+    return Submitted.of(review)
 
 
 @router.post("/reviews/{review_id}/response", response_model=ReviewView)
@@ -295,7 +372,7 @@ async def respond_to_review(
             uow, review_id, body.text, Actor(agent.sub, agent.role.value)
         ),
     )
-    return ReviewView.of(review)
+    return ReviewView.of(review, for_agent=True)
 
 
 @router.get("/reviews/{review_id}", response_model=ReviewView)
@@ -311,7 +388,9 @@ async def read_review(review_id: str, reader: Reader, runtime: Runtime) -> Revie
         )
         if review is None or not visible:
             raise NotFoundError(f"no review {review_id}")
-        return ReviewView.of(review, await repo.decisions(review_id))
+        return ReviewView.of(
+            review, await repo.decisions(review_id), for_agent=reader.role is not Role.MODERATOR
+        )
 
     return await _in_uow(runtime, load)
 
@@ -323,13 +402,19 @@ async def agent_reviews(
     runtime: Runtime,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ReviewList:
-    """The agent's own reviews: waiting for a response, published and withdrawn."""
+    """The agent's own reviews: waiting for a response, published and withdrawn; and, by id and
+    date only, those a moderator is checking (`under_review`)."""
     if not agent.is_agent(agent_id):
         raise ProblemError(403, "Forbidden", "agents see only their own reviews")
 
     async def load(uow: UnitOfWork) -> ReviewList:
-        reviews = await ReviewsRepository(uow.conn).reviews_of_agent(agent_id, limit)
-        return ReviewList(reviews=[ReviewView.of(r) for r in reviews])
+        repo = ReviewsRepository(uow.conn)
+        reviews = await repo.reviews_of_agent(agent_id, limit)
+        held = await repo.held_for_agent(agent_id, limit)
+        return ReviewList(
+            reviews=[ReviewView.of(r, for_agent=True) for r in reviews],
+            under_review=[UnderReview(review_id=i, submitted_at=at) for i, at in held],
+        )
 
     return await _in_uow(runtime, load)
 
@@ -338,7 +423,8 @@ async def agent_reviews(
 async def moderation_queue(
     moderator: Moderator, runtime: Runtime, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> Queue:
-    """Reviews the automatic checks held back, oldest first, with the reasons (`flags`)."""
+    """Reviews the automatic checks held back, oldest first, with the reasons (`flags` for
+    content, `signals` for trust)."""
 
     async def load(uow: UnitOfWork) -> Queue:
         reviews = await ReviewsRepository(uow.conn).moderation_queue(limit)

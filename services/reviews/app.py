@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from services.reviews import handlers
 from services.reviews.api import pages, router
+from services.reviews.domain import language
 from services.reviews.settings import ReviewsSettings
 from shared.clock import Clock
 from shared.crypto import SecretHasher
@@ -30,13 +31,18 @@ def create_app(settings: ReviewsSettings | None = None, *, clock: Clock | None =
             failure_limit=settings.code_failure_limit,
             global_failure_limit=settings.code_failure_global_limit,
             failure_window=settings.code_failure_window,
+            content_rules=settings.content_rules,
+            signal_rules=settings.signal_rules,
+            address_retention=settings.address_retention,
         )
     )
+    language.load()  # the classifier's model, read once before the first comment arrives
     runtime = ServiceRuntime(
         settings, dispatcher=handlers.dispatcher, migrations=MIGRATIONS, clock=clock
     )
     runtime.every(name="response_windows")(publish_due_reviews)
     runtime.every(seconds=300, name="prune_code_failures")(prune_code_failures)
+    runtime.every(seconds=3600, name="prune_agent_addresses")(prune_agent_addresses)
     return create_http_app(
         runtime,
         [router, pages],
@@ -58,3 +64,9 @@ async def publish_due_reviews(runtime: ServiceRuntime) -> None:
 async def prune_code_failures(runtime: ServiceRuntime) -> None:
     async with runtime.unit_of_work() as uow:
         await handlers.prune_code_failures(uow)
+
+
+async def prune_agent_addresses(runtime: ServiceRuntime) -> None:
+    """Keyed hashes of agents' addresses are kept `AGENT_ADDRESS_RETENTION_DAYS`, no longer."""
+    async with runtime.unit_of_work() as uow:
+        await handlers.prune_agent_addresses(uow)

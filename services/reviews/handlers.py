@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass, replace
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from services.reviews.domain.model import (
@@ -25,7 +25,16 @@ from services.reviews.domain.model import (
     too_many_failures,
     withdraw,
 )
-from services.reviews.domain.moderation import route_submission
+from services.reviews.domain.moderation import ContentRules, route_submission
+from services.reviews.domain.signals import (
+    ADDRESS_RETENTION,
+    Signal,
+    SignalRules,
+    Submission,
+    comparable_address,
+    held,
+    signals,
+)
 from services.reviews.domain.visibility import AGENT_NOT_PUBLIC, reconcile, shows_on_publication
 from services.reviews.repository import (
     Agent,
@@ -65,6 +74,7 @@ from shared.contracts.reviews import (
 from shared.crypto import SecretHasher
 from shared.mailer import Templates
 from shared.messaging import EventDispatcher
+from shared.metrics import TRUST_SIGNALS
 from shared.uow import UnitOfWork
 
 logger = logging.getLogger(__name__)
@@ -86,6 +96,9 @@ class Context:
     failure_limit: int
     global_failure_limit: int
     failure_window: timedelta
+    content_rules: ContentRules = field(default_factory=ContentRules)
+    signal_rules: SignalRules = field(default_factory=SignalRules)
+    address_retention: timedelta = ADDRESS_RETENTION
 
 
 _context: Configured[Context] = Configured("reviews handlers")
@@ -255,9 +268,11 @@ async def submit(
     *,
     channel: Channel,
     actor: Actor,
+    address: str | None = None,
 ) -> Review:
     """Store the answers for an invitation (one review per invitation) and route them. Give
-    the invitation's id, or the invitation as `find_by_code(lock=True)` read it under lock."""
+    the invitation's id, or the invitation as `find_by_code(lock=True)` read it under lock.
+    `address`: the client's network address, for the trust signals (never stored)."""
     ctx, repo = context(), repository(uow)
     if isinstance(invitation_or_id, str):
         invitation_id = invitation_or_id
@@ -274,7 +289,13 @@ async def submit(
         )
     if problem is not None:
         raise RefusedError(problem.value, _PROBLEM_TEXT[problem])
-    routing = route_submission(answers.scores.as_dict(), answers.comment, answers.display_name)
+    routing = route_submission(
+        answers.scores.as_dict(), answers.comment, answers.display_name, ctx.content_rules
+    )
+    found = await _trust_signals(repo, invitation, answers.comment, address, uow.now)
+    routing = held(routing, found)
+    for flag in routing.flags:
+        TRUST_SIGNALS.labels("reviews", flag.value, "held").inc()
     step = after_submission(routing, uow.now, ctx.response_window)
     review = Review(
         review_id=str(uuid.uuid4()),
@@ -297,14 +318,22 @@ async def submit(
         published_at=uow.now if step.publish else None,
         agent_notified_at=None,
         entered_by=actor.id if channel is Channel.PHONE else None,
+        signals=[signal.value for signal in found],
     )
     reason = (
         "content checks: " + ", ".join(review.flags)
         if routing.flags
+        else HELD
+        if found
         else ("positive and clean" if routing.positive else "not positive: the agent answers first")
     )
     decisions = [
         DecisionRecord(actor.id, actor.role, "submitted", f"channel {channel.value}"),
+        *(
+            [DecisionRecord(SYSTEM, SYSTEM, TRUST_SIGNALS_ACTION, ", ".join(review.signals))]
+            if found
+            else []
+        ),
         DecisionRecord(SYSTEM, SYSTEM, f"to_{step.state.value}", reason),
     ]
     # told at once when the review is theirs to see: stored as told with the review itself
@@ -328,6 +357,46 @@ async def submit(
         await _send_notice(uow, agent, review)
     logger.info("review %s for agent %s: %s", review.review_id, review.agent_id, step.state.value)
     return review
+
+
+HELD = "held for a moderator"
+TRUST_SIGNALS_ACTION = "trust_signals"
+"""The decision that lists a review's trust signals: for moderators, never shown to the agent."""
+
+
+async def _trust_signals(
+    repo: ReviewsRepository,
+    invitation: Invitation,
+    comment: str,
+    address: str | None,
+    now: datetime,
+) -> tuple[Signal, ...]:
+    """Signs that the agent wrote this review or had it written (docs/design.md §3.3)."""
+    ctx = context()
+    rules = ctx.signal_rules
+    earlier = await repo.earlier_reviews(
+        invitation.agent_id, now - max(rules.burst_window, rules.copy_window)
+    )
+    address = comparable_address(address)
+    from_agent = address is not None and await repo.agent_used_address(
+        invitation.agent_id, ctx.hasher.address_hash(address), now - ctx.address_retention
+    )
+    contact_flags = await repo.invitation_trust_flags(invitation.invitation_id)
+    found = signals(Submission(now, comment, contact_flags, from_agent), earlier, rules)
+    for signal in found:
+        TRUST_SIGNALS.labels("reviews", signal.value, "held").inc()
+    return found
+
+
+async def agent_seen(uow: UnitOfWork, agent_id: str, address: str) -> None:
+    """An agent used the API from this address: a review sent from it is held a while."""
+    if (comparable := comparable_address(address)) is not None:
+        hashed = context().hasher.address_hash(comparable)
+        await repository(uow).agent_seen_at(agent_id, hashed, uow.now)
+
+
+async def prune_agent_addresses(uow: UnitOfWork) -> int:
+    return await repository(uow).prune_agent_addresses(uow.now - context().address_retention)
 
 
 _PROBLEM_TEXT = {

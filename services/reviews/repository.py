@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 import asyncpg
 
 from services.reviews.domain.model import AGENT_VISIBLE, InvitationView, ReviewState
+from services.reviews.domain.signals import EarlierReview
 from services.reviews.domain.visibility import PublicView, is_public
 from shared.contracts.invitations import InvitationIssued
 from shared.contracts.mls import AgentUpserted
@@ -67,6 +68,7 @@ class Review:
     agent_notified_at: datetime | None
     entered_by: str | None
     erased_at: datetime | None = None
+    signals: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ def _review(row: asyncpg.Record) -> Review:
     values: dict[str, Any] = dict(row)
     values["scores"] = json.loads(values["scores"])
     values["flags"] = list(values["flags"])
+    values["signals"] = list(values.get("signals") or ())
     values["state"] = ReviewState(values["state"])
     return Review(**values)
 
@@ -269,8 +272,8 @@ class ReviewsRepository:
             """
             INSERT INTO invitations (invitation_id, agent_id, transaction_id, lead_id, survey,
                                      removal_reason, channel, pin_hash, token_hash, issued_at,
-                                     expires_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                                     expires_at, trust_flags)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
             ON CONFLICT DO NOTHING
             """,
             event.invitation_id,
@@ -284,8 +287,72 @@ class ReviewsRepository:
             event.token_hash,
             event.issued_at,
             event.expires_at,
+            list(event.trust_flags),
         )
         return bool(status.endswith(" 1"))
+
+    async def invitation_trust_flags(self, invitation_id: str) -> list[str]:
+        flags = await self.conn.fetchval(
+            "SELECT trust_flags FROM invitations WHERE invitation_id = $1", invitation_id
+        )
+        return list(flags or ())
+
+    # trust signals
+
+    async def earlier_reviews(
+        self, agent_id: str, since: datetime, limit: int = 500
+    ) -> list[EarlierReview]:
+        """The agent's reviews submitted after `since`, newest first (index reviews_by_agent)."""
+        rows = await self.conn.fetch(
+            """SELECT submitted_at, comment FROM reviews
+                WHERE agent_id = $1 AND submitted_at > $2
+                ORDER BY submitted_at DESC LIMIT $3""",
+            agent_id,
+            since,
+            limit,
+        )
+        return [EarlierReview(row["submitted_at"], row["comment"]) for row in rows]
+
+    async def agent_seen_at(self, agent_id: str, address_hash: str, now: datetime) -> None:
+        """Remember that the agent used the API from this address (its keyed hash); rewritten
+        at most hourly, so an agent's every request does not write a row."""
+        await self.conn.execute(
+            """INSERT INTO agent_addresses (agent_id, address_hash, last_seen_at)
+               VALUES ($1, $2, $3)
+               ON CONFLICT (agent_id, address_hash) DO UPDATE SET last_seen_at = $3
+               WHERE agent_addresses.last_seen_at < $3 - interval '1 hour'""",
+            agent_id,
+            address_hash,
+            now,
+        )
+
+    async def agent_used_address(self, agent_id: str, address_hash: str, since: datetime) -> bool:
+        return bool(
+            await self.conn.fetchval(
+                """SELECT EXISTS (SELECT 1 FROM agent_addresses
+                    WHERE agent_id = $1 AND address_hash = $2 AND last_seen_at > $3)""",
+                agent_id,
+                address_hash,
+                since,
+            )
+        )
+
+    async def prune_agent_addresses(self, before: datetime) -> int:
+        status = await self.conn.execute(
+            "DELETE FROM agent_addresses WHERE last_seen_at <= $1", before
+        )
+        return int(status.split()[-1])
+
+    async def held_for_agent(self, agent_id: str, limit: int) -> list[tuple[str, datetime]]:
+        """The agent's reviews with a moderator: ids and times only, never their content."""
+        rows = await self.conn.fetch(
+            """SELECT review_id, submitted_at FROM reviews
+                WHERE agent_id = $1 AND state = 'moderation'
+                ORDER BY submitted_at DESC LIMIT $2""",
+            agent_id,
+            limit,
+        )
+        return [(row["review_id"], row["submitted_at"]) for row in rows]
 
     async def close_invitation(self, invitation_id: str, at: datetime, reason: str) -> None:
         await self.conn.execute(
@@ -330,9 +397,9 @@ class ReviewsRepository:
                 INSERT INTO reviews (review_id, invitation_id, agent_id, transaction_id, survey,
                                      removal_reason, channel, submitted_at, scores, positive,
                                      comment, display_name, flags, state, response_due_at,
-                                     published_at, entered_by, agent_notified_at)
+                                     published_at, entered_by, agent_notified_at, signals)
                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                       $17, (SELECT $18::timestamptz FROM agent)
+                       $17, (SELECT $18::timestamptz FROM agent), $24
                 RETURNING review_id),
             answered AS (
                 UPDATE invitations SET answered_at = $8 WHERE invitation_id = $2),
@@ -365,6 +432,7 @@ class ReviewsRepository:
             at,
             notify,
             *_decision_columns(decisions),
+            review.signals,
         )
         return Agent(**dict(row)) if row else None
 

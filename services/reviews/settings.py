@@ -6,6 +6,14 @@ from datetime import timedelta
 
 from pydantic import Field
 
+from services.reviews.domain.moderation import OFFENSIVE_THRESHOLD, PHONE_REGION, ContentRules
+from services.reviews.domain.signals import (
+    ADDRESS_RETENTION,
+    BURST_MAX,
+    BURST_WINDOW,
+    COPY_THRESHOLD,
+    SignalRules,
+)
 from shared.settings import ServiceSettings
 
 
@@ -25,6 +33,39 @@ class ReviewsSettings(ServiceSettings):
         default=500, ge=1, description="Wrong codes from all addresses together per window."
     )
     code_failure_window_minutes: float = Field(default=15, gt=0)
+    review_offensive_threshold: float = Field(
+        default=OFFENSIVE_THRESHOLD,
+        gt=0,
+        le=1,
+        description="The offensive-language classifier's probability from which a moderator "
+        "reads a comment first.",
+    )
+    review_phone_region: str = Field(
+        default=PHONE_REGION,
+        min_length=2,
+        max_length=2,
+        description="Region (ISO 3166-1 alpha-2) in which phone numbers without a country code "
+        "are read.",
+    )
+    review_burst_max: int = Field(
+        default=BURST_MAX,
+        ge=1,
+        description="Reviews of one agent within the burst window above which one is held.",
+    )
+    review_burst_window_hours: float = Field(default=BURST_WINDOW.total_seconds() / 3600, gt=0)
+    review_copy_threshold: float = Field(
+        default=COPY_THRESHOLD,
+        gt=0,
+        le=1,
+        description="Similarity (difflib ratio over words) with another comment on the agent "
+        "from which a review is held as a copy.",
+    )
+    agent_address_retention_days: float = Field(
+        default=ADDRESS_RETENTION.days,
+        gt=0,
+        description="How long keyed hashes of the addresses agents used here are kept (and a "
+        "review sent from one is held).",
+    )
     agent_portal_base_url: str | None = Field(
         default=None, description="Where agents read and answer reviews; defaults to this service."
     )
@@ -40,3 +81,22 @@ class ReviewsSettings(ServiceSettings):
     @property
     def portal_url(self) -> str:
         return (self.agent_portal_base_url or self.base_url).rstrip("/")
+
+    @property
+    def content_rules(self) -> ContentRules:
+        return ContentRules(
+            offensive_threshold=self.review_offensive_threshold,
+            phone_region=self.review_phone_region.upper(),
+        )
+
+    @property
+    def signal_rules(self) -> SignalRules:
+        return SignalRules(
+            burst_max=self.review_burst_max,
+            burst_window=timedelta(hours=self.review_burst_window_hours),
+            copy_threshold=self.review_copy_threshold,
+        )
+
+    @property
+    def address_retention(self) -> timedelta:
+        return timedelta(days=self.agent_address_retention_days)

@@ -32,6 +32,15 @@ class InvitationIssued(Contract):
     )
     issued_at: UtcDatetime = Field(description="When issued.")
     expires_at: UtcDatetime = Field(description="After this the PIN is refused (410).")
+    trust_flags: list[str] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Why a review on this invitation goes to a moderator before anything else: "
+        "the agent entered a contact that agents already gave for other agents' clients "
+        "(`contact_reused_across_agents`). Empty for most invitations; unknown values are "
+        "read as flags too.",
+        examples=[["contact_reused_across_agents"]],
+    )
 
 
 class InvitationClosed(Contract):

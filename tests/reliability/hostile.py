@@ -239,6 +239,7 @@ def valid_data(ce_type: str, ident: str) -> dict[str, Any]:
             "token_hash": f"token-{ident}",
             "issued_at": at,
             "expires_at": format_rfc3339(NOW + timedelta(days=30)),
+            "trust_flags": [],
         },
         "invitation.expired.v1": {
             "invitation_id": f"I-{ident}",

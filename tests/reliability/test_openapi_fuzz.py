@@ -160,9 +160,11 @@ TRICKY_FORMS = [
     for digit in ("²", "\uff15", "٣", "⑤", "Ⅳ", "4.0")  # fullwidth 5
 ]
 
-# wrong PINs are throttled (test_access proves it); here they would soon hide everything else
+# wrong PINs are throttled (test_access proves it), and so are the contacts an agent enters
+# (test_agent_entered_contacts): here they would soon hide everything else
 SETTINGS: dict[str, dict[str, Any]] = {
-    "reviews": {"code_failure_limit": 100_000, "code_failure_global_limit": 100_000}
+    "reviews": {"code_failure_limit": 100_000, "code_failure_global_limit": 100_000},
+    "invitations": {"agent_supplied_clients_max": 100_000},
 }
 
 # text PostgreSQL cannot store, markup and injections; instants at the ends of the calendar

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import pytest
 
+from services.reviews.domain.language import offensive_probability
 from services.reviews.domain.moderation import (
     AUTO_LENGTH_LIMIT,
+    ContentRules,
     Flag,
     Route,
     content_flags,
+    email_addresses,
+    has_link,
+    has_phone_number,
     is_positive,
     route_after_approval,
     route_submission,
+    words_to_classify,
 )
 
 GOOD = {
@@ -124,3 +130,84 @@ def test_flagged_goes_to_a_moderator_whatever_the_scores(overall: int) -> None:
 def test_after_approval_the_scores_decide_who_speaks_first() -> None:
     assert route_after_approval(True) is Route.PUBLISH
     assert route_after_approval(False) is Route.AWAIT_RESPONSE
+
+
+# Realistic comments (issue 25): the checks are libraries (a trained classifier, libphonenumber,
+# email-validator, the Public Suffix List), so what they must let through matters as much as
+# what they must catch.
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Pat found us the house on Dick Street in two weeks and fought for every dollar.",
+        "We sold the bungalow on Scunthorpe Road; Sam handled the inspection beautifully.",
+        "Our condo at 12 Cockburn Ave closed on time, no drama.",
+        "Listed at $425,000 and sold for 425k after three offers.",
+        "Closing on November 20, 2026, exactly as promised.",
+        "Priced the 2,150 sq ft ranch perfectly against the comps.",
+        "MLS #20231234 got 40 showings in the first weekend.",
+        "Worst agent ever, incompetent. Missed the option deadline.",
+        "Slow to answer and the closing was delayed twice; would not use again.",
+        "Knew the area.It was a pleasure.",
+        "Met us at the house at 7, e.g. before work, every time.",
+    ],
+)
+def test_realistic_honest_comments_raise_no_flag(text: str) -> None:
+    assert content_flags(text) == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "flag"),
+    [
+        ("You stupid cow, you lost us the house.", Flag.ABUSIVE_LANGUAGE),
+        ("Piece of shit agent, avoid.", Flag.ABUSIVE_LANGUAGE),
+        ("This guy is a crook and a liar", Flag.ABUSIVE_LANGUAGE),
+        ("Call (713) 555-0188 before you sign anything", Flag.PHONE_NUMBER),
+        ("text me 713.555.0188", Flag.PHONE_NUMBER),
+        ("my cell +1 713 555 0188", Flag.PHONE_NUMBER),
+        ("UK friends: +44 20 7946 0958", Flag.PHONE_NUMBER),
+        ("write to pat at example dot com for the full story", Flag.EMAIL_ADDRESS),
+        ("pat [at] example [dot] com", Flag.EMAIL_ADDRESS),
+        ("the full story is on agent-review.info/pat", Flag.LINK),
+        ("see bit.ly/3xYz", Flag.LINK),
+        ("look up example dot com", Flag.LINK),
+    ],
+)
+def test_realistic_comments_that_need_a_moderator(text: str, flag: Flag) -> None:
+    assert flag in content_flags(text)
+
+
+def test_a_domain_without_a_real_public_suffix_is_not_a_link() -> None:
+    assert not has_link("the sq.ft price and the st.louis office")
+    assert has_link("the sq.ft price on squarefeet.com")
+
+
+def test_the_phone_region_reads_numbers_without_a_country_code() -> None:
+    assert has_phone_number("ring 020 7946 0958", "GB")
+    assert not has_phone_number("ring 020 7946 0958 ", "US")
+
+
+def test_email_addresses_are_parsed_and_normalised() -> None:
+    assert email_addresses("Pat (at) Example (dot) COM") == ["Pat@example.com"]
+    assert email_addresses("we met at noon") == []
+
+
+def test_the_offensive_threshold_is_a_rule() -> None:
+    text = "Worst agent ever, incompetent."
+    assert content_flags(text) == ()
+    assert content_flags(text, rules=ContentRules(offensive_threshold=0.5)) == (
+        Flag.ABUSIVE_LANGUAGE,
+    )
+
+
+def test_a_street_name_is_not_read_by_the_classifier() -> None:
+    assert words_to_classify("the house on Dick Street") == "the house on Street"
+
+
+def test_the_fast_classifier_gives_the_library_s_own_probabilities() -> None:
+    from profanity_check import predict_prob
+
+    texts = ["Great agent", "you are an idiot", "Dick", "", "Sold for $425,000 in 3 days"]
+    for text in texts:
+        assert offensive_probability(text) == pytest.approx(float(predict_prob([text])[0]))
