@@ -30,6 +30,7 @@ from shared.cloudevents import Envelope
 from shared.crypto import PiiCipher, SecretHasher
 from shared.db import apply_migrations, create_pool
 from shared.http import install_problem_handlers
+from shared.kafka_security import bootstrap_servers, faststream_security
 from shared.logging import configure_logging
 from shared.mailer import MailRelay, SmtpSender
 from shared.messaging import EventDispatcher, GroupKafkaBroker
@@ -65,9 +66,8 @@ class ServiceRuntime:
         if settings.tracing_enabled:
             middlewares.append(KafkaTelemetryMiddleware())
         self.broker = GroupKafkaBroker(
-            # a list: FastStream wraps a string in one, and aiokafka splits only bare strings
-            # on commas, so "host1:9092,host2:9092" would be read as a single host
-            [server.strip() for server in settings.kafka_bootstrap_servers.split(",")],
+            bootstrap_servers(settings),
+            security=faststream_security(settings),
             client_id=self.service,
             enable_idempotence=True,
             acks="all",

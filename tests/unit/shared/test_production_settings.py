@@ -17,9 +17,15 @@ from shared.settings import (
     secret_setting,
 )
 
+ENCRYPTED_KAFKA: dict[str, Any] = {"kafka_security_protocol": "SSL"}
+
 
 def _generated() -> dict[str, Any]:
-    return {name: secrets.token_urlsafe(48) for name in ("auth_secret", "pii_key", "token_pepper")}
+    """Distinct generated secrets, and Kafka over TLS: what production accepts."""
+    generated = {
+        name: secrets.token_urlsafe(48) for name in ("auth_secret", "pii_key", "token_pepper")
+    }
+    return generated | ENCRYPTED_KAFKA
 
 
 def _refusal(**settings: Any) -> str:
@@ -102,6 +108,7 @@ def test_an_sso_issuer_makes_auth_secret_unused_and_unchecked() -> None:
         auth_jwks_url="https://sso.example/.well-known/jwks.json",
         pii_key=generated["pii_key"],
         token_pepper=generated["token_pepper"],
+        **ENCRYPTED_KAFKA,
     )
 
 
