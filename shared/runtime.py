@@ -32,7 +32,7 @@ from shared.db import apply_migrations, create_pool
 from shared.http import install_problem_handlers
 from shared.kafka_security import bootstrap_servers, faststream_security
 from shared.logging import configure_logging
-from shared.mailer import MailRelay, SmtpSender
+from shared.mailer import MailRelay, SmtpSender, SmtpTransport
 from shared.messaging import EventDispatcher, GroupKafkaBroker
 from shared.metrics import OUTBOX_BACKLOG, OUTBOX_RELAYED
 from shared.outbox import OutboxRelay, prune_published
@@ -141,6 +141,12 @@ class ServiceRuntime:
                 self.settings.smtp_port,
                 self.settings.smtp_from,
                 connections=self.settings.smtp_connections,
+                transport=SmtpTransport(
+                    self.settings.smtp_tls,
+                    self.settings.smtp_username,
+                    self.settings.smtp_password,
+                    self.settings.smtp_ca_file,
+                ),
             ),
             self.clock,
             service=self.service,

@@ -30,11 +30,19 @@ MIN_SECRET_BYTES = 32
 HOW_TO_GENERATE = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
 
 
-def secret_setting(default: str, description: str) -> Any:
-    """A setting holding a secret: production refuses it if committed, short or shared."""
-    return Field(default=default, description=description, json_schema_extra={"secret": True})
+def secret_setting(default: str, description: str, *, generated_here: bool = True) -> Any:
+    """A setting holding a secret: production refuses it if committed, short or shared.
+
+    One issued by another party (a mail provider's SMTP password) is not ours to lengthen:
+    `generated_here=False` spares it the length rule."""
+    return Field(
+        default=default,
+        description=description,
+        json_schema_extra={"secret": True, "generated_here": generated_here},
+    )
 
 
+SmtpTls = Literal["none", "starttls", "implicit"]
 KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
@@ -130,6 +138,18 @@ class ServiceSettings(KafkaSettings):
     smtp_connections: int = Field(
         default=4, ge=1, le=32, description="Mails in flight at once, one SMTP connection each."
     )
+    smtp_tls: SmtpTls = Field(
+        default="none",
+        description="`starttls` (submission, port 587) or `implicit` (port 465) encrypt the "
+        "connection; production refuses `none` with a login.",
+    )
+    smtp_username: str | None = Field(default=None, description="Log in to the SMTP server.")
+    smtp_password: str = secret_setting(
+        "", "Password of SMTP_USERNAME (given by the mail provider).", generated_here=False
+    )
+    smtp_ca_file: str | None = Field(
+        default=None, description="PEM CA of the SMTP server's certificate (default: system CAs)."
+    )
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     public_base_url: str | None = Field(default=None, description="This service's public URL.")
@@ -211,6 +231,7 @@ class ServiceSettings(KafkaSettings):
             if isinstance(field.json_schema_extra, dict)
             and field.json_schema_extra.get("secret")
             and name not in KafkaSettings.model_fields
+            and (name != "smtp_password" or self.smtp_username)
         ] + self.kafka_secrets_in_use()
         if self.auth_jwks_url:
             names.remove("auth_secret")  # tokens are verified with the issuer's keys instead
@@ -218,9 +239,15 @@ class ServiceSettings(KafkaSettings):
 
     def production_refusals(self) -> list[str]:
         """What production refuses: a secret anyone can read in the repository, a short one,
-        one shared by two settings (one leak would open both), and any moved clock."""
+        one shared by two settings (one leak would open both), any moved clock, and a password
+        sent in the clear (Kafka's: see KafkaSettings; SMTP's)."""
         secrets = self.secrets_in_use()
         refused = super().production_refusals()
+        if self.smtp_tls == "none" and (self.smtp_username or self.smtp_password):
+            refused.append(
+                "SMTP_TLS=none would send the SMTP login in the clear (set SMTP_TLS=starttls "
+                "or implicit)"
+            )
         refused += [
             f"{variable} is a value committed in the repository (a development placeholder)"
             for variable, value in secrets.items()
@@ -229,7 +256,7 @@ class ServiceSettings(KafkaSettings):
         refused += [
             f"{variable} is shorter than {MIN_SECRET_BYTES} bytes"
             for variable, value in secrets.items()
-            if len(value.encode()) < MIN_SECRET_BYTES
+            if len(value.encode()) < MIN_SECRET_BYTES and self._generated_here(variable)
         ]
         sharing: defaultdict[str, list[str]] = defaultdict(list)
         for variable, value in secrets.items():
@@ -248,6 +275,10 @@ class ServiceSettings(KafkaSettings):
         if self.clock_file:
             refused.append("CLOCK_FILE is set (production runs on the real clock)")
         return refused
+
+    def _generated_here(self, variable: str) -> bool:
+        extra = type(self).model_fields[variable.lower()].json_schema_extra
+        return not isinstance(extra, dict) or extra.get("generated_here") is not False
 
     @property
     def group_id(self) -> str:
