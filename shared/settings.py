@@ -71,7 +71,11 @@ class KafkaSettings(BaseSettings):
         default="SCRAM-SHA-512", description="With SASL_SSL or SASL_PLAINTEXT."
     )
     kafka_sasl_username: str = Field(default="", description="With SASL_SSL or SASL_PLAINTEXT.")
-    kafka_sasl_password: str = secret_setting("", "With SASL_SSL or SASL_PLAINTEXT.")
+    kafka_sasl_password: str = secret_setting(
+        "",
+        "With SASL_SSL or SASL_PLAINTEXT (issued with the Kafka user, e.g. by Strimzi).",
+        generated_here=False,
+    )
     kafka_ssl_ca_file: str | None = Field(
         default=None,
         description="PEM file of the CA that signed the brokers' certificates (default: the "
