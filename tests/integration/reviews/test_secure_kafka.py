@@ -15,6 +15,8 @@ from aiokafka.errors import KafkaConnectionError
 from devtools.smtp_sink import MailSink
 from services.reviews.app import create_app
 from services.reviews.handlers import dispatcher
+from services.scoring.handlers import current_policy
+from services.scoring.replay import replay
 from shared.clock import FixedClock
 from shared.dlq import all_dlq_topics, read_dead_letters
 from shared.kafka_security import kafka_client_options
@@ -27,7 +29,9 @@ from tests.integration.reviews.conftest import (
     Service,
     issue_invitation,
     reviews_settings,
+    unique,
 )
+from tests.integration.scoring.conftest import publish_review, review, rostered, scoring_settings
 from tests.reliability.infrastructure import LocalKafka
 from tests.support.kafka import EventPublisher, TopicReader, start_group_at_end
 
@@ -84,6 +88,35 @@ async def test_the_reviews_flow_runs_over_sasl_ssl(
         await producer.stop()
         await reviews.stop()
     assert await read_dead_letters(secure, all_dlq_topics()) == []
+
+
+async def test_the_scoring_replay_reads_and_republishes_over_sasl_ssl(
+    secure_kafka: LocalKafka, database_url: str
+) -> None:
+    secure = KafkaSettings(**secure_kafka.sasl_ssl_settings())
+    await ensure_topics(secure)
+    agent_id = unique("A")
+    producer = AIOKafkaProducer(**kafka_client_options(secure), acks="all")
+    await producer.start()
+    try:
+        await rostered(EventPublisher(producer), agent_id)
+        await publish_review(EventPublisher(producer), review(agent_id, START))
+    finally:
+        await producer.stop()
+    ratings = await TopicReader(secure, Topic.RATINGS).start()
+    try:
+        settings = scoring_settings(
+            secure.kafka_bootstrap_servers,
+            database_url,
+            clock_fixed_at=START.isoformat(),
+            **secure_kafka.sasl_ssl_settings(),
+        )
+        report = await replay(settings, current_policy(), progress=lambda _: None)
+        assert report.events[Topic.REVIEWS_PUBLISHED] >= 1
+        # published by the replay's own outbox relay
+        await ratings.wait_for(lambda e: e.key == agent_id, timeout=60)
+    finally:
+        await ratings.stop()
 
 
 async def test_a_wrong_password_is_refused(secure_kafka: LocalKafka) -> None:
