@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHON := $(PY)
 
-.PHONY: help venv up down status lint fmt test test-unit test-integration test-reliability demo bench schemas browser clean
+.PHONY: help venv up down status lint fmt kustomize promtool test test-unit test-integration test-reliability demo bench schemas browser clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -23,6 +23,12 @@ venv: $(STAMP) ## create .venv with the pinned dependencies
 
 browser: venv ## install Debian's Chromium for the browser test (needs root or sudo)
 	@deploy/local/browser.sh
+
+kustomize: ## what renders deploy/k8s in tests (kubectl, or kustomize built with Go)
+	@deploy/local/kubectl.sh
+
+promtool: ## install Debian's promtool for the alert-rule tests (needs root or sudo)
+	@deploy/local/promtool.sh
 
 up: venv ## start Kafka, PostgreSQL and the SMTP sink, and create the topics
 	@deploy/local/stack.sh up
@@ -48,7 +54,7 @@ schemas: venv ## regenerate docs/schemas from the contracts
 test-unit: venv ## fast unit tests only (no services needed)
 	$(VENV)/bin/pytest tests/unit -q
 
-test: venv browser ## set everything up, lint, run every test, then stop what was started
+test: venv browser kustomize promtool ## set everything up, lint, run every test, then stop what was started
 	@set -o pipefail; rc=0; export STACK_RECORD=$(ROOT)/.local/started-by-make-test; \
 	mkdir -p .local; rm -f $$STACK_RECORD; \
 	deploy/local/stack.sh up || rc=$$?; \

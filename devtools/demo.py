@@ -246,8 +246,12 @@ class Demo:
                     await self.remove_lead(plan, client, state)
 
     async def remove_lead(self, plan: LeadPlan, client: ServiceClient, state: DemoState) -> None:
+        # the coordinator names who takes a handed-off client over: another agent, chosen
+        # from the lead id so that a second run hands the same clients to the same agents
+        others = [a.agent_id for a in state.world.agents if a.agent_id != plan.event.agent_id]
+        hand_to = others[sum(map(ord, plan.event.lead_id)) % len(others)]
         if plan.removal is not None and await client.request_removal(
-            plan.event.agent_id, plan.event.lead_id, plan.removal
+            plan.event.agent_id, plan.event.lead_id, plan.removal, hand_to
         ):
             state.counts["removals"] += 1
 

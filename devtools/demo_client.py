@@ -25,6 +25,7 @@ REMOVAL_NOTES = {
     RemovalReason.PRIOR_CLIENT: "I sold this client's previous home in 2023 (MLS 612345).",
     RemovalReason.SEEKING_LISTING_AGENT: "The client only wanted the listing agent of one house.",
 }
+HANDOFFS = (RemovalReason.ACTIVE_HANDOFF.value, RemovalReason.BAD_FIT.value)
 TRANSACTION_ID = re.compile(r"\b(T-[A-Za-z0-9\-]+)\b")
 REVIEW_ID = re.compile(r"review[ _-]?(?:id)?[:# ]+([0-9a-fA-F\-]{8,})", re.IGNORECASE)
 
@@ -109,7 +110,11 @@ class ServiceClient:
             responded = responded or response.status_code < 300
         return responded
 
-    async def request_removal(self, agent_id: str, lead_id: str, reason: RemovalReason) -> bool:
+    async def request_removal(
+        self, agent_id: str, lead_id: str, reason: RemovalReason, hand_to: str | None = None
+    ) -> bool:
+        """An agent asks to remove a lead; a coordinator approves what waits for one, handing
+        the client to `hand_to` when the reason is a hand-off."""
         body: dict[str, Any] = {
             "lead_id": lead_id,
             "reason": reason.value,
@@ -128,7 +133,13 @@ class ServiceClient:
         if removal.get("status") == "pending":
             decision = await self.http.post(
                 f"{self.urls['removals']}/api/v1/removals/{removal['removal_id']}/decision",
-                json={"decision": "approve", "note": "Checked with the agent and the client."},
+                json={
+                    "decision": "approve",
+                    "note": "Checked with the agent and the client.",
+                    **(
+                        {"handed_to_agent_id": hand_to} if removal.get("reason") in HANDOFFS else {}
+                    ),
+                },
                 headers=self._as("coordinator-1", Role.COORDINATOR),
             )
             return decision.status_code < 300

@@ -64,6 +64,10 @@ class Envelope:
     time: datetime | None
     key: str | None
     value: bytes = field(repr=False)
+    traceparent: str | None = None
+    """The CloudEvents distributed-tracing extension: the W3C trace context of the span that
+    published the event (`shared.tracing`)."""
+    tracestate: str | None = None
 
     @cached_property
     def data(self) -> dict[str, Any]:
@@ -175,6 +179,8 @@ def decode_attributes(
         time=instant,
         key=key_text,
         value=value,
+        traceparent=attributes.get("traceparent"),
+        tracestate=attributes.get("tracestate"),
     )
 
 

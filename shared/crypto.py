@@ -15,6 +15,10 @@ CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _LOOKALIKES = str.maketrans("OILU", "011V")
 
 
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
 def _derive(secret: str, purpose: bytes) -> bytes:
     return HKDF(algorithm=SHA256(), length=32, salt=None, info=purpose).derive(secret.encode())
 
@@ -53,12 +57,20 @@ def normalise_pin(text: str) -> str:
 
 
 def new_token() -> str:
-    """A link token with 256 bits of entropy, URL-safe."""
-    return base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+    """A random URL-safe token with 256 bits of entropy (unsubscribe links, and the survey links
+    mailed before survey links carried their invitation: see `SecretHasher.link_token`)."""
+    return _b64(secrets.token_bytes(32))
+
+
+LINK_SEPARATOR = "."
+"""Not in the URL-safe base64 alphabet: a token without it is a link of the first format."""
+
+MAX_LINKED_ID = 64
 
 
 class SecretHasher:
-    """Keyed hash (HMAC-SHA256 with the token pepper) of PINs and tokens.
+    """Keyed hash (HMAC-SHA256 with the token pepper) of PINs and tokens, and the MAC that lets
+    a link token say which invitation it opens.
 
     A keyed hash, not argon2: reviews must find the invitation from the PIN alone, and a 60-bit
     PIN under a secret key cannot be brute-forced offline from a leaked table.
@@ -66,6 +78,34 @@ class SecretHasher:
 
     def __init__(self, pepper: str) -> None:
         self._key = _derive(pepper, b"survey-secret-v1")
+        self._link_key = _derive(pepper, b"survey-link-mac-v1")
+
+    def link_token(self, invitation_id: str) -> str:
+        """A link token `<invitation id>.<128-bit nonce>.<HMAC-SHA256>` (URL-safe). The MAC
+        (keyed from the pepper both invitations and reviews hold) lets reviews tell a genuine
+        link whose invitation event has not arrived yet from a wrong one."""
+        if not invitation_id or LINK_SEPARATOR in invitation_id:
+            raise ValueError("an invitation id for a link must be non-empty and have no '.'")
+        if len(invitation_id) > MAX_LINKED_ID:
+            raise ValueError(f"an invitation id for a link has at most {MAX_LINKED_ID} characters")
+        signed = f"{invitation_id}{LINK_SEPARATOR}{_b64(secrets.token_bytes(16))}"
+        return f"{signed}{LINK_SEPARATOR}{self._link_mac(signed)}"
+
+    def linked_invitation(self, token: str) -> str | None:
+        """The invitation id a link token carries when its MAC is ours; None for a forged or
+        altered token and for tokens of the first format (random, carrying nothing)."""
+        signed, separator, mac = token.rpartition(LINK_SEPARATOR)
+        invitation_id, inner, nonce = signed.partition(LINK_SEPARATOR)
+        if not (separator and inner and invitation_id and nonce and mac):
+            return None
+        if len(invitation_id) > MAX_LINKED_ID or LINK_SEPARATOR in nonce:
+            return None
+        if not hmac.compare_digest(mac.encode(), self._link_mac(signed).encode()):
+            return None
+        return invitation_id
+
+    def _link_mac(self, signed: str) -> str:
+        return _b64(hmac.new(self._link_key, signed.encode(), hashlib.sha256).digest())
 
     def pin_hash(self, pin: str) -> str:
         return hmac.new(

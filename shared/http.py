@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import asyncpg
@@ -10,6 +11,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -133,3 +137,39 @@ def install_problem_handlers(app: FastAPI) -> None:
             "an unexpected error occurred; it has been logged",
             instance=request.url.path,
         )
+
+
+UNMATCHED_ROUTE = "unmatched"
+"""The route label of a request no route matched (a scanner's guesses stay one series)."""
+
+
+class RequestMetrics:
+    """ASGI middleware: counts and times every HTTP request by route template, method and status.
+
+    The route is the template the router matched (`/agents/{agent_id}`), read from the scope
+    after the app has answered; the raw path would make a series per agent or token."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app, self.service = app, service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the server answers when the app raises before responding
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path_format", None) or getattr(route, "path", None)
+            labels = (self.service, template or UNMATCHED_ROUTE, scope["method"], str(status))
+            HTTP_REQUESTS.labels(*labels).inc()
+            HTTP_REQUEST_SECONDS.labels(*labels).observe(time.perf_counter() - started)

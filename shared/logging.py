@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 from pythonjsonlogger.json import JsonFormatter
 
+from shared.tracing import log_fields
+
 
 class _ServiceFilter(logging.Filter):
     def __init__(self, service: str) -> None:
@@ -17,6 +19,15 @@ class _ServiceFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.service = self.service
+        return True
+
+
+class _TraceFilter(logging.Filter):
+    """`trace_id` and `span_id` on every line logged inside a span (when tracing is on), so a
+    trace's log lines can be found from the trace and the other way round."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        log_fields(record.__dict__)
         return True
 
 
@@ -69,6 +80,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         )
     )
     handler.addFilter(_ServiceFilter(service))
+    handler.addFilter(_TraceFilter())
     handler.addFilter(RepeatedMessages())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -34,6 +34,7 @@ from shared.clock import Clock
 from shared.crypto import PiiCipher
 from shared.metrics import MAIL_FAILURES, MAIL_SENT
 from shared.settings import SmtpTls
+from shared.tracing import sending_mail, trace_headers
 from shared.waiting import wait_event
 
 logger = logging.getLogger(__name__)
@@ -100,7 +101,9 @@ def mail_queue_insert(
     cipher: PiiCipher, mails: Sequence[QueuedMail], first_parameter: int = 1
 ) -> tuple[str, list[Any]]:
     """The INSERT that queues `mails` and its arguments, numbered from `first_parameter` so that
-    it can run beside another statement's, as one (see `shared.uow`)."""
+    it can run beside another statement's, as one (see `shared.uow`). With tracing on, each mail
+    carries the current trace context, sealed with it, so that its SMTP send joins the trace."""
+    trace = trace_headers()
     sealed = [
         cipher.encrypt(
             json.dumps(
@@ -110,6 +113,7 @@ def mail_queue_insert(
                     "text": queued.mail.text,
                     "html": queued.mail.html,
                     "headers": list(queued.mail.headers),
+                    **({"trace": trace} if trace else {}),
                 }
             )
         )
@@ -198,6 +202,27 @@ def _text_part(text: str, subtype: str) -> MIMENonMultipart:
     part = MIMENonMultipart("text", subtype)
     part.set_payload(text, _UTF8_QP)
     return part
+
+
+@dataclass(frozen=True)
+class MailQueueState:
+    due: int
+    """Unsent emails whose time has come: the relay should be sending them now."""
+    waiting: int
+    """Unsent emails not due yet (a failed attempt's back-off, or a later send time)."""
+    oldest_due_seconds: float
+    """How long the longest-due of them has been due (0 when none is)."""
+
+
+async def mail_queue_state(conn: asyncpg.Connection) -> MailQueueState:
+    """The mail queue's depth, by the database's clock (the one the relay picks due rows by)."""
+    row = await conn.fetchrow(
+        """SELECT count(*) FILTER (WHERE next_attempt_at <= now()) AS due,
+                  count(*) FILTER (WHERE next_attempt_at > now()) AS waiting,
+                  COALESCE(EXTRACT(EPOCH FROM now() - min(next_attempt_at)), 0)::float8 AS oldest
+             FROM mail_outbox WHERE sent_at IS NULL"""
+    )
+    return MailQueueState(int(row["due"]), int(row["waiting"]), max(0.0, float(row["oldest"])))
 
 
 @dataclass(frozen=True)
@@ -372,7 +397,8 @@ class MailRelay:
         )
         message_id = stable_message_id(row["dedupe_key"], self.service, self.sender.sender)
         try:
-            await self.sender.send(content["to"], mail, message_id)
+            with sending_mail(content.get("trace"), self.sender.host, self.sender.port):
+                await self.sender.send(content["to"], mail, message_id)
         except (aiosmtplib.SMTPException, OSError) as exc:
             return exc
         return None

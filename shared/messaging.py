@@ -28,6 +28,7 @@ from shared.contracts import EventType, event_type_of
 from shared.inbox import first_deliveries
 from shared.metrics import DEAD_LETTERED, EVENT_HANDLING_SECONDS, EVENTS_CONSUMED, HANDLER_RETRIES
 from shared.topics import dlq
+from shared.tracing import consuming
 
 if TYPE_CHECKING:
     from shared.uow import UnitOfWork
@@ -238,7 +239,8 @@ class TopicConsumer:
                 await handler(delivery.event, uow)
                 return True
 
-        outcome = await self._with_retries(attempt, delivery)
+        with consuming(self.topic, [delivery.envelope]):
+            outcome = await self._with_retries(attempt, delivery)
         EVENTS_CONSUMED.labels(self.service, self.topic, outcome).inc()
 
     async def _process_batch(self, deliveries: list[Delivery]) -> None:
@@ -260,7 +262,8 @@ class TopicConsumer:
                 return len(fresh)
 
         try:
-            processed = await self._wait_out_infrastructure(attempt_all)
+            with consuming(self.topic, [delivery.envelope for delivery in deliveries]):
+                processed = await self._wait_out_infrastructure(attempt_all)
         except Exception:
             logger.warning(
                 "batch failed; isolating the poison message one by one",
@@ -283,7 +286,8 @@ class TopicConsumer:
                 await handler([delivery], uow)
                 return True
 
-        outcome = await self._with_retries(attempt, delivery)
+        with consuming(self.topic, [delivery.envelope]):
+            outcome = await self._with_retries(attempt, delivery)
         EVENTS_CONSUMED.labels(self.service, self.topic, outcome).inc()
 
     async def _with_retries(

@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,18 +46,23 @@ def outbox_rows(
     time: datetime,
     ce_ids: Sequence[str | None] | None = None,
     payloads: Sequence[bytes] | None = None,
+    trace: Mapping[str, str] | None = None,
 ) -> list[OutboxRow]:
     """The events encoded as outbox rows, as `encode` would write each. Give a deterministic
     `ce_id` when the same decision may be taken twice (a retried job): the unique constraint
     then keeps one row. Give `payloads` (each item's `model_dump_json()`) when the caller has
-    them already.
+    them already, and `trace` (`ce_traceparent`, `ce_tracestate`: `shared.tracing`) to send the
+    publisher's trace context with every row.
 
     The headers every row of a batch shares are serialised once; a row adds its `ce_id` (the
     JSON dump and the header dict a row cost 6 % of the scoring service's samples)."""
     ids: Sequence[str | None] = ce_ids if ce_ids is not None else [None] * len(items)
     shared = binary_headers(event_type.ce_type, source=source, ce_id="", time=time)
     del shared["ce_id"]
-    rest = json.dumps({name: value.decode() for name, value in shared.items()})[1:]
+    common = {name: value.decode() for name, value in shared.items()}
+    if trace:
+        common.update(trace)
+    rest = json.dumps(common)[1:]
     model, key_field, topic = event_type.model, event_type.key_field, event_type.topic
     dumped: Sequence[bytes | None] = payloads if payloads is not None else [None] * len(items)
     rows = []
@@ -117,6 +122,19 @@ def outbox_insert(rows: Sequence[OutboxRow], first_parameter: int = 1) -> tuple[
      ORDER BY n
     ON CONFLICT (ce_id) DO NOTHING"""
     return insert, [list(column) for column in zip(*rows, strict=True)]
+
+
+async def outbox_state(conn: asyncpg.Connection) -> tuple[int, float]:
+    """Rows not yet published, and the age in seconds of the oldest of them (0 when none waits),
+    by the database's clock (the one that stamped `created_at`). Asked of the table rather than
+    the relay: a standby instance's relay knows nothing, and rows not yet numbered are unknown
+    to any relay until it picks them up."""
+    row = await conn.fetchrow(
+        """SELECT count(*) AS backlog,
+                  COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 AS oldest
+             FROM outbox WHERE published_at IS NULL"""
+    )
+    return int(row["backlog"]), max(0.0, float(row["oldest"]))
 
 
 STOP_TIMEOUT_SECONDS = 10.0

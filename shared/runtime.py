@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -19,7 +20,6 @@ import asyncpg
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
-from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -29,14 +29,28 @@ from shared.clock import Clock
 from shared.cloudevents import Envelope
 from shared.crypto import PiiCipher, SecretHasher
 from shared.db import apply_migrations, create_pool
-from shared.http import install_problem_handlers
+from shared.http import RequestMetrics, install_problem_handlers
 from shared.kafka_security import bootstrap_servers, faststream_security
+from shared.lag import ConsumerLag
 from shared.logging import configure_logging
-from shared.mailer import MailRelay, SmtpSender, SmtpTransport
+from shared.mailer import MailRelay, SmtpSender, SmtpTransport, mail_queue_state
 from shared.messaging import EventDispatcher, GroupKafkaBroker
-from shared.metrics import OUTBOX_BACKLOG, OUTBOX_RELAYED
-from shared.outbox import OutboxRelay, prune_published
+from shared.metrics import (
+    CONSUMER_LAG,
+    MAIL_OLDEST_DUE_AGE,
+    MAIL_QUEUE_DEPTH,
+    OUTBOX_BACKLOG,
+    OUTBOX_OLDEST_AGE,
+    OUTBOX_RELAYED,
+    SCHEDULER_DELAY_SECONDS,
+    SCHEDULER_JOB_SECONDS,
+    SCHEDULER_LAST_RUN,
+    SCHEDULER_RUNS,
+    SERVICE_READY,
+)
+from shared.outbox import OutboxRelay, outbox_state, prune_published
 from shared.settings import ServiceSettings
+from shared.tracing import HTTP_TELEMETRY, configure_tracing, flush_spans
 from shared.uow import UnitOfWork, UnitOfWorkFactory
 
 logger = logging.getLogger(__name__)
@@ -60,11 +74,12 @@ class ServiceRuntime:
         self.hasher = SecretHasher(settings.token_pepper)
         self.dispatcher = dispatcher
         self.migrations = migrations
+        # no KafkaTelemetryMiddleware: it reads a bare `traceparent` header, which the outbox
+        # relay does not send, so its span per message opened a trace of its own; the
+        # dispatcher starts the consumer span from `ce_traceparent` instead (shared.tracing)
         middlewares: list[Any] = [
             KafkaPrometheusMiddleware(registry=REGISTRY, app_name=self.service)
         ]
-        if settings.tracing_enabled:
-            middlewares.append(KafkaTelemetryMiddleware())
         self.broker = GroupKafkaBroker(
             bootstrap_servers(settings),
             security=faststream_security(settings),
@@ -127,6 +142,8 @@ class ServiceRuntime:
 
     async def start(self, *, consume: bool = True) -> None:
         configure_logging(self.service, self.settings.log_level)
+        if self.settings.tracing_enabled:
+            configure_tracing(self.service)
         self._pool = await create_pool(
             self.settings.database_url, self.settings.db_schema, max_size=20
         )
@@ -153,10 +170,12 @@ class ServiceRuntime:
         )
         self._spawn("outbox-relay", self.outbox_relay.run())
         self._spawn("mail-relay", self.mail_relay.run())
-        self._spawn("outbox-metrics", self._watch_outbox())
+        self._spawn("queue-metrics", self._watch_queues())
         self._spawn("job:outbox-prune", self._run_job("outbox-prune", 600, _prune_outbox))
         if consume:
             await self.broker.start()
+            if self.dispatcher is not None and self.dispatcher.subscribed:
+                self._spawn("lag-metrics", self._watch_consumer_lag(self.dispatcher.subscribed))
         for name, interval, job in self.jobs:
             self._spawn(f"job:{name}", self._run_job(name, interval, job))
         self.started = True
@@ -179,6 +198,7 @@ class ServiceRuntime:
             await self._pool.close()
             self._pool = None
         self.started = False
+        await asyncio.to_thread(flush_spans)  # the exporter may wait on its collector
         logger.info("service stopped")
 
     async def readiness(self) -> dict[str, bool]:
@@ -192,36 +212,78 @@ class ServiceRuntime:
             checks["kafka"] = bool(await self.broker.ping(timeout=2))
         except Exception:
             logger.warning("readiness: kafka unreachable", exc_info=True)
+        for check, passed in checks.items():
+            SERVICE_READY.labels(self.service, check).set(1 if passed else 0)
         return checks
 
     def _spawn(self, name: str, coro: Awaitable[Any]) -> None:
         self._tasks.append(asyncio.create_task(coro, name=f"{self.service}:{name}"))  # type: ignore[arg-type]
 
     async def _run_job(self, name: str, interval: float, job: Job) -> None:
+        """Run `job` now and then `interval` after each run ends. Its delay is how much later
+        than that it started: time the event loop was too busy to wake it."""
+        loop = asyncio.get_running_loop()
+        due = loop.time()
         while True:
+            started = loop.time()
+            SCHEDULER_DELAY_SECONDS.labels(self.service, name).observe(max(0.0, started - due))
+            outcome = "ok"
             try:
                 await job(self)
             except asyncio.CancelledError:
                 raise
             except Exception:
+                outcome = "failed"
                 logger.exception("timer job failed", extra={"job": name})
+            finished = loop.time()
+            SCHEDULER_JOB_SECONDS.labels(self.service, name).observe(finished - started)
+            SCHEDULER_RUNS.labels(self.service, name, outcome).inc()
+            SCHEDULER_LAST_RUN.labels(self.service, name).set(time.time())
+            due = finished + interval
             await asyncio.sleep(interval)
 
-    async def _watch_outbox(self) -> None:
+    async def _watch_queues(self) -> None:
+        """Every `metrics_interval_seconds`: the outbox and mail queues, and readiness (so the
+        gauge is fresh even where nothing probes `/readyz`)."""
         reported = 0
         while True:
-            await asyncio.sleep(5)
+            await asyncio.sleep(self.settings.metrics_interval_seconds)
             try:
                 async with self.pool.acquire() as conn:
-                    backlog = await conn.fetchval(
-                        "SELECT count(*) FROM outbox WHERE published_at IS NULL"
-                    )
+                    backlog, oldest = await outbox_state(conn)
+                    mail = await mail_queue_state(conn)
                 OUTBOX_BACKLOG.labels(self.service).set(backlog)
+                OUTBOX_OLDEST_AGE.labels(self.service).set(oldest)
+                MAIL_QUEUE_DEPTH.labels(self.service, "due").set(mail.due)
+                MAIL_QUEUE_DEPTH.labels(self.service, "waiting").set(mail.waiting)
+                MAIL_OLDEST_DUE_AGE.labels(self.service).set(mail.oldest_due_seconds)
                 if self.outbox_relay is not None:
                     OUTBOX_RELAYED.labels(self.service).inc(self.outbox_relay.relayed - reported)
                     reported = self.outbox_relay.relayed
             except Exception:
-                logger.debug("outbox metrics unavailable", exc_info=True)
+                logger.debug("queue metrics unavailable", exc_info=True)
+            await self.readiness()
+
+    async def _watch_consumer_lag(self, topics: set[str]) -> None:
+        group = self.settings.group_id
+        lag: ConsumerLag | None = None
+        try:
+            while True:
+                try:
+                    if lag is None:
+                        starting = ConsumerLag(self.settings, group, topics)
+                        await starting.start()  # stops what it started if it fails
+                        lag = starting
+                    for topic, records in (await lag.measure()).items():
+                        CONSUMER_LAG.labels(self.service, group, topic).set(records)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    logger.debug("consumer lag unavailable", exc_info=True)
+                await asyncio.sleep(self.settings.metrics_interval_seconds)
+        finally:
+            if lag is not None:
+                await lag.stop()
 
 
 async def _prune_outbox(runtime: ServiceRuntime) -> None:
@@ -249,7 +311,13 @@ def create_http_app(
         finally:
             await runtime.stop()
 
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="1.0.0",
+        lifespan=lifespan,
+        telemetry=HTTP_TELEMETRY,
+    )
     app.state.runtime = runtime
     app.state.token_verifier = TokenVerifier(
         runtime.settings.auth_secret,
@@ -260,6 +328,7 @@ def create_http_app(
     install_problem_handlers(app)
     # Here rather than in uvicorn, so the rule holds however the app is served (and in tests).
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=runtime.settings.trusted_proxies)
+    app.add_middleware(RequestMetrics, service=runtime.service)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -284,6 +353,35 @@ def create_http_app(
     for router in routers:
         app.include_router(router)
     return app
+
+
+async def migrate(settings: ServiceSettings, migrations: Path | None) -> list[str]:
+    """Apply the service's migrations and nothing else (a deployment's migration Job runs this
+    before the new version starts; the service also applies them at start, under the same
+    advisory lock, so either order is safe)."""
+    configure_logging(settings.service_name, settings.log_level)
+    pool = await create_pool(settings.database_url, settings.db_schema, max_size=2)
+    try:
+        return await apply_migrations(pool, settings.db_schema, migrations)
+    finally:
+        await pool.close()
+
+
+def serve(
+    argv: Sequence[str],
+    settings: ServiceSettings,
+    create_app: Callable[[], FastAPI],
+    migrations: Path | None,
+) -> None:
+    """`python -m services.<name>` serves the service; `python -m services.<name> migrate`
+    applies its migrations and exits."""
+    if list(argv) == ["migrate"]:
+        applied = asyncio.run(migrate(settings, migrations))
+        print(f"{settings.service_name}: {len(applied)} migrations applied ({settings.db_schema})")
+        return
+    if argv:
+        raise SystemExit(f"usage: python -m services.{settings.service_name} [migrate]")
+    run_http_app(create_app(), settings)
 
 
 def run_http_app(app: FastAPI, settings: ServiceSettings) -> None:

@@ -177,8 +177,9 @@ class ServiceSettings(KafkaSettings):
     log_level: str = "INFO"
     tracing_enabled: bool = Field(
         default=False,
-        description="Trace every consumed/published message with OpenTelemetry (the global "
-        "tracer provider: configure an exporter with the standard OTEL_* variables).",
+        description="Trace HTTP requests, consumed and published events and mail sends with "
+        "OpenTelemetry, exported over OTLP/HTTP as the standard OTEL_* variables say "
+        "(OTEL_EXPORTER_OTLP_ENDPOINT; OTEL_SERVICE_NAME defaults to the service name).",
     )
     scheduler_interval_seconds: float = Field(default=1.0, gt=0)
     outbox_poll_seconds: float = Field(default=0.2, gt=0)
@@ -202,6 +203,12 @@ class ServiceSettings(KafkaSettings):
         gt=0,
         description="How long a published outbox row is kept (for inspection) before it is "
         "deleted; the relay needs none of them.",
+    )
+    metrics_interval_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often the queue, readiness and consumer-lag gauges of /metrics are "
+        "measured (a few small queries to PostgreSQL and Kafka each time).",
     )
     consumer_max_attempts: int = Field(default=5, ge=1, description="Tries before the DLQ.")
     trusted_proxies: str = Field(

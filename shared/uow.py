@@ -18,6 +18,7 @@ from shared.crypto import PiiCipher
 from shared.inbox import first_delivery
 from shared.mailer import QueuedMail, RenderedMail, mail_queue_insert
 from shared.outbox import OutboxRow, insert_outbox_rows, outbox_insert, outbox_rows
+from shared.tracing import published_trace
 
 
 @dataclass
@@ -41,8 +42,16 @@ class UnitOfWork:
         self, event_type: EventType, data: BaseModel, *, ce_id: str | None = None
     ) -> str:
         """Publish with the transaction: the event is written to the outbox, with the others of
-        this unit of work in one statement, just before the commit. Returns its `ce_id`."""
-        (row,) = outbox_rows(event_type, [data], source=self.source, time=self.now, ce_ids=[ce_id])
+        this unit of work in one statement, just before the commit, and with the current trace
+        context when tracing is on. Returns its `ce_id`."""
+        (row,) = outbox_rows(
+            event_type,
+            [data],
+            source=self.source,
+            time=self.now,
+            ce_ids=[ce_id],
+            trace=published_trace(event_type.topic, 1),
+        )
         self._unwritten.append(row)
         self.published += 1
         return row[2]
@@ -58,7 +67,13 @@ class UnitOfWork:
         """Many events of one type (batch consumers); written like `publish`'s, in order. Give
         `payloads` when the caller has the items as JSON already (`model_dump_json()` each)."""
         rows = outbox_rows(
-            event_type, items, source=self.source, time=self.now, ce_ids=ce_ids, payloads=payloads
+            event_type,
+            items,
+            source=self.source,
+            time=self.now,
+            ce_ids=ce_ids,
+            payloads=payloads,
+            trace=published_trace(event_type.topic, len(items)) if items else None,
         )
         self._unwritten.extend(rows)
         self.published += len(rows)

@@ -1,15 +1,18 @@
-"""`python -m services.invitations`: run the invitations service until stopped."""
+"""`python -m services.invitations`: run the invitations service until stopped; with `migrate`, apply its
+migrations and exit."""
 
 from __future__ import annotations
 
-from services.invitations.app import create_app
+import sys
+
+from services.invitations.app import MIGRATIONS, create_app
 from services.invitations.settings import InvitationsSettings
-from shared.runtime import run_http_app
+from shared.runtime import serve
 
 
 def main() -> None:
     settings = InvitationsSettings()
-    run_http_app(create_app(settings), settings)
+    serve(sys.argv[1:], settings, lambda: create_app(settings), MIGRATIONS)
 
 
 if __name__ == "__main__":

@@ -150,8 +150,10 @@ async def agent_upserted(event: AgentUpserted, uow: UnitOfWork) -> None:
     assert agent is not None
     waiting = await repo.unplanned_representations_of_agent(event.agent_id)
     await _plan(uow, repo, [(representation, agent) for representation in waiting])
-    for lead_id, held_reason in await repo.take_held_removals_of_agent(event.agent_id):
-        await _removal_survey(uow, repo, lead_id, event.agent_id, RemovalReason(held_reason))
+    for held in await repo.take_held_removals_of_agent(event.agent_id):
+        await _removal_survey(
+            uow, repo, held.lead_id, event.agent_id, held.reason, handed_to=held.handed_to
+        )
 
 
 @dispatcher.on_batch(Topic.MLS_TRANSACTIONS)
@@ -190,7 +192,9 @@ async def lead_assigned(event: LeadAssigned, uow: UnitOfWork) -> None:
         return  # a removal held for this lead waits for the roster to name the agent
     held = await repo.take_held_removal(event.lead_id, event.agent_id)
     if held is not None:
-        await _removal_survey(uow, repo, event.lead_id, event.agent_id, RemovalReason(held[0]))
+        await _removal_survey(
+            uow, repo, event.lead_id, event.agent_id, held.reason, handed_to=held.handed_to
+        )
 
 
 @dispatcher.on(REMOVAL_COMPLETED)
@@ -202,10 +206,16 @@ async def removal_completed(event: RemovalCompleted, uow: UnitOfWork) -> None:
     known = await repo.lead_known(event.lead_id, event.agent_id)
     if not known or await repo.agent(event.agent_id) is None:
         await repo.hold_removal(
-            event.lead_id, event.agent_id, event.reason.value, event.completed_at
+            event.lead_id,
+            event.agent_id,
+            event.reason.value,
+            event.completed_at,
+            event.handed_to_agent_id,
         )
         return
-    await _removal_survey(uow, repo, event.lead_id, event.agent_id, event.reason)
+    await _removal_survey(
+        uow, repo, event.lead_id, event.agent_id, event.reason, handed_to=event.handed_to_agent_id
+    )
 
 
 @dispatcher.on(SURVEY_ANSWERED)
@@ -447,6 +457,8 @@ class SurveyOffer:
     transaction: Transaction | None = None
     lead_id: str | None = None
     reason: RemovalReason | None = None
+    new_agent_name: str | None = None
+    """A hand-off's new agent, when the roster names them (the survey says who)."""
 
 
 @dataclass(frozen=True)
@@ -534,15 +546,29 @@ async def _removal_survey(
     lead_id: str,
     agent_id: str,
     reason: RemovalReason,
+    *,
+    handed_to: str | None = None,
 ) -> None:
     client = await repo.lead_client(lead_id, agent_id)
     agent = await repo.agent(agent_id)
     if client is None or agent is None:
         return  # erased, or an agent the roster never named: nobody to survey about
+    if handed_to:
+        # the client is the new agent's lead now: should they remove it in turn, its survey
+        # finds the client here (whatever the roster says of the agent who gave them up)
+        await repo.save_lead(lead_id, handed_to, client)
     if not agent.active:
         return  # no invitations of any kind for an agent who left the MLS (design.md 1.7)
+    new_agent = await repo.agent(handed_to) if handed_to else None
     if client.email:
-        offer = SurveyOffer(agent, client, removal_template(reason), lead_id=lead_id, reason=reason)
+        offer = SurveyOffer(
+            agent,
+            client,
+            removal_template(reason),
+            lead_id=lead_id,
+            reason=reason,
+            new_agent_name=new_agent.name if new_agent else None,
+        )
         await _issue(uow, repo, [offer])
     elif client.phone:
         await _add_phones(uow, repo, [PhoneOffer(agent_id, client, lead_id=lead_id, reason=reason)])
@@ -570,7 +596,10 @@ async def _issue(
 
 def _draft(uow: UnitOfWork, offer: SurveyOffer, client_index: str) -> _Draft:
     hasher = context().hasher
-    pin, token, unsubscribe_token = new_pin(), new_token(), new_token()
+    invitation_id = str(uuid.uuid4())
+    # the link names its invitation under a MAC, so reviews can answer "being prepared" to a
+    # client faster than the invitation event
+    pin, token, unsubscribe_token = new_pin(), hasher.link_token(invitation_id), new_token()
     invitation = _new_invitation(
         uow,
         offer.agent.agent_id,
@@ -580,6 +609,7 @@ def _draft(uow: UnitOfWork, offer: SurveyOffer, client_index: str) -> _Draft:
         transaction_id=offer.transaction.transaction_id if offer.transaction else None,
         lead_id=offer.lead_id,
         reason=offer.reason,
+        invitation_id=invitation_id,
         pin_hash=hasher.pin_hash(pin),
         token_hash=hasher.token_hash(token),
         unsubscribe_hash=hasher.token_hash(unsubscribe_token),
@@ -599,6 +629,7 @@ def _invitation_mail(draft: _Draft) -> QueuedMail:
         survey_url=f"{ctx.survey_base_url}/survey?token={draft.token}",
         unsubscribe_url=_unsubscribe_url(draft.unsubscribe_token),
         expires_on=_day(draft.invitation.expires_at),
+        new_agent_name=offer.new_agent_name,
     )
     return QueuedMail(
         to=offer.client.email or "",
@@ -641,12 +672,13 @@ def _new_invitation(
     transaction_id: str | None,
     lead_id: str | None,
     reason: RemovalReason | None,
+    invitation_id: str | None = None,
     pin_hash: str | None = None,
     token_hash: str | None = None,
     unsubscribe_hash: str | None = None,
 ) -> NewInvitation:
     return NewInvitation(
-        invitation_id=str(uuid.uuid4()),
+        invitation_id=invitation_id or str(uuid.uuid4()),
         agent_id=agent_id,
         survey=(SurveyKind.REMOVAL if reason else SurveyKind.TRANSACTION).value,
         channel=channel.value,

@@ -20,6 +20,7 @@ from services.invitations.domain.model import (
 )
 from shared.contracts.mls import AgentUpserted, Side, TransactionClosed, TransactionKind
 from shared.contracts.participation import ParticipationMode, ParticipationReason
+from shared.contracts.removals import RemovalReason
 from shared.crypto import PiiCipher
 
 
@@ -676,35 +677,56 @@ class InvitationsRepository:
         )
 
     async def hold_removal(
-        self, lead_id: str, agent_id: str, reason: str, completed_at: datetime
+        self,
+        lead_id: str,
+        agent_id: str,
+        reason: str,
+        completed_at: datetime,
+        handed_to: str | None = None,
     ) -> None:
         await self.conn.execute(
-            "INSERT INTO pending_removal_surveys VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            """INSERT INTO pending_removal_surveys
+                   (lead_id, agent_id, reason, completed_at, handed_to_agent_id)
+               VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING""",
             lead_id,
             agent_id,
             reason,
             completed_at,
+            handed_to,
         )
 
-    async def take_held_removal(self, lead_id: str, agent_id: str) -> tuple[str, datetime] | None:
+    async def take_held_removal(self, lead_id: str, agent_id: str) -> HeldRemoval | None:
         row = await self.conn.fetchrow(
             "DELETE FROM pending_removal_surveys WHERE lead_id = $1 AND agent_id = $2 "
-            "RETURNING reason, completed_at",
+            "RETURNING lead_id, reason, handed_to_agent_id",
             lead_id,
             agent_id,
         )
-        return (row["reason"], row["completed_at"]) if row else None
+        return _held(row) if row else None
 
-    async def take_held_removals_of_agent(self, agent_id: str) -> list[tuple[str, str]]:
-        """The agent's held removal surveys whose lead is known, as (lead_id, reason): taken."""
+    async def take_held_removals_of_agent(self, agent_id: str) -> list[HeldRemoval]:
+        """The agent's held removal surveys whose lead is known: taken."""
         rows = await self.conn.fetch(
             """DELETE FROM pending_removal_surveys p
                WHERE p.agent_id = $1 AND EXISTS (
                    SELECT 1 FROM leads l WHERE l.lead_id = p.lead_id AND l.agent_id = p.agent_id)
-               RETURNING p.lead_id, p.reason""",
+               RETURNING p.lead_id, p.reason, p.handed_to_agent_id""",
             agent_id,
         )
-        return sorted((row["lead_id"], row["reason"]) for row in rows)
+        return sorted((_held(row) for row in rows), key=lambda held: held.lead_id)
+
+
+@dataclass(frozen=True)
+class HeldRemoval:
+    """A removal survey waiting for its lead or its agent's roster entry."""
+
+    lead_id: str
+    reason: RemovalReason
+    handed_to: str | None
+
+
+def _held(row: asyncpg.Record) -> HeldRemoval:
+    return HeldRemoval(row["lead_id"], RemovalReason(row["reason"]), row["handed_to_agent_id"])
 
 
 def _agent(row: asyncpg.Record) -> Agent:

@@ -1,15 +1,18 @@
-"""`python -m services.removals`: run the removals service until stopped."""
+"""`python -m services.removals`: run the removals service until stopped; with `migrate`, apply its
+migrations and exit."""
 
 from __future__ import annotations
 
-from services.removals.app import create_app
+import sys
+
+from services.removals.app import MIGRATIONS, create_app
 from services.removals.settings import RemovalsSettings
-from shared.runtime import run_http_app
+from shared.runtime import serve
 
 
 def main() -> None:
     settings = RemovalsSettings()
-    run_http_app(create_app(settings), settings)
+    serve(sys.argv[1:], settings, lambda: create_app(settings), MIGRATIONS)
 
 
 if __name__ == "__main__":

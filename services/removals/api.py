@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.removals import handlers
 from services.removals.domain.model import (
+    MAX_AGENT_ID_LENGTH,
     MAX_DECISION_NOTE_LENGTH,
     MAX_NOTES_LENGTH,
     MAX_PROOF_LENGTH,
@@ -95,6 +96,13 @@ class DecisionBody(Body):
         description="Why (for prior_client: how the proof was verified).",
         examples=["Checked the 2023 closing statement."],
     )
+    handed_to_agent_id: str | None = Field(
+        default=None,
+        max_length=MAX_AGENT_ID_LENGTH,
+        description="Required when approving active_handoff or bad_fit, refused otherwise: the "
+        "agent who takes the client over (the lead becomes theirs, open).",
+        examples=["A-2"],
+    )
 
 
 class ClientResponseBody(Body):
@@ -126,6 +134,9 @@ class RemovalView(BaseModel):
     decided_at: UtcDatetime | None
     decision_note: str | None
     completed_at: UtcDatetime | None
+    handed_to_agent_id: str | None = Field(
+        default=None, description="The agent an approved hand-off gave the client to."
+    )
     steps: list[StepView] = Field(description="Every step taken: who, when, why.")
 
     @classmethod
@@ -149,6 +160,7 @@ class RemovalView(BaseModel):
             decided_at=request.decided_at,
             decision_note=request.decision_note,
             completed_at=request.completed_at,
+            handed_to_agent_id=request.handed_to,
             steps=[
                 StepView(step=s.kind.value, actor=s.actor, at=s.at, note=s.note)
                 for s in request.steps
@@ -174,6 +186,9 @@ class LeadView(BaseModel):
     client_erased_at: UtcDatetime | None = Field(
         default=None, description="When the client's contact was erased at their request."
     )
+    handed_from_agent_id: str | None = Field(
+        default=None, description="The agent who handed this client to you, if one did."
+    )
 
     @classmethod
     def of(cls, lead: Lead, record: LeadRecord | None = None) -> LeadView:
@@ -187,6 +202,7 @@ class LeadView(BaseModel):
             completed_by_transaction=record.completed_by_transaction if record else None,
             completed_at=record.completed_at if record else None,
             client_erased_at=record.client_erased_at if record else None,
+            handed_from_agent_id=lead.handed_from,
         )
 
 
@@ -259,7 +275,9 @@ async def get_removal(
 async def decide_removal(
     removal_id: str, body: DecisionBody, coordinator: Coordinator, runtime: Runtime
 ) -> RemovalView:
-    """Approve (for prior_client: the proof is verified) or deny a pending request."""
+    """Approve (for prior_client: the proof is verified) or deny a pending request. Approving
+    active_handoff or bad_fit names the agent who takes the client over (422
+    `handoff_agent_required` without one)."""
     request = await _run(
         runtime,
         lambda uow: handlers.decide_removal(
@@ -268,6 +286,7 @@ async def decide_removal(
             coordinator_id=coordinator.sub,
             decision=body.decision,
             note=body.note,
+            handed_to=body.handed_to_agent_id,
         ),
     )
     return RemovalView.of(request)

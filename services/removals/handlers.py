@@ -123,8 +123,19 @@ async def ask_for_removal(
 
 
 async def decide_removal(
-    uow: UnitOfWork, *, removal_id: str, coordinator_id: str, decision: Decision, note: str
+    uow: UnitOfWork,
+    *,
+    removal_id: str,
+    coordinator_id: str,
+    decision: Decision,
+    note: str,
+    handed_to: str | None = None,
 ) -> RemovalRequest:
+    """A coordinator's decision. An approved hand-off makes the client the named agent's open
+    lead in this same transaction (not by consuming our own `lead.handoff.requested.v1`): the
+    client's contact is here, sealed, and may not travel on a topic, and the approval and the
+    new lead commit together, so the client is never nobody's lead. The event still goes out
+    (outbox) for everyone else."""
     repo = repository(uow)
     request = await repo.request(removal_id, for_update=True)
     if request is None:
@@ -132,10 +143,17 @@ async def decide_removal(
     lead = await repo.lead_for_update(request.lead_id, request.agent_id)
     assert lead is not None  # a foreign key ties every request to its lead
     outcome = decide(
-        request, decision=decision, coordinator_id=coordinator_id, note=note, now=uow.now
+        request,
+        decision=decision,
+        coordinator_id=coordinator_id,
+        note=note,
+        now=uow.now,
+        handed_to=handed_to,
     )
     await repo.update_request(outcome.request)
     await _record(uow, repo, lead, outcome)
+    if outcome.handed_lead is not None:
+        await repo.hand_over(outcome.handed_lead, uow.now)
     return outcome.request
 
 

@@ -22,10 +22,10 @@ from shared.contracts.leads import LeadClient
 from shared.contracts.removals import RemovalReason
 from shared.crypto import PiiCipher
 
-_LEAD_COLUMNS = "lead_id, agent_id, status, assigned_at, client_responded_at"
+_LEAD_COLUMNS = "lead_id, agent_id, status, assigned_at, client_responded_at, handed_from_agent_id"
 _REQUEST_COLUMNS = """removal_id, lead_id, agent_id, reason, notes, client_ever_responded,
     proof_document_ref, proof_reference, status, requested_at, decided_by, decided_at,
-    decision_note, completed_at"""
+    decision_note, completed_at, handed_to_agent_id"""
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,40 @@ class RemovalsRepository:
         if row is None:  # an older assignment replayed, or the client erased: nothing changes
             return await self._lead_or_fail(lead_id, agent_id)
         return _lead(row)
+
+    async def hand_over(self, handed: Lead, now: datetime) -> None:
+        """The handed-over client becomes the new agent's open lead, with the contact the old
+        agent's lead holds (copied sealed: it never leaves this database). A lead the new
+        agent had before and lost is opened again as theirs; one still open or pending is
+        theirs already and stays as it is. The copy keeps the indexes an erasure finds it by."""
+        assert handed.handed_from is not None
+        await self.conn.execute(
+            """INSERT INTO leads (lead_id, agent_id, client_sealed, email_index, phone_index,
+                                  phone_indexed, client_erased_at, assigned_at, status,
+                                  handed_from_agent_id, updated_at)
+               SELECT lead_id, $2, client_sealed, email_index, phone_index, phone_indexed,
+                      client_erased_at, $4, $5, agent_id, $6
+                 FROM leads WHERE lead_id = $1 AND agent_id = $3
+               ON CONFLICT (lead_id, agent_id) DO UPDATE SET
+                   client_sealed = EXCLUDED.client_sealed,
+                   email_index = EXCLUDED.email_index,
+                   phone_index = EXCLUDED.phone_index,
+                   phone_indexed = EXCLUDED.phone_indexed,
+                   client_erased_at = EXCLUDED.client_erased_at,
+                   assigned_at = EXCLUDED.assigned_at,
+                   status = EXCLUDED.status,
+                   handed_from_agent_id = EXCLUDED.handed_from_agent_id,
+                   completed_by_transaction = NULL,
+                   completed_at = NULL,
+                   updated_at = EXCLUDED.updated_at
+               WHERE leads.status IN ('removed', 'completed')""",
+            handed.lead_id,
+            handed.agent_id,
+            handed.handed_from,
+            handed.assigned_at,
+            handed.status.value,
+            now,
+        )
 
     async def lead_for_update(self, lead_id: str, agent_id: str) -> Lead | None:
         row = await self.conn.fetchrow(
@@ -294,7 +328,7 @@ class RemovalsRepository:
         proof = request.proof or Proof()
         await self.conn.execute(
             f"""INSERT INTO removal_requests ({_REQUEST_COLUMNS})
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)""",
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)""",
             request.removal_id,
             request.lead_id,
             request.agent_id,
@@ -309,12 +343,13 @@ class RemovalsRepository:
             request.decided_at,
             request.decision_note,
             request.completed_at,
+            request.handed_to,
         )
 
     async def update_request(self, request: RemovalRequest) -> None:
         await self.conn.execute(
             """UPDATE removal_requests SET status = $2, decided_by = $3, decided_at = $4,
-                   decision_note = $5, completed_at = $6
+                   decision_note = $5, completed_at = $6, handed_to_agent_id = $7
                WHERE removal_id = $1""",
             request.removal_id,
             request.status.value,
@@ -322,6 +357,7 @@ class RemovalsRepository:
             request.decided_at,
             request.decision_note,
             request.completed_at,
+            request.handed_to,
         )
 
     async def add_steps(self, removal_id: str, steps: Sequence[Step]) -> None:
@@ -396,6 +432,7 @@ def _lead(row: asyncpg.Record) -> Lead:
         status=LeadStatus(row["status"]),
         assigned_at=row["assigned_at"],
         client_responded_at=row["client_responded_at"],
+        handed_from=row["handed_from_agent_id"],
     )
 
 
@@ -415,5 +452,6 @@ def _request(row: asyncpg.Record, steps: tuple[Step, ...]) -> RemovalRequest:
         decided_at=row["decided_at"],
         decision_note=row["decision_note"],
         completed_at=row["completed_at"],
+        handed_to=row["handed_to_agent_id"],
         steps=steps,
     )

@@ -1,15 +1,18 @@
-"""`python -m services.reviews`: run the reviews service until stopped."""
+"""`python -m services.reviews`: run the reviews service until stopped; with `migrate`, apply its
+migrations and exit."""
 
 from __future__ import annotations
 
-from services.reviews.app import create_app
+import sys
+
+from services.reviews.app import MIGRATIONS, create_app
 from services.reviews.settings import ReviewsSettings
-from shared.runtime import run_http_app
+from shared.runtime import serve
 
 
 def main() -> None:
     settings = ReviewsSettings()
-    run_http_app(create_app(settings), settings)
+    serve(sys.argv[1:], settings, lambda: create_app(settings), MIGRATIONS)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
@@ -20,6 +20,7 @@ from services.reviews.handlers import Actor, Answers, CodeRefused, NotFoundError
 from services.reviews.repository import Decision, Invitation, Review, ReviewsRepository
 from shared.auth import Principal, Role, require_roles
 from shared.contracts.base import UtcDatetime
+from shared.contracts.removals import RemovalReason
 from shared.contracts.reviews import CATEGORIES, Channel, Scores
 from shared.http import ProblemError
 from shared.runtime import ServiceRuntime, runtime_of
@@ -46,11 +47,17 @@ CATEGORY_LABELS: tuple[tuple[str, str], ...] = (
 )
 CODE_STATUS = {
     InvitationProblem.UNKNOWN: 404,
+    InvitationProblem.PREPARING: 503,
     InvitationProblem.EXPIRED: 410,
     InvitationProblem.CLOSED: 410,
     InvitationProblem.USED: 409,
     InvitationProblem.WRONG_CHANNEL: 409,
 }
+HANDOFF_REASONS = (RemovalReason.ACTIVE_HANDOFF.value, RemovalReason.BAD_FIT.value)
+"""Removal surveys of a client handed on to another agent: the page says so (Redfin)."""
+PREPARING_RETRY_SECONDS = 30
+"""How soon a client whose survey is being prepared is asked to come back (Retry-After, and the
+page's refresh): the invitation event normally follows the mail within seconds."""
 PAGES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates" / "pages"),
     autoescape=select_autoescape(default=True, default_for_string=True),
@@ -208,9 +215,13 @@ def _code_problem(refused: CodeRefused) -> ProblemError:
             headers={"Retry-After": str(seconds)},
         )
     status = CODE_STATUS[refused.problem]
-    titles = {404: "Not Found", 409: "Conflict", 410: "Gone"}
+    titles = {404: "Not Found", 409: "Conflict", 410: "Gone", 503: "Service Unavailable"}
     return ProblemError(
-        status, titles[status], handlers.problem_text(refused.problem), code=refused.problem.value
+        status,
+        titles[status],
+        handlers.problem_text(refused.problem),
+        code=refused.problem.value,
+        headers={"Retry-After": str(PREPARING_RETRY_SECONDS)} if status == 503 else None,
     )
 
 
@@ -249,7 +260,8 @@ async def _submit_with_code(runtime: ServiceRuntime, body: ReviewBody, address: 
 @router.post("/reviews", status_code=201, response_model=Submitted)
 async def submit_review(body: ReviewBody, request: Request, runtime: Runtime) -> Submitted:
     """A client's answers, with the PIN or link token as the credential. 404 unknown code,
-    410 expired or closed, 409 already answered, 429 after too many wrong codes."""
+    410 expired or closed, 409 already answered, 429 after too many wrong codes, 503 with
+    Retry-After for a genuine link whose survey is still being prepared."""
     review = await _submit_with_code(runtime, body, _address(request))
     return Submitted(review_id=review.review_id, status=review.state.value)
 
@@ -370,12 +382,26 @@ async def withdraw_review(
 # pages (no JavaScript needed; every value is escaped by the templates)
 
 
-def _page(name: str, status: int = 200, **context: object) -> HTMLResponse:
+def _page(
+    name: str, status: int = 200, headers: dict[str, str] | None = None, **context: object
+) -> HTMLResponse:
     html = PAGES.get_template(name).render(**context)
-    return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+    return HTMLResponse(
+        html, status_code=status, headers={"Cache-Control": "no-store", **(headers or {})}
+    )
 
 
-def _problem_page(error: ProblemError) -> HTMLResponse:
+def _problem_page(error: ProblemError, token: str | None = None) -> HTMLResponse:
+    if error.status == 503 and token:
+        # the link is genuine but its invitation has not reached this service yet: the page
+        # comes back by itself (meta refresh), or with the button, no JavaScript needed
+        return _page(
+            "preparing.html",
+            503,
+            headers=error.headers,
+            retry_url="/survey?" + urlencode({"token": token}),
+            retry_seconds=PREPARING_RETRY_SECONDS,
+        )
     if error.status in (404, 429):
         return _page("pin.html", error.status, error=error.detail)
     return _page(
@@ -404,6 +430,7 @@ async def _form_page(
         status,
         agent_name=await _agent_name(runtime, invitation.agent_id),
         removal=invitation.survey == "removal",
+        handoff=invitation.removal_reason in HANDOFF_REASONS,
         categories=CATEGORY_LABELS,
         pin=pin,
         token=token,
@@ -430,7 +457,7 @@ async def survey_page(
             runtime, pin=None, token=token, address=_address(request)
         )
     except ProblemError as error:
-        return _problem_page(error)
+        return _problem_page(error, token)
     return await _form_page(runtime, invitation, pin=None, token=token)
 
 
@@ -474,7 +501,7 @@ async def survey_answers(request: Request, runtime: Runtime) -> HTMLResponse:
             )
         review = await _submit_with_code(runtime, body, _address(request))
     except ProblemError as error:
-        return _problem_page(error)
+        return _problem_page(error, token)
     return _page(
         "thanks.html",
         agent_name=await _agent_name(runtime, review.agent_id),

@@ -16,6 +16,8 @@ from services.reviews.domain.model import (
     ReviewState,
     Step,
     after_submission,
+    code_problem,
+    counts_as_wrong_code,
     invitation_problem,
     moderate,
     respond,
@@ -191,9 +193,11 @@ async def invitation_closed(event: InvitationClosed, uow: UnitOfWork) -> None:
 async def find_by_code(
     uow: UnitOfWork, *, pin: str | None, token: str | None, address: str, lock: bool = False
 ) -> Invitation | CodeRefused:
-    """The invitation a PIN or link belongs to, if usable. Wrong PINs are counted per client
-    address and in total; past either limit every attempt is refused for a while. `lock`: the
-    invitation is locked for a submission (give it to `submit` as it is)."""
+    """The invitation a PIN or link belongs to, if usable. Wrong codes (PINs, and links without
+    our MAC) are counted per client address and in total; past either limit every attempt is
+    refused for a while. A genuine link whose invitation has not arrived yet is `PREPARING`,
+    and not counted. `lock`: the invitation is locked for a submission (give it to `submit` as
+    it is)."""
     ctx, repo = context(), repository(uow)
     since = uow.now - ctx.failure_window
     code = (
@@ -222,11 +226,17 @@ async def find_by_code(
             invitation = await repo.invitation_by_code(code)
     if refused:
         return CodeRefused(None, retry_after=ctx.failure_window)
-    problem = invitation_problem(invitation.view if invitation else None, uow.now)
-    if problem is InvitationProblem.UNKNOWN and pin:
-        # only PINs can be guessed (60 bits); a 256-bit link token cannot, and an unknown one
-        # is usually a link clicked before the invitation event arrived: no lock-out for that.
-        # Wrong PINs from one address are counted again under its lock, so a concurrent burst
+    # a link clicked before the invitation event arrived carries its invitation id under our
+    # MAC: "being prepared", and never counted as a wrong code
+    linked = ctx.hasher.linked_invitation(token) if token and invitation is None else None
+    problem = code_problem(
+        invitation.view if invitation else None,
+        uow.now,
+        genuine_link=linked is not None,
+        linked_invitation_seen=linked is not None and await repo.invitation(linked) is not None,
+    )
+    if counts_as_wrong_code(problem, genuine_link=linked is not None):
+        # Wrong codes from one address are counted again under its lock, so a concurrent burst
         # cannot all pass the check above; right ones never wait for that lock.
         await repo.lock_code_failures(address)
         if await locked_out():
@@ -322,6 +332,7 @@ async def submit(
 
 _PROBLEM_TEXT = {
     InvitationProblem.UNKNOWN: "This code is not one we issued. Check it and try again.",
+    InvitationProblem.PREPARING: "Your survey is being prepared. Please try again in a minute.",
     InvitationProblem.EXPIRED: "This survey has expired.",
     InvitationProblem.CLOSED: "This survey is no longer open.",
     InvitationProblem.USED: "This survey has already been answered. Thank you!",

@@ -1,15 +1,18 @@
-"""`python -m services.scoring`: run the scoring service until stopped."""
+"""`python -m services.scoring`: run the scoring service until stopped; with `migrate`, apply its
+migrations and exit."""
 
 from __future__ import annotations
 
-from services.scoring.app import create_app
+import sys
+
+from services.scoring.app import MIGRATIONS, create_app
 from services.scoring.settings import ScoringSettings
-from shared.runtime import run_http_app
+from shared.runtime import serve
 
 
 def main() -> None:
     settings = ScoringSettings()
-    run_http_app(create_app(settings), settings)
+    serve(sys.argv[1:], settings, lambda: create_app(settings), MIGRATIONS)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,13 @@ class RemovalCompleted(Contract):
     reason: RemovalReason = Field(description="Chooses the survey template.")
     referral_fee_owed: bool = Field(description="False for lease_or_rental.")
     completed_at: UtcDatetime = Field(description="When completed.")
+    handed_to_agent_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="For an approved active_handoff or bad_fit: the agent who takes the client "
+        "over (the survey tells the client so). Null for every other removal.",
+        examples=["A-2"],
+    )
 
 
 class HandoffRequested(Contract):
@@ -67,5 +74,12 @@ class HandoffRequested(Contract):
     removal_id: str = Field(max_length=64, description="Removal request id.")
     lead_id: str = Field(max_length=64, description="The lead to reassign.")
     from_agent_id: str = Field(max_length=64, description="The agent giving the lead up.")
+    to_agent_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The agent the coordinator named to take the client over; the lead is "
+        "theirs (open) from the same instant. Null only in events from before it was named.",
+        examples=["A-2"],
+    )
     reason: RemovalReason = Field(description="active_handoff or bad_fit.")
     requested_at: UtcDatetime = Field(description="When approved.")

@@ -43,7 +43,7 @@ if MISSING:
 
 SECRET = "e2e-auth-secret-e2e-auth-secret-0001"
 PIN = re.compile(r"\b([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})\b")
-TOKEN_LINK = re.compile(r"/survey\?token=([A-Za-z0-9_\-]+)")
+TOKEN_LINK = re.compile(r"/survey\?token=([A-Za-z0-9_.\-]+)")
 
 
 @pytest.fixture(scope="module")

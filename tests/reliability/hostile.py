@@ -276,6 +276,7 @@ def valid_data(ce_type: str, ident: str) -> dict[str, Any]:
             "reason": "changed_mind",
             "referral_fee_owed": True,
             "completed_at": at,
+            "handed_to_agent_id": None,
         },
         "lead.handoff.requested.v1": {
             "removal_id": f"X-{ident}",
@@ -283,6 +284,13 @@ def valid_data(ce_type: str, ident: str) -> dict[str, Any]:
             "from_agent_id": agent_id,
             "reason": "bad_fit",
             "requested_at": at,
+            "to_agent_id": f"A-{ident}-new",
+        },
+        "client.erasure.requested.v1": {
+            "erasure_id": f"E-{ident}",
+            "requested_at": at,
+            "client_indexes": [f"{ident:0>64}"[:64]],
+            "invitation_ids": [f"I-{ident}"],
         },
     }
     payloads["removal.denied.v1"] = payloads["removal.approved.v1"]

@@ -68,6 +68,45 @@ def test_every_environment_variable_is_a_setting_the_service_reads(service: str)
     assert not unknown, f"{service} is given variables it never reads: {unknown}"
 
 
+def test_compose_images_are_pinned_and_kafka_is_the_version_run_locally() -> None:
+    services = _compose()["services"]
+    for name, spec in services.items():
+        image = spec["image"]
+        assert ":" in image and not image.endswith(":latest"), f"{name}: {image} is not pinned"
+    kafka_sh = (ROOT / "deploy" / "local" / "kafka.sh").read_text()
+    version = services["kafka"]["image"].split(":")[1]
+    assert f"DEFAULT_VERSIONS=({version} " in kafka_sh, "compose and kafka.sh run other Kafkas"
+
+
+def test_kafka_is_reachable_from_the_host_and_keeps_its_data() -> None:
+    compose = _compose()
+    kafka = compose["services"]["kafka"]
+    env = kafka["environment"]
+    host_listener = next(
+        listener
+        for listener in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
+        if listener.startswith("HOST://")
+    )
+    port = host_listener.rsplit(":", 1)[1]
+    assert host_listener.startswith("HOST://localhost:")
+    assert f"{port}:{port}" in kafka["ports"], "the advertised host port is not published"
+    assert f"HOST://:{port}" in env["KAFKA_LISTENERS"]
+    data = env["KAFKA_LOG_DIRS"]
+    assert any(v.endswith(f":{data}") for v in kafka["volumes"]) and env["CLUSTER_ID"]
+    assert {v.split(":")[0] for v in kafka["volumes"]} <= set(compose["volumes"])
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_services_stop_gracefully_and_wait_for_a_healthy_stack(service: str) -> None:
+    spec = _compose()["services"][service]
+    assert int(spec["stop_grace_period"].rstrip("s")) > 20, "shorter than the graceful shutdown"
+    assert {dep["condition"] for dep in spec["depends_on"].values()} <= {
+        "service_healthy",
+        "service_completed_successfully",
+    }
+    assert "healthcheck" in _compose()["services"]["mailpit"]
+
+
 def test_services_reach_the_stack_by_its_compose_names_and_ports() -> None:
     compose = _compose()
     services = compose["services"]
@@ -91,7 +130,9 @@ def test_dockerfile_installs_the_pinned_dependencies() -> None:
 
 
 def _manifests(service: str) -> dict[str, dict[str, Any]]:
-    documents = yaml.safe_load_all((ROOT / "deploy" / "k8s" / f"{service}.yaml").read_text())
+    documents = yaml.safe_load_all(
+        (ROOT / "deploy" / "k8s" / "base" / f"{service}.yaml").read_text()
+    )
     return {doc["kind"]: doc for doc in documents}
 
 
@@ -140,8 +181,8 @@ def test_each_demo_service_uses_the_schema_the_demo_drops_before_a_run(
 
 
 def _kafka_acls() -> dict[str, list[dict[str, Any]]]:
-    """Each Kafka user's ACLs, from deploy/k8s/kafka-acls.yaml."""
-    users = yaml.safe_load_all((ROOT / "deploy/k8s/kafka-acls.yaml").read_text())
+    """Each Kafka user's ACLs, from deploy/k8s/base/kafka-acls.yaml."""
+    users = yaml.safe_load_all((ROOT / "deploy/k8s/base/kafka-acls.yaml").read_text())
     return {u["metadata"]["name"]: u["spec"]["authorization"]["acls"] for u in users}
 
 
@@ -182,9 +223,9 @@ def test_each_service_may_read_what_it_consumes_and_dead_letter_it(service: str)
 def _k8s_documents() -> list[dict[str, Any]]:
     return [
         document
-        for path in sorted((ROOT / "deploy" / "k8s").glob("*.yaml"))
+        for path in sorted((ROOT / "deploy" / "k8s" / "base").glob("*.yaml"))
         for document in yaml.safe_load_all(path.read_text())
-        if document
+        if isinstance(document, dict) and document.get("kind") != "Kustomization"
     ]
 
 

@@ -54,6 +54,7 @@ def event_for(request: RemovalRequest, step: Step) -> tuple[EventType, BaseModel
             removal_id=request.removal_id,
             lead_id=request.lead_id,
             from_agent_id=request.agent_id,
+            to_agent_id=request.handed_to,
             reason=request.reason,
             requested_at=step.at,
         )
@@ -64,6 +65,7 @@ def event_for(request: RemovalRequest, step: Step) -> tuple[EventType, BaseModel
         reason=request.reason,
         referral_fee_owed=request.referral_fee_owed,
         completed_at=step.at,
+        handed_to_agent_id=request.handed_to,
     )
 
 

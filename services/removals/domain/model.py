@@ -20,6 +20,7 @@ MIN_NOTES_LENGTH = 20
 MAX_NOTES_LENGTH = 4000
 MAX_DECISION_NOTE_LENGTH = 2000
 MAX_PROOF_LENGTH = 2000
+MAX_AGENT_ID_LENGTH = 64
 
 NEEDS_COORDINATOR: frozenset[RemovalReason] = frozenset(
     {RemovalReason.ACTIVE_HANDOFF, RemovalReason.BAD_FIT, RemovalReason.PRIOR_CLIENT}
@@ -89,6 +90,8 @@ class Lead:
     assigned_at: datetime
     client_responded_at: datetime | None = None
     """The first response from the client the agent recorded (the lead's contact history)."""
+    handed_from: str | None = None
+    """The agent who handed this client over (an approved hand-off), if that is how it came."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,8 @@ class RemovalRequest:
     decided_at: datetime | None = None
     decision_note: str | None = None
     completed_at: datetime | None = None
+    handed_to: str | None = None
+    """The agent who takes the client over (approved hand-offs only)."""
     steps: tuple[Step, ...] = field(default=())
 
     @property
@@ -141,11 +146,13 @@ class RemovalRequest:
 
 @dataclass(frozen=True)
 class Outcome:
-    """The request after a transition, the lead's new status and the steps just taken."""
+    """The request after a transition, the lead's new status and the steps just taken; for an
+    approved hand-off, the new agent's lead."""
 
     request: RemovalRequest
     lead_status: LeadStatus
     new_steps: tuple[Step, ...]
+    handed_lead: Lead | None = None
 
 
 def parse_reason(text: str) -> RemovalReason:
@@ -235,10 +242,13 @@ def decide(
     coordinator_id: str,
     note: str,
     now: datetime,
+    handed_to: str | None = None,
 ) -> Outcome:
     """A coordinator approves (verifying the proof, for prior_client) or denies a pending request.
 
-    Approval completes the removal at once; a hand-off reason first asks for reassignment.
+    Approval completes the removal at once. Approving a hand-off reason names the agent who
+    takes the client over (`handed_to`, required then and refused otherwise): the client
+    becomes that agent's open lead (Redfin: the coordinator assists the hand-off).
     Denial gives the lead back to the agent, open."""
     if request.status is not RemovalStatus.PENDING:
         raise RemovalRejected(
@@ -251,6 +261,7 @@ def decide(
         raise RemovalRejected(
             "note_too_long", f"the note is limited to {MAX_DECISION_NOTE_LENGTH} characters"
         )
+    handed_to = _check_handed_to(request, decision, handed_to)
     decided = replace(request, decided_by=coordinator_id, decided_at=now, decision_note=note)
     if decision is Decision.DENY:
         step = Step(StepKind.DENIED, coordinator_id, now, note)
@@ -261,14 +272,56 @@ def decide(
         decided, status=RemovalStatus.APPROVED, steps=(*request.steps, approved_step)
     )
     steps: list[Step] = [approved_step]
-    if request.reason in HANDED_OFF:
+    handed_lead = None
+    if handed_to is not None:
         handoff = Step(
-            StepKind.HANDOFF_REQUESTED, coordinator_id, now, "client to be handed to another agent"
+            StepKind.HANDOFF_REQUESTED, coordinator_id, now, f"client handed to agent {handed_to}"
         )
-        approved = replace(approved, steps=(*approved.steps, handoff))
+        approved = replace(approved, handed_to=handed_to, steps=(*approved.steps, handoff))
         steps.append(handoff)
+        handed_lead = Lead(
+            request.lead_id,
+            handed_to,
+            LeadStatus.OPEN,
+            assigned_at=now,
+            handed_from=request.agent_id,
+        )
     completed = _complete(approved, actor=coordinator_id, now=now)
-    return Outcome(completed.request, LeadStatus.REMOVED, (*steps, *completed.new_steps))
+    return Outcome(
+        completed.request,
+        LeadStatus.REMOVED,
+        (*steps, *completed.new_steps),
+        handed_lead=handed_lead,
+    )
+
+
+def _check_handed_to(
+    request: RemovalRequest, decision: Decision, handed_to: str | None
+) -> str | None:
+    """The agent an approval hands the client to: named exactly when a hand-off is approved."""
+    handed_to = (handed_to or "").strip() or None
+    hands_off = decision is Decision.APPROVE and request.reason in HANDED_OFF
+    if hands_off and handed_to is None:
+        raise RemovalRejected(
+            "handoff_agent_required",
+            f"approving {request.reason.value} hands the client to another agent: "
+            "name that agent in handed_to_agent_id",
+        )
+    if not hands_off and handed_to is not None:
+        raise RemovalRejected(
+            "handoff_agent_not_applicable",
+            "handed_to_agent_id is only for approving active_handoff or bad_fit; "
+            f"this is {'a denial' if decision is Decision.DENY else request.reason.value}",
+        )
+    if handed_to is not None and len(handed_to) > MAX_AGENT_ID_LENGTH:
+        raise RemovalRejected(
+            "handoff_agent_invalid", f"an agent id has at most {MAX_AGENT_ID_LENGTH} characters"
+        )
+    if handed_to == request.agent_id:
+        raise RemovalRejected(
+            "handoff_to_same_agent", "the client must be handed to another agent, not back"
+        )
+    return handed_to
 
 
 def close_by_transaction(request: RemovalRequest, *, transaction_id: str, now: datetime) -> Outcome:

@@ -105,9 +105,11 @@ def withdraw(state: ReviewState) -> Step:
 
 
 class InvitationProblem(StrEnum):
-    """Why a code cannot be used; the API maps these to 404 / 410 / 409."""
+    """Why a code cannot be used; the API maps these to 404 / 410 / 409, and PREPARING to 503
+    (come back in a minute)."""
 
     UNKNOWN = "unknown"
+    PREPARING = "preparing"
     EXPIRED = "expired"
     CLOSED = "closed"
     USED = "used"
@@ -135,6 +137,28 @@ def invitation_problem(
     if now >= invitation.expires_at:
         return InvitationProblem.EXPIRED
     return None
+
+
+def code_problem(
+    invitation: InvitationView | None,
+    now: datetime,
+    *,
+    genuine_link: bool = False,
+    linked_invitation_seen: bool = False,
+) -> InvitationProblem | None:
+    """`invitation_problem`, except that a genuine link (its token carries our MAC over its
+    invitation id) whose invitation this service has not seen yet is being prepared, not
+    unknown: the mail can reach the client before the invitation event reaches reviews."""
+    if invitation is None and genuine_link and not linked_invitation_seen:
+        return InvitationProblem.PREPARING
+    return invitation_problem(invitation, now)
+
+
+def counts_as_wrong_code(problem: InvitationProblem | None, *, genuine_link: bool) -> bool:
+    """An unknown code counts towards the rate limit, unless it is a genuine link: nobody can
+    guess one, so it is never someone trying codes. A typed PIN cannot carry a MAC, so an
+    unknown PIN always counts (and stays a 404)."""
+    return problem is InvitationProblem.UNKNOWN and not genuine_link
 
 
 def too_many_failures(failures: int, limit: int) -> bool:

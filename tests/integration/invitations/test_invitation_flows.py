@@ -75,6 +75,10 @@ async def test_a_closed_transaction_emails_each_client_a_working_pin(
     assert "/unsubscribe?token=" in text
     issued = await invitations.wait_for(of_agent(agent_id, "invitation.issued.v1"))
     assert issued.data["pin_hash"] == SecretHasher(PEPPER).pin_hash(match.group(1))
+    # the link names its invitation under the MAC reviews checks ("being prepared", not 404)
+    token = text.split("/survey?token=", 1)[1].split()[0]
+    assert issued.data["token_hash"] == SecretHasher(PEPPER).token_hash(token)
+    assert SecretHasher(PEPPER).linked_invitation(token) == issued.data["invitation_id"]
     assert issued.data["channel"] == "email" and issued.data["survey"] == "transaction"
     assert email not in str(issued.data)
 

@@ -278,6 +278,57 @@ async def test_a_removal_completed_before_the_roster_names_the_agent_is_surveyed
     assert len(mail.to(email)) == 1
 
 
+async def test_a_handoff_survey_names_the_new_agent_who_can_later_remove_the_client_in_turn(
+    service: Service, publish_event: Any, topic_reader: Any, mail: MailSink
+) -> None:
+    """Redfin: on an approved hand-off the coordinator names the agent who takes the client
+    over; the client's survey (about the agent they leave) says who that is. The new agent's
+    lead is known here from then on, so their own removal of it surveys the client too."""
+    service.clock.set(START)
+    participation = await topic_reader(Topic.AGENTS_PARTICIPATION)
+    agent_id, new_agent = await rostered_agent(publish_event, participation), unique("A")
+    await publish_event(
+        AGENT_UPSERTED, agent_upserted(new_agent).model_copy(update={"name": "Ana Ruiz"})
+    )
+    await until_stored(service.settings, "agents", "agent_id", new_agent)
+    lead_id, email = unique("L"), f"{unique('sam')}@example.com"
+    await publish_event(
+        REMOVAL_COMPLETED,
+        RemovalCompleted(
+            removal_id=str(uuid.uuid4()),
+            lead_id=lead_id,
+            agent_id=agent_id,
+            reason=RemovalReason.BAD_FIT,
+            referral_fee_owed=True,
+            completed_at=START,
+            handed_to_agent_id=new_agent,
+        ),
+    )
+    # held until the lead arrives: the new agent is kept with the held survey
+    await until_stored(service.settings, "pending_removal_surveys", "lead_id", lead_id)
+    await publish_event(
+        LEAD_ASSIGNED,
+        lead_assigned(lead_id, agent_id, email, name="Sam", assigned_at=START - timedelta(days=30)),
+    )
+    survey = await mail.wait_for(to(email, "Ana Ruiz will help you"), timeout=20)
+    assert "handed you on to Ana Ruiz" in body_text(survey)
+    assert "coordinator" in body_text(survey)
+
+    await publish_event(
+        REMOVAL_COMPLETED,
+        RemovalCompleted(
+            removal_id=str(uuid.uuid4()),
+            lead_id=lead_id,
+            agent_id=new_agent,
+            reason=RemovalReason.CHANGED_MIND,
+            referral_fee_owed=True,
+            completed_at=START + timedelta(days=20),
+        ),
+    )
+    second = await mail.wait_for(to(email, "stopped"), timeout=20)
+    assert "Ana Ruiz" in body_text(second) and "stopped searching" in body_text(second)
+
+
 async def test_invitations_expire_after_30_days_and_ops_can_erase_a_client(
     service: Service, publish_event: Any, topic_reader: Any, mail: MailSink
 ) -> None:

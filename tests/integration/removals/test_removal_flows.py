@@ -109,6 +109,7 @@ async def test_changed_mind_removes_the_lead_at_once_and_publishes_completion(
         "reason": "changed_mind",
         "referral_fee_owed": True,
         "completed_at": "2026-11-20T15:00:00Z",
+        "handed_to_agent_id": None,
     }
     requested = await events.wait_for(of_lead(lead_id, "removal.requested.v1"))
     assert requested.data["needs_approval"] is False
@@ -119,8 +120,9 @@ async def test_bad_fit_waits_for_the_coordinator_then_hands_the_client_off(
     service: httpx.AsyncClient, publish_event: Any, topic_reader: Any
 ) -> None:
     events = await topic_reader(Topic.REMOVALS_EVENTS)
-    agent = unique("A")
+    agent, new_agent = unique("A"), unique("A")
     lead_id = await assigned_lead(service, publish_event, agent)
+    client = (await eventually_lead(service, agent, lead_id))["client"]
 
     response = await service.post(
         "/api/v1/removals",
@@ -144,15 +146,31 @@ async def test_bad_fit_waits_for_the_coordinator_then_hands_the_client_off(
     mine = await service.get("/api/v1/removals?status=pending", headers=as_agent(agent))
     assert [item["removal_id"] for item in mine.json()["items"]] == [removal_id]
 
-    decision = await service.post(
+    unnamed = await service.post(
         f"/api/v1/removals/{removal_id}/decision",
         json={"decision": "approve", "note": "Spoke with both; a better match is available."},
+        headers=as_coordinator("C-7"),
+    )
+    assert unnamed.status_code == 422, unnamed.text
+    assert unnamed.headers["content-type"] == "application/problem+json"
+    assert unnamed.json()["code"] == "handoff_agent_required"
+    assert "handed_to_agent_id" in unnamed.json()["detail"]
+    await eventually_lead(service, agent, lead_id, "removal_pending")  # nothing changed
+
+    decision = await service.post(
+        f"/api/v1/removals/{removal_id}/decision",
+        json={
+            "decision": "approve",
+            "note": "Spoke with both; a better match is available.",
+            "handed_to_agent_id": new_agent,
+        },
         headers=as_coordinator("C-7"),
     )
     assert decision.status_code == 200, decision.text
     decided = decision.json()
     assert decided["status"] == "completed"
     assert decided["decided_by"] == "C-7"
+    assert decided["handed_to_agent_id"] == new_agent
     assert [(s["step"], s["actor"]) for s in decided["steps"]] == [
         ("requested", agent),
         ("approved", "C-7"),
@@ -165,8 +183,17 @@ async def test_bad_fit_waits_for_the_coordinator_then_hands_the_client_off(
     completed = await events.wait_for(of_lead(lead_id, "removal.completed.v1"))
     assert approved.data["note"] == "Spoke with both; a better match is available."
     assert handoff.data["from_agent_id"] == agent
+    assert handoff.data["to_agent_id"] == new_agent
     assert handoff.data["reason"] == "bad_fit"
     assert completed.data["reason"] == "bad_fit"
+    assert completed.data["agent_id"] == agent
+    assert completed.data["handed_to_agent_id"] == new_agent
+
+    # the client is the new agent's open lead, with the contact, and gone from the old list
+    taken_over = await eventually_lead(service, new_agent, lead_id, "open")
+    assert taken_over["client"] == client
+    assert taken_over["handed_from_agent_id"] == agent
+    assert (await eventually_lead(service, agent, lead_id, "removed"))["client"] == client
     ours = [e.type for e in events.envelopes() if e.data.get("lead_id") == lead_id]
     assert ours == [
         "removal.requested.v1",
@@ -211,6 +238,14 @@ async def test_prior_client_without_proof_is_refused(
     )
     assert with_proof.status_code == 201
     assert with_proof.json()["status"] == "pending"
+    nobody_to_hand_to = await service.post(
+        f"/api/v1/removals/{with_proof.json()['removal_id']}/decision",
+        json={"decision": "approve", "note": "Proof checked.", "handed_to_agent_id": "A-2"},
+        headers=as_coordinator(),
+    )
+    assert nobody_to_hand_to.status_code == 422
+    assert nobody_to_hand_to.headers["content-type"] == "application/problem+json"
+    assert nobody_to_hand_to.json()["code"] == "handoff_agent_not_applicable"
 
 
 async def test_a_deal_closed_with_the_agent_completes_the_lead_which_is_then_not_removable(

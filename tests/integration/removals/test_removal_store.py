@@ -9,7 +9,9 @@ import pytest
 
 from services.removals import handlers
 from services.removals.domain.model import Decision, LeadStatus, Proof, RemovalRejected
+from shared.contracts.erasures import ErasureRequested
 from shared.contracts.mls import TransactionClosed
+from shared.crypto import PiiCipher
 from shared.uow import UnitOfWorkFactory
 from tests.integration.removals.conftest import START, lead_assigned, unique
 
@@ -220,3 +222,91 @@ async def test_a_replayed_assignment_does_not_reopen_a_removed_lead(
     async with units() as uow:
         await handlers.lead_assigned(event, uow)
     assert await lead_status(units, lead_id, "A-1") == "removed"
+
+
+async def handed_off(
+    units: UnitOfWorkFactory, lead_id: str, from_agent: str, to_agent: str
+) -> None:
+    async with units() as uow:
+        request = await handlers.ask_for_removal(
+            uow,
+            agent_id=from_agent,
+            lead_id=lead_id,
+            reason="active_handoff",
+            notes=NOTES,
+            client_ever_responded=True,
+            proof=None,
+        )
+    async with units() as uow:
+        await handlers.decide_removal(
+            uow,
+            removal_id=request.removal_id,
+            coordinator_id="C-1",
+            decision=Decision.APPROVE,
+            note="A-2 works the client's new area",
+            handed_to=to_agent,
+        )
+
+
+async def test_a_handed_over_client_is_the_new_agents_lead_and_completes_with_them(
+    units: UnitOfWorkFactory,
+) -> None:
+    """The new agent's lead carries the client's contact (copied sealed, never through a
+    topic), so a later closing with the new agent completes it."""
+    lead_id, email = unique("L"), f"{unique('sam')}@example.com"
+    async with units() as uow:
+        await handlers.lead_assigned(lead_assigned(lead_id, "A-1", email), uow)
+    await handed_off(units, lead_id, "A-1", "A-2")
+    assert await lead_status(units, lead_id, "A-1") == "removed"
+    async with units() as uow:
+        (record,) = [
+            r
+            for r in await handlers.repository(uow).leads_of("A-2", None, 10)
+            if r.lead.lead_id == lead_id
+        ]
+    assert record.lead.status is LeadStatus.OPEN and record.lead.handed_from == "A-1"
+    assert record.client is not None and record.client.email == email
+    assert record.lead.assigned_at == START
+    events = [payload for ce_type, payload in await outbox(units)]
+    assert {"to_agent_id": "A-2", "from_agent_id": "A-1"}.items() <= events[2].items()
+    assert events[3]["handed_to_agent_id"] == "A-2"
+
+    async with units() as uow:
+        await handlers.transaction_closed(closed(unique("T"), "A-2", email, 3), uow)
+    assert await lead_status(units, lead_id, "A-2") == "completed"
+
+
+async def test_a_client_handed_back_to_an_earlier_agent_is_theirs_again(
+    units: UnitOfWorkFactory,
+) -> None:
+    lead_id, email = unique("L"), f"{unique('sam')}@example.com"
+    async with units() as uow:
+        await handlers.lead_assigned(lead_assigned(lead_id, "A-1", email), uow)
+    await handed_off(units, lead_id, "A-1", "A-2")
+    await handed_off(units, lead_id, "A-2", "A-1")
+    assert await lead_status(units, lead_id, "A-1") == "open"
+    assert await lead_status(units, lead_id, "A-2") == "removed"
+
+
+async def test_an_erasure_by_phone_reaches_the_new_agent_s_copy_of_a_handed_over_client(
+    units: UnitOfWorkFactory,
+) -> None:
+    lead_id = unique("L")
+    async with units() as uow:
+        await handlers.lead_assigned(lead_assigned(lead_id, "A-1", None), uow)
+    await handed_off(units, lead_id, "A-1", "A-2")
+    async with units() as uow:
+        phone = PiiCipher("test-key").blind_index("+1 713 555 0100")
+        await handlers.erasure_requested(
+            ErasureRequested(
+                erasure_id=unique("E"),
+                requested_at=START,
+                client_indexes=[phone],
+                invitation_ids=[],
+            ),
+            uow,
+        )
+        left = await uow.conn.fetch(
+            "SELECT agent_id FROM leads WHERE lead_id = $1 AND client_sealed IS NOT NULL", lead_id
+        )
+    assert not left, f"still holding the client: {[r['agent_id'] for r in left]}"

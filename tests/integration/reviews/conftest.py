@@ -25,7 +25,7 @@ from shared.contracts.invitations import InvitationIssued
 from shared.contracts.mls import AgentUpserted
 from shared.contracts.removals import RemovalReason
 from shared.contracts.reviews import Channel, SurveyKind
-from shared.crypto import SecretHasher, new_pin, new_token
+from shared.crypto import SecretHasher, new_pin
 from tests.conftest import running_app
 from tests.support.kafka import EventPublisher, start_group_at_end
 from tests.support.waiting import until_stored
@@ -100,21 +100,22 @@ class Issued:
     event: InvitationIssued
 
 
+def roster_entry(agent_id: str, *, active: bool = True) -> AgentUpserted:
+    return AgentUpserted(
+        agent_id=agent_id,
+        name="Jo Agent",
+        email=f"{agent_id.lower()}@realty.example",
+        office_id="O-1",
+        member_since=date(2025, 1, 15),
+        active=active,
+    )
+
+
 async def announce_agent(publish_event: EventPublisher, service: Service, agent_id: str) -> None:
     """Announce the agent on the roster and wait until the service has stored it: roster and
     invitations travel on different topics, and a survey shown before the roster landed names
     "your agent" and queues no notice to the agent."""
-    await publish_event(
-        AGENT_UPSERTED,
-        AgentUpserted(
-            agent_id=agent_id,
-            name="Jo Agent",
-            email=f"{agent_id.lower()}@realty.example",
-            office_id="O-1",
-            member_since=date(2025, 1, 15),
-            active=True,
-        ),
-    )
+    await publish_event(AGENT_UPSERTED, roster_entry(agent_id))
     await until_stored(service.settings, "agents", "agent_id", agent_id)
 
 
@@ -126,13 +127,19 @@ async def issue_invitation(
     channel: Channel = Channel.EMAIL,
     ttl: timedelta = timedelta(days=30),
     removal_reason: RemovalReason | None = None,
+    invitation_id: str | None = None,
+    token: str | None = None,
 ) -> Issued:
-    """Announce an invitation and wait until the service has consumed it."""
+    """Announce an invitation and wait until the service has consumed it. Its link token is
+    of the current format (naming the invitation under the MAC) unless `token` is given."""
     hasher = SecretHasher(PEPPER)
     agent_id = agent_id or unique("A")
-    pin, token = (new_pin(), new_token()) if channel is Channel.EMAIL else (None, None)
+    invitation_id = invitation_id or unique("inv")
+    pin = new_pin() if channel is Channel.EMAIL else None
+    if channel is Channel.EMAIL:
+        token = token or hasher.link_token(invitation_id)
     event = InvitationIssued(
-        invitation_id=unique("inv"),
+        invitation_id=invitation_id,
         agent_id=agent_id,
         transaction_id=None if removal_reason else unique("T"),
         lead_id=unique("L") if removal_reason else None,

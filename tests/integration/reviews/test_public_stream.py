@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -14,7 +14,6 @@ from shared.auth import Role
 from shared.cloudevents import Envelope
 from shared.contracts import AGENT_UPSERTED, ERASURE_REQUESTED, PARTICIPATION_CHANGED
 from shared.contracts.erasures import ErasureRequested
-from shared.contracts.mls import AgentUpserted
 from shared.contracts.participation import (
     ParticipationChanged,
     ParticipationMode,
@@ -29,6 +28,7 @@ from tests.integration.reviews.conftest import (
     announce_agent,
     bearer,
     issue_invitation,
+    roster_entry,
     unique,
 )
 from tests.support.kafka import EventPublisher, TopicReader
@@ -68,17 +68,7 @@ async def set_mode(
 
 
 async def set_active(publish_event: EventPublisher, agent_id: str, *, active: bool) -> None:
-    await publish_event(
-        AGENT_UPSERTED,
-        AgentUpserted(
-            agent_id=agent_id,
-            name="Jo Agent",
-            email=f"{agent_id.lower()}@realty.example",
-            office_id="O-1",
-            member_since=date(2025, 1, 15),
-            active=active,
-        ),
-    )
+    await publish_event(AGENT_UPSERTED, roster_entry(agent_id, active=active))
 
 
 def of(agent_id: str, ce_type: str, review_id: str | None = None) -> Callable[[Envelope], bool]:

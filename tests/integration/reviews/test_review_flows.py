@@ -15,9 +15,11 @@ from shared.contracts import INVITATION_CANCELLED, INVITATION_ISSUED
 from shared.contracts.invitations import InvitationClosed
 from shared.contracts.removals import RemovalReason
 from shared.contracts.reviews import Channel
+from shared.crypto import SecretHasher, new_token
 from shared.topics import Topic
 from tests.integration.reviews.conftest import (
     GOOD,
+    PEPPER,
     POOR,
     Service,
     announce_agent,
@@ -334,18 +336,72 @@ async def test_wrong_codes_are_rate_limited_per_client_address(
     assert ok.status_code == 201
 
 
-async def test_unknown_links_do_not_lock_a_client_out(
+async def test_a_genuine_link_before_its_invitation_is_being_prepared_then_works(
     service: Service, publish_event: EventPublisher
 ) -> None:
-    """Tokens cannot be guessed; an early click on a link must not count as a wrong PIN."""
+    """A client who opens the mail's link before this service has consumed the invitation
+    event is told to come back in a minute (never "not one we issued"), as often as they
+    try, without being locked out; once the event arrives the same link works."""
+    invitation_id = unique("inv")
+    token = SecretHasher(PEPPER).link_token(invitation_id)
     transport = httpx.ASGITransport(app=service.app, client=("203.0.113.77", 4000))
     async with httpx.AsyncClient(transport=transport, base_url="http://service") as early:
         for _ in range(service.settings.code_failure_limit + 2):
-            page = await early.get("/survey", params={"token": "not-yet-known-token-000000"})
-            assert page.status_code == 404
-        issued = await issue_invitation(publish_event, service)
-        ok = await early.post("/api/v1/reviews", json=answers(GOOD, pin=issued.pin))
-        assert ok.status_code == 201
+            api = await early.post("/api/v1/reviews", json=answers(GOOD, token=token))
+            assert api.status_code == 503, api.text
+            assert api.headers["content-type"].startswith("application/problem+json")
+            assert api.json()["code"] == "preparing"
+            assert "being prepared" in api.json()["detail"]
+            assert int(api.headers["retry-after"]) > 0
+        page = await early.get("/survey", params={"token": token})
+        assert page.status_code == 503 and int(page.headers["retry-after"]) > 0
+        assert "being prepared" in page.text and "not one we issued" not in page.text
+        assert 'http-equiv="refresh"' in page.text and f"/survey?token={token}" in page.text
+
+        issued = await issue_invitation(
+            publish_event, service, invitation_id=invitation_id, token=token
+        )
+        form = await early.get("/survey", params={"token": issued.token})
+        assert form.status_code == 200 and "<form" in form.text
+        ok = await early.post("/api/v1/reviews", json=answers(GOOD, token=token))
+        assert ok.status_code == 201, ok.text
+
+
+async def test_a_link_mailed_in_the_first_format_still_works(
+    service: Service, publish_event: EventPublisher
+) -> None:
+    issued = await issue_invitation(publish_event, service, token=new_token())
+    assert SecretHasher(PEPPER).linked_invitation(issued.token or "") is None
+    page = await service.client.get("/survey", params={"token": issued.token})
+    assert page.status_code == 200 and "<form" in page.text
+    ok = await service.client.post("/api/v1/reviews", json=answers(GOOD, token=issued.token))
+    assert ok.status_code == 201, ok.text
+
+
+async def test_forged_and_unknown_links_are_404_and_count_as_wrong_codes(
+    service: Service, publish_event: EventPublisher
+) -> None:
+    """A link whose MAC is not ours (forged, altered, or another pepper's) is a wrong code like
+    a wrong PIN: 404, counted, and past the limit the address is refused for a while."""
+    issued = await issue_invitation(publish_event, service)
+    genuine = SecretHasher(PEPPER).link_token(unique("inv"))
+    _, nonce, mac = genuine.split(".")
+    forged = [
+        f"{unique('inv')}.{nonce}.{mac}",  # another invitation under a copied MAC
+        SecretHasher("another-pepper").link_token(unique("inv")),
+        "not-a-real-token-at-all-000000",  # the first format, never issued
+    ]
+    transport = httpx.ASGITransport(app=service.app, client=("203.0.113.78", 4000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as guesser:
+        for attempt in range(service.settings.code_failure_limit):
+            token = forged[attempt % len(forged)]
+            wrong = await guesser.post("/api/v1/reviews", json=answers(GOOD, token=token))
+            assert wrong.status_code == 404, (token, wrong.text)
+            assert wrong.json()["code"] == "unknown"
+        page = await guesser.get("/survey", params={"token": forged[0]})
+        assert page.status_code == 429
+        blocked = await guesser.post("/api/v1/reviews", json=answers(GOOD, pin=issued.pin))
+        assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0
 
 
 async def test_removal_survey_answers_are_reviews_with_the_reason(
@@ -363,6 +419,21 @@ async def test_removal_survey_answers_are_reviews_with_the_reason(
     assert published.data["survey"] == "removal"
     assert published.data["removal_reason"] == "out_of_area"
     assert published.data["transaction_id"] is None
+
+
+@pytest.mark.parametrize("reason", [RemovalReason.ACTIVE_HANDOFF, RemovalReason.BAD_FIT])
+async def test_a_handoff_survey_page_says_the_client_was_handed_on(
+    service: Service, publish_event: EventPublisher, reason: RemovalReason
+) -> None:
+    agent_id = unique("A")
+    await announce_agent(publish_event, service, agent_id)
+    issued = await issue_invitation(
+        publish_event, service, agent_id=agent_id, removal_reason=reason
+    )
+    page = await service.client.get("/survey", params={"token": issued.token})
+    assert page.status_code == 200
+    assert "Jo Agent handed you on to another agent" in page.text
+    assert "ended your working relationship" not in page.text
 
 
 async def test_concurrent_submissions_with_one_code_make_one_review(

@@ -12,9 +12,16 @@ import pytest
 import uvicorn
 from playwright.async_api import Browser, Page, ViewportSize, async_playwright, expect
 
+from shared.crypto import SecretHasher
 from shared.topics import Topic
 from tests.conftest import free_port
-from tests.integration.reviews.conftest import Service, announce_agent, issue_invitation
+from tests.integration.reviews.conftest import (
+    PEPPER,
+    Service,
+    announce_agent,
+    issue_invitation,
+    unique,
+)
 from tests.support.kafka import EventPublisher
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -147,3 +154,32 @@ async def test_the_link_skips_the_pin_and_an_expired_link_says_so(
     gone = await page.goto(f"{base_url}/survey?token=not-a-real-token-at-all-000000")
     assert gone is not None and gone.status == 404
     await expect(page.get_by_role("alert")).to_contain_text("not one we issued")
+
+
+async def test_a_link_opened_before_its_invitation_arrived_says_wait_and_then_opens_without_js(
+    service: Service, base_url: str, browser: Browser, publish_event: EventPublisher
+) -> None:
+    """The mail can reach the client before this service has the invitation: the page says the
+    survey is being prepared and reloads itself (meta refresh); with JavaScript off its
+    "Try again" link opens the survey once the invitation has arrived."""
+    context = await browser.new_context(viewport=PHONE, java_script_enabled=False)
+    page = await context.new_page()
+    try:
+        invitation_id = unique("inv")
+        token = SecretHasher(PEPPER).link_token(invitation_id)
+        response = await page.goto(f"{base_url}/survey?token={token}")
+        assert response is not None and response.status == 503
+        await expect(page.get_by_role("heading", level=1)).to_have_text(
+            "Your survey is being prepared"
+        )
+        await expect(page.get_by_role("status")).to_contain_text("try again in a minute")
+        refresh = page.locator('meta[http-equiv="refresh"]')
+        assert f"url=/survey?token={token}" in (await refresh.get_attribute("content") or "")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(SCREENSHOTS / "preparing-phone.png"), full_page=True)
+
+        await issue_invitation(publish_event, service, invitation_id=invitation_id, token=token)
+        await page.get_by_role("link", name="Try again").click()
+        await expect(page.get_by_role("button", name="Send my review")).to_be_visible()
+    finally:
+        await context.close()

@@ -47,14 +47,40 @@ def test_each_client_invitation_carries_the_pin_link_and_unsubscribe(
 
 @pytest.mark.parametrize("reason", list(RemovalReason))
 def test_each_removal_reason_has_its_own_survey(reason: RemovalReason) -> None:
-    mail = templates.render(removal_template(reason), **CLIENT)
+    mail = templates.render(removal_template(reason), **CLIENT, new_agent_name=None)
     assert CLIENT["pin"] in mail.text and CLIENT["survey_url"] in mail.text
     others = {
-        templates.render(removal_template(other), **CLIENT).text
+        templates.render(removal_template(other), **CLIENT, new_agent_name=None).text
         for other in RemovalReason
         if other is not reason
     }
     assert mail.text not in others
+
+
+@pytest.mark.parametrize("reason", [RemovalReason.ACTIVE_HANDOFF, RemovalReason.BAD_FIT])
+def test_a_handoff_survey_names_the_new_agent_the_roster_knows(reason: RemovalReason) -> None:
+    mail = templates.render(removal_template(reason), **CLIENT, new_agent_name="Ana Ruiz")
+    for part in (mail.text, mail.html or ""):
+        assert "handed you on to Ana Ruiz" in part
+        assert "coordinator" in part
+        assert "This survey is about Jo Agent only" in part
+    assert mail.subject == "Ana Ruiz will help you from now on"
+
+
+@pytest.mark.parametrize("reason", [RemovalReason.ACTIVE_HANDOFF, RemovalReason.BAD_FIT])
+def test_a_handoff_survey_without_the_new_agents_name_still_says_the_client_was_handed_on(
+    reason: RemovalReason,
+) -> None:
+    mail = templates.render(removal_template(reason), **CLIENT, new_agent_name=None)
+    assert "handed you on to a" in mail.text and "None" not in mail.text
+    assert mail.subject == "A new agent will help you"
+
+
+def test_a_new_agents_name_is_escaped_in_the_html_survey() -> None:
+    mail = templates.render(
+        removal_template(RemovalReason.BAD_FIT), **CLIENT, new_agent_name="<b>Ana</b>"
+    )
+    assert "<b>Ana</b>" not in (mail.html or "") and "&lt;b&gt;Ana" in (mail.html or "")
 
 
 def test_the_contact_request_subject_says_client_contact() -> None:

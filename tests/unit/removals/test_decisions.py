@@ -57,7 +57,12 @@ def test_approving_a_handoff_reason_asks_for_reassignment_and_completes(
     reason: RemovalReason,
 ) -> None:
     outcome = decide(
-        pending(reason), decision=Decision.APPROVE, coordinator_id="C-1", note="agreed", now=DECIDED
+        pending(reason),
+        decision=Decision.APPROVE,
+        coordinator_id="C-1",
+        note="agreed",
+        now=DECIDED,
+        handed_to="A-2",
     )
     assert outcome.lead_status is LeadStatus.REMOVED
     assert outcome.request.status is RemovalStatus.COMPLETED
@@ -73,6 +78,100 @@ def test_approving_a_handoff_reason_asks_for_reassignment_and_completes(
         HANDOFF_REQUESTED,
         REMOVAL_COMPLETED,
     ]
+
+
+@pytest.mark.parametrize("reason", [RemovalReason.ACTIVE_HANDOFF, RemovalReason.BAD_FIT])
+def test_an_approved_handoff_makes_the_client_the_named_agents_open_lead(
+    reason: RemovalReason,
+) -> None:
+    outcome = decide(
+        pending(reason),
+        decision=Decision.APPROVE,
+        coordinator_id="C-1",
+        note="agreed",
+        now=DECIDED,
+        handed_to=" A-2 ",
+    )
+    assert outcome.request.handed_to == "A-2"
+    assert outcome.handed_lead == Lead(
+        "L-1", "A-2", LeadStatus.OPEN, assigned_at=DECIDED, handed_from="A-1"
+    )
+    handoff = next(s for s in outcome.new_steps if s.kind is StepKind.HANDOFF_REQUESTED)
+    assert "A-2" in handoff.note
+    events = {
+        t.ce_type: e.model_dump(mode="json")
+        for t, e in map(lambda step: event_for(outcome.request, step), outcome.new_steps)
+    }
+    assert events["lead.handoff.requested.v1"]["from_agent_id"] == "A-1"
+    assert events["lead.handoff.requested.v1"]["to_agent_id"] == "A-2"
+    assert events["removal.completed.v1"]["handed_to_agent_id"] == "A-2"
+    assert events["removal.completed.v1"]["agent_id"] == "A-1"
+
+
+@pytest.mark.parametrize("reason", [RemovalReason.ACTIVE_HANDOFF, RemovalReason.BAD_FIT])
+@pytest.mark.parametrize("handed_to", [None, "", "   "])
+def test_approving_a_handoff_without_naming_the_new_agent_is_refused(
+    reason: RemovalReason, handed_to: str | None
+) -> None:
+    with pytest.raises(RemovalRejected) as caught:
+        decide(
+            pending(reason),
+            decision=Decision.APPROVE,
+            coordinator_id="C-1",
+            note="agreed",
+            now=DECIDED,
+            handed_to=handed_to,
+        )
+    assert caught.value.code == "handoff_agent_required"
+
+
+def test_a_handoff_back_to_the_same_agent_is_refused() -> None:
+    with pytest.raises(RemovalRejected) as caught:
+        decide(
+            pending(RemovalReason.BAD_FIT),
+            decision=Decision.APPROVE,
+            coordinator_id="C-1",
+            note="agreed",
+            now=DECIDED,
+            handed_to="A-1",
+        )
+    assert caught.value.code == "handoff_to_same_agent"
+
+
+def test_a_new_agent_id_longer_than_the_contract_allows_is_refused() -> None:
+    with pytest.raises(RemovalRejected) as caught:
+        decide(
+            pending(RemovalReason.BAD_FIT),
+            decision=Decision.APPROVE,
+            coordinator_id="C-1",
+            note="agreed",
+            now=DECIDED,
+            handed_to="A" * 65,
+        )
+    assert caught.value.code == "handoff_agent_invalid"
+
+
+@pytest.mark.parametrize(
+    ("reason", "decision"),
+    [
+        (RemovalReason.PRIOR_CLIENT, Decision.APPROVE),
+        (RemovalReason.BAD_FIT, Decision.DENY),
+        (RemovalReason.ACTIVE_HANDOFF, Decision.DENY),
+    ],
+)
+def test_naming_a_new_agent_where_nothing_is_handed_off_is_refused(
+    reason: RemovalReason, decision: Decision
+) -> None:
+    with pytest.raises(RemovalRejected) as caught:
+        decide(
+            pending(reason),
+            decision=decision,
+            coordinator_id="C-1",
+            note="agreed",
+            now=DECIDED,
+            handed_to="A-2",
+        )
+    assert caught.value.code == "handoff_agent_not_applicable"
 
 
 def test_approving_prior_client_verifies_the_proof_and_completes_without_handoff() -> None:
@@ -191,6 +290,7 @@ def test_the_completed_event_carries_the_reason_and_the_referral_fee_but_no_cont
         "reason": "lease_or_rental",
         "referral_fee_owed": False,
         "completed_at": "2026-11-20T15:00:00Z",
+        "handed_to_agent_id": None,
     }
 
 
@@ -203,10 +303,26 @@ def test_only_the_first_decision_on_a_request_counts(
 ) -> None:
     request = pending(reason)
     first, *rest = decisions
-    outcome = decide(request, decision=first, coordinator_id="C-1", note="first", now=DECIDED)
+    hands_off = first is Decision.APPROVE and reason in HANDED_OFF
+    outcome = decide(
+        request,
+        decision=first,
+        coordinator_id="C-1",
+        note="first",
+        now=DECIDED,
+        handed_to="A-2" if hands_off else None,
+    )
+    assert (outcome.handed_lead is not None) == hands_off
     for later in rest:
         with pytest.raises(RemovalRejected):
-            decide(outcome.request, decision=later, coordinator_id="C-2", note="late", now=DECIDED)
+            decide(
+                outcome.request,
+                decision=later,
+                coordinator_id="C-2",
+                note="late",
+                now=DECIDED,
+                handed_to="A-3" if later is Decision.APPROVE and reason in HANDED_OFF else None,
+            )
     kinds = [step.kind for step in outcome.request.steps]
     if first is Decision.DENY:
         assert kinds == [StepKind.REQUESTED, StepKind.DENIED]

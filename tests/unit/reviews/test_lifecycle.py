@@ -12,6 +12,8 @@ from services.reviews.domain.model import (
     RefusedError,
     ReviewState,
     after_submission,
+    code_problem,
+    counts_as_wrong_code,
     invitation_problem,
     moderate,
     respond,
@@ -135,3 +137,33 @@ def test_invitation_problems(
 def test_rate_limit_reached_at_the_limit() -> None:
     assert not too_many_failures(9, 10)
     assert too_many_failures(10, 10)
+
+
+def test_a_genuine_link_whose_invitation_has_not_arrived_is_being_prepared() -> None:
+    problem = code_problem(None, NOW, genuine_link=True, linked_invitation_seen=False)
+    assert problem is InvitationProblem.PREPARING
+    assert not counts_as_wrong_code(problem, genuine_link=True)
+
+
+def test_a_genuine_link_of_a_usable_invitation_has_no_problem() -> None:
+    usable = InvitationView(NOW + WEEK, None, False)
+    assert code_problem(usable, NOW, genuine_link=True) is None
+
+
+def test_a_genuine_link_of_an_invitation_seen_under_another_token_is_unknown_not_counted() -> None:
+    problem = code_problem(None, NOW, genuine_link=True, linked_invitation_seen=True)
+    assert problem is InvitationProblem.UNKNOWN
+    assert not counts_as_wrong_code(problem, genuine_link=True)
+
+
+def test_an_unknown_pin_or_forged_link_is_unknown_and_counts() -> None:
+    problem = code_problem(None, NOW)
+    assert problem is InvitationProblem.UNKNOWN
+    assert counts_as_wrong_code(problem, genuine_link=False)
+
+
+def test_only_unknown_codes_count_as_wrong() -> None:
+    used = code_problem(InvitationView(NOW + WEEK, None, True), NOW)
+    assert used is InvitationProblem.USED
+    assert not counts_as_wrong_code(used, genuine_link=False)
+    assert not counts_as_wrong_code(None, genuine_link=False)

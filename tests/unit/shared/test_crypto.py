@@ -50,3 +50,48 @@ def test_blind_index_is_case_insensitive_and_keyed() -> None:
     cipher = PiiCipher("key")
     assert cipher.blind_index(" Pat@Example.com") == cipher.blind_index("pat@example.com")
     assert cipher.blind_index("pat@example.com") != PiiCipher("k2").blind_index("pat@example.com")
+
+
+def test_a_link_token_names_its_invitation_under_our_mac() -> None:
+    hasher = SecretHasher("pepper-one")
+    token = hasher.link_token("6f1c2a9e-0d4b-4c8e-9a51-3b7f1e2d5c60")
+    assert re.fullmatch(r"[A-Za-z0-9_.\-]+", token) and len(token) <= 200  # URL-safe, fits
+    assert hasher.linked_invitation(token) == "6f1c2a9e-0d4b-4c8e-9a51-3b7f1e2d5c60"
+    assert hasher.token_hash(token) != hasher.token_hash(hasher.link_token("6f1c2a9e"))
+
+
+def test_link_tokens_of_one_invitation_differ() -> None:
+    hasher = SecretHasher("pepper-one")
+    assert len({hasher.link_token("inv-1") for _ in range(100)}) == 100
+
+
+def test_a_link_with_another_pepper_or_an_altered_part_is_not_ours() -> None:
+    token = SecretHasher("pepper-two").link_token("inv-1")
+    hasher = SecretHasher("pepper-one")
+    assert hasher.linked_invitation(token) is None
+    invitation_id, nonce, mac = hasher.link_token("inv-1").split(".")
+
+    def altered(part: str) -> str:
+        return part[:-1] + ("B" if part.endswith("A") else "A")
+
+    for forged in (
+        f"inv-2.{nonce}.{mac}",
+        f"{invitation_id}.{altered(nonce)}.{mac}",
+        f"{invitation_id}.{nonce}.{altered(mac)}",
+        f"{invitation_id}.{nonce}.",
+        f".{nonce}.{mac}",
+        f"{invitation_id}.{nonce}",
+        f"{invitation_id}.x.{nonce}.{mac}",
+        f"{invitation_id}.{nonce}.{mac}é",
+    ):
+        assert hasher.linked_invitation(forged) is None, forged
+
+
+def test_a_token_of_the_first_format_carries_no_invitation() -> None:
+    assert SecretHasher("pepper-one").linked_invitation(new_token()) is None
+
+
+@pytest.mark.parametrize("invitation_id", ["", "a.b", "x" * 65])
+def test_a_link_needs_an_invitation_id_it_can_carry(invitation_id: str) -> None:
+    with pytest.raises(ValueError, match="invitation id for a link"):
+        SecretHasher("pepper-one").link_token(invitation_id)

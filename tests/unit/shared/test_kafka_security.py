@@ -3,6 +3,7 @@ Kafka unless KAFKA_ALLOW_PLAINTEXT=true says so (docs/design.md 3.4)."""
 
 from __future__ import annotations
 
+import re
 import secrets
 import ssl
 from pathlib import Path
@@ -162,3 +163,19 @@ def test_the_service_broker_is_built_with_the_security_of_the_settings() -> None
     security = ServiceRuntime(settings).broker.specification.security
     assert isinstance(security, SASLScram512)
     assert (security.username, security.password, security.use_ssl) == ("ratings", "p", True)
+
+
+OWN_CONNECTION = re.compile(r"(?<![\w.])bootstrap_servers=")
+
+
+def test_no_kafka_client_of_the_services_connects_on_its_own() -> None:
+    """A client built with its own `bootstrap_servers=` would skip TLS and SASL: every one goes
+    through kafka_client_options (or the broker through faststream_security)."""
+    root = Path(__file__).resolve().parents[3]
+    own = [
+        str(path.relative_to(root))
+        for package in ("shared", "services")
+        for path in sorted((root / package).rglob("*.py"))
+        if path.name != "kafka_security.py" and OWN_CONNECTION.search(path.read_text())
+    ]
+    assert own == []
