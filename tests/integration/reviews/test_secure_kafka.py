@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
+from prometheus_client.parser import text_string_to_metric_families
 
 from devtools.smtp_sink import MailSink
 from services.reviews.app import create_app
@@ -60,6 +62,7 @@ async def test_the_reviews_flow_runs_over_sasl_ssl(
         secure.kafka_bootstrap_servers,
         database_url,
         smtp_sink.port,
+        metrics_interval_seconds=0.2,
         **secure_kafka.sasl_ssl_settings(),
     )
     await start_group_at_end(secure, settings.group_id, dispatcher.subscribed)
@@ -84,6 +87,9 @@ async def test_the_reviews_flow_runs_over_sasl_ssl(
             )
             assert published.key == issued.agent_id
             assert (await client.get("/readyz")).json()["checks"]["kafka"] is True
+            # measured by the runtime's own admin client and offsets consumer
+            lag = {"group": settings.group_id, "topic": str(Topic.INVITATIONS_EVENTS)}
+            assert await _consumer_lag_once_caught_up(client, lag) == 0
     finally:
         await producer.stop()
         await reviews.stop()
@@ -144,6 +150,24 @@ def test_the_plaintext_listener_of_the_same_broker_is_not_the_one_used(
     """The flow above cannot have gone through the PLAINTEXT port: SASL_SSL advertises itself."""
     assert secure_kafka.sasl_ssl_settings()["kafka_bootstrap_servers"].endswith(f":{SASL_SSL_PORT}")
     assert asyncio.run(_advertised_ports(secure_kafka)) == {SASL_SSL_PORT}
+
+
+async def _consumer_lag_once_caught_up(
+    client: httpx.AsyncClient, labels: dict[str, str], timeout: float = 30.0
+) -> float | None:
+    """The group's lag as /metrics serves it: 0 once measured after the commit, else the last
+    value seen (None if it was never measured)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    value = None
+    while value != 0 and asyncio.get_running_loop().time() < deadline:
+        for family in text_string_to_metric_families((await client.get("/metrics")).text):
+            for sample in family.samples:
+                if sample.name == "ratings_consumer_lag" and all(
+                    sample.labels.get(k) == v for k, v in labels.items()
+                ):
+                    value = float(sample.value)
+        await asyncio.sleep(0.2)
+    return value
 
 
 async def _advertised_ports(kafka: LocalKafka) -> set[int]:
