@@ -1,6 +1,6 @@
 """`make demo`: the whole system on a simulated MLS feed.
 
-Starts the local stack on a demo Kafka port (fresh each run), the four services as separate
+Starts the local stack on a demo Kafka port (fresh each run), the services as separate
 processes sharing one simulated clock (CLOCK_FILE), then plays months of closings and leads.
 Simulated clients read their invitations from the SMTP sink and answer through the real survey
 API; simulated agents supply missing emails (some never do), answer negative reviews and choose
@@ -141,7 +141,7 @@ class Demo:
         ]
         if missing:
             console.print(
-                f"[bold red]The demo needs all four services; not implemented yet: "
+                f"[bold red]The demo needs all the services; not implemented yet: "
                 f"{', '.join(missing)}.[/] See the open issues (`issues list`)."
             )
             return 2
@@ -166,7 +166,7 @@ class Demo:
         try:
             for name in list(services.ports):
                 services.start(name)
-            console.print("starting the four services as processes...")
+            console.print(f"starting the {len(services.ports)} services as processes...")
             services.wait_ready(120)
             for name in services.ports:
                 os.environ.setdefault(f"DEMO_{name.upper()}", services.url(name))
@@ -337,6 +337,7 @@ class Demo:
                 str(row.get("visibility", "public")),
             )
         console.print(table)
+        await self.report_directory(client)
         hidden = [a for a in state.world.agents if not a.wants_public]
         console.print(
             f"{len(hidden)} agents keep their rating hidden (default opt_in_hidden); "
@@ -353,6 +354,20 @@ class Demo:
         console.print(" ".join(f"{k}={v}" for k, v in state.counts.items()))
         chart = self.chart(state)
         console.print(f"[bold]Chart:[/bold] {chart}")
+
+    @staticmethod
+    async def report_directory(client: ServiceClient) -> None:
+        """The same ranking as the public directory shows it (services.directory)."""
+        url = client.urls.get("directory")
+        if url is None:
+            return
+        page = await client.http.get(f"{url}/")
+        listed = page.text.count('class="name"')
+        more = " and more on the next pages" if 'rel="next"' in page.text else ""
+        console.print(
+            f"[bold]Directory[/bold] (public search, profiles, badges, feeds): {url}/ "
+            f"lists {listed} public agents on its first page{more}."
+        )
 
     def chart(self, state: DemoState) -> Path:
         import matplotlib

@@ -1,4 +1,4 @@
-"""Run the four services as separate processes (`python -m services.<name>`), as in production:
+"""Run the services as separate processes (`python -m services.<name>`), as in production:
 used by `make demo` and the end-to-end test.
 
 An instance is named after its service, or `<service>@<n>` for a further instance of it (its own
@@ -24,6 +24,7 @@ SERVICE_PORTS: dict[str, int] = {
     "reviews": 8002,
     "scoring": 8003,
     "removals": 8004,
+    "directory": 8006,  # 8005 is kept for the portal
 }
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -66,8 +66,12 @@ class ServiceRuntime:
         dispatcher: EventDispatcher | None = None,
         migrations: Path | None = None,
         clock: Clock | None = None,
+        publishes: bool = True,
     ) -> None:
+        """`publishes=False`: a service that only reads (the directory) runs no outbox or mail
+        relay, so it needs no Kafka producer identity beyond dead-lettering."""
         self.settings = settings
+        self.publishes = publishes
         self.service = settings.service_name
         self.clock: Clock = clock or settings.clock()
         self.cipher = PiiCipher(settings.pii_key)
@@ -100,6 +104,9 @@ class ServiceRuntime:
                 batch_concurrency=settings.consumer_concurrency,
             )
         self.jobs: list[tuple[str, float, Job]] = []
+        self.before_consuming: list[Job] = []
+        """Run once at start, after the migrations and before the consumers join their group
+        (the directory moves its group's offsets to the beginning when its schema is new)."""
         self._pool: asyncpg.Pool | None = None
         self._uow_factory: UnitOfWorkFactory | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -149,30 +156,33 @@ class ServiceRuntime:
         )
         applied = await apply_migrations(self._pool, self.settings.db_schema, self.migrations)
         self._uow_factory = UnitOfWorkFactory(self._pool, self.clock, self.source, self.cipher)
-        self.outbox_relay = OutboxRelay.for_service(self._pool, self.settings)
-        self.mail_relay = MailRelay(
-            self._pool,
-            self.cipher,
-            SmtpSender(
-                self.settings.smtp_host,
-                self.settings.smtp_port,
-                self.settings.smtp_from,
-                connections=self.settings.smtp_connections,
-                transport=SmtpTransport(
-                    self.settings.smtp_tls,
-                    self.settings.smtp_username,
-                    self.settings.smtp_password,
-                    self.settings.smtp_ca_file,
+        if self.publishes:
+            self.outbox_relay = OutboxRelay.for_service(self._pool, self.settings)
+            self.mail_relay = MailRelay(
+                self._pool,
+                self.cipher,
+                SmtpSender(
+                    self.settings.smtp_host,
+                    self.settings.smtp_port,
+                    self.settings.smtp_from,
+                    connections=self.settings.smtp_connections,
+                    transport=SmtpTransport(
+                        self.settings.smtp_tls,
+                        self.settings.smtp_username,
+                        self.settings.smtp_password,
+                        self.settings.smtp_ca_file,
+                    ),
                 ),
-            ),
-            self.clock,
-            service=self.service,
-        )
-        self._spawn("outbox-relay", self.outbox_relay.run())
-        self._spawn("mail-relay", self.mail_relay.run())
+                self.clock,
+                service=self.service,
+            )
+            self._spawn("outbox-relay", self.outbox_relay.run())
+            self._spawn("mail-relay", self.mail_relay.run())
+            self._spawn("job:outbox-prune", self._run_job("outbox-prune", 600, _prune_outbox))
         self._spawn("queue-metrics", self._watch_queues())
-        self._spawn("job:outbox-prune", self._run_job("outbox-prune", 600, _prune_outbox))
         if consume:
+            for prepare in self.before_consuming:
+                await prepare(self)
             await self.broker.start()
             if self.dispatcher is not None and self.dispatcher.subscribed:
                 self._spawn("lag-metrics", self._watch_consumer_lag(self.dispatcher.subscribed))

@@ -16,7 +16,13 @@ from devtools.demo import Demo, demo_schema
 from shared.settings import COMMITTED_SECRETS, ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = {"invitations": 8001, "reviews": 8002, "scoring": 8003, "removals": 8004}
+SERVICES = {
+    "invitations": 8001,
+    "reviews": 8002,
+    "scoring": 8003,
+    "removals": 8004,
+    "directory": 8006,
+}
 
 
 def _compose() -> dict[str, Any]:
@@ -37,7 +43,7 @@ def _settings_class(service: str) -> type[ServiceSettings]:
     return classes[0]
 
 
-def test_compose_has_the_stack_and_the_four_services() -> None:
+def test_compose_has_the_stack_and_the_services() -> None:
     services = _compose()["services"]
     assert {"kafka", "postgres", "mailpit", "topics", *SERVICES} <= set(services)
     assert services["kafka"]["image"].startswith("apache/kafka:")
@@ -209,6 +215,13 @@ def test_only_scoring_reads_the_internal_review_log_and_only_reviews_writes_it()
     assert readers == {"ratings-scoring"}
     assert writers == {"ratings-reviews"}
     assert _topics_allowed(acls["downstream-site"], "Read") == {"ratings", "reviews.public"}
+
+
+def test_the_directory_reads_only_the_public_streams_and_the_roster_and_writes_no_topic() -> None:
+    rules = _kafka_acls()["ratings-directory"]
+    assert _topics_allowed(rules, "Read") == {"ratings", "reviews.public", "mls.agents"}
+    assert all(topic.endswith(".dlq") for topic in _topics_allowed(rules, "Write"))
+    assert not [acl for acl in rules if acl["resource"]["type"] == "transactionalId"]
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))

@@ -107,14 +107,16 @@ def test_the_jobs_a_deployment_needs_are_there(manifests: list[dict[str, Any]]) 
     assert "services.scoring.replay" in " ".join(commands["scoring-policy-replay"])
 
 
-def test_the_public_survey_is_routed_and_nothing_else(manifests: list[dict[str, Any]]) -> None:
+def test_the_public_survey_and_directory_are_routed_and_nothing_else(
+    manifests: list[dict[str, Any]],
+) -> None:
     [ingress] = of_kind(manifests, "Ingress").values()
     paths = {
         (p["path"], p["backend"]["service"]["name"])
         for rule in ingress["spec"]["rules"]
         for p in rule["http"]["paths"]
     }
-    assert paths == {("/survey", "reviews"), ("/api/v1/reviews", "reviews")}
+    assert paths == {("/survey", "reviews"), ("/api/v1/reviews", "reviews"), ("/", "directory")}
 
 
 def test_no_overlay_renders_a_secret_and_every_workload_reads_the_operator_s(
