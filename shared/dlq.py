@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,8 @@ from typing import TextIO
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from shared.kafka_security import Kafka, kafka_client_options
+from shared.settings import KafkaSettings
 from shared.topics import Topic, dlq, partitions_of
 
 DLQ_HEADER_PREFIX = "dlq_"
@@ -91,10 +92,10 @@ def all_dlq_topics() -> list[str]:
     return [dlq(topic.value) for topic in Topic]
 
 
-async def read_dead_letters(bootstrap: str, topics: Iterable[str]) -> list[DeadLetter]:
+async def read_dead_letters(kafka: Kafka, topics: Iterable[str]) -> list[DeadLetter]:
     """Every record of the DLQ topics, from their beginning to their current end."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+        **kafka_client_options(kafka), enable_auto_commit=False, isolation_level="read_committed"
     )
     await consumer.start()
     try:
@@ -103,7 +104,7 @@ async def read_dead_letters(bootstrap: str, topics: Iterable[str]) -> list[DeadL
             TopicPartition(topic, p)
             for topic in topics
             if topic in existing
-            for p in await partitions_of(bootstrap, topic)
+            for p in await partitions_of(kafka, topic)
         ]
         if not partitions:
             return []
@@ -135,9 +136,9 @@ def select(
     return chosen
 
 
-async def redrive(bootstrap: str, letters: Sequence[DeadLetter]) -> int:
+async def redrive(kafka: Kafka, letters: Sequence[DeadLetter]) -> int:
     """Publish each dead letter back to its original topic; returns how many."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(**kafka_client_options(kafka), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         for letter in letters:
@@ -153,15 +154,18 @@ async def redrive(bootstrap: str, letters: Sequence[DeadLetter]) -> int:
 
 
 async def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    bootstrap = args.bootstrap
+    # the rest of the connection (TLS, SASL) from the environment, as the services read it
+    kafka = (
+        KafkaSettings(kafka_bootstrap_servers=args.bootstrap) if args.bootstrap else KafkaSettings()
+    )
     if args.command == "list":
         topics = [dlq(args.topic)] if args.topic else all_dlq_topics()
-        letters = select(await read_dead_letters(bootstrap, topics), reason=args.reason)
+        letters = select(await read_dead_letters(kafka, topics), reason=args.reason)
         for letter in letters:
             print(letter.summary(), file=out)
         print(f"{len(letters)} dead letters in {len(topics)} DLQ topics", file=out)
         return 0
-    letters = await read_dead_letters(bootstrap, [args.dlq_topic])
+    letters = await read_dead_letters(kafka, [args.dlq_topic])
     if args.command == "show":
         found = [d for d in letters if d.offset == args.offset]
         if not found:
@@ -175,7 +179,7 @@ async def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     for letter in chosen:
         print(f"{verb} {letter.summary()} -> {letter.original_topic}", file=out)
     if not args.dry_run:
-        await redrive(bootstrap, chosen)
+        await redrive(kafka, chosen)
     done = "would be re-driven (dry run)" if args.dry_run else "re-driven"
     print(f"{len(chosen)} of {len(letters)} dead letters {done}", file=out)
     return 0
@@ -183,9 +187,7 @@ async def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="python -m shared.dlq", description=__doc__.splitlines()[0])
-    main.add_argument(
-        "--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-    )
+    main.add_argument("--bootstrap", help="default: KAFKA_BOOTSTRAP_SERVERS")
     commands = main.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="one line per dead letter")
     listing.add_argument("--topic", help="the original topic (default: every DLQ)")

@@ -16,16 +16,18 @@ from collections.abc import Iterable
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from shared.kafka_security import Kafka, kafka_client_options
+
 
 class ConsumerLag:
-    def __init__(self, bootstrap_servers: str, group_id: str, topics: Iterable[str]) -> None:
+    def __init__(self, kafka: Kafka, group_id: str, topics: Iterable[str]) -> None:
         self.group_id = group_id
         self.topics = sorted(set(topics))
-        servers = [server.strip() for server in bootstrap_servers.split(",")]
-        self._admin = AIOKafkaAdminClient(bootstrap_servers=servers, client_id=f"{group_id}-lag")
+        connection = kafka_client_options(kafka)
+        self._admin = AIOKafkaAdminClient(**connection, client_id=f"{group_id}-lag")
         # no group: it only asks for offsets, never joins or commits
         self._offsets = AIOKafkaConsumer(
-            bootstrap_servers=servers,
+            **connection,
             client_id=f"{group_id}-lag",
             enable_auto_commit=False,
             # end = the last stable offset: records of an open transaction are not yet readable

@@ -13,6 +13,7 @@ import email.policy
 import hashlib
 import json
 import logging
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,6 +33,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from shared.clock import Clock
 from shared.crypto import PiiCipher
 from shared.metrics import MAIL_FAILURES, MAIL_SENT
+from shared.settings import SmtpTls
 from shared.tracing import sending_mail, trace_headers
 from shared.waiting import wait_event
 
@@ -223,15 +225,48 @@ async def mail_queue_state(conn: asyncpg.Connection) -> MailQueueState:
     return MailQueueState(int(row["due"]), int(row["waiting"]), max(0.0, float(row["oldest"])))
 
 
+@dataclass(frozen=True)
+class SmtpTransport:
+    """How the sender reaches its SMTP server: in the clear, upgraded with STARTTLS, or over TLS
+    from the first byte (implicit, port 465); the server's certificate is verified against
+    `ca_file` (default: the system's CAs) with its host name; a login if `username` is set."""
+
+    tls: SmtpTls = "none"
+    username: str | None = None
+    password: str = ""
+    ca_file: str | None = None
+
+    def client_options(self) -> dict[str, Any]:
+        """aiosmtplib.SMTP's keyword arguments (its login happens on connect)."""
+        # "none" means none: no opportunistic STARTTLS that would fail on a certificate
+        options: dict[str, Any] = {
+            "use_tls": self.tls == "implicit",
+            "start_tls": self.tls == "starttls",
+        }
+        if self.tls != "none":
+            options["tls_context"] = ssl.create_default_context(cafile=self.ca_file)
+        if self.username:
+            options |= {"username": self.username, "password": self.password}
+        return options
+
+
 class SmtpSender:
     """A pool of SMTP connections (`connections` mails in flight at once), each reconnected when
     the server drops it."""
 
     def __init__(
-        self, host: str, port: int, sender: str, *, timeout: float = 10.0, connections: int = 1
+        self,
+        host: str,
+        port: int,
+        sender: str,
+        *,
+        timeout: float = 10.0,
+        connections: int = 1,
+        transport: SmtpTransport | None = None,
     ) -> None:
         self.host, self.port, self.sender, self.timeout = host, port, sender, timeout
         self.connections = connections
+        self._client_options = (transport or SmtpTransport()).client_options()
         self._return_path = parseaddr(sender)[1] or sender
         self._slots = asyncio.Semaphore(connections)
         self._idle: list[aiosmtplib.SMTP] = []
@@ -258,7 +293,7 @@ class SmtpSender:
 
     async def _connect(self) -> aiosmtplib.SMTP:
         client = aiosmtplib.SMTP(
-            hostname=self.host, port=self.port, timeout=self.timeout, start_tls=False
+            hostname=self.host, port=self.port, timeout=self.timeout, **self._client_options
         )
         await client.connect()
         return client

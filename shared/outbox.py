@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from shared.cloudevents import binary_headers
 from shared.contracts import EventType
 from shared.db import keeps_session_state
+from shared.kafka_security import Kafka, kafka_client_options
 from shared.settings import ServiceSettings
 from shared.topics import OUTBOX_CURSOR_TOPIC
 from shared.waiting import wait_event
@@ -150,7 +151,7 @@ class OutboxRelay:
         self,
         pool: asyncpg.Pool,
         *,
-        bootstrap_servers: str,
+        kafka: Kafka,
         relay_name: str,
         poll_seconds: float = 0.2,
         batch_size: int = 500,
@@ -158,7 +159,7 @@ class OutboxRelay:
         producer_factory: Callable[..., AIOKafkaProducer] = AIOKafkaProducer,
     ) -> None:
         self.pool = pool
-        self.bootstrap_servers = bootstrap_servers
+        self.kafka = kafka
         self.relay_name = relay_name
         self.poll_seconds = poll_seconds
         self.batch_size = batch_size
@@ -183,7 +184,7 @@ class OutboxRelay:
         scoring replay): the same name, so the same Kafka cursor, and the same batching."""
         return cls(
             pool,
-            bootstrap_servers=settings.kafka_bootstrap_servers,
+            kafka=settings,
             relay_name=f"{settings.service_name}.{settings.db_schema}",
             poll_seconds=settings.outbox_poll_seconds if poll_seconds is None else poll_seconds,
             batch_size=settings.outbox_batch_size,
@@ -237,7 +238,7 @@ class OutboxRelay:
     def _new_producer(self) -> AIOKafkaProducer:
         """The transactional producer of one leadership (its id fences a stale leader)."""
         return self.producer_factory(
-            bootstrap_servers=self.bootstrap_servers,
+            **kafka_client_options(self.kafka),
             transactional_id=self.group_id,
             enable_idempotence=True,
             acks="all",
@@ -272,7 +273,7 @@ class OutboxRelay:
     async def _committed_cursor(self) -> int:
         """The next relay_seq to publish, as committed to Kafka with the last transaction."""
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap_servers,
+            **kafka_client_options(self.kafka),
             group_id=self.group_id,
             enable_auto_commit=False,
             isolation_level="read_committed",

@@ -30,9 +30,10 @@ from shared.cloudevents import Envelope
 from shared.crypto import PiiCipher, SecretHasher
 from shared.db import apply_migrations, create_pool
 from shared.http import RequestMetrics, install_problem_handlers
+from shared.kafka_security import bootstrap_servers, faststream_security
 from shared.lag import ConsumerLag
 from shared.logging import configure_logging
-from shared.mailer import MailRelay, SmtpSender, mail_queue_state
+from shared.mailer import MailRelay, SmtpSender, SmtpTransport, mail_queue_state
 from shared.messaging import EventDispatcher, GroupKafkaBroker
 from shared.metrics import (
     CONSUMER_LAG,
@@ -84,9 +85,8 @@ class ServiceRuntime:
             KafkaPrometheusMiddleware(registry=REGISTRY, app_name=self.service)
         ]
         self.broker = GroupKafkaBroker(
-            # a list: FastStream wraps a string in one, and aiokafka splits only bare strings
-            # on commas, so "host1:9092,host2:9092" would be read as a single host
-            [server.strip() for server in settings.kafka_bootstrap_servers.split(",")],
+            bootstrap_servers(settings),
+            security=faststream_security(settings),
             client_id=self.service,
             enable_idempotence=True,
             acks="all",
@@ -166,6 +166,12 @@ class ServiceRuntime:
                     self.settings.smtp_port,
                     self.settings.smtp_from,
                     connections=self.settings.smtp_connections,
+                    transport=SmtpTransport(
+                        self.settings.smtp_tls,
+                        self.settings.smtp_username,
+                        self.settings.smtp_password,
+                        self.settings.smtp_ca_file,
+                    ),
                 ),
                 self.clock,
                 service=self.service,
@@ -275,7 +281,7 @@ class ServiceRuntime:
             while True:
                 try:
                     if lag is None:
-                        starting = ConsumerLag(self.settings.kafka_bootstrap_servers, group, topics)
+                        starting = ConsumerLag(self.settings, group, topics)
                         await starting.start()  # stops what it started if it fails
                         lag = starting
                     for topic, records in (await lag.measure()).items():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,25 +30,109 @@ MIN_SECRET_BYTES = 32
 HOW_TO_GENERATE = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
 
 
-def secret_setting(default: str, description: str) -> Any:
-    """A setting holding a secret: production refuses it if committed, short or shared."""
-    return Field(default=default, description=description, json_schema_extra={"secret": True})
+def secret_setting(default: str, description: str, *, generated_here: bool = True) -> Any:
+    """A setting holding a secret: production refuses it if committed, short or shared.
+
+    One issued by another party (a mail provider's SMTP password) is not ours to lengthen:
+    `generated_here=False` spares it the length rule."""
+    return Field(
+        default=default,
+        description=description,
+        json_schema_extra={"secret": True, "generated_here": generated_here},
+    )
 
 
-class ServiceSettings(BaseSettings):
-    """Subclass per service and set `service_name` and `http_port` defaults."""
+SmtpTls = Literal["none", "starttls", "implicit"]
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+class KafkaSettings(BaseSettings):
+    """How to reach Kafka: what every Kafka client reads, services and command-line tools alike
+    (`shared.kafka_security` turns it into client arguments)."""
 
     # Errors never echo the input: it holds the secrets.
     model_config = SettingsConfigDict(
         env_file=None, extra="ignore", frozen=True, hide_input_in_errors=True
     )
 
-    service_name: str = "service"
     environment: Literal["local", "test", "production"] = Field(
         default="local",
-        description="`production` refuses committed, short or shared secrets and a moved clock.",
+        description="`production` refuses committed, short or shared secrets, a moved clock "
+        "and unencrypted Kafka or SMTP.",
     )
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_security_protocol: KafkaSecurityProtocol = Field(
+        default="PLAINTEXT",
+        description="SSL or SASL_SSL encrypt the connection; production refuses PLAINTEXT and "
+        "SASL_PLAINTEXT unless KAFKA_ALLOW_PLAINTEXT=true.",
+    )
+    kafka_sasl_mechanism: KafkaSaslMechanism = Field(
+        default="SCRAM-SHA-512", description="With SASL_SSL or SASL_PLAINTEXT."
+    )
+    kafka_sasl_username: str = Field(default="", description="With SASL_SSL or SASL_PLAINTEXT.")
+    kafka_sasl_password: str = secret_setting(
+        "",
+        "With SASL_SSL or SASL_PLAINTEXT (issued with the Kafka user, e.g. by Strimzi).",
+        generated_here=False,
+    )
+    kafka_ssl_ca_file: str | None = Field(
+        default=None,
+        description="PEM file of the CA that signed the brokers' certificates (default: the "
+        "system's trusted CAs). With SSL or SASL_SSL.",
+    )
+    kafka_ssl_cert_file: str | None = Field(
+        default=None, description="PEM client certificate, for brokers that require one (mTLS)."
+    )
+    kafka_ssl_key_file: str | None = Field(
+        default=None, description="PEM private key of KAFKA_SSL_CERT_FILE."
+    )
+    kafka_allow_plaintext: bool = Field(
+        default=False,
+        description="Lets production talk to Kafka unencrypted (a broker on a trusted private "
+        "network): an explicit decision, never a default.",
+    )
+
+    @property
+    def kafka_uses_sasl(self) -> bool:
+        return self.kafka_security_protocol.startswith("SASL_")
+
+    @property
+    def kafka_uses_tls(self) -> bool:
+        return self.kafka_security_protocol in ("SSL", "SASL_SSL")
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Self:
+        if self.environment == "production":
+            refused = self.production_refusals()
+            if refused:
+                raise ValueError(
+                    "ENVIRONMENT=production refuses this configuration: "
+                    + "; ".join(refused)
+                    + f". Generate each secret on its own, e.g. `{HOW_TO_GENERATE}`."
+                )
+        return self
+
+    def production_refusals(self) -> list[str]:
+        """Unencrypted Kafka, unless allowed explicitly: events carry names and comments, and
+        SASL_PLAINTEXT would send the password itself in the clear (PLAIN) or let anyone on the
+        path read every event after a SCRAM login."""
+        if self.kafka_uses_tls or self.kafka_allow_plaintext:
+            return []
+        return [
+            f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} is unencrypted (use SSL "
+            "or SASL_SSL, or set KAFKA_ALLOW_PLAINTEXT=true to accept it explicitly)"
+        ]
+
+    def kafka_secrets_in_use(self) -> list[str]:
+        """Secret settings of Kafka's that this configuration uses: the password only with SASL."""
+        return ["kafka_sasl_password"] if self.kafka_uses_sasl else []
+
+
+class ServiceSettings(KafkaSettings):
+    """Subclass per service and set `service_name` and `http_port` defaults."""
+
+    service_name: str = "service"
     kafka_group_id: str | None = Field(default=None, description="Defaults to the service name.")
     database_url: str = "postgresql://ratings:ratings@127.0.0.1:5432/ratings"
     database_schema: str | None = Field(default=None, description="Defaults to the service name.")
@@ -57,6 +141,18 @@ class ServiceSettings(BaseSettings):
     smtp_from: str = "Agent Ratings <no-reply@ratings.example>"
     smtp_connections: int = Field(
         default=4, ge=1, le=32, description="Mails in flight at once, one SMTP connection each."
+    )
+    smtp_tls: SmtpTls = Field(
+        default="none",
+        description="`starttls` (submission, port 587) or `implicit` (port 465) encrypt the "
+        "connection; production refuses `none` with a login.",
+    )
+    smtp_username: str | None = Field(default=None, description="Log in to the SMTP server.")
+    smtp_password: str = secret_setting(
+        "", "Password of SMTP_USERNAME (given by the mail provider).", generated_here=False
+    )
+    smtp_ca_file: str | None = Field(
+        default=None, description="PEM CA of the SMTP server's certificate (default: system CAs)."
     )
     http_host: str = "127.0.0.1"
     http_port: int = 8000
@@ -138,34 +234,32 @@ class ServiceSettings(BaseSettings):
         "own partitions: one works in Python while another waits on PostgreSQL.",
     )
 
-    @model_validator(mode="after")
-    def _refuse_unsafe_production(self) -> ServiceSettings:
-        if self.environment == "production":
-            refused = self.production_refusals()
-            if refused:
-                raise ValueError(
-                    "ENVIRONMENT=production refuses this configuration: "
-                    + "; ".join(refused)
-                    + f". Generate each secret on its own, e.g. `{HOW_TO_GENERATE}`."
-                )
-        return self
-
     def secrets_in_use(self) -> dict[str, str]:
         """The secret settings this configuration uses, by environment variable name."""
         names = [
             name
             for name, field in type(self).model_fields.items()
-            if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("secret")
-        ]
+            if isinstance(field.json_schema_extra, dict)
+            and field.json_schema_extra.get("secret")
+            and name not in KafkaSettings.model_fields
+            and (name != "smtp_password" or self.smtp_username)
+        ] + self.kafka_secrets_in_use()
         if self.auth_jwks_url:
             names.remove("auth_secret")  # tokens are verified with the issuer's keys instead
         return {name.upper(): getattr(self, name) for name in names}
 
     def production_refusals(self) -> list[str]:
         """What production refuses: a secret anyone can read in the repository, a short one,
-        one shared by two settings (one leak would open both), and any moved clock."""
+        one shared by two settings (one leak would open both), any moved clock, and a password
+        sent in the clear (Kafka's: see KafkaSettings; SMTP's)."""
         secrets = self.secrets_in_use()
-        refused = [
+        refused = super().production_refusals()
+        if self.smtp_tls == "none" and (self.smtp_username or self.smtp_password):
+            refused.append(
+                "SMTP_TLS=none would send the SMTP login in the clear (set SMTP_TLS=starttls "
+                "or implicit)"
+            )
+        refused += [
             f"{variable} is a value committed in the repository (a development placeholder)"
             for variable, value in secrets.items()
             if value in COMMITTED_SECRETS
@@ -173,7 +267,7 @@ class ServiceSettings(BaseSettings):
         refused += [
             f"{variable} is shorter than {MIN_SECRET_BYTES} bytes"
             for variable, value in secrets.items()
-            if len(value.encode()) < MIN_SECRET_BYTES
+            if len(value.encode()) < MIN_SECRET_BYTES and self._generated_here(variable)
         ]
         sharing: defaultdict[str, list[str]] = defaultdict(list)
         for variable, value in secrets.items():
@@ -192,6 +286,10 @@ class ServiceSettings(BaseSettings):
         if self.clock_file:
             refused.append("CLOCK_FILE is set (production runs on the real clock)")
         return refused
+
+    def _generated_here(self, variable: str) -> bool:
+        extra = type(self).model_fields[variable.lower()].json_schema_extra
+        return not isinstance(extra, dict) or extra.get("generated_here") is not False
 
     @property
     def group_id(self) -> str:

@@ -1,7 +1,7 @@
 """Every topic's declared configuration, and a command that brings the broker to it.
 
-Run: `python -m shared.topics` (env `KAFKA_BOOTSTRAP_SERVERS`, `TOPIC_PARTITIONS`,
-`TOPIC_REPLICATION_FACTOR`, `TOPIC_MIN_INSYNC_REPLICAS`). It creates missing topics, changes
+Run: `python -m shared.topics` (env `KAFKA_BOOTSTRAP_SERVERS` and the other `KAFKA_*` connection
+settings, `TOPIC_PARTITIONS`, `TOPIC_REPLICATION_FACTOR`, `TOPIC_MIN_INSYNC_REPLICAS`). It creates missing topics, changes
 existing ones whose configuration or partition count differs (never fewer partitions) and
 prints what it did; run twice, the second run changes nothing (docs/design.md 2.1).
 """
@@ -14,7 +14,10 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.kafka_security import Kafka
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +126,7 @@ def _raise_on_errors(what: str, errors: Sequence[tuple[str, int, str | None]]) -
 
 
 async def reconcile_topics(
-    bootstrap_servers: str,
+    kafka: Kafka,
     specs: Sequence[TopicSpec],
     *,
     replication_factor: int = 1,
@@ -135,7 +138,9 @@ async def reconcile_topics(
     from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="topic-setup")
+    from shared.kafka_security import kafka_client_options
+
+    admin = AIOKafkaAdminClient(**kafka_client_options(kafka), client_id="topic-setup")
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -261,7 +266,7 @@ async def _topic_configs(
 
 
 async def ensure_topics(
-    bootstrap_servers: str,
+    kafka: Kafka,
     *,
     partitions: int = 6,
     replication_factor: int = 1,
@@ -270,7 +275,7 @@ async def ensure_topics(
 ) -> list[TopicChange]:
     """Bring every declared topic to its declared configuration (`python -m shared.topics`)."""
     return await reconcile_topics(
-        bootstrap_servers,
+        kafka,
         all_topic_specs(partitions, min_insync_replicas),
         replication_factor=replication_factor,
         report=report,
@@ -279,11 +284,13 @@ async def ensure_topics(
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-    logger.info("topics: reconciling the declared topics on %s", bootstrap)
+    from shared.settings import KafkaSettings
+
+    kafka = KafkaSettings()
+    logger.info("topics: reconciling the declared topics on %s", kafka.kafka_bootstrap_servers)
     changes = asyncio.run(
         ensure_topics(
-            bootstrap,
+            kafka,
             partitions=int(os.environ.get("TOPIC_PARTITIONS", "6")),
             replication_factor=int(os.environ.get("TOPIC_REPLICATION_FACTOR", "1")),
             min_insync_replicas=int(os.environ.get("TOPIC_MIN_INSYNC_REPLICAS", "1")),
@@ -303,11 +310,13 @@ if __name__ == "__main__":
     main()
 
 
-async def partitions_of(bootstrap_servers: str, topic: str) -> list[int]:
+async def partitions_of(kafka: Kafka, topic: str) -> list[int]:
     """The topic's partition numbers, from the broker (a new consumer knows none yet)."""
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    from shared.kafka_security import kafka_client_options
+
+    admin = AIOKafkaAdminClient(**kafka_client_options(kafka))
     await admin.start()
     try:
         described = await admin.describe_topics([topic])

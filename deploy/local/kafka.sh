@@ -38,6 +38,24 @@
 #                          instead of Kafka's BrokerApiVersionsCommand.
 #   JAVA_HOME              optional; $JAVA_HOME/bin/java is used if present.
 #
+# A SASL_SSL listener beside the plain one (single broker only), for testing
+# clients against an encrypted, authenticated broker:
+#   KAFKA_SASL_SSL_PORT    if set, also listen on 127.0.0.1:$KAFKA_SASL_SSL_PORT
+#                          with TLS and SASL SCRAM-SHA-512 (the PLAINTEXT port
+#                          stays, for the readiness probe and inter-broker use)
+#   KAFKA_SASL_SSL_USER    the SCRAM-SHA-512 user (default "ratings")
+#   KAFKA_SASL_SSL_PASSWORD  its password (default "ratings-local-only");
+#                          letters, digits and ._- only
+#                          The user is created when the storage is formatted,
+#                          i.e. on the first start of a fresh state directory.
+#   A throwaway CA and a broker certificate for 127.0.0.1 and localhost are
+#   made with openssl in $STATE_DIR/kafka-$KAFKA_PORT/tls/ on the first such
+#   start; clients trust tls/ca.pem:
+#     KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_SASL_SSL_PORT
+#     KAFKA_SECURITY_PROTOCOL=SASL_SSL KAFKA_SASL_MECHANISM=SCRAM-SHA-512
+#     KAFKA_SASL_USERNAME=ratings KAFKA_SASL_PASSWORD=ratings-local-only
+#     KAFKA_SSL_CA_FILE=$STATE_DIR/kafka-$KAFKA_PORT/tls/ca.pem
+#
 # Cluster mode ("cluster ..."): three KRaft nodes on loopback, each a combined
 # broker+controller and one of three controller voters (the smallest quorum
 # that survives losing a node), for fault-injection tests. It never touches
@@ -101,6 +119,9 @@ fi
 KAFKA_READY_TIMEOUT=${KAFKA_READY_TIMEOUT:-90}
 KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS=${KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS:-0}
 KAFKA_STOP_TIMEOUT=${KAFKA_STOP_TIMEOUT:-30}
+KAFKA_SASL_SSL_PORT=${KAFKA_SASL_SSL_PORT:-}
+KAFKA_SASL_SSL_USER=${KAFKA_SASL_SSL_USER:-ratings}
+KAFKA_SASL_SSL_PASSWORD=${KAFKA_SASL_SSL_PASSWORD:-ratings-local-only}
 STATE_DIR=${STATE_DIR:-$REPO_ROOT/.local}
 
 PROG="kafka.sh[$KAFKA_PORT]"
@@ -120,6 +141,14 @@ is_port "$KAFKA_CONTROLLER_PORT" || die "KAFKA_CONTROLLER_PORT must be a TCP por
 [[ $KAFKA_PORT != "$KAFKA_CONTROLLER_PORT" ]] || die "KAFKA_PORT and KAFKA_CONTROLLER_PORT must differ"
 [[ $KAFKA_READY_TIMEOUT =~ ^[0-9]+$ ]] || die "KAFKA_READY_TIMEOUT must be a number of seconds"
 [[ $KAFKA_STOP_TIMEOUT =~ ^[0-9]+$ ]] || die "KAFKA_STOP_TIMEOUT must be a number of seconds"
+if [[ -n $KAFKA_SASL_SSL_PORT ]]; then
+    (( ! CLUSTER_MODE )) || die "KAFKA_SASL_SSL_PORT is for the single broker, not cluster mode"
+    is_port "$KAFKA_SASL_SSL_PORT" || die "KAFKA_SASL_SSL_PORT must be a TCP port number, got '$KAFKA_SASL_SSL_PORT'"
+    [[ $KAFKA_SASL_SSL_PORT != "$KAFKA_PORT" && $KAFKA_SASL_SSL_PORT != "$KAFKA_CONTROLLER_PORT" ]] \
+        || die "KAFKA_SASL_SSL_PORT must differ from KAFKA_PORT and KAFKA_CONTROLLER_PORT"
+    [[ $KAFKA_SASL_SSL_USER =~ ^[A-Za-z0-9._-]+$ ]] || die "KAFKA_SASL_SSL_USER: letters, digits and ._- only"
+    [[ $KAFKA_SASL_SSL_PASSWORD =~ ^[A-Za-z0-9._-]+$ ]] || die "KAFKA_SASL_SSL_PASSWORD: letters, digits and ._- only"
+fi
 if (( CLUSTER_MODE )); then
     is_port "$KAFKA_CLUSTER_PORT" && is_port $((KAFKA_CLUSTER_PORT + 2 * CLUSTER_NODES - 1)) \
         || die "KAFKA_CLUSTER_PORT must leave room for $((2 * CLUSTER_NODES)) ports, got '$KAFKA_CLUSTER_PORT'"
@@ -135,6 +164,7 @@ PID_FILE=$BROKER_DIR/kafka.pid
 PROPS=$BROKER_DIR/server.properties
 CLUSTER_ID_FILE=$BROKER_DIR/cluster.id
 VERSION_FILE=$BROKER_DIR/kafka.version
+TLS_DIR=$BROKER_DIR/tls
 CLUSTER_DIR=$STATE_DIR/kafka-cluster-$KAFKA_CLUSTER_PORT
 
 node_port() { printf '%s' $((KAFKA_CLUSTER_PORT + 2 * ($1 - 1))); }
@@ -443,18 +473,49 @@ terminate() {
 
 # ---------------------------------------------------------------- config ---
 
+# write_throwaway_tls: a CA and a certificate for 127.0.0.1/localhost signed by
+# it, once per broker directory; the broker reads key + chain from one PEM file.
+write_throwaway_tls() {
+    [[ -s $TLS_DIR/keystore.pem ]] && return 0
+    command -v openssl >/dev/null 2>&1 \
+        || die "openssl not found; it makes the SASL_SSL listener's throwaway certificates (e.g. 'apt-get install openssl')"
+    mkdir -p "$TLS_DIR"
+    log "making a throwaway CA and broker certificate in $TLS_DIR"
+    local olog=$TLS_DIR/openssl.log
+    {
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+            -subj "/CN=agent-ratings local Kafka CA" -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.pem" \
+        && openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+            -subj "/CN=127.0.0.1" -keyout "$TLS_DIR/broker.key" -out "$TLS_DIR/broker.csr" \
+        && printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$TLS_DIR/broker.ext" \
+        && openssl x509 -req -in "$TLS_DIR/broker.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" \
+            -CAcreateserial -days 30 -extfile "$TLS_DIR/broker.ext" -out "$TLS_DIR/broker.pem"
+    } >"$olog" 2>&1 || { cat "$olog" >&2; die "openssl failed (see $olog)"; }
+    cat "$TLS_DIR/broker.key" "$TLS_DIR/broker.pem" >"$TLS_DIR/keystore.pem.tmp"
+    chmod 600 "$TLS_DIR/keystore.pem.tmp" "$TLS_DIR/ca.key" "$TLS_DIR/broker.key"
+    mv "$TLS_DIR/keystore.pem.tmp" "$TLS_DIR/keystore.pem"
+}
+
 write_server_properties() {
+    local listeners="PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT"
+    local advertised="PLAINTEXT://127.0.0.1:$KAFKA_PORT"
+    local protocols="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+    if [[ -n $KAFKA_SASL_SSL_PORT ]]; then
+        listeners+=",SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT"
+        advertised+=",SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT"
+        protocols+=",SASL_SSL:SASL_SSL"
+    fi
     cat >"$PROPS" <<EOF
 # Generated by deploy/local/kafka.sh on every start -- edits are overwritten.
 # Single-node KRaft: combined broker + controller, loopback only.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=$listeners
+advertised.listeners=$advertised
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=$protocols
 log.dirs=$DATA_DIR
 
 # Topics
@@ -480,6 +541,17 @@ num.io.threads=4
 num.recovery.threads.per.data.dir=1
 log.cleaner.threads=1
 log.cleaner.dedupe.buffer.size=33554432
+EOF
+    [[ -n $KAFKA_SASL_SSL_PORT ]] || return 0
+    cat >>"$PROPS" <<EOF
+
+# SASL_SSL listener (KAFKA_SASL_SSL_PORT): TLS with the throwaway certificate
+# in $TLS_DIR, SCRAM-SHA-512 users from the metadata log (created at format time)
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=$TLS_DIR/keystore.pem
 EOF
 }
 
@@ -559,9 +631,14 @@ format_storage() {
         return 0
     fi
     log "formatting storage in $DATA_DIR (cluster id $cid)"
+    local -a scram=()
+    if [[ -n $KAFKA_SASL_SSL_PORT ]]; then
+        scram=(--add-scram "SCRAM-SHA-512=[name=$KAFKA_SASL_SSL_USER,password=$KAFKA_SASL_SSL_PASSWORD]")
+        log "  with the SCRAM-SHA-512 user '$KAFKA_SASL_SSL_USER'"
+    fi
     # StorageTool calls System.exit, so it runs as its own process.
     if ! "$JAVA" "${TOOL_JVM_OPTS[@]}" -cp "$LIB/*" -Dlog4j2.configurationFile="$TOOLS_LOG4J" \
-            kafka.tools.StorageTool format -t "$cid" -c "$PROPS" --ignore-formatted \
+            kafka.tools.StorageTool format -t "$cid" -c "$PROPS" --ignore-formatted "${scram[@]}" \
             >>"$LOG_DIR/format.log" 2>&1 8>&- 9>&-; then
         tail -n 20 "$LOG_DIR/format.log" >&2
         die "formatting $DATA_DIR failed (full output in $LOG_DIR/format.log)"
@@ -580,6 +657,7 @@ launch_broker() {
     if (( CLUSTER_MODE )); then
         write_cluster_node_properties || die "cannot write $PROPS"
     else
+        [[ -z $KAFKA_SASL_SSL_PORT ]] || write_throwaway_tls
         write_server_properties || die "cannot write $PROPS"
     fi
     format_storage
@@ -686,6 +764,9 @@ cmd_start() {
     fi
     if port_open "$KAFKA_CONTROLLER_PORT"; then
         die "controller port 127.0.0.1:$KAFKA_CONTROLLER_PORT is already in use; set KAFKA_CONTROLLER_PORT"
+    fi
+    if [[ -n $KAFKA_SASL_SSL_PORT ]] && port_open "$KAFKA_SASL_SSL_PORT"; then
+        die "SASL_SSL port 127.0.0.1:$KAFKA_SASL_SSL_PORT is already in use; set another KAFKA_SASL_SSL_PORT"
     fi
     if [[ -f $VERSION_FILE && $(head -n1 "$VERSION_FILE") != "$KAFKA_VER" ]]; then
         warn "$DATA_DIR was formatted by Kafka $(head -n1 "$VERSION_FILE"); starting Kafka $KAFKA_VER on it." \

@@ -17,6 +17,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from services.directory.repository import DirectoryRepository
+from shared.kafka_security import Kafka, kafka_client_options
 from shared.runtime import ServiceRuntime
 from shared.topics import partitions_of
 
@@ -27,11 +28,11 @@ class RebuildRefused(RuntimeError):
     """The group still has live members: moving its offsets now would be overruled by them."""
 
 
-async def rewind_group(bootstrap: str, group_id: str, topics: Iterable[str]) -> int:
+async def rewind_group(kafka: Kafka, group_id: str, topics: Iterable[str]) -> int:
     """Commit the beginning of every partition of `topics` as `group_id`'s offsets. Kafka
     accepts this only while the group has no live member. Returns the partitions rewound."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=[server.strip() for server in bootstrap.split(",")],
+        **kafka_client_options(kafka),
         group_id=group_id,
         enable_auto_commit=False,
         client_id=f"{group_id}-rebuild",
@@ -41,7 +42,7 @@ async def rewind_group(bootstrap: str, group_id: str, topics: Iterable[str]) -> 
         partitions = [
             TopicPartition(topic, p)
             for topic in sorted(topics)
-            for p in await partitions_of(bootstrap, topic)
+            for p in await partitions_of(kafka, topic)
         ]
         consumer.assign(partitions)
         beginnings = await consumer.beginning_offsets(partitions)
@@ -70,9 +71,7 @@ async def rebuild_if_new(runtime: ServiceRuntime) -> None:
         repo = DirectoryRepository(uow.conn)
         if await repo.rebuilt_before():
             return
-        rewound = await rewind_group(
-            settings.kafka_bootstrap_servers, settings.group_id, runtime.dispatcher.subscribed
-        )
+        rewound = await rewind_group(settings, settings.group_id, runtime.dispatcher.subscribed)
         await repo.record_rebuild(settings.group_id, uow.now)
     logger.info(
         "new schema: rebuilding from offset 0",

@@ -38,6 +38,7 @@ from shared.contracts.mls import AgentUpserted
 from shared.contracts.participation import ParticipationChanged
 from shared.crypto import PiiCipher
 from shared.db import apply_migrations, create_pool
+from shared.kafka_security import Kafka, kafka_client_options
 from shared.outbox import OutboxRelay
 from shared.topics import Topic, partitions_of
 from shared.uow import UnitOfWorkFactory
@@ -59,16 +60,14 @@ class ReplayReport:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-async def _read_topic(
-    bootstrap: str, topic: str, chunk: int = CHUNK
-) -> AsyncIterator[list[object]]:
+async def _read_topic(kafka: Kafka, topic: str, chunk: int = CHUNK) -> AsyncIterator[list[object]]:
     """Validated events of `topic` from offset 0 to its end at the start, in chunks."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+        **kafka_client_options(kafka), enable_auto_commit=False, isolation_level="read_committed"
     )
     await consumer.start()
     try:
-        partitions = await partitions_of(bootstrap, topic)
+        partitions = await partitions_of(kafka, topic)
         assignment = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(assignment)
         await consumer.seek_to_beginning(*assignment)
@@ -120,7 +119,7 @@ async def replay(
         async with pool.acquire() as conn:
             await ScoringRepository(conn).forget_history()
         for topic in SOURCES:
-            await _load(pool, settings.kafka_bootstrap_servers, topic, report, progress)
+            await _load(pool, settings, topic, report, progress)
         report.seconds["load"] = time.perf_counter() - started
         started = time.perf_counter()
         # the service's own relay publishes each chunk's ratings while the next is re-rated
@@ -144,13 +143,13 @@ async def replay(
 
 async def _load(
     pool: asyncpg.Pool,
-    bootstrap: str,
+    kafka: Kafka,
     topic: str,
     report: ReplayReport,
     progress: Callable[[str], None],
 ) -> None:
     count, started = 0, time.perf_counter()
-    async for events in _read_topic(bootstrap, topic):
+    async for events in _read_topic(kafka, topic):
         valid = [event for event in events if event is not None]
         report.skipped += len(events) - len(valid)
         async with pool.acquire() as conn, conn.transaction():

@@ -11,9 +11,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE_DIR = ROOT / ".local"
+_SET_PER_BROKER = {
+    "KAFKA_CONTROLLER_PORT",
+    "KAFKA_SASL_SSL_PORT",
+    "KAFKA_SASL_SSL_USER",
+    "KAFKA_SASL_SSL_PASSWORD",
+}
+"""kafka.sh variables a broker of a test's own must not inherit from the caller's environment."""
 
 
 def _run(script: str, command: str, env: dict[str, str], timeout: float) -> str:
@@ -34,19 +42,47 @@ def _run(script: str, command: str, env: dict[str, str], timeout: float) -> str:
 
 class LocalKafka:
     """One KRaft node (broker + controller) on 127.0.0.1:port, state in .local/kafka-<port>
-    (the jar cache in .local/kafka-jars is shared with the other brokers)."""
+    (the jar cache in .local/kafka-jars is shared with the other brokers). With a
+    `sasl_ssl_port`, also a SASL_SSL listener there (SCRAM-SHA-512, a throwaway CA)."""
 
-    def __init__(self, port: int) -> None:
+    SASL_USER = "ratings"
+    SASL_PASSWORD = "ratings-local-only"
+
+    def __init__(self, port: int, *, sasl_ssl_port: int | None = None) -> None:
         self.port = port
+        self.sasl_ssl_port = sasl_ssl_port
         self.broker_dir = STATE_DIR / f"kafka-{port}"
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA that signed the SASL_SSL listener's certificate."""
+        return self.broker_dir / "tls" / "ca.pem"
+
+    def sasl_ssl_settings(self, password: str = SASL_PASSWORD) -> dict[str, Any]:
+        """The `KAFKA_*` settings of a client of the SASL_SSL listener."""
+        assert self.sasl_ssl_port is not None, "started without a SASL_SSL listener"
+        return {
+            "kafka_bootstrap_servers": f"127.0.0.1:{self.sasl_ssl_port}",
+            "kafka_security_protocol": "SASL_SSL",
+            "kafka_sasl_mechanism": "SCRAM-SHA-512",
+            "kafka_sasl_username": self.SASL_USER,
+            "kafka_sasl_password": password,
+            "kafka_ssl_ca_file": str(self.ca_file),
+        }
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def _script(self, command: str, timeout: float = 240) -> str:
-        env = {k: v for k, v in os.environ.items() if k != "KAFKA_CONTROLLER_PORT"}
+        env = {k: v for k, v in os.environ.items() if k not in _SET_PER_BROKER}
         env |= {"KAFKA_PORT": str(self.port), "STATE_DIR": str(STATE_DIR), "PYTHON": sys.executable}
+        if self.sasl_ssl_port is not None:
+            env |= {
+                "KAFKA_SASL_SSL_PORT": str(self.sasl_ssl_port),
+                "KAFKA_SASL_SSL_USER": self.SASL_USER,
+                "KAFKA_SASL_SSL_PASSWORD": self.SASL_PASSWORD,
+            }
         return _run("kafka.sh", command, env, timeout)
 
     def start(self, *, fresh: bool = False) -> None:

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from shared.cloudevents import Envelope, InvalidEvent, decode, encode
 from shared.contracts import EventType
+from shared.kafka_security import Kafka, kafka_client_options
 from shared.topics import partitions_of
 
 
@@ -52,14 +53,14 @@ class EventPublisher:
 class TopicReader:
     """Reads a topic from the position it had when the reader was created (no consumer group)."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: Kafka, topic: str) -> None:
         self.bootstrap, self.topic = bootstrap, topic
         self.records: list[Any] = []
         self.consumer: AIOKafkaConsumer | None = None
 
     async def start(self) -> TopicReader:
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
+            **kafka_client_options(self.bootstrap),
             enable_auto_commit=False,
             isolation_level="read_committed",
         )
@@ -134,11 +135,11 @@ class TopicReader:
         return self.envelopes()
 
 
-async def start_group_at_end(bootstrap: str, group_id: str, topics: Iterable[str]) -> None:
+async def start_group_at_end(bootstrap: Kafka, group_id: str, topics: Iterable[str]) -> None:
     """A fresh group would read every earlier test's events from the start of the shared
     topics; commit it at their ends instead, so a test sees only what it publishes."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
+        **kafka_client_options(bootstrap), group_id=group_id, enable_auto_commit=False
     )
     await consumer.start()
     try:

@@ -14,9 +14,7 @@ from shared.outbox import OutboxRelay
 
 async def main(database_url: str, schema: str, bootstrap: str, name: str) -> None:
     pool = await create_pool(database_url, schema)
-    relay = OutboxRelay(
-        pool, bootstrap_servers=bootstrap, relay_name=name, batch_size=50, poll_seconds=0.05
-    )
+    relay = OutboxRelay(pool, kafka=bootstrap, relay_name=name, batch_size=50, poll_seconds=0.05)
     await relay.run()
 
 

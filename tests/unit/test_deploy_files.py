@@ -149,8 +149,12 @@ def test_kubernetes_manifests_match_the_service(service: str, port: int) -> None
     container = manifests["Deployment"]["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == ["python", "-m", f"services.{service}"]
     assert container["ports"][0]["containerPort"] == port
-    env = {item["name"]: item["value"] for item in container["env"]}
+    env = {item["name"]: item.get("value") for item in container["env"]}
     assert env["HTTP_PORT"] == str(port)
+    # logs in to Kafka as its own KafkaUser (kafka-acls.yaml), with the password Strimzi keeps
+    password = next(item for item in container["env"] if item["name"] == "KAFKA_SASL_PASSWORD")
+    assert env["KAFKA_SASL_USERNAME"] == f"ratings-{service}"
+    assert password["valueFrom"]["secretKeyRef"]["name"] == f"ratings-{service}"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     known = {name.upper() for name in _settings_class(service).model_fields}

@@ -142,7 +142,7 @@ async def test_rows_numbered_before_an_aborted_transaction_go_first_and_once(
         )
     relay = OutboxRelay(
         pool,
-        bootstrap_servers=kafka_bootstrap,
+        kafka=kafka_bootstrap,
         relay_name=f"test-abort-{tag}",
         batch_size=4,
         poll_seconds=0.05,
@@ -193,7 +193,7 @@ async def test_a_leadership_whose_broker_cannot_be_reached_closes_its_producer(
     unreachable = "127.0.0.1:1"  # nothing listens on port 1
     relay = OutboxRelay(
         pool,
-        bootstrap_servers=unreachable,
+        kafka=unreachable,
         relay_name=f"test-{uuid.uuid4().hex[:8]}",
         producer_factory=RecordingProducer,
     )

@@ -26,7 +26,7 @@ def _producer_arguments() -> dict[str, Any]:
 
     pool: Any = None  # never reached: only the producer is built
     OutboxRelay(
-        pool, bootstrap_servers="127.0.0.1:1", relay_name="test", producer_factory=capture
+        pool, kafka="127.0.0.1:1", relay_name="test", producer_factory=capture
     )._new_producer()
     return arguments
 

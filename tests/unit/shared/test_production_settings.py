@@ -17,9 +17,15 @@ from shared.settings import (
     secret_setting,
 )
 
+ENCRYPTED_KAFKA: dict[str, Any] = {"kafka_security_protocol": "SSL"}
+
 
 def _generated() -> dict[str, Any]:
-    return {name: secrets.token_urlsafe(48) for name in ("auth_secret", "pii_key", "token_pepper")}
+    """Distinct generated secrets, and Kafka over TLS: what production accepts."""
+    generated = {
+        name: secrets.token_urlsafe(48) for name in ("auth_secret", "pii_key", "token_pepper")
+    }
+    return generated | ENCRYPTED_KAFKA
 
 
 def _refusal(**settings: Any) -> str:
@@ -102,9 +108,36 @@ def test_an_sso_issuer_makes_auth_secret_unused_and_unchecked() -> None:
         auth_jwks_url="https://sso.example/.well-known/jwks.json",
         pii_key=generated["pii_key"],
         token_pepper=generated["token_pepper"],
+        **ENCRYPTED_KAFKA,
     )
 
 
 def test_local_development_keeps_the_placeholders_and_may_move_the_clock() -> None:
     ServiceSettings(environment="local", clock_offset_seconds=3600)
     ServiceSettings(environment="test", clock_fixed_at="2026-01-01T00:00:00Z")
+
+
+def test_production_refuses_an_smtp_login_sent_in_the_clear() -> None:
+    message = _refusal(smtp_username="mailer", smtp_password=secrets.token_urlsafe(48))
+    assert "SMTP_TLS=none would send the SMTP login in the clear" in message
+
+
+@pytest.mark.parametrize("tls", ["starttls", "implicit"])
+def test_production_takes_an_encrypted_smtp_login_with_the_providers_password(tls: str) -> None:
+    """The mail provider issues the password: it is not held to our 32-byte rule."""
+    settings = ServiceSettings(
+        environment="production",
+        **_generated(),
+        smtp_tls=tls,
+        smtp_username="mailer",
+        smtp_password="sixteen-chars-pw",
+    )
+    assert "SMTP_PASSWORD" in settings.secrets_in_use()
+    assert "SMTP_PASSWORD is a value committed" in _refusal(
+        smtp_tls=tls, smtp_username="mailer", smtp_password="dev-only-pii-key-change-me"
+    )
+
+
+def test_without_a_login_the_smtp_password_is_not_in_use() -> None:
+    assert "SMTP_PASSWORD" not in ServiceSettings(**_generated()).secrets_in_use()
+    ServiceSettings(environment="production", **_generated(), smtp_port=25)

@@ -47,9 +47,7 @@ async def _second_round_comes_promptly(relay_task: asyncio.Task[Any], rounds: An
 
 async def test_the_outbox_relay_hears_a_ring_that_came_during_an_empty_round() -> None:
     pool: Any = None  # never reached: the batches are replaced
-    relay = OutboxRelay(
-        pool, bootstrap_servers="127.0.0.1:1", relay_name="test", poll_seconds=POLL_SECONDS
-    )
+    relay = OutboxRelay(pool, kafka="127.0.0.1:1", relay_name="test", poll_seconds=POLL_SECONDS)
     rounds = RungDuringItsFirstRound(relay.wakeup)
 
     async def relay_batch(_producer: Any) -> int:
