@@ -31,7 +31,6 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from devtools.bench_scoring import Result
 from services.directory import handlers
 from services.directory.app import MIGRATIONS
 from services.directory.settings import DirectorySettings
@@ -62,14 +62,6 @@ NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 FIRST_NAMES = ("Dana", "Marcus", "Ana", "Tom", "Priya", "Lee", "Sam", "Kim", "Jo", "Ravi")
 LAST_NAMES = ("Whitfield", "Ng", "Lee", "Raman", "Okafor", "Chen", "Olsen", "Reyes", "Khan")
 console = Console()
-
-
-@dataclass
-class Result:
-    name: str
-    events: int
-    seconds: float
-    note: str = ""
 
 
 def delivery(event_type: EventType, event: Any, offset: int) -> Delivery:
