@@ -40,7 +40,7 @@ from tests.reliability.cluster import (
     topic_configs,
     wait_until,
 )
-from tests.reliability.steady_load import closing, publish_roster
+from tests.reliability.steady_load import UNTHROTTLED, closing, publish_roster
 from tests.support.kafka import EventPublisher, TopicReader
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
@@ -119,11 +119,7 @@ def deployment(
             "AUTH_SECRET": SECRET,
             "SCHEDULER_INTERVAL_SECONDS": "0.3",
             "OUTBOX_POLL_SECONDS": "0.05",
-            # clients answer as soon as their email arrives, which can be before the reviews
-            # service has consumed the invitation (more so while partitions fail over): those
-            # early tries count as wrong codes, and the brute-force throttle is not under test
-            "CODE_FAILURE_LIMIT": "100000",
-            "CODE_FAILURE_GLOBAL_LIMIT": "100000",
+            **UNTHROTTLED,
         },
         per_service_env=lambda service: {
             "DATABASE_SCHEMA": f"brk_{run}_{service}",
