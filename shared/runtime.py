@@ -27,7 +27,6 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from shared.auth import TokenVerifier
 from shared.clock import Clock
 from shared.cloudevents import Envelope
-from shared.crypto import PiiCipher, SecretHasher
 from shared.db import apply_migrations, create_pool
 from shared.http import RequestMetrics, install_problem_handlers
 from shared.kafka_security import bootstrap_servers, faststream_security
@@ -74,8 +73,8 @@ class ServiceRuntime:
         self.publishes = publishes
         self.service = settings.service_name
         self.clock: Clock = clock or settings.clock()
-        self.cipher = PiiCipher(settings.pii_key)
-        self.hasher = SecretHasher(settings.token_pepper)
+        self.cipher = settings.pii_cipher()
+        self.hasher = settings.secret_hasher()
         self.dispatcher = dispatcher
         self.migrations = migrations
         # no KafkaTelemetryMiddleware: it reads a bare `traceparent` header, which the outbox
