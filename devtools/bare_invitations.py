@@ -25,7 +25,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from devtools.smtp_ceiling import invitation
-from shared.crypto import SecretHasher, new_pin
+from shared.crypto import new_pin
 from shared.mailer import mime_message
 from shared.settings import ServiceSettings
 from shared.topics import Topic, partitions_of
@@ -66,7 +66,7 @@ async def run(database_url: str, bootstrap: str, smtp_port: int, count: int) -> 
     conn = await asyncpg.connect(database_url)
     await conn.execute(BARE_INVITATIONS)
     settings = ServiceSettings()
-    hasher = SecretHasher(settings.token_pepper)
+    hasher = settings.secret_hasher()
     sender = settings.smtp_from
     connections = [
         aiosmtplib.SMTP(hostname="127.0.0.1", port=smtp_port, start_tls=False)

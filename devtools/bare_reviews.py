@@ -20,7 +20,6 @@ import signal
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from shared.crypto import SecretHasher
 from shared.settings import ServiceSettings
 
 BARE_REVIEWS_TOPIC = "bench.bare.reviews"
@@ -28,7 +27,7 @@ BARE_REVIEWS_TOPIC = "bench.bare.reviews"
 
 async def serve(port: int, database_url: str, bootstrap: str, stop: asyncio.Event) -> None:
     """Answer on `port` until `stop` is set."""
-    hasher = SecretHasher(ServiceSettings().token_pepper)
+    hasher = ServiceSettings().secret_hasher()
     pool = await asyncpg.create_pool(database_url, min_size=4, max_size=16)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await producer.start()

@@ -6,7 +6,9 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -23,25 +25,67 @@ def _derive(secret: str, purpose: bytes) -> bytes:
     return HKDF(algorithm=SHA256(), length=32, salt=None, info=purpose).derive(secret.encode())
 
 
-class PiiCipher:
-    """AES-256-GCM with a random nonce; `blind_index` gives an equality-searchable keyed hash."""
+KEY_ID_BYTES = 4
 
-    def __init__(self, secret: str) -> None:
-        self._aead = AESGCM(_derive(secret, b"pii-encryption-v1"))
-        self._index_key = _derive(secret, b"pii-blind-index-v1")
+
+def key_id(secret: str) -> bytes:
+    """4 bytes naming a key without revealing it (derived, so it needs no storage of its own)."""
+    return _derive(secret, b"pii-key-id-v1")[:KEY_ID_BYTES]
+
+
+class PiiCipher:
+    """AES-256-GCM with a random nonce; `blind_index` gives an equality-searchable keyed hash.
+
+    Key rotation (design.md 3.5): ciphertexts are `\x02 + key id + nonce + ciphertext` under
+    the current key; the retired keys still decrypt (by key id, and the `\x01` ciphertexts of
+    the first format, which carry no id, by trying each key), and `blind_indexes` gives a
+    value's index under every key so lookups find rows indexed before the rotation.
+    """
+
+    def __init__(self, secret: str, retired: Sequence[str] = ()) -> None:
+        secrets_ = [secret, *(key for key in retired if key and key != secret)]
+        self._aeads = {key_id(key): AESGCM(_derive(key, b"pii-encryption-v1")) for key in secrets_}
+        self._index_keys = [_derive(key, b"pii-blind-index-v1") for key in secrets_]
+        self.current_key_id = key_id(secret)
 
     def encrypt(self, plaintext: str) -> bytes:
         nonce = secrets.token_bytes(12)
-        return b"\x01" + nonce + self._aead.encrypt(nonce, plaintext.encode(), None)
+        aead = self._aeads[self.current_key_id]
+        return b"\x02" + self.current_key_id + nonce + aead.encrypt(nonce, plaintext.encode(), None)
 
     def decrypt(self, blob: bytes) -> str:
-        if not blob or blob[0] != 1:
-            raise ValueError("unknown ciphertext version")
-        return self._aead.decrypt(blob[1:13], blob[13:], None).decode()
+        if blob and blob[0] == 2:
+            aead = self._aeads.get(blob[1 : 1 + KEY_ID_BYTES])
+            if aead is None:
+                raise ValueError("ciphertext under a key that is neither current nor retired")
+            body = blob[1 + KEY_ID_BYTES :]
+            return aead.decrypt(body[:12], body[12:], None).decode()
+        if blob and blob[0] == 1:
+            for aead in self._aeads.values():  # the current key first
+                try:
+                    return aead.decrypt(blob[1:13], blob[13:], None).decode()
+                except InvalidTag:
+                    continue
+            raise ValueError("ciphertext of the first format under none of the keys")
+        raise ValueError("unknown ciphertext version")
+
+    def is_current(self, blob: bytes) -> bool:
+        """Whether `blob` is sealed under the current key in the current format."""
+        return bytes(blob[: 1 + KEY_ID_BYTES]) == b"\x02" + self.current_key_id
 
     def blind_index(self, value: str) -> str:
+        """The index stored with a new row: under the current key."""
+        return self._index(self._index_keys[0], value)
+
+    def blind_indexes(self, value: str) -> list[str]:
+        """A value's index under the current key first, then under each retired key: what a
+        lookup matches during a rotation, until the rekey job has rewritten the old rows."""
+        return [self._index(key, value) for key in self._index_keys]
+
+    @staticmethod
+    def _index(key: bytes, value: str) -> str:
         normalised = value.strip().lower()
-        return hmac.new(self._index_key, normalised.encode(), hashlib.sha256).hexdigest()
+        return hmac.new(key, normalised.encode(), hashlib.sha256).hexdigest()
 
 
 def new_pin(groups: int = 3, group_size: int = 4) -> str:
@@ -74,11 +118,20 @@ class SecretHasher:
 
     A keyed hash, not argon2: reviews must find the invitation from the PIN alone, and a 60-bit
     PIN under a secret key cannot be brute-forced offline from a leaked table.
+
+    Rotation (design.md 3.5): hashes are stored under the current pepper; `pin_hashes` and
+    `token_hashes` give a secret's hash under every pepper (current first) for lookups, and a
+    link MAC under any of them is accepted. PINs and tokens are not stored, so their hashes
+    cannot be recomputed: a retired pepper stays needed until the last code issued under it
+    has expired or been used.
     """
 
-    def __init__(self, pepper: str) -> None:
-        self._key = _derive(pepper, b"survey-secret-v1")
-        self._link_key = _derive(pepper, b"survey-link-mac-v1")
+    def __init__(self, pepper: str, retired: Sequence[str] = ()) -> None:
+        peppers = [pepper, *(old for old in retired if old and old != pepper)]
+        self._keys = [_derive(old, b"survey-secret-v1") for old in peppers]
+        self._key = self._keys[0]
+        self._link_keys = [_derive(old, b"survey-link-mac-v1") for old in peppers]
+        self._link_key = self._link_keys[0]
         self._address_key = _derive(pepper, b"network-address-v1")
 
     def link_token(self, invitation_id: str) -> str:
@@ -101,12 +154,15 @@ class SecretHasher:
             return None
         if len(invitation_id) > MAX_LINKED_ID or LINK_SEPARATOR in nonce:
             return None
-        if not hmac.compare_digest(mac.encode(), self._link_mac(signed).encode()):
+        if not any(
+            hmac.compare_digest(mac.encode(), self._link_mac(signed, key).encode())
+            for key in self._link_keys
+        ):
             return None
         return invitation_id
 
-    def _link_mac(self, signed: str) -> str:
-        return _b64(hmac.new(self._link_key, signed.encode(), hashlib.sha256).digest())
+    def _link_mac(self, signed: str, key: bytes | None = None) -> str:
+        return _b64(hmac.new(key or self._link_key, signed.encode(), hashlib.sha256).digest())
 
     def address_hash(self, address: str) -> str:
         """A network address, compared without being stored (trust signals, design.md 3.3)."""
@@ -115,9 +171,17 @@ class SecretHasher:
         ).hexdigest()
 
     def pin_hash(self, pin: str) -> str:
-        return hmac.new(
-            self._key, b"pin:" + normalise_pin(pin).encode(), hashlib.sha256
-        ).hexdigest()
+        return self.pin_hashes(pin)[0]
+
+    def pin_hashes(self, pin: str) -> list[str]:
+        """The PIN's hash under the current pepper first, then under each retired one."""
+        message = b"pin:" + normalise_pin(pin).encode()
+        return [hmac.new(key, message, hashlib.sha256).hexdigest() for key in self._keys]
 
     def token_hash(self, token: str) -> str:
-        return hmac.new(self._key, b"token:" + token.encode(), hashlib.sha256).hexdigest()
+        return self.token_hashes(token)[0]
+
+    def token_hashes(self, token: str) -> list[str]:
+        """The token's hash under the current pepper first, then under each retired one."""
+        message = b"token:" + token.encode()
+        return [hmac.new(key, message, hashlib.sha256).hexdigest() for key in self._keys]

@@ -27,7 +27,6 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from shared.auth import TokenVerifier
 from shared.clock import Clock
 from shared.cloudevents import Envelope
-from shared.crypto import PiiCipher, SecretHasher
 from shared.db import apply_migrations, create_pool
 from shared.http import RequestMetrics, install_problem_handlers
 from shared.kafka_security import bootstrap_servers, faststream_security
@@ -49,6 +48,7 @@ from shared.metrics import (
     SERVICE_READY,
 )
 from shared.outbox import OutboxRelay, outbox_state, prune_published
+from shared.rekey import MAIL_OUTBOX, SealedColumn, rekey
 from shared.settings import ServiceSettings
 from shared.tracing import HTTP_TELEMETRY, configure_tracing, flush_spans
 from shared.uow import UnitOfWork, UnitOfWorkFactory
@@ -74,8 +74,8 @@ class ServiceRuntime:
         self.publishes = publishes
         self.service = settings.service_name
         self.clock: Clock = clock or settings.clock()
-        self.cipher = PiiCipher(settings.pii_key)
-        self.hasher = SecretHasher(settings.token_pepper)
+        self.cipher = settings.pii_cipher()
+        self.hasher = settings.secret_hasher()
         self.dispatcher = dispatcher
         self.migrations = migrations
         # no KafkaTelemetryMiddleware: it reads a bare `traceparent` header, which the outbox
@@ -377,20 +377,40 @@ async def migrate(settings: ServiceSettings, migrations: Path | None) -> list[st
         await pool.close()
 
 
+async def rekey_service(
+    settings: ServiceSettings, migrations: Path | None, sealed: Sequence[SealedColumn]
+) -> dict[str, int]:
+    """The re-encryption job: the migrations first (the columns must exist), then every
+    sealed column not under the current key, then the mail outbox."""
+    configure_logging(settings.service_name, settings.log_level)
+    pool = await create_pool(settings.database_url, settings.db_schema, max_size=2)
+    try:
+        await apply_migrations(pool, settings.db_schema, migrations)
+        return await rekey(pool, settings.pii_cipher(), [*sealed, MAIL_OUTBOX])
+    finally:
+        await pool.close()
+
+
 def serve(
     argv: Sequence[str],
     settings: ServiceSettings,
     create_app: Callable[[], FastAPI],
     migrations: Path | None,
+    sealed: Sequence[SealedColumn] = (),
 ) -> None:
     """`python -m services.<name>` serves the service; `python -m services.<name> migrate`
-    applies its migrations and exits."""
+    applies its migrations and exits; `rekey` seals the service's `sealed` columns and its
+    mail outbox again under the current PII key (design.md 3.5) and exits."""
     if list(argv) == ["migrate"]:
         applied = asyncio.run(migrate(settings, migrations))
         print(f"{settings.service_name}: {len(applied)} migrations applied ({settings.db_schema})")
         return
+    if list(argv) == ["rekey"]:
+        rewritten = asyncio.run(rekey_service(settings, migrations, sealed))
+        print(f"{settings.service_name}: {sum(rewritten.values())} rows sealed again ({rewritten})")
+        return
     if argv:
-        raise SystemExit(f"usage: python -m services.{settings.service_name} [migrate]")
+        raise SystemExit(f"usage: python -m services.{settings.service_name} [migrate|rekey]")
     run_http_app(create_app(), settings)
 
 

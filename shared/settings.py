@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.clock import Clock, clock_from_config
+from shared.crypto import PiiCipher, SecretHasher
 
 PLACEHOLDER_SECRETS = frozenset(
     {
@@ -28,6 +29,11 @@ tests/unit/test_deploy_files.py fails if deploy/ or docker-compose.yml gives a v
 MIN_SECRET_BYTES = 32
 
 HOW_TO_GENERATE = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+
+
+def _listed(values: str) -> list[str]:
+    """A comma-separated setting's values, blanks dropped."""
+    return [value.strip() for value in values.split(",") if value.strip()]
 
 
 def secret_setting(default: str, description: str, *, generated_here: bool = True) -> Any:
@@ -171,6 +177,16 @@ class ServiceSettings(KafkaSettings):
         "dev-only-token-pepper-change-me",
         "Shared by invitations and reviews: keys the PIN and token hashes.",
     )
+    pii_keys_retired: str = secret_setting(
+        "",
+        "Comma-separated former PII_KEYs: still decrypt and match until `rekey` has run "
+        "(docs/operations.md, Rotate keys).",
+    )
+    token_peppers_retired: str = secret_setting(
+        "",
+        "Comma-separated former TOKEN_PEPPERs: PINs and links issued under them stay valid "
+        "until they expire.",
+    )
     clock_fixed_at: str | None = Field(default=None, description="Refused in production.")
     clock_offset_seconds: float = Field(default=0.0, description="Refused in production.")
     clock_file: str | None = Field(default=None, description="Refused in production.")
@@ -246,7 +262,23 @@ class ServiceSettings(KafkaSettings):
         ] + self.kafka_secrets_in_use()
         if self.auth_jwks_url:
             names.remove("auth_secret")  # tokens are verified with the issuer's keys instead
-        return {name.upper(): getattr(self, name) for name in names}
+        in_use = {
+            name.upper(): getattr(self, name) for name in names if not name.endswith("_retired")
+        }
+        # a retired key is checked like any other: each value on its own, numbered from 1
+        for name in names:
+            if name.endswith("_retired"):
+                for n, value in enumerate(_listed(getattr(self, name)), start=1):
+                    in_use[f"{name.upper()}[{n}]"] = value
+        return in_use
+
+    def pii_cipher(self) -> PiiCipher:
+        """The current PII key and the retired ones still readable (design.md 3.5)."""
+        return PiiCipher(self.pii_key, _listed(self.pii_keys_retired))
+
+    def secret_hasher(self) -> SecretHasher:
+        """The current token pepper and the retired ones still accepted (design.md 3.5)."""
+        return SecretHasher(self.token_pepper, _listed(self.token_peppers_retired))
 
     def production_refusals(self) -> list[str]:
         """What production refuses: a secret anyone can read in the repository, a short one,
@@ -288,7 +320,7 @@ class ServiceSettings(KafkaSettings):
         return refused
 
     def _generated_here(self, variable: str) -> bool:
-        extra = type(self).model_fields[variable.lower()].json_schema_extra
+        extra = type(self).model_fields[variable.lower().split("[")[0]].json_schema_extra
         return not isinstance(extra, dict) or extra.get("generated_here") is not False
 
     @property

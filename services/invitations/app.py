@@ -12,7 +12,6 @@ from services.invitations import handlers
 from services.invitations.api import public, router
 from services.invitations.settings import InvitationsSettings
 from shared.clock import Clock
-from shared.crypto import SecretHasher
 from shared.mailer import Templates
 from shared.runtime import ServiceRuntime, create_http_app
 
@@ -27,7 +26,7 @@ def create_app(
     handlers.configure(
         handlers.Context(
             policy=settings.policy(),
-            hasher=SecretHasher(settings.token_pepper),
+            hasher=settings.secret_hasher(),
             templates=Templates(handlers.TEMPLATES),
             survey_base_url=settings.survey_base_url,
             service_base_url=settings.base_url,

@@ -351,11 +351,15 @@ async def open_requests(
 
 async def unsubscribe(uow: UnitOfWork, token: str) -> bool:
     repo = repository(uow)
-    stored = await repo.invitation_by_unsubscribe(context().hasher.token_hash(token))
+    stored = await repo.invitation_by_unsubscribe(context().hasher.token_hashes(token))
     if stored is None:
         return False
-    await repo.suppress(stored.client_index, uow.now)
-    for invitation in await repo.open_invitations_of_clients([stored.client_index]):
+    email = stored.client.email if stored.client else None
+    # during a key rotation the address's other rows may be indexed under either key
+    indexes = sorted({stored.client_index, *(repo.indexes(email) if email else [])})
+    for index in indexes:
+        await repo.suppress(index, uow.now)
+    for invitation in await repo.open_invitations_of_clients(indexes):
         await _close(uow, repo, invitation, InvitationStatus.CANCELLED, "unsubscribed")
     return True
 
@@ -365,7 +369,8 @@ async def erase_client(uow: UnitOfWork, email: str | None, phone: str | None) ->
     mail, and tell every other service (`clients.erasures`) by blind indexes and invitation ids:
     all in this transaction. Erasing again finds the same invitations and erases nothing more."""
     repo = repository(uow)
-    indexes = sorted({repo.index(value) for value in (email, phone) if value})
+    # under every key (design.md 3.5): rows written before a rotation are erased too
+    indexes = sorted({index for value in (email, phone) if value for index in repo.indexes(value)})
     await repo.serialise("erasures")  # rare: one at a time, so two never deadlock on rows
     erased = await repo.erase_clients(indexes, uow.now)
     open_ones = await repo.open_invitations_of_clients(indexes)
@@ -643,8 +648,11 @@ async def _issue(
     it was issued (not if the address unsubscribed or the client was invited before)."""
     if not offers:
         return []
-    indexes = [repo.index(offer.client.email or "") for offer in offers]
-    suppressed = await repo.suppressed_among(sorted(set(indexes)))
+    candidates = [repo.indexes(offer.client.email or "") for offer in offers]
+    indexes = [current for current, *_ in candidates]
+    # an address unsubscribed before a key rotation is suppressed under the retired key
+    hits = await repo.suppressed_among(sorted({i for found in candidates for i in found}))
+    suppressed = {found[0] for found in candidates if hits.intersection(found)}
     drafts = [
         _draft(uow, offer, index) if may_mail(index, suppressed) else None
         for offer, index in zip(offers, indexes, strict=True)

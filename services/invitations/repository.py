@@ -97,6 +97,10 @@ class InvitationsRepository:
     def index(self, value: str) -> str:
         return self.cipher.blind_index(value)
 
+    def indexes(self, value: str) -> list[str]:
+        """The value's index under the current and each retired PII key (design.md 3.5)."""
+        return self.cipher.blind_indexes(value)
+
     def _seal(self, client: ClientContact) -> bytes:
         return self.cipher.encrypt(
             json.dumps({"name": client.name, "email": client.email, "phone": client.phone})
@@ -419,15 +423,18 @@ class InvitationsRepository:
             now,
         )
 
-    async def invitation_by_unsubscribe(self, unsubscribe_hash: str) -> StoredInvitation | None:
-        """The invitation whose mail carried the link: the first mail or any later one."""
+    async def invitation_by_unsubscribe(
+        self, unsubscribe_hashes: list[str]
+    ) -> StoredInvitation | None:
+        """The invitation whose mail carried the link: the first mail or any later one (the
+        link token's hash under each pepper: design.md 3.5)."""
         row = await self.conn.fetchrow(
-            """SELECT * FROM invitations WHERE unsubscribe_hash = $1
+            """SELECT * FROM invitations WHERE unsubscribe_hash = ANY($1::text[])
                UNION ALL
                SELECT i.* FROM unsubscribe_links l JOIN invitations i USING (invitation_id)
-                WHERE l.unsubscribe_hash = $1
+                WHERE l.unsubscribe_hash = ANY($1::text[])
                LIMIT 1""",
-            unsubscribe_hash,
+            unsubscribe_hashes,
         )
         return self._stored(row) if row else None
 

@@ -53,7 +53,7 @@ async def lead_assigned(event: LeadAssigned, uow: UnitOfWork) -> None:
         return
     # the closing may have been consumed before the lead: the topics are not ordered together
     closing = await repo.closing_since(
-        lead.agent_id, repo.email_index(event.client.email), lead.assigned_at
+        lead.agent_id, repo.email_indexes(event.client.email), lead.assigned_at
     )
     if closing is not None:
         transaction_id, closed_at = closing
@@ -75,7 +75,17 @@ async def transaction_closed(event: TransactionClosed, uow: UnitOfWork) -> None:
     if not clients:
         return
     await repo.record_closing(event.transaction_id, event.closed_at, clients)
-    for lead in await repo.leads_of_clients_for_update(clients):
+    # leads stored before a key rotation carry the index under the retired key (design.md 3.5)
+    candidates = sorted(
+        {
+            (representation.agent_id, index)
+            for representation in event.representations
+            for client in representation.clients
+            if client.email
+            for index in repo.email_indexes(client.email)
+        }
+    )
+    for lead in await repo.leads_of_clients_for_update(candidates):
         if completes_lead(lead, agent_id=lead.agent_id, closed_at=event.closed_at):
             await _complete_lead(uow, repo, lead, event.transaction_id)
 

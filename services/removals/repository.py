@@ -47,6 +47,10 @@ class RemovalsRepository:
     def email_index(self, email: str) -> str:
         return self.cipher.blind_index(email)
 
+    def email_indexes(self, email: str) -> list[str]:
+        """The index under the current and each retired PII key (design.md 3.5)."""
+        return self.cipher.blind_indexes(email)
+
     def phone_index(self, client: LeadClient) -> str | None:
         return self.cipher.blind_index(client.phone) if client.phone else None
 
@@ -309,15 +313,16 @@ class RemovalsRepository:
         return [_lead(row) for row in rows]
 
     async def closing_since(
-        self, agent_id: str, email_index: str, since: datetime
+        self, agent_id: str, email_indexes: list[str], since: datetime
     ) -> tuple[str, datetime] | None:
-        """The first transaction this client closed with this agent at or after `since`."""
+        """The first transaction this client (by any of their email indexes) closed with this
+        agent at or after `since`."""
         row = await self.conn.fetchrow(
             """SELECT transaction_id, closed_at FROM closings
-               WHERE agent_id = $1 AND email_index = $2 AND closed_at >= $3
+               WHERE agent_id = $1 AND email_index = ANY($2::text[]) AND closed_at >= $3
                ORDER BY closed_at, transaction_id LIMIT 1""",
             agent_id,
-            email_index,
+            email_indexes,
             since,
         )
         return (row["transaction_id"], row["closed_at"]) if row else None

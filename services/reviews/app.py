@@ -12,7 +12,6 @@ from services.reviews.api import pages, router
 from services.reviews.domain import language
 from services.reviews.settings import ReviewsSettings
 from shared.clock import Clock
-from shared.crypto import SecretHasher
 from shared.mailer import Templates
 from shared.runtime import ServiceRuntime, create_http_app
 
@@ -24,7 +23,7 @@ def create_app(settings: ReviewsSettings | None = None, *, clock: Clock | None =
     settings = settings or ReviewsSettings()
     handlers.configure(
         handlers.Context(
-            hasher=SecretHasher(settings.token_pepper),
+            hasher=settings.secret_hasher(),
             templates=Templates(handlers.MAIL_TEMPLATES),
             response_window=settings.response_window,
             portal_url=settings.portal_url,

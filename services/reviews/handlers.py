@@ -214,9 +214,9 @@ async def find_by_code(
     ctx, repo = context(), repository(uow)
     since = uow.now - ctx.failure_window
     code = (
-        CodeLookup("pin_hash", ctx.hasher.pin_hash(pin))
+        CodeLookup("pin_hash", ctx.hasher.pin_hashes(pin))
         if pin
-        else CodeLookup("token_hash", ctx.hasher.token_hash(token))
+        else CodeLookup("token_hash", ctx.hasher.token_hashes(token))
         if token
         else None
     )

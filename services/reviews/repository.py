@@ -98,10 +98,11 @@ _INVITATION_COLUMNS = """
 
 @dataclass(frozen=True, slots=True)
 class CodeLookup:
-    """How a survey code is found: the hash of a PIN or of a link token, and its column."""
+    """How a survey code is found: the hashes of a PIN or of a link token under the current
+    and each retired pepper (design.md 3.5), and their column."""
 
     column: Literal["pin_hash", "token_hash"]
-    value: str
+    values: list[str]
 
 
 _FAILURE_COUNTS = """(
@@ -366,7 +367,12 @@ class ReviewsRepository:
         )
 
     async def invitation_by_code(self, code: CodeLookup) -> Invitation | None:
-        return await self._invitation_where(code.column, code.value, lock=False)
+        row = await self.conn.fetchrow(
+            f"SELECT {_INVITATION_COLUMNS} FROM invitations i "
+            f"WHERE i.{code.column} = ANY($1::text[]) LIMIT 1",
+            code.values,
+        )
+        return Invitation(**dict(row)) if row else None
 
     async def invitation(self, invitation_id: str, *, lock: bool = False) -> Invitation | None:
         return await self._invitation_where("invitation_id", invitation_id, lock=lock)
@@ -576,13 +582,13 @@ class ReviewsRepository:
             f"""
             WITH invitation AS (
                 SELECT {_INVITATION_COLUMNS} FROM invitations i
-                 WHERE i.{code.column} = $3 FOR UPDATE)
+                 WHERE i.{code.column} = ANY($3::text[]) LIMIT 1 FOR UPDATE)
             SELECT mine, everyone, invitation.* FROM {_FAILURE_COUNTS}
               LEFT JOIN invitation ON true
             """,
             address,
             since,
-            code.value,
+            code.values,
         )
         assert row is not None
         values = dict(row)

@@ -36,7 +36,6 @@ from shared.cloudevents import InvalidEvent, decode_attributes, validate_data
 from shared.contracts import event_type_of
 from shared.contracts.mls import AgentUpserted
 from shared.contracts.participation import ParticipationChanged
-from shared.crypto import PiiCipher
 from shared.db import apply_migrations, create_pool
 from shared.kafka_security import Kafka, kafka_client_options
 from shared.outbox import OutboxRelay
@@ -185,7 +184,7 @@ async def _rerate_all(
     progress: Callable[[str], None],
 ) -> None:
     units = UnitOfWorkFactory(
-        pool, settings.clock(), f"/ratings/{settings.service_name}", PiiCipher(settings.pii_key)
+        pool, settings.clock(), f"/ratings/{settings.service_name}", settings.pii_cipher()
     )
     after = ""
     while True:
