@@ -33,12 +33,21 @@ def test_within_a_status_more_stars_then_more_positive_reviews_then_name_then_id
     assert [k.agent_id for k in sorted(keys)] == ["A-3", "A-4", "A-5", "A-2", "A-1"]
 
 
+# what an event's JSON can carry: no NUL (refused by the contracts), no lone surrogate (refused by
+# the JSON parser)
+TEXT_CHARACTERS = st.characters(exclude_characters="\x00", exclude_categories=["Cs"])
+
+
 @given(
     st.sampled_from(list(Status)),
     st.integers(0, 5),
     st.integers(0, 10_000),
-    st.text(st.characters(exclude_characters="\x00"), max_size=200),
-    st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=64),
+    st.text(TEXT_CHARACTERS, max_size=200),
+    st.text(
+        TEXT_CHARACTERS,
+        min_size=1,
+        max_size=64,
+    ),
 )
 def test_a_cursor_decodes_to_the_key_it_encodes(
     status: Status, stars: int, positive: int, name: str, agent_id: str
