@@ -539,7 +539,14 @@ def reachable_clients(body: dict[str, Any]) -> None:
             client["phone"] = "+1 713 555 0199"
 
 
+def unnumbered_client(body: dict[str, Any]) -> None:
+    """The seeded closing names no client, so any client number is one it does not have (422
+    unknown_client): a seeded code request leaves the number out, as the agent would."""
+    body.pop("client", None)
+
+
 SHAPES: dict[str, Callable[[dict[str, Any]], None]] = {
+    "POST /api/v1/agents/{agent_id}/codes": unnumbered_client,
     "POST /api/v1/reviews": one_code,
     "POST /api/v1/phone-surveys/{invitation_id}/answers": whole_scores,
     "POST /api/v1/removals": known_reason,
