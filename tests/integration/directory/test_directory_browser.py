@@ -5,19 +5,16 @@ test-output/directory/."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
 from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Browser, Page, ViewportSize, async_playwright, expect
+from playwright.async_api import Browser, Page, ViewportSize, expect
 
 from shared.contracts.ratings import Status
-from tests.conftest import free_port
 from tests.integration.directory.conftest import (
     START,
     Directory,
@@ -28,11 +25,11 @@ from tests.integration.directory.conftest import (
     roster,
     unique,
 )
+from tests.support.browser import chromium, served
 from tests.support.kafka import EventPublisher
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-output" / "directory"
 DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 PHONE: ViewportSize = {"width": 390, "height": 844}
@@ -43,30 +40,14 @@ AXE = Axe()
 @pytest.fixture(scope="module")
 async def base_url(directory: Directory) -> AsyncIterator[str]:
     """The module's directory app (already started) served over real HTTP for the browser."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            directory.app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with served(directory.app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail("Chromium is missing: run `make browser` (installs Debian's chromium)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-dev-shm-usage"]
-        )
+    async with chromium() as launched:
         yield launched
-        await launched.close()
 
 
 @pytest.fixture(params=sorted(WIDTHS))

@@ -4,17 +4,14 @@ Screenshots are written to test-output/survey/."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import uvicorn
-from playwright.async_api import Browser, Page, ViewportSize, async_playwright, expect
+from playwright.async_api import Browser, Page, ViewportSize, expect
 
 from shared.crypto import SecretHasher
 from shared.topics import Topic
-from tests.conftest import free_port
 from tests.integration.reviews.conftest import (
     PEPPER,
     Service,
@@ -22,11 +19,11 @@ from tests.integration.reviews.conftest import (
     issue_invitation,
     unique,
 )
+from tests.support.browser import chromium, served
 from tests.support.kafka import EventPublisher
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-output" / "survey"
 PHONE: ViewportSize = {"width": 390, "height": 844}
 
@@ -34,30 +31,14 @@ PHONE: ViewportSize = {"width": 390, "height": 844}
 @pytest.fixture(scope="module")
 async def base_url(service: Service) -> AsyncIterator[str]:
     """The module's reviews app (already started) served over real HTTP for the browser."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            service.app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with served(service.app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail("Chromium is missing: run `make browser` (installs Debian's chromium)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-dev-shm-usage"]
-        )
+    async with chromium() as launched:
         yield launched
-        await launched.close()
 
 
 @pytest.fixture
