@@ -541,8 +541,11 @@ def reachable_clients(body: dict[str, Any]) -> None:
 
 def unnumbered_client(body: dict[str, Any]) -> None:
     """The seeded closing names no client, so any client number is one it does not have (422
-    unknown_client): a seeded code request leaves the number out, as the agent would."""
+    unknown_client): a seeded code request leaves the number out, as the agent would. Its
+    address is a fresh one on an ordinary domain: a generated one may be on a disposable-mail
+    domain, which the trust checks rightly refuse (docs/design.md 3.3)."""
     body.pop("client", None)
+    body["client_email"] = f"fuzz-{uuid.uuid4().hex[:10]}@example.com"
 
 
 SHAPES: dict[str, Callable[[dict[str, Any]], None]] = {
