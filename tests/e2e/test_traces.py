@@ -154,6 +154,12 @@ async def test_a_closing_and_a_survey_each_run_as_one_trace_across_the_services(
             await asyncio.sleep(0.5)
         else:
             pytest.fail(f"participation never set: {response.status_code} {response.text}")
+        # scoring knows the agent and their choice before the survey: otherwise the rating
+        # that counts the review comes from the roster or participation event scoring reads
+        # late (a rebalance on a slow machine), in that event's trace, not the survey's
+        await ratings_topic.wait_for(
+            lambda e: e.key == agent_id and e.data.get("visibility") == "public", timeout=60
+        )
 
         # 1. the MLS feed traces its closing: the trace runs to the invitation's SMTP send
         closing_trace, mls_span, traceparent = _traceparent()

@@ -208,12 +208,20 @@ class Tally:
     requests: dict[str, int] = field(default_factory=dict)
     statuses: dict[str, set[int]] = field(default_factory=dict)
     bad_auth: dict[str, int] = field(default_factory=dict)
+    # why seeded requests were refused: what a "never succeeded" failure shows
+    refusals: dict[str, list[str]] = field(default_factory=dict)
 
     def add(self, label: str, status: int, *, bad_auth: bool) -> None:
         self.requests[label] = self.requests.get(label, 0) + 1
         self.statuses.setdefault(label, set()).add(status)
         if bad_auth:
             self.bad_auth[label] = self.bad_auth.get(label, 0) + 1
+
+    def refused(self, label: str, request: dict[str, Any], response: httpx.Response) -> None:
+        shown = {k: request.get(k) for k in ("params", "json") if request.get(k)}
+        self.refusals.setdefault(label, []).append(
+            f"{response.status_code} {response.text[:300]} for {str(shown)[:300]}"
+        )
 
     @property
     def total(self) -> int:
@@ -696,6 +704,8 @@ def fuzz_operation(
         request = to_httpx(case, auth(sub, role), form)
         response = target.send(request)
         target.tally.add(label, response.status_code, bad_auth=False)
+        if n % 4 in (1, 2) and response.status_code >= 400:
+            target.tally.refused(label, request, response)
         judge(target, case, access, request, response, None)
         if n % 4:
             return
@@ -784,7 +794,8 @@ async def fuzz_service(
         assert tally.bad_auth.get(label, 0) >= 1, (label, summary)
         # the seeds took the request past the checks at least once (the forms: the PIN page)
         if label not in FORMS:
-            assert tally.statuses[label] & {200, 201}, (label, "never succeeded", summary)
+            refusals = "\n".join(tally.refusals.get(label, []))
+            assert tally.statuses[label] & {200, 201}, (label, "never succeeded", summary, refusals)
     return summary
 
 
