@@ -32,7 +32,11 @@ async def tool(kafka_bootstrap: str, *argv: str) -> str:
 
 
 async def test_a_dead_letter_is_listed_shown_and_redriven_after_the_fix(
-    service_settings: Callable[..., Any], publish_event, topic_reader, kafka_bootstrap: str
+    service_settings: Callable[..., Any],
+    publish_event,
+    topic_reader,
+    kafka_bootstrap: str,
+    probe_group,
 ) -> None:
     lead_id = f"L-dlq-{uuid.uuid4().hex[:8]}"
     fixed = False
@@ -49,7 +53,7 @@ async def test_a_dead_letter_is_listed_shown_and_redriven_after_the_fix(
         )
 
     settings = service_settings(
-        ProbeSettings, kafka_group_id=f"probe-{uuid.uuid4().hex[:6]}", consumer_max_attempts=2
+        ProbeSettings, kafka_group_id=await probe_group("probe"), consumer_max_attempts=2
     )
     runtime = ServiceRuntime(settings, dispatcher=dispatcher, migrations=PROBE_MIGRATIONS)
     dead = await topic_reader(dlq(Topic.LEADS_ASSIGNED))

@@ -39,7 +39,9 @@ def _lead(lead_id: str) -> LeadAssigned:
     )
 
 
-def _probe_runtime(service_settings: Callable[..., Any]) -> ServiceRuntime:
+async def _probe_runtime(
+    service_settings: Callable[..., Any], probe_group: Callable[[str], Awaitable[str]]
+) -> ServiceRuntime:
     dispatcher = EventDispatcher("probe")
 
     @dispatcher.on(LEAD_ASSIGNED)
@@ -53,7 +55,7 @@ def _probe_runtime(service_settings: Callable[..., Any]) -> ServiceRuntime:
         )
 
     settings = service_settings(
-        ProbeSettings, kafka_group_id=f"probe-{uuid.uuid4().hex[:6]}", consumer_max_attempts=2
+        ProbeSettings, kafka_group_id=await probe_group("probe"), consumer_max_attempts=2
     )
     return ServiceRuntime(settings, dispatcher=dispatcher, migrations=PROBE_MIGRATIONS)
 
@@ -88,8 +90,10 @@ async def _eventually(
         await asyncio.sleep(0.1)
 
 
-async def test_the_same_ce_id_twice_changes_state_once(service_settings, publish_event) -> None:
-    runtime = _probe_runtime(service_settings)
+async def test_the_same_ce_id_twice_changes_state_once(
+    service_settings, publish_event, probe_group
+) -> None:
+    runtime = await _probe_runtime(service_settings, probe_group)
     await runtime.start()
     try:
         lead_id = f"L-{uuid.uuid4().hex[:8]}"
@@ -106,10 +110,10 @@ async def test_the_same_ce_id_twice_changes_state_once(service_settings, publish
 
 
 async def test_malformed_messages_go_to_the_dlq_and_consumption_goes_on(
-    service_settings, publish_event, topic_reader
+    service_settings, publish_event, topic_reader, probe_group
 ) -> None:
     dead = await topic_reader(dlq(Topic.LEADS_ASSIGNED))
-    runtime = _probe_runtime(service_settings)
+    runtime = await _probe_runtime(service_settings, probe_group)
     await runtime.start()
     try:
         tag = uuid.uuid4().hex[:8]
@@ -160,7 +164,7 @@ async def test_malformed_messages_go_to_the_dlq_and_consumption_goes_on(
 
 
 async def test_batch_handlers_see_each_event_once_and_isolate_poison(
-    service_settings, publish_event, topic_reader
+    service_settings, publish_event, topic_reader, probe_group
 ) -> None:
     dead = await topic_reader(dlq(Topic.LEADS_ASSIGNED))
     dispatcher = EventDispatcher("probe-batch")
@@ -179,7 +183,7 @@ async def test_batch_handlers_see_each_event_once_and_isolate_poison(
         )
 
     settings = service_settings(
-        ProbeSettings, kafka_group_id=f"probe-b-{uuid.uuid4().hex[:6]}", consumer_max_attempts=2
+        ProbeSettings, kafka_group_id=await probe_group("probe-b"), consumer_max_attempts=2
     )
     tag = uuid.uuid4().hex[:8]
     ce_id = str(uuid.uuid4())
@@ -205,7 +209,7 @@ async def test_batch_handlers_see_each_event_once_and_isolate_poison(
 
 
 async def test_concurrent_members_split_the_partitions_and_see_each_event_once(
-    service_settings, publish_event
+    service_settings, publish_event, probe_group
 ) -> None:
     dispatcher = EventDispatcher("probe-members")
     handled_by: dict[int, set[str]] = {}
@@ -225,7 +229,7 @@ async def test_concurrent_members_split_the_partitions_and_see_each_event_once(
         )
 
     settings = service_settings(
-        ProbeSettings, kafka_group_id=f"probe-m-{uuid.uuid4().hex[:6]}", consumer_concurrency=2
+        ProbeSettings, kafka_group_id=await probe_group("probe-m"), consumer_concurrency=2
     )
     runtime = ServiceRuntime(settings, dispatcher=dispatcher, migrations=PROBE_MIGRATIONS)
     await runtime.start()
@@ -263,7 +267,7 @@ async def test_concurrent_members_split_the_partitions_and_see_each_event_once(
 
 
 async def test_the_members_of_a_services_group_start_together(
-    service_settings, monkeypatch: pytest.MonkeyPatch
+    service_settings, probe_group, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """aiokafka's start() returns once the member has partitions: started one after another,
     each member joined alone, a rebalance (a heartbeat) after the one before it, and the last
@@ -275,7 +279,7 @@ async def test_the_members_of_a_services_group_start_together(
         return None
 
     settings = service_settings(
-        ProbeSettings, kafka_group_id=f"probe-t-{uuid.uuid4().hex[:6]}", consumer_concurrency=3
+        ProbeSettings, kafka_group_id=await probe_group("probe-t"), consumer_concurrency=3
     )
     runtime = ServiceRuntime(settings, dispatcher=dispatcher, migrations=PROBE_MIGRATIONS)
     members: list[Any] = list(runtime.broker.subscribers)

@@ -3,6 +3,7 @@ on the real broker (docs/design.md 2.1). Probe topics have unique names and are 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import UnknownTopicOrPartitionError
 
 from shared.topics import DAY_MS, TopicSpec, all_topic_specs, reconcile_topics
 
@@ -50,6 +52,38 @@ async def _topic_overrides(admin: AIOKafkaAdminClient, topic: str) -> dict[str, 
     }
 
 
+async def _create(admin: AIOKafkaAdminClient, topic: NewTopic) -> None:
+    """Create a probe topic and wait until the broker describes it: the controller answers
+    before the broker has applied the new topic, and a reconciliation that lists it may
+    otherwise be told it does not exist."""
+    await admin.create_topics([topic])
+    for _ in range(100):
+        try:
+            shown = await _topic_overrides(admin, topic.name)
+            if (
+                shown == topic.topic_configs
+                and await _partition_count(admin, topic.name) == topic.num_partitions
+            ):
+                return
+        except UnknownTopicOrPartitionError:
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{topic.name} was created but never described")
+
+
+async def _settled_overrides(
+    admin: AIOKafkaAdminClient, topic: str, wanted: dict[str, str]
+) -> dict[str, str]:
+    """The topic's own configuration once it shows `wanted` (or after 10 s, what it shows):
+    the broker applies an accepted change a moment after answering."""
+    for _ in range(100):
+        overrides = await _topic_overrides(admin, topic)
+        if overrides == wanted:
+            break
+        await asyncio.sleep(0.1)
+    return overrides
+
+
 async def _partition_count(admin: AIOKafkaAdminClient, topic: str) -> int:
     [described] = await admin.describe_topics([topic])
     return len(described["partitions"])
@@ -60,15 +94,9 @@ async def test_an_existing_topic_with_other_settings_is_brought_to_the_declared_
 ) -> None:
     name = f"topics-probe.{uuid.uuid4().hex[:12]}"
     week = str(7 * DAY_MS)
-    await admin.create_topics(
-        [
-            NewTopic(
-                name,
-                2,
-                1,
-                topic_configs={"retention.ms": week, "max.message.bytes": "65536"},
-            )
-        ]
+    await _create(
+        admin,
+        NewTopic(name, 2, 1, topic_configs={"retention.ms": week, "max.message.bytes": "65536"}),
     )
     declared = [TopicSpec(name, 4, LOG_OF_RECORD)]
     lines: list[str] = []
@@ -79,7 +107,7 @@ async def test_an_existing_topic_with_other_settings_is_brought_to_the_declared_
     assert f"retention.ms {week} -> -1" in change.changes
     assert "max.message.bytes 65536 -> broker default (not declared)" in change.changes
     assert "partitions 2 -> 4 (keys map to new partitions from now on)" in change.changes
-    assert await _topic_overrides(admin, name) == LOG_OF_RECORD
+    assert await _settled_overrides(admin, name, LOG_OF_RECORD) == LOG_OF_RECORD
     assert await _partition_count(admin, name) == 4
     assert any(line.startswith(f"{name}: retention.ms") for line in lines), lines
 
@@ -91,7 +119,7 @@ async def test_a_topic_becomes_compacted_and_never_loses_partitions(
     admin: AIOKafkaAdminClient, kafka_bootstrap: str
 ) -> None:
     name = f"topics-probe.{uuid.uuid4().hex[:12]}"
-    await admin.create_topics([NewTopic(name, 3, 1, topic_configs={"cleanup.policy": "delete"})])
+    await _create(admin, NewTopic(name, 3, 1, topic_configs={"cleanup.policy": "delete"}))
     lines: list[str] = []
 
     [change] = await reconcile_topics(
@@ -99,7 +127,8 @@ async def test_a_topic_becomes_compacted_and_never_loses_partitions(
     )
 
     assert change.changes == ("cleanup.policy delete -> compact",)
-    assert await _topic_overrides(admin, name) == {"cleanup.policy": "compact"}
+    compacted = {"cleanup.policy": "compact"}
+    assert await _settled_overrides(admin, name, compacted) == compacted
     assert await _partition_count(admin, name) == 3
     assert f"{name}: keeps 3 partitions (declared 1; partitions are never removed)" in lines
 
@@ -113,7 +142,7 @@ async def test_a_missing_topic_is_created_with_its_declared_configuration(
     [change] = await reconcile_topics(kafka_bootstrap, [TopicSpec(name, 2, config)])
 
     assert change.created
-    assert await _topic_overrides(admin, name) == config
+    assert await _settled_overrides(admin, name, config) == config
     assert await _partition_count(admin, name) == 2
 
 
