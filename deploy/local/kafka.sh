@@ -271,7 +271,8 @@ EOF
 format_storage() {
     [[ ! -f $DATA_DIR/meta.properties ]] || return 0
     local cid=$KAFKA_CLUSTER_ID
-    [[ -n $cid ]] || cid=$(tool kafka.tools.StorageTool random-uuid 2>>"$LOG_DIR/format.log" | tail -n1)
+    [[ -n $cid ]] || cid=$(tool kafka.tools.StorageTool random-uuid 2>>"$LOG_DIR/format.log") \
+        || die "no cluster id from StorageTool random-uuid; see $LOG_DIR/format.log"
     local -a scram=()
     [[ -z $KAFKA_SASL_SSL_PORT ]] \
         || scram=(--add-scram "SCRAM-SHA-512=[name=$KAFKA_SASL_SSL_USER,password=$KAFKA_SASL_SSL_PASSWORD]")
