@@ -118,7 +118,11 @@ class LocalKafka:
         if fresh:
             self.stop()
             shutil.rmtree(self.broker_dir, ignore_errors=True)
-        self.script("start")
+        said = self.script("start")
+        if not (self.broker_dir / "kafka.pid").exists():
+            # kafka.sh leaves a broker of another directory alone (the shared one, started from
+            # another checkout): a test's own node must be its own, or it would stop nothing
+            raise RuntimeError(f"127.0.0.1:{self.port} is another broker's:\n{said}")
 
     def launch(self) -> None:
         """Start the JVM without waiting for it (start() afterwards waits)."""

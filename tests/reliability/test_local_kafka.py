@@ -1,11 +1,12 @@
 """deploy/local/kafka.sh itself, on a node of the test's own (port 9392, never the shared 9092):
 start is idempotent, a kill -9 leaves a node that starts again on its data, and stop is a
-controlled shutdown that leaves no pid file behind."""
+controlled shutdown that leaves no pid file behind; a test's node is never another's."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -68,4 +69,13 @@ def test_stop_shuts_down_and_a_second_stop_is_a_no_op(node: LocalKafka) -> None:
     assert not node.is_ready()
     node.stop()
     node.start()  # for the fixture's own stop
+    assert node.is_ready()
+
+
+def test_a_port_where_another_directory_s_broker_runs_is_not_taken_for_ones_own(
+    node: LocalKafka, tmp_path: Path
+) -> None:
+    other = LocalKafka(PORT, broker_dir=tmp_path / "other")
+    with pytest.raises(RuntimeError, match="another broker's"):
+        other.start()
     assert node.is_ready()
