@@ -19,7 +19,6 @@ import random
 import shutil
 import statistics
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -496,7 +495,6 @@ def start_broker() -> None:
             **os.environ,
             "KAFKA_PORT": str(BENCH_KAFKA_PORT),
             "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "3000",
-            "PYTHON": sys.executable,
         },
         check=True,
     )

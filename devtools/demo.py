@@ -102,7 +102,7 @@ class Demo:
         shutil.rmtree(self.state_dir / f"kafka-{DEMO_KAFKA_PORT}", ignore_errors=True)
         run(
             [str(ROOT / "deploy/local/kafka.sh"), "start"],
-            {"KAFKA_PORT": str(DEMO_KAFKA_PORT), "PYTHON": sys.executable},
+            {"KAFKA_PORT": str(DEMO_KAFKA_PORT)},
         )
         asyncio.run(ensure_topics(self.bootstrap))
         asyncio.run(self._fresh_schemas())

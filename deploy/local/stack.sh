@@ -49,7 +49,7 @@ case "${1:-}" in
     "$ROOT/deploy/local/postgres.sh" status >/dev/null 2>&1 || record postgres
     "$ROOT/deploy/local/postgres.sh" start
     "$ROOT/deploy/local/kafka.sh" status >/dev/null 2>&1 || record kafka
-    PYTHON="$PYTHON" "$ROOT/deploy/local/kafka.sh" start
+    "$ROOT/deploy/local/kafka.sh" start
     { [[ -f "$SMTP_PID" ]] && kill -0 "$(cat "$SMTP_PID")" 2>/dev/null; } || record smtp
     smtp_up
     (cd "$ROOT" && "$PYTHON" -m shared.topics)

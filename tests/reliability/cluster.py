@@ -1,23 +1,40 @@
-"""A three-node KRaft cluster on loopback for broker-loss tests, driven through the cluster mode
-of deploy/local/kafka.sh, and the admin-client views of it the tests assert on."""
+"""A three-node KRaft cluster on loopback, for broker-loss tests and the soak: three nodes of
+deploy/local/kafka.sh, each a broker and one of three controller voters (the smallest quorum
+that survives losing a node). Topics, internal ones included, are replicated three times with
+min.insync.replicas=2: acks=all writes go on with one node down and stop with two down.
+Also the admin-client views of the cluster the tests assert on.
+
+Node n (1..3) listens on 127.0.0.1:base_port + 2(n-1) for clients and the next port for its
+controller (base 9792: 9792-9797); state in .local/kafka-cluster-<base_port>/node-<n>/.
+From Python: KafkaCluster(base_port).start() / .stop() / .kill(n) / .start_node(n). By hand:
+
+    python -m tests.reliability.cluster [--base-port 9792] start [--fresh]|stop|status|bootstrap|leader
+    python -m tests.reliability.cluster [--base-port 9792] kill|start-node|stop-node N
+    KAFKA_BOOTSTRAP_SERVERS=$(python -m tests.reliability.cluster bootstrap) \
+      TOPIC_REPLICATION_FACTOR=3 TOPIC_MIN_INSYNC_REPLICAS=2 python -m shared.topics
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import os
+import re
 import shutil
-import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "deploy" / "local" / "kafka.sh"
+from tests.reliability.infrastructure import STATE_DIR, LocalKafka
+
 NODES = (1, 2, 3)
+CLUSTER_ID = "YWdlbnQtcmF0aW5ncy0zbg"
+"""Every node is formatted with it: Kafka's 16-byte ids in base64url, here b"agent-ratings-3n"."""
+HEAP = "-Xmx384m -Xms128m"
+"""Per node: three JVMs on a small machine."""
 
 
 @dataclass(frozen=True, order=True)
@@ -34,49 +51,77 @@ class KafkaCluster:
 
     def __init__(self, base_port: int = 9792) -> None:
         self.base_port = base_port
-        self.state_dir = ROOT / ".local" / f"kafka-cluster-{base_port}"
+        self.state_dir = STATE_DIR / f"kafka-cluster-{base_port}"
+        voters = ",".join(f"{n}@127.0.0.1:{self._port(n) + 1}" for n in NODES)
+        self.nodes = {
+            n: LocalKafka(
+                self._port(n),
+                node_id=n,
+                voters=voters,
+                replication=len(NODES),
+                cluster_id=CLUSTER_ID,
+                broker_dir=self.state_dir / f"node-{n}",
+                heap=HEAP,
+            )
+            for n in NODES
+        }
+
+    def _port(self, node: int) -> int:
+        return self.base_port + 2 * (node - 1)
 
     @property
     def bootstrap(self) -> str:
-        return ",".join(f"127.0.0.1:{self.base_port + 2 * (n - 1)}" for n in NODES)
+        return ",".join(node.bootstrap for node in self.nodes.values())
 
-    def _script(self, *args: str, timeout: float = 300) -> str:
-        env = {**os.environ, "KAFKA_CLUSTER_PORT": str(self.base_port), "PYTHON": sys.executable}
-        done = subprocess.run(
-            [str(SCRIPT), "cluster", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(
-                f"kafka.sh cluster {' '.join(args)} exited {done.returncode}:\n"
-                f"{done.stdout}{done.stderr}"
-            )
-        return done.stdout
+    def _each(self, action: Callable[[LocalKafka], object]) -> None:
+        """On every node at once: stopping one by one would leave the last ones without a
+        quorum to acknowledge their controlled shutdown."""
+        with ThreadPoolExecutor(len(NODES)) as pool:
+            for done in [pool.submit(action, node) for node in self.nodes.values()]:
+                done.result()
 
     def start(self, *, fresh: bool = True) -> None:
-        """Fresh: wipe what an earlier run left, so topics, groups and offsets start empty."""
+        """Until every node is ready. Fresh: wipe what an earlier run left, so topics, groups
+        and offsets start empty. The JVMs are launched together first: no node is ready before
+        two controllers have elected a leader."""
         if fresh:
-            self._script("stop")
+            self.stop()
             shutil.rmtree(self.state_dir, ignore_errors=True)
-        self._script("start")
+        for node in self.nodes.values():
+            node.launch()
+        for node in self.nodes.values():
+            node.start()
 
     def stop(self) -> None:
-        self._script("stop")
+        self._each(LocalKafka.stop)
 
     def kill(self, node: int) -> None:
         """kill -9 one node: no controlled shutdown, no leadership handed over."""
-        self._script("kill", str(node))
+        self.nodes[node].kill()
 
     def start_node(self, node: int) -> None:
-        self._script("start-node", str(node))
+        """(Re)start one node, until it has rejoined."""
+        self.nodes[node].start()
+
+    def stop_node(self, node: int) -> None:
+        """A controlled shutdown of one node."""
+        self.nodes[node].stop()
 
     def active_controller(self) -> int:
         """The KRaft quorum leader, from Kafka's own MetadataQuorumCommand."""
-        return int(self._script("leader", timeout=90).strip())
+        described = self.nodes[1].script(
+            "tool",
+            "org.apache.kafka.tools.MetadataQuorumCommand",
+            "--bootstrap-server",
+            self.bootstrap,
+            "describe",
+            "--status",
+            timeout=90,
+        )
+        leader = re.search(r"^LeaderId:\s*(\d+)", described, re.MULTILINE)
+        if leader is None:
+            raise RuntimeError(f"no LeaderId in the quorum description:\n{described}")
+        return int(leader.group(1))
 
 
 async def partition_states(
@@ -155,3 +200,49 @@ async def wait_until(
             name = getattr(check, "__name__", "condition")
             raise TimeoutError(f"{name}: not met within {timeout:.0f}s")
         await asyncio.sleep(every)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.reliability.cluster")
+    parser.add_argument("--base-port", type=int, default=9792)
+    parser.add_argument(
+        "command",
+        choices=[
+            "start",
+            "stop",
+            "status",
+            "bootstrap",
+            "leader",
+            "kill",
+            "start-node",
+            "stop-node",
+        ],
+    )
+    parser.add_argument("node", nargs="?", type=int, choices=NODES)
+    parser.add_argument("--fresh", action="store_true", help="start: wipe the data first")
+    args = parser.parse_args(argv)
+    cluster = KafkaCluster(args.base_port)
+    if args.command in {"kill", "start-node", "stop-node"}:
+        if args.node is None:
+            parser.error(f"{args.command} needs a node number")
+        {"kill": cluster.kill, "start-node": cluster.start_node, "stop-node": cluster.stop_node}[
+            args.command
+        ](args.node)
+    elif args.command == "start":
+        cluster.start(fresh=args.fresh)
+    elif args.command == "stop":
+        cluster.stop()
+    elif args.command == "status":
+        ready = {n: node.is_ready() for n, node in cluster.nodes.items()}
+        for n, up in ready.items():
+            print(f"node {n} 127.0.0.1:{cluster.nodes[n].port}: {'ready' if up else 'not ready'}")
+        return 0 if all(ready.values()) else 1
+    elif args.command == "bootstrap":
+        print(cluster.bootstrap)
+    else:
+        print(cluster.active_controller())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -80,8 +80,10 @@ def test_compose_images_are_pinned_and_kafka_is_the_version_run_locally() -> Non
         image = spec["image"]
         assert ":" in image and not image.endswith(":latest"), f"{name}: {image} is not pinned"
     kafka_sh = (ROOT / "deploy" / "local" / "kafka.sh").read_text()
+    pom = (ROOT / "deploy" / "local" / "kafka" / "pom.xml").read_text()
     version = services["kafka"]["image"].split(":")[1]
-    assert f"DEFAULT_VERSIONS=({version} " in kafka_sh, "compose and kafka.sh run other Kafkas"
+    assert f"\nKAFKA_VERSION={version}\n" in kafka_sh, "compose and kafka.sh run other Kafkas"
+    assert f"<kafka.version>{version}</kafka.version>" in pom, "kafka.sh fetches another Kafka"
 
 
 def test_kafka_is_reachable_from_the_host_and_keeps_its_data() -> None:
