@@ -310,8 +310,10 @@ def create_http_app(
     title: str,
     description: str = "",
     consume: bool = True,
+    context: object = None,
 ) -> FastAPI:
-    """The service's FastAPI app; the runtime (broker included) lives in its lifespan."""
+    """The service's FastAPI app; the runtime (broker included) lives in its lifespan.
+    `context`: what the service's handlers are given, for its routes (`context_of`)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -329,6 +331,7 @@ def create_http_app(
         telemetry=HTTP_TELEMETRY,
     )
     app.state.runtime = runtime
+    app.state.context = context
     app.state.token_verifier = TokenVerifier(
         runtime.settings.auth_secret,
         jwks_url=runtime.settings.auth_jwks_url,
@@ -429,6 +432,12 @@ def run_http_app(app: FastAPI, settings: ServiceSettings) -> None:
         proxy_headers=False,  # ProxyHeadersMiddleware in create_http_app, with TRUSTED_PROXIES
         timeout_graceful_shutdown=20,
     )
+
+
+async def context_of(request: Request) -> Any:
+    """FastAPI dependency: what the app's handlers are given, as its `create_app` built it (one
+    per app, so two apps of one service with other settings can share a process)."""
+    return request.app.state.context
 
 
 async def runtime_of(request: Request) -> ServiceRuntime:

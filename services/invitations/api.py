@@ -18,15 +18,13 @@ from services.invitations.domain.model import (
     MissingClient,
     RefusedError,
     SuppliedClient,
-    claim,
-    complete,
 )
 from services.invitations.repository import InvitationsRepository
 from shared.auth import Principal, Role, require_roles
 from shared.contracts.base import UtcDatetime
 from shared.contracts.participation import ParticipationMode
 from shared.http import ProblemError
-from shared.runtime import ServiceRuntime, runtime_of
+from shared.runtime import ServiceRuntime, context_of, runtime_of
 from shared.uow import UnitOfWork
 
 router = APIRouter(prefix="/api/v1", tags=["invitations"])
@@ -36,6 +34,9 @@ Agent = Annotated[Principal, Depends(require_roles(Role.AGENT))]
 Surveyor = Annotated[Principal, Depends(require_roles(Role.SURVEYOR))]
 Ops = Annotated[Principal, Depends(require_roles(Role.OPS))]
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
+
+
+Context = Annotated[handlers.Context, Depends(context_of)]
 
 T = TypeVar("T")
 
@@ -204,7 +205,7 @@ async def set_participation(
 
 @router.post("/transactions/{transaction_id}/clients", response_model=ClientsResult)
 async def supply_clients(
-    transaction_id: str, body: ClientsBody, agent: Agent, runtime: Runtime
+    transaction_id: str, body: ClientsBody, agent: Agent, runtime: Runtime, context: Context
 ) -> ClientsResult:
     """Give each client's email (they get the survey) or phone (a phone survey). Each contact
     answers one client of the closing (see `client`); the answer lists who is still missing."""
@@ -213,7 +214,8 @@ async def supply_clients(
         for c in body.clients
     ]
     supplied = await _run(
-        runtime, lambda uow: handlers.supply_clients(uow, agent.sub, transaction_id, clients)
+        runtime,
+        lambda uow: handlers.supply_clients(uow, context, agent.sub, transaction_id, clients),
     )
     return ClientsResult(
         transaction_id=transaction_id,
@@ -246,7 +248,7 @@ async def contact_requests(agent_id: str, agent: Agent, runtime: Runtime) -> Con
 
 @router.post("/agents/{agent_id}/codes", status_code=201, response_model=CodeResult)
 async def generate_code(
-    agent_id: str, body: CodeBody, agent: Agent, runtime: Runtime
+    agent_id: str, body: CodeBody, agent: Agent, runtime: Runtime, context: Context
 ) -> CodeResult:
     """Invite a client of one of your closed transactions (road name and postcode must match).
     The PIN goes to the client only. Like a supplied email, the code answers that client's
@@ -255,7 +257,7 @@ async def generate_code(
     sent = await _run(
         runtime,
         lambda uow: handlers.agent_code(
-            uow, agent_id, str(body.client_email), body.street, body.postcode, body.client
+            uow, context, agent_id, str(body.client_email), body.street, body.postcode, body.client
         ),
     )
     return CodeResult(
@@ -329,6 +331,7 @@ async def unsubscribe_page(token: Annotated[str, Query(max_length=100)]) -> HTML
 async def unsubscribe(
     request: Request,
     runtime: Runtime,
+    context: Context,
     token: Annotated[str | None, Query(max_length=100)] = None,
 ) -> HTMLResponse:
     """One click (RFC 8058, or the confirmation form): the address is never mailed again."""
@@ -338,7 +341,7 @@ async def unsubscribe(
     if not token:
         raise ProblemError(422, "Unprocessable Content", "token is required")
     async with runtime.unit_of_work() as uow:
-        done = await handlers.unsubscribe(uow, token)
+        done = await handlers.unsubscribe(uow, context, token)
     if not done:
         raise ProblemError(404, "Not Found", "unknown unsubscribe link")
     return HTMLResponse("<!doctype html><title>Unsubscribed</title><h1>You are unsubscribed.</h1>")
@@ -347,13 +350,7 @@ async def unsubscribe(
 async def _task_step(
     uow: UnitOfWork, invitation_id: str, surveyor_id: str, *, done: bool
 ) -> ClaimedTask:
-    repo = InvitationsRepository(uow.conn, uow.cipher)
-    found = await repo.phone_task(invitation_id)
-    if found is None:
-        raise handlers.NotFoundError(f"no phone survey {invitation_id}")
-    task, client = found
-    task = complete(task, surveyor_id) if done else claim(task, surveyor_id)
-    await repo.save_phone_task(task, uow.now)
+    task, client = await handlers.phone_task_step(uow, invitation_id, surveyor_id, done=done)
     return ClaimedTask(
         invitation_id=invitation_id,
         state=task.state.value,

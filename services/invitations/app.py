@@ -23,22 +23,37 @@ def create_app(
     settings: InvitationsSettings | None = None, *, clock: Clock | None = None
 ) -> FastAPI:
     settings = settings or InvitationsSettings()
-    handlers.configure(
-        handlers.Context(
-            policy=settings.policy(),
-            hasher=settings.secret_hasher(),
-            templates=Templates(handlers.TEMPLATES),
-            survey_base_url=settings.survey_base_url,
-            service_base_url=settings.base_url,
-            portal_url=settings.portal_url,
-            contact_rules=settings.contact_rules(),
-        )
+    context = handlers.Context(
+        policy=settings.policy(),
+        hasher=settings.secret_hasher(),
+        templates=Templates(handlers.TEMPLATES),
+        survey_base_url=settings.survey_base_url,
+        service_base_url=settings.base_url,
+        portal_url=settings.portal_url,
+        contact_rules=settings.contact_rules(),
     )
     runtime = ServiceRuntime(
-        settings, dispatcher=handlers.dispatcher, migrations=MIGRATIONS, clock=clock
+        settings, dispatcher=handlers.dispatcher(context), migrations=MIGRATIONS, clock=clock
     )
-    runtime.every(name="compliance")(run_compliance)
-    runtime.every(name="invitation_timers")(run_invitation_timers)
+
+    @runtime.every(name="compliance")
+    async def run_compliance(runtime: ServiceRuntime) -> None:
+        """Agent reminders and auto opt-outs, a batch per transaction until none is due
+        (bounded per tick)."""
+        for _ in range(MAX_BATCHES_PER_TICK):
+            async with runtime.unit_of_work() as uow:
+                if await handlers.run_compliance(uow, context) == 0:
+                    return
+
+    @runtime.every(name="invitation_timers")
+    async def run_invitation_timers(runtime: ServiceRuntime) -> None:
+        """Client reminders and expiries, a batch per transaction until none is due
+        (bounded per tick)."""
+        for _ in range(MAX_BATCHES_PER_TICK):
+            async with runtime.unit_of_work() as uow:
+                if await handlers.run_invitation_timers(uow, context) == 0:
+                    return
+
     return create_http_app(
         runtime,
         [router, public],
@@ -46,22 +61,5 @@ def create_app(
         description="Agents' participation and compliance, survey invitations (PIN and link), "
         "phone-survey tasks, suppression and erasure. Publishes `agents.participation` and "
         "`invitations.events`.",
+        context=context,
     )
-
-
-async def run_compliance(runtime: ServiceRuntime) -> None:
-    """Agent reminders and auto opt-outs, a batch per transaction until none is due
-    (bounded per tick)."""
-    for _ in range(MAX_BATCHES_PER_TICK):
-        async with runtime.unit_of_work() as uow:
-            if await handlers.run_compliance(uow) == 0:
-                return
-
-
-async def run_invitation_timers(runtime: ServiceRuntime) -> None:
-    """Client reminders and expiries, a batch per transaction until none is due
-    (bounded per tick)."""
-    for _ in range(MAX_BATCHES_PER_TICK):
-        async with runtime.unit_of_work() as uow:
-            if await handlers.run_invitation_timers(uow) == 0:
-                return

@@ -21,23 +21,24 @@ MAX_BATCHES_PER_TICK = 100
 
 def create_app(settings: ScoringSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     settings = settings or ScoringSettings()
-    handlers.configure(policy_for(settings.scoring_policy_version))
+    policy = policy_for(settings.scoring_policy_version)
     runtime = ServiceRuntime(
-        settings, dispatcher=handlers.dispatcher, migrations=MIGRATIONS, clock=clock
+        settings, dispatcher=handlers.dispatcher(policy), migrations=MIGRATIONS, clock=clock
     )
-    runtime.every(seconds=settings.rating_scheduler_seconds, name="rerate_due")(rerate_due)
+
+    @runtime.every(seconds=settings.rating_scheduler_seconds, name="rerate_due")
+    async def rerate_due(runtime: ServiceRuntime) -> None:
+        """Re-rate agents whose rating changes with time alone, a batch per transaction."""
+        for _ in range(MAX_BATCHES_PER_TICK):
+            async with runtime.unit_of_work() as uow:
+                if await handlers.rerate_due(uow, policy) < 500:
+                    return
+
     return create_http_app(
         runtime,
         [router],
         title="Scoring",
         description="Stars and Silver/Gold status per agent by a versioned policy, exact as-of "
         "ratings with explanations, the public ranking, and the `ratings` stream.",
+        context=policy,
     )
-
-
-async def rerate_due(runtime: ServiceRuntime) -> None:
-    """Re-rate agents whose rating changes with time alone, a batch per transaction."""
-    for _ in range(MAX_BATCHES_PER_TICK):
-        async with runtime.unit_of_work() as uow:
-            if await handlers.rerate_due(uow) < 500:
-                return

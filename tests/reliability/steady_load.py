@@ -5,7 +5,6 @@ end checks (nothing stranded in an outbox; the scoring store equal to a fresh re
 from __future__ import annotations
 
 import asyncio
-import importlib
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -21,7 +20,7 @@ from services.scoring.settings import ScoringSettings
 from shared.contracts import AGENT_UPSERTED
 from shared.contracts.leads import LeadAssigned
 from shared.contracts.mls import AgentUpserted, TransactionClosed
-from tests.support.kafka import EventPublisher, start_group_at_end
+from tests.support.kafka import EventPublisher, consumed_by, start_group_at_end
 
 PIN = re.compile(r"\b([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})\b")
 GOOD = dict.fromkeys(
@@ -59,8 +58,7 @@ def service_env(
 
 def subscribed_topics(service: str) -> set[str]:
     """The topics the service's consumers subscribe to (one group member per topic)."""
-    handlers = importlib.import_module(f"services.{service}.handlers")
-    return set(handlers.dispatcher.subscribed)
+    return consumed_by(service)
 
 
 def start_groups_at_end(bootstrap: str, groups: dict[str, str]) -> None:

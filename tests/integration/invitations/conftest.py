@@ -13,13 +13,12 @@ import pytest
 
 from devtools.smtp_sink import MailSink
 from services.invitations.app import create_app
-from services.invitations.handlers import dispatcher
 from services.invitations.settings import InvitationsSettings
 from shared.auth import Role, issue_token
 from shared.clock import FixedClock
 from shared.contracts.mls import AgentUpserted, TransactionClosed
 from tests.conftest import running_app
-from tests.support.kafka import start_group_at_end
+from tests.support.kafka import dispatcher_of, start_group_at_end
 
 START = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 SECRET = "invitations-test-secret-of-at-least-32-bytes"
@@ -43,7 +42,6 @@ async def service(
 ) -> AsyncIterator[Service]:
     clock = FixedClock(START)
     group_id = f"test-invitations-{uuid.uuid4().hex[:8]}"
-    await start_group_at_end(kafka_bootstrap, group_id, dispatcher.subscribed)
     settings = InvitationsSettings(
         environment="test",
         kafka_bootstrap_servers=kafka_bootstrap,
@@ -56,7 +54,9 @@ async def service(
         auth_secret=SECRET,
         token_pepper=PEPPER,
     )
-    async with running_app(create_app(settings, clock=clock)) as client:
+    app = create_app(settings, clock=clock)
+    await start_group_at_end(kafka_bootstrap, group_id, dispatcher_of(app).subscribed)
+    async with running_app(app) as client:
         yield Service(client, clock, settings)
 
 

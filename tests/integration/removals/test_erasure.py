@@ -16,7 +16,6 @@ import httpx
 import pytest
 
 from services.invitations.app import create_app as create_invitations
-from services.invitations.handlers import dispatcher as invitations_dispatcher
 from services.invitations.settings import InvitationsSettings
 from services.removals.app import create_app as create_removals
 from services.removals.handlers import dispatcher as removals_dispatcher
@@ -32,7 +31,7 @@ from shared.topics import Topic
 from tests.conftest import running_app
 from tests.integration.removals.conftest import START, unique
 from tests.reliability.steady_load import lead_assigned
-from tests.support.kafka import start_group_at_end
+from tests.support.kafka import dispatcher_of, start_group_at_end
 from tests.support.schema_dump import dump_schema, mentions
 from tests.support.waiting import until_stored
 
@@ -56,7 +55,6 @@ async def services(
     """The two services that hold a lead's client, each in its own schema and group."""
     invitations_group = f"test-invitations-{uuid.uuid4().hex[:8]}"
     removals_group = f"test-removals-{uuid.uuid4().hex[:8]}"
-    await start_group_at_end(kafka_bootstrap, invitations_group, invitations_dispatcher.subscribed)
     await start_group_at_end(kafka_bootstrap, removals_group, removals_dispatcher.subscribed)
     common: dict[str, Any] = {
         "environment": "test",
@@ -78,8 +76,11 @@ async def services(
         kafka_group_id=removals_group,
     )
     clock = FixedClock(START)
+    invitations_app = create_invitations(invitations, clock=clock)
+    topics = dispatcher_of(invitations_app).subscribed
+    await start_group_at_end(kafka_bootstrap, invitations_group, topics)
     async with (
-        running_app(create_invitations(invitations, clock=clock)) as invitations_client,
+        running_app(invitations_app) as invitations_client,
         running_app(create_removals(removals, clock=clock)) as removals_client,
     ):
         yield Services(invitations_client, invitations, removals_client, removals)

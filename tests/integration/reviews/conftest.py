@@ -16,7 +16,6 @@ from fastapi import FastAPI
 
 from devtools.smtp_sink import MailSink
 from services.reviews.app import create_app
-from services.reviews.handlers import dispatcher
 from services.reviews.settings import ReviewsSettings
 from shared.auth import Role, issue_token
 from shared.clock import FixedClock
@@ -27,7 +26,7 @@ from shared.contracts.removals import RemovalReason
 from shared.contracts.reviews import Channel, SurveyKind
 from shared.crypto import SecretHasher, new_pin
 from tests.conftest import running_app
-from tests.support.kafka import EventPublisher, start_group_at_end
+from tests.support.kafka import EventPublisher, dispatcher_of, start_group_at_end
 from tests.support.waiting import until_stored
 
 START = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
@@ -84,8 +83,8 @@ async def service(
 ) -> AsyncIterator[Service]:
     clock = FixedClock(START)
     settings = reviews_settings(kafka_bootstrap, database_url, smtp_sink.port)
-    await start_group_at_end(kafka_bootstrap, settings.group_id, dispatcher.subscribed)
     app = create_app(settings, clock=clock)
+    await start_group_at_end(kafka_bootstrap, settings.group_id, dispatcher_of(app).subscribed)
     async with running_app(app) as client:
         yield Service(app, client, clock, settings)
 

@@ -16,7 +16,6 @@ from fastapi import FastAPI
 
 from devtools.smtp_sink import MailSink
 from services.scoring.app import create_app
-from services.scoring.handlers import dispatcher
 from services.scoring.settings import ScoringSettings
 from shared.auth import Role, issue_token
 from shared.clock import FixedClock
@@ -31,7 +30,7 @@ from shared.contracts.participation import (
 from shared.contracts.reviews import Channel, ReviewPublished, Scores, SurveyKind
 from shared.topics import Topic
 from tests.conftest import running_app
-from tests.support.kafka import EventPublisher, start_group_at_end
+from tests.support.kafka import EventPublisher, dispatcher_of, start_group_at_end
 
 START = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 SECRET = "scoring-test-secret-of-at-least-32-bytes!"
@@ -82,8 +81,8 @@ async def service(
 ) -> AsyncIterator[Service]:
     clock = FixedClock(START)
     settings = scoring_settings(kafka_bootstrap, database_url, smtp_port=smtp_sink.port)
-    await start_group_at_end(kafka_bootstrap, settings.group_id, dispatcher.subscribed)
     app = create_app(settings, clock=clock)
+    await start_group_at_end(kafka_bootstrap, settings.group_id, dispatcher_of(app).subscribed)
     async with running_app(app) as client:
         yield Service(app, client, clock, settings)
 
