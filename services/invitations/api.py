@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+import html
+from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 from urllib.parse import parse_qs
 
@@ -16,14 +16,13 @@ from services.invitations import handlers
 from services.invitations.domain.model import (
     ClientContact,
     MissingClient,
-    RefusedError,
     SuppliedClient,
 )
 from services.invitations.repository import InvitationsRepository
 from shared.auth import Principal, Role, require_roles
 from shared.contracts.base import UtcDatetime
 from shared.contracts.participation import ParticipationMode
-from shared.http import ProblemError
+from shared.http import ProblemError, domain_problems
 from shared.runtime import ServiceRuntime, context_of, runtime_of
 from shared.uow import UnitOfWork
 
@@ -40,7 +39,13 @@ Context = Annotated[handlers.Context, Depends(context_of)]
 
 T = TypeVar("T")
 
-CONFLICTS = frozenset({"opted_out", "inactive", "already_invited", "task_claimed", "task_closed"})
+STATUSES = {
+    **dict.fromkeys(
+        ("opted_out", "inactive", "already_invited", "task_claimed", "task_closed"), 409
+    ),
+    "not_your_task": 403,
+}
+"""The HTTP status of each refusal that is not a plain 422."""
 
 
 class Body(BaseModel):
@@ -322,7 +327,7 @@ async def unsubscribe_page(token: Annotated[str, Query(max_length=100)]) -> HTML
     return HTMLResponse(
         "<!doctype html><title>Unsubscribe</title><h1>Stop survey emails?</h1>"
         '<form method="post" action="/unsubscribe">'
-        f'<input type="hidden" name="token" value="{_escape(token)}">'
+        f'<input type="hidden" name="token" value="{html.escape(token)}">'
         "<button>Unsubscribe</button></form>"
     )
 
@@ -368,26 +373,7 @@ def _own(principal: Principal, agent_id: str) -> None:
         raise ProblemError(403, "Forbidden", "agents see and change only their own data")
 
 
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
-
-
 async def _run(runtime: ServiceRuntime, command: Callable[[UnitOfWork], Awaitable[T]]) -> T:
     """Run a command in one transaction; a refused command rolls back and answers a problem."""
-    async with _problems(), runtime.unit_of_work() as uow:
+    async with domain_problems(STATUSES), runtime.unit_of_work() as uow:
         return await command(uow)
-
-
-@asynccontextmanager
-async def _problems() -> AsyncIterator[None]:
-    try:
-        yield
-    except handlers.NotFoundError as exc:
-        raise ProblemError(404, "Not Found", str(exc)) from exc
-    except RefusedError as exc:
-        status, title = (
-            (409, "Conflict") if exc.code in CONFLICTS else (422, "Unprocessable Content")
-        )
-        if exc.code == "not_your_task":
-            status, title = 403, "Forbidden"
-        raise ProblemError(status, title, exc.message, code=exc.code) from exc

@@ -3,8 +3,8 @@ listings, the moderator queue and decisions, phone-survey answers."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 from urllib.parse import parse_qs, urlencode
@@ -18,16 +18,16 @@ from services.reviews import handlers
 from services.reviews.domain.model import (
     AGENT_VISIBLE,
     InvitationProblem,
-    RefusedError,
     ReviewState,
 )
-from services.reviews.handlers import Actor, Answers, CodeRefused, NotFoundError
+from services.reviews.handlers import Actor, Answers, CodeRefused
 from services.reviews.repository import Decision, Invitation, Review, ReviewsRepository
 from shared.auth import Principal, Role, require_roles
 from shared.contracts.base import UtcDatetime
 from shared.contracts.removals import RemovalReason
 from shared.contracts.reviews import CATEGORIES, Channel, Scores
-from shared.http import ProblemError
+from shared.errors import NotFoundError
+from shared.http import ProblemError, domain_problems
 from shared.runtime import ServiceRuntime, context_of, runtime_of
 from shared.uow import UnitOfWork
 
@@ -268,17 +268,12 @@ class Queue(BaseModel):
     items: list[ReviewView]
 
 
-@asynccontextmanager
-async def _translated() -> AsyncIterator[None]:
-    try:
-        yield
-    except NotFoundError as exc:
-        raise ProblemError(404, "Not Found", str(exc)) from exc
-    except RefusedError as exc:
-        status = 410 if exc.code in ("expired", "closed") else 409
-        raise ProblemError(
-            status, "Conflict" if status == 409 else "Gone", exc.detail, code=exc.code
-        ) from exc
+STATUSES = {"expired": 410, "closed": 410}
+"""Refusals answered 410 Gone; the others are 409 Conflict."""
+
+
+def _translated() -> AbstractAsyncContextManager[None]:
+    return domain_problems(STATUSES, default=409)
 
 
 async def _in_uow(runtime: ServiceRuntime, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:

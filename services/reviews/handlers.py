@@ -72,6 +72,7 @@ from shared.contracts.reviews import (
     SurveyKind,
 )
 from shared.crypto import SecretHasher
+from shared.errors import NotFoundError
 from shared.mailer import Templates
 from shared.messaging import EventDispatcher
 from shared.metrics import TRUST_SIGNALS
@@ -97,10 +98,6 @@ class Context:
     content_rules: ContentRules = field(default_factory=ContentRules)
     signal_rules: SignalRules = field(default_factory=SignalRules)
     address_retention: timedelta = ADDRESS_RETENTION
-
-
-class NotFoundError(Exception):
-    """No such review or invitation (or not one this caller may see)."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from enum import StrEnum
 from shared.contracts.mls import Side, TransactionKind
 from shared.contracts.participation import ParticipationMode, ParticipationReason
 from shared.contracts.removals import RemovalReason
+from shared.errors import DomainError
 
 DEFAULT_MODE = ParticipationMode.OPT_IN_HIDDEN
 """HAR: every agent on the roster participates, ratings hidden, until they choose otherwise."""
@@ -56,13 +57,8 @@ class ContactRequestStatus(StrEnum):
     WAIVED = "waived"  # the agent opted out: nothing is owed any more
 
 
-class RefusedError(Exception):
+class RefusedError(DomainError):
     """A command the rules refuse; `code` says which rule."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)

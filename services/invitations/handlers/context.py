@@ -10,6 +10,7 @@ from services.invitations.domain.model import Policy
 from services.invitations.domain.trust import ContactRules
 from services.invitations.repository import InvitationsRepository
 from shared.crypto import SecretHasher
+from shared.errors import NotFoundError
 from shared.mailer import Templates
 from shared.uow import UnitOfWork
 
@@ -29,8 +30,7 @@ class Context:
     contact_rules: ContactRules = field(default_factory=ContactRules)
 
 
-class NotFoundError(Exception):
-    """No such agent, transaction or task."""
+__all__ = ["TEMPLATES", "Context", "NotFoundError", "repository"]
 
 
 def repository(uow: UnitOfWork) -> InvitationsRepository:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from services.reviews.domain.moderation import Route, Routing, route_after_approval
+from shared.errors import DomainError
 
 RESPONSE_MAX_CHARS = 2000
 
@@ -34,12 +35,8 @@ AGENT_VISIBLE: frozenset[ReviewState] = frozenset(
 """What the reviewed agent may see: never a review still with a moderator, or rejected."""
 
 
-class RefusedError(Exception):
+class RefusedError(DomainError):
     """A move the rules do not allow; `code` names it for the API (409 unless said otherwise)."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code, self.detail = code, detail
 
 
 @dataclass(frozen=True)
