@@ -148,7 +148,8 @@ async def decide_removal(
     if request is None:
         raise NotFoundError(f"no removal request {removal_id}")
     lead = await repo.lead_for_update(request.lead_id, request.agent_id)
-    assert lead is not None  # a foreign key ties every request to its lead
+    if lead is None:  # a foreign key ties every request to its lead
+        raise LookupError(f"removal request {removal_id} has no lead")
     outcome = decide(
         request,
         decision=decision,

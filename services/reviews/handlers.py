@@ -564,7 +564,8 @@ SHOWN_TO_AGENT = (ReviewState.PUBLISHED, ReviewState.AWAITING_RESPONSE)
 
 
 def published_event(review: Review) -> ReviewPublished:
-    assert review.published_at is not None
+    if review.published_at is None:
+        raise ValueError(f"review {review.review_id} is not published")
     return ReviewPublished(
         review_id=review.review_id,
         agent_id=review.agent_id,
@@ -620,5 +621,6 @@ async def _locked(repo: ReviewsRepository, review_id: str) -> Review:
 
 async def _reload(repo: ReviewsRepository, review_id: str) -> Review:
     review = await repo.review(review_id)
-    assert review is not None
+    if review is None:
+        raise LookupError(f"review {review_id} vanished in its own transaction")
     return review

@@ -16,6 +16,7 @@ from services.reviews.domain.visibility import PublicView, is_public
 from shared.contracts.invitations import InvitationIssued
 from shared.contracts.mls import AgentUpserted
 from shared.contracts.participation import ParticipationChanged, ParticipationMode
+from shared.db import one_row
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,7 @@ class ReviewsRepository:
             """,
             agent_id,
         )
-        assert row is not None
+        row = one_row(row)
         mode = ParticipationMode(row["mode"]) if row["mode"] else None
         return is_public(mode, row["active"])
 
@@ -569,7 +570,7 @@ class ReviewsRepository:
         row = await self.conn.fetchrow(
             f"SELECT mine, everyone FROM {_FAILURE_COUNTS}", address, since
         )
-        assert row is not None
+        row = one_row(row)
         return int(row["mine"]), int(row["everyone"])
 
     async def code_failures_and_invitation(
@@ -590,7 +591,7 @@ class ReviewsRepository:
             since,
             code.values,
         )
-        assert row is not None
+        row = one_row(row)
         values = dict(row)
         mine, everyone = int(values.pop("mine")), int(values.pop("everyone"))
         return mine, everyone, Invitation(**values) if values["invitation_id"] else None

@@ -8,6 +8,7 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 
 from devtools.smtp_sink import body_text, start_sink
@@ -16,7 +17,7 @@ from shared.contracts import PARTICIPATION_CHANGED
 from shared.contracts.participation import ParticipationChanged
 from shared.crypto import PiiCipher
 from shared.db import apply_migrations, create_pool, keeps_session_state
-from shared.mailer import MailRelay, QueuedMail, RenderedMail, SmtpSender, enqueue_mails
+from shared.mailer import MailRelay, QueuedMail, RenderedMail, SmtpSender, mail_queue_insert
 from shared.uow import UnitOfWorkFactory
 from tests.conftest import free_port
 from tests.integration.shared.conftest import PROBE_MIGRATIONS
@@ -198,3 +199,12 @@ async def test_queued_mail_is_read_back_from_the_sink_after_an_outage(database_u
         await relay.sender.close()
         controller.stop()
         await pool.close()
+
+
+async def enqueue_mails(
+    conn: asyncpg.Connection, cipher: PiiCipher, mails: list[QueuedMail]
+) -> set[str]:
+    """Queue mails as a unit of work does; the dedupe keys queued now."""
+    insert, arguments = mail_queue_insert(cipher, mails)
+    rows = await conn.fetch(insert + " RETURNING dedupe_key", *arguments)
+    return {row["dedupe_key"] for row in rows}
