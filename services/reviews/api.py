@@ -17,11 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from services.reviews import handlers
 from services.reviews.domain.model import (
     AGENT_VISIBLE,
+    TRUST_SIGNALS_ACTION,
+    Decision,
+    Invitation,
     InvitationProblem,
+    Review,
     ReviewState,
 )
 from services.reviews.handlers import Actor, Answers, CodeRefused
-from services.reviews.repository import Decision, Invitation, Review, ReviewsRepository
+from services.reviews.repository import ReviewsRepository
 from shared.auth import Principal, Role, require_roles
 from shared.contracts.base import UtcDatetime
 from shared.contracts.removals import RemovalReason
@@ -223,7 +227,7 @@ class ReviewView(BaseModel):
     ) -> ReviewView:
         """`for_agent`: without the trust signals, which are for moderators only."""
         if for_agent and decisions is not None:
-            decisions = [d for d in decisions if d.action != handlers.TRUST_SIGNALS_ACTION]
+            decisions = [d for d in decisions if d.action != TRUST_SIGNALS_ACTION]
         return cls(
             review_id=review.review_id,
             agent_id=review.agent_id,

@@ -12,8 +12,14 @@ from pathlib import Path
 
 from services.reviews.domain.model import (
     AGENT_VISIBLE,
+    SHOWN_TO_AGENT,
+    SYSTEM,
+    Agent,
+    DecisionRecord,
+    Invitation,
     InvitationProblem,
     RefusedError,
+    Review,
     ReviewState,
     Step,
     after_submission,
@@ -23,6 +29,7 @@ from services.reviews.domain.model import (
     moderate,
     respond,
     response_window_ended,
+    submission_decisions,
     too_many_failures,
     withdraw,
 )
@@ -37,14 +44,7 @@ from services.reviews.domain.signals import (
     signals,
 )
 from services.reviews.domain.visibility import AGENT_NOT_PUBLIC, reconcile, shows_on_publication
-from services.reviews.repository import (
-    Agent,
-    CodeLookup,
-    DecisionRecord,
-    Invitation,
-    Review,
-    ReviewsRepository,
-)
+from services.reviews.repository import CodeLookup, ReviewsRepository
 from shared.contracts import (
     AGENT_UPSERTED,
     ERASURE_REQUESTED,
@@ -81,7 +81,6 @@ from shared.uow import UnitOfWork
 logger = logging.getLogger(__name__)
 
 MAIL_TEMPLATES = Path(__file__).parent / "templates" / "mail"
-SYSTEM = "system"
 
 
 @dataclass(frozen=True)
@@ -317,22 +316,8 @@ async def submit(
         entered_by=actor.id if channel is Channel.PHONE else None,
         signals=[signal.value for signal in found],
     )
-    reason = (
-        "content checks: " + ", ".join(review.flags)
-        if routing.flags
-        else HELD
-        if found
-        else ("positive and clean" if routing.positive else "not positive: the agent answers first")
-    )
-    decisions = [
-        DecisionRecord(actor.id, actor.role, "submitted", f"channel {channel.value}"),
-        *(
-            [DecisionRecord(SYSTEM, SYSTEM, TRUST_SIGNALS_ACTION, ", ".join(review.signals))]
-            if found
-            else []
-        ),
-        DecisionRecord(SYSTEM, SYSTEM, f"to_{step.state.value}", reason),
-    ]
+    submitted_by = DecisionRecord(actor.id, actor.role, "submitted", f"channel {channel.value}")
+    decisions = submission_decisions(submitted_by, review.signals, routing, step)
     # told at once when the review is theirs to see: stored as told with the review itself
     agent = await repo.insert_review(
         review, decisions, at=uow.now, notify=step.state in SHOWN_TO_AGENT
@@ -354,11 +339,6 @@ async def submit(
         await _send_notice(uow, ctx, agent, review)
     logger.info("review %s for agent %s: %s", review.review_id, review.agent_id, step.state.value)
     return review
-
-
-HELD = "held for a moderator"
-TRUST_SIGNALS_ACTION = "trust_signals"
-"""The decision that lists a review's trust signals: for moderators, never shown to the agent."""
 
 
 async def _trust_signals(
@@ -557,10 +537,6 @@ async def _reconcile_public(uow: UnitOfWork, repo: ReviewsRepository, agent_id: 
         len(changes.show),
         len(changes.take_down),
     )
-
-
-SHOWN_TO_AGENT = (ReviewState.PUBLISHED, ReviewState.AWAITING_RESPONSE)
-"""States in which the agent sees a review (and is told of it once)."""
 
 
 def published_event(review: Review) -> ReviewPublished:
