@@ -25,11 +25,11 @@ from tests.integration.invitations.conftest import (
     PEPPER,
     SECRET,
     START,
-    transaction_closed,
     unique,
 )
 from tests.integration.invitations.test_erasure import as_ops
 from tests.integration.invitations.test_invitation_flows import of_agent, rostered_agent, to
+from tests.support.builders import transaction_closed
 from tests.support.kafka import dispatcher_of, start_group_at_end
 
 pytestmark = pytest.mark.integration

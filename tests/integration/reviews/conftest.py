@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -21,11 +21,11 @@ from shared.auth import Role, issue_token
 from shared.clock import FixedClock
 from shared.contracts import AGENT_UPSERTED, INVITATION_ISSUED
 from shared.contracts.invitations import InvitationIssued
-from shared.contracts.mls import AgentUpserted
 from shared.contracts.removals import RemovalReason
 from shared.contracts.reviews import Channel, SurveyKind
 from shared.crypto import SecretHasher, new_pin
 from tests.conftest import running_app
+from tests.support.builders import agent_upserted
 from tests.support.kafka import EventPublisher, dispatcher_of, start_group_at_end
 from tests.support.waiting import until_stored
 
@@ -99,22 +99,11 @@ class Issued:
     event: InvitationIssued
 
 
-def roster_entry(agent_id: str, *, active: bool = True) -> AgentUpserted:
-    return AgentUpserted(
-        agent_id=agent_id,
-        name="Jo Agent",
-        email=f"{agent_id.lower()}@realty.example",
-        office_id="O-1",
-        member_since=date(2025, 1, 15),
-        active=active,
-    )
-
-
 async def announce_agent(publish_event: EventPublisher, service: Service, agent_id: str) -> None:
     """Announce the agent on the roster and wait until the service has stored it: roster and
     invitations travel on different topics, and a survey shown before the roster landed names
     "your agent" and queues no notice to the agent."""
-    await publish_event(AGENT_UPSERTED, roster_entry(agent_id))
+    await publish_event(AGENT_UPSERTED, agent_upserted(agent_id))
     await until_stored(service.settings, "agents", "agent_id", agent_id)
 
 

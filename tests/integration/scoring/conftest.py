@@ -21,15 +21,13 @@ from shared.auth import Role, issue_token
 from shared.clock import FixedClock
 from shared.contracts import AGENT_UPSERTED, PARTICIPATION_CHANGED, REVIEW_PUBLISHED
 from shared.contracts.base import format_rfc3339
-from shared.contracts.mls import AgentUpserted
 from shared.contracts.participation import (
-    ParticipationChanged,
     ParticipationMode,
-    ParticipationReason,
 )
 from shared.contracts.reviews import Channel, ReviewPublished, Scores, SurveyKind
 from shared.topics import Topic
 from tests.conftest import running_app
+from tests.support.builders import agent_upserted, participation_changed
 from tests.support.kafka import EventPublisher, dispatcher_of, start_group_at_end
 
 START = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
@@ -98,23 +96,11 @@ async def rostered(
     if mode is not None:
         await publish_event(
             PARTICIPATION_CHANGED,
-            ParticipationChanged(
-                agent_id=agent_id,
-                mode=mode,
-                reason=ParticipationReason.AGENT_CHOICE,
-                changed_at=START - timedelta(days=400),
-            ),
+            participation_changed(agent_id, mode, changed_at=START - timedelta(days=400)),
         )
     await publish_event(
         AGENT_UPSERTED,
-        AgentUpserted(
-            agent_id=agent_id,
-            name="Jo Agent",
-            email=f"{agent_id.lower()}@realty.example",
-            office_id=office_id,
-            member_since=member_since,
-            active=True,
-        ),
+        agent_upserted(agent_id, office_id=office_id, member_since=member_since),
     )
 
 
