@@ -58,6 +58,19 @@ logger = logging.getLogger(__name__)
 Job = Callable[["ServiceRuntime"], Awaitable[Any]]
 
 
+def in_batches(step: Callable[[UnitOfWork], Awaitable[int]], *, most: int, full: int = 1) -> Job:
+    """A timer job that runs `step` (one batch of due rows, in one transaction) again while
+    the batch was `full` (had at least that many rows), at most `most` times a tick."""
+
+    async def job(runtime: ServiceRuntime) -> None:
+        for _ in range(most):
+            async with runtime.unit_of_work() as uow:
+                if await step(uow) < full:
+                    return
+
+    return job
+
+
 class ServiceRuntime:
     def __init__(
         self,

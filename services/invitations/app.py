@@ -4,6 +4,7 @@ invitation timers, and the HTTP routes."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -13,7 +14,7 @@ from services.invitations.api import public, router
 from services.invitations.settings import InvitationsSettings
 from shared.clock import Clock
 from shared.mailer import Templates
-from shared.runtime import ServiceRuntime, create_http_app
+from shared.runtime import ServiceRuntime, create_http_app, in_batches
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MAX_BATCHES_PER_TICK = 50
@@ -36,23 +37,13 @@ def create_app(
         settings, dispatcher=handlers.dispatcher(context), migrations=MIGRATIONS, clock=clock
     )
 
-    @runtime.every(name="compliance")
-    async def run_compliance(runtime: ServiceRuntime) -> None:
-        """Agent reminders and auto opt-outs, a batch per transaction until none is due
-        (bounded per tick)."""
-        for _ in range(MAX_BATCHES_PER_TICK):
-            async with runtime.unit_of_work() as uow:
-                if await handlers.run_compliance(uow, context) == 0:
-                    return
-
-    @runtime.every(name="invitation_timers")
-    async def run_invitation_timers(runtime: ServiceRuntime) -> None:
-        """Client reminders and expiries, a batch per transaction until none is due
-        (bounded per tick)."""
-        for _ in range(MAX_BATCHES_PER_TICK):
-            async with runtime.unit_of_work() as uow:
-                if await handlers.run_invitation_timers(uow, context) == 0:
-                    return
+    # agent reminders and auto opt-outs; client reminders and expiries
+    runtime.every(name="compliance")(
+        in_batches(partial(handlers.run_compliance, ctx=context), most=MAX_BATCHES_PER_TICK)
+    )
+    runtime.every(name="invitation_timers")(
+        in_batches(partial(handlers.run_invitation_timers, ctx=context), most=MAX_BATCHES_PER_TICK)
+    )
 
     return create_http_app(
         runtime,

@@ -4,6 +4,7 @@ re-rating scheduler, and the HTTP routes."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -13,10 +14,11 @@ from services.scoring.api import router
 from services.scoring.domain.publication import policy_for
 from services.scoring.settings import ScoringSettings
 from shared.clock import Clock
-from shared.runtime import ServiceRuntime, create_http_app
+from shared.runtime import ServiceRuntime, create_http_app, in_batches
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MAX_BATCHES_PER_TICK = 100
+BATCH = 500
 
 
 def create_app(settings: ScoringSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
@@ -26,13 +28,12 @@ def create_app(settings: ScoringSettings | None = None, *, clock: Clock | None =
         settings, dispatcher=handlers.dispatcher(policy), migrations=MIGRATIONS, clock=clock
     )
 
-    @runtime.every(seconds=settings.rating_scheduler_seconds, name="rerate_due")
-    async def rerate_due(runtime: ServiceRuntime) -> None:
-        """Re-rate agents whose rating changes with time alone, a batch per transaction."""
-        for _ in range(MAX_BATCHES_PER_TICK):
-            async with runtime.unit_of_work() as uow:
-                if await handlers.rerate_due(uow, policy) < 500:
-                    return
+    # agents whose rating changes with time alone, a batch per transaction
+    runtime.every(seconds=settings.rating_scheduler_seconds, name="rerate_due")(
+        in_batches(
+            partial(handlers.rerate_due, policy=policy), most=MAX_BATCHES_PER_TICK, full=BATCH
+        )
+    )
 
     return create_http_app(
         runtime,
