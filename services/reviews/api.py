@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from services.reviews import handlers
 from services.reviews.domain.model import (
-    AGENT_VISIBLE,
     TRUST_SIGNALS_ACTION,
     Decision,
     Invitation,
@@ -30,7 +29,6 @@ from shared.auth import Principal, Role, require_roles
 from shared.contracts.base import UtcDatetime
 from shared.contracts.removals import RemovalReason
 from shared.contracts.reviews import CATEGORIES, Channel, Scores
-from shared.errors import NotFoundError
 from shared.http import ProblemError, domain_problems
 from shared.runtime import ServiceRuntime, context_of, runtime_of
 from shared.uow import UnitOfWork
@@ -398,20 +396,13 @@ async def respond_to_review(
 async def read_review(review_id: str, reader: Reader, runtime: Runtime) -> ReviewView:
     """A review with its full decision record (moderators; the agent for its own reviews)."""
 
-    async def load(uow: UnitOfWork) -> ReviewView:
-        repo = ReviewsRepository(uow.conn)
-        review = await repo.review(review_id)
-        visible = review is not None and (
-            reader.role is Role.MODERATOR
-            or (reader.is_agent(review.agent_id) and review.state in AGENT_VISIBLE)
-        )
-        if review is None or not visible:
-            raise NotFoundError(f"no review {review_id}")
-        return ReviewView.of(
-            review, await repo.decisions(review_id), for_agent=reader.role is not Role.MODERATOR
-        )
-
-    return await _in_uow(runtime, load)
+    moderator = reader.role is Role.MODERATOR
+    agent_id = reader.sub if reader.role is Role.AGENT else None
+    review, decisions = await _in_uow(
+        runtime,
+        lambda uow: handlers.review_for(uow, review_id, agent_id=agent_id, moderator=moderator),
+    )
+    return ReviewView.of(review, decisions, for_agent=not moderator)
 
 
 @router.get("/agents/{agent_id}/reviews", response_model=ReviewList)

@@ -11,10 +11,10 @@ from functools import partial
 from pathlib import Path
 
 from services.reviews.domain.model import (
-    AGENT_VISIBLE,
     SHOWN_TO_AGENT,
     SYSTEM,
     Agent,
+    Decision,
     DecisionRecord,
     Invitation,
     InvitationProblem,
@@ -31,6 +31,7 @@ from services.reviews.domain.model import (
     response_window_ended,
     submission_decisions,
     too_many_failures,
+    visible_to,
     withdraw,
 )
 from services.reviews.domain.moderation import ContentRules, route_submission
@@ -393,6 +394,17 @@ def problem_text(problem: InvitationProblem) -> str:
 # staff and agents
 
 
+async def review_for(
+    uow: UnitOfWork, review_id: str, *, agent_id: str | None, moderator: bool
+) -> tuple[Review, list[Decision]]:
+    """A review with its decision record, for a reader allowed to see it (`visible_to`)."""
+    repo = repository(uow)
+    review = await repo.review(review_id)
+    if review is None or not visible_to(review, agent_id=agent_id, moderator=moderator):
+        raise NotFoundError(f"no review {review_id}")
+    return review, await repo.decisions(review_id)
+
+
 async def decide(
     uow: UnitOfWork, ctx: Context, review_id: str, *, approve: bool, reason: str, actor: Actor
 ) -> Review:
@@ -415,7 +427,7 @@ async def add_response(
 ) -> Review:
     repo = repository(uow)
     review = await _locked(repo, review_id)
-    if review.agent_id != actor.id or review.state not in AGENT_VISIBLE:
+    if not visible_to(review, agent_id=actor.id):
         raise NotFoundError(f"no review {review_id} for agent {actor.id}")
     step = respond(review.state, review.agent_response)
     await repo.save_response(review_id, text, uow.now)

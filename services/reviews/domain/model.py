@@ -281,3 +281,9 @@ def submission_decisions(
             routing_reason(routing, signalled=bool(signals)),
         ),
     ]
+
+
+def visible_to(review: Review, *, agent_id: str | None, moderator: bool = False) -> bool:
+    """Moderators see every review; the reviewed agent sees theirs once it is theirs to see
+    (`AGENT_VISIBLE`: never while a moderator checks it, nor once rejected); nobody else."""
+    return moderator or (review.agent_id == agent_id and review.state in AGENT_VISIBLE)
