@@ -24,6 +24,13 @@ from tests.support.builders import lead_assigned
 pytestmark = pytest.mark.integration
 
 
+def _lead(lead_id: str) -> LeadAssigned:
+    """A lead of the probe's agent, assigned now."""
+    return lead_assigned(
+        lead_id, "A-probe", "sam@example.com", name="Sam", assigned_at=datetime.now(UTC)
+    )
+
+
 def _probe_runtime(service_settings: Callable[..., Any]) -> ServiceRuntime:
     dispatcher = EventDispatcher("probe")
 
@@ -81,25 +88,19 @@ async def test_the_same_ce_id_twice_changes_state_once(service_settings, publish
         ce_id = str(uuid.uuid4())
         await publish_event(
             LEAD_ASSIGNED,
-            lead_assigned(
-                lead_id, "A-probe", "sam@example.com", name="Sam", assigned_at=datetime.now(UTC)
-            ),
+            _lead(lead_id),
             ce_id=ce_id,
         )
         await publish_event(
             LEAD_ASSIGNED,
-            lead_assigned(
-                lead_id, "A-probe", "sam@example.com", name="Sam", assigned_at=datetime.now(UTC)
-            ),
+            _lead(lead_id),
             ce_id=ce_id,
         )
         # a marker after both in their partition: once it is processed, both copies were seen
         marker = _key_beside(lead_id, f"L-{uuid.uuid4().hex[:8]}")
         await publish_event(
             LEAD_ASSIGNED,
-            lead_assigned(
-                marker, "A-probe", "sam@example.com", name="Sam", assigned_at=datetime.now(UTC)
-            ),
+            _lead(marker),
         )
         assert await _eventually(lambda: _times(runtime, marker), 1) == 1
         assert await _times(runtime, lead_id) == 1
@@ -136,32 +137,16 @@ async def test_malformed_messages_go_to_the_dlq_and_consumption_goes_on(
         )
         await publish_event.raw(
             Topic.LEADS_ASSIGNED,
-            lead_assigned(
-                "x", "A-probe", "sam@example.com", name="Sam", assigned_at=datetime.now(UTC)
-            )
-            .model_dump_json()
-            .encode(),
+            _lead("x").model_dump_json().encode(),
             key=f"noce-{tag}".encode(),
         )
         await publish_event(
             LEAD_ASSIGNED,
-            lead_assigned(
-                f"poison-{tag}",
-                "A-probe",
-                "sam@example.com",
-                name="Sam",
-                assigned_at=datetime.now(UTC),
-            ),
+            _lead(f"poison-{tag}"),
         )
         await publish_event(
             LEAD_ASSIGNED,
-            lead_assigned(
-                f"good-{tag}",
-                "A-probe",
-                "sam@example.com",
-                name="Sam",
-                assigned_at=datetime.now(UTC),
-            ),
+            _lead(f"good-{tag}"),
         )
 
         assert await _eventually(lambda: _times(runtime, f"good-{tag}"), 1) == 1
@@ -211,41 +196,27 @@ async def test_batch_handlers_see_each_event_once_and_isolate_poison(
     ce_id = str(uuid.uuid4())
     await publish_event(
         LEAD_ASSIGNED,
-        lead_assigned(
-            f"dup-{tag}", "A-probe", "sam@example.com", name="Sam", assigned_at=datetime.now(UTC)
-        ),
+        _lead(f"dup-{tag}"),
         ce_id=ce_id,
     )
     await publish_event(
         LEAD_ASSIGNED,
-        lead_assigned(
-            f"dup-{tag}", "A-probe", "sam@example.com", name="Sam", assigned_at=datetime.now(UTC)
-        ),
+        _lead(f"dup-{tag}"),
         ce_id=ce_id,
     )
     for i in range(40):
         await publish_event(
             LEAD_ASSIGNED,
-            lead_assigned(
-                f"b{i}-{tag}",
-                "A-probe",
-                "sam@example.com",
-                name="Sam",
-                assigned_at=datetime.now(UTC),
-            ),
+            _lead(f"b{i}-{tag}"),
         )
     await publish_event(
         LEAD_ASSIGNED,
-        lead_assigned(
-            f"poison-{tag}", "A-probe", "sam@example.com", name="Sam", assigned_at=datetime.now(UTC)
-        ),
+        _lead(f"poison-{tag}"),
     )
     last = _key_beside(f"dup-{tag}", f"last-{tag}")
     await publish_event(
         LEAD_ASSIGNED,
-        lead_assigned(
-            last, "A-probe", "sam@example.com", name="Sam", assigned_at=datetime.now(UTC)
-        ),
+        _lead(last),
     )
     runtime = ServiceRuntime(settings, dispatcher=dispatcher, migrations=PROBE_MIGRATIONS)
     await runtime.start()
@@ -311,9 +282,7 @@ async def test_concurrent_members_split_the_partitions_and_see_each_event_once(
         for lead_id in leads:
             await publish_event(
                 LEAD_ASSIGNED,
-                lead_assigned(
-                    lead_id, "A-probe", "sam@example.com", name="Sam", assigned_at=datetime.now(UTC)
-                ),
+                _lead(lead_id),
             )
         for lead_id in leads:
             assert await _eventually(partial(_times, runtime, lead_id), 1) == 1
