@@ -33,7 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 from devtools.processes import ServiceProcesses
-from services.scoring.handlers import current_policy
+from services.scoring.domain.publication import policy_for
 from services.scoring.replay import replay
 from services.scoring.settings import ScoringSettings
 from shared.cloudevents import encode
@@ -472,7 +472,9 @@ async def service_replay(database_url: str, expected: int) -> Result:
     await conn.close()
     lines: list[str] = []
     started = time.perf_counter()
-    report = await replay(settings, current_policy(), progress=lines.append)
+    report = await replay(
+        settings, policy_for(settings.scoring_policy_version), progress=lines.append
+    )
     seconds = time.perf_counter() - started
     console.print(
         f"  replay: load {report.seconds['load']:.1f}s, re-rate {report.seconds['rerate']:.1f}s "

@@ -70,7 +70,8 @@ async def create_pool(
         connection_class=PoolConnection,
         server_settings={"search_path": schema, "application_name": f"ratings-{schema}"},
     )
-    assert pool is not None
+    if pool is None:
+        raise RuntimeError(f"no connection pool for {schema}")
     return pool
 
 
@@ -128,3 +129,10 @@ async def apply_migrations(pool: asyncpg.Pool, schema: str, service_dir: Path | 
         finally:
             await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", f"migrations:{schema}")
     return applied
+
+
+def one_row(row: asyncpg.Record | None) -> asyncpg.Record:
+    """The row of a statement that always returns one (aggregates, locks with sub-selects)."""
+    if row is None:
+        raise RuntimeError("a statement that returns one row returned none")
+    return row

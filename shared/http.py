@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -13,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.errors import DomainError, NotFoundError
 from shared.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
 
 PROBLEM_JSON = "application/problem+json"
@@ -43,6 +46,35 @@ class ProblemError(Exception):
             type_,
             extra,
         )
+
+
+TITLES = {
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    410: "Gone",
+    422: "Unprocessable Content",
+}
+
+
+@asynccontextmanager
+async def domain_problems(
+    statuses: Mapping[str, int],
+    *,
+    default: int = 422,
+    extra: Callable[[DomainError], dict[str, Any]] | None = None,
+) -> AsyncIterator[None]:
+    """Answer a refused command as a problem: 404 when its subject is not there, else the
+    status the service gives the error's code in `statuses` (`default` for the others), with
+    the code and any `extra` members."""
+    try:
+        yield
+    except NotFoundError as exc:
+        raise ProblemError(404, TITLES[404], exc.message) from exc
+    except DomainError as exc:
+        status = statuses.get(exc.code, default)
+        members = extra(exc) if extra else {}
+        raise ProblemError(status, TITLES[status], exc.message, code=exc.code, **members) from exc
 
 
 def problem_response(

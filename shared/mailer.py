@@ -85,18 +85,6 @@ class QueuedMail:
     not_before: datetime | None = None
 
 
-async def enqueue_mails(
-    conn: asyncpg.Connection, cipher: PiiCipher, mails: Sequence[QueuedMail]
-) -> set[str]:
-    """Queue emails in the caller's transaction, one statement for the lot; the dedupe keys
-    queued now (a key queued before, or twice here, is queued once)."""
-    if not mails:
-        return set()
-    insert, arguments = mail_queue_insert(cipher, mails)
-    rows = await conn.fetch(insert + " RETURNING dedupe_key", *arguments)
-    return {row["dedupe_key"] for row in rows}
-
-
 def mail_queue_insert(
     cipher: PiiCipher, mails: Sequence[QueuedMail], first_parameter: int = 1
 ) -> tuple[str, list[Any]]:

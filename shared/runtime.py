@@ -58,6 +58,19 @@ logger = logging.getLogger(__name__)
 Job = Callable[["ServiceRuntime"], Awaitable[Any]]
 
 
+def in_batches(step: Callable[[UnitOfWork], Awaitable[int]], *, most: int, full: int = 1) -> Job:
+    """A timer job that runs `step` (one batch of due rows, in one transaction) again while
+    the batch was `full` (had at least that many rows), at most `most` times a tick."""
+
+    async def job(runtime: ServiceRuntime) -> None:
+        for _ in range(most):
+            async with runtime.unit_of_work() as uow:
+                if await step(uow) < full:
+                    return
+
+    return job
+
+
 class ServiceRuntime:
     def __init__(
         self,
@@ -310,8 +323,10 @@ def create_http_app(
     title: str,
     description: str = "",
     consume: bool = True,
+    context: object = None,
 ) -> FastAPI:
-    """The service's FastAPI app; the runtime (broker included) lives in its lifespan."""
+    """The service's FastAPI app; the runtime (broker included) lives in its lifespan.
+    `context`: what the service's handlers are given, for its routes (`context_of`)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -329,6 +344,7 @@ def create_http_app(
         telemetry=HTTP_TELEMETRY,
     )
     app.state.runtime = runtime
+    app.state.context = context
     app.state.token_verifier = TokenVerifier(
         runtime.settings.auth_secret,
         jwks_url=runtime.settings.auth_jwks_url,
@@ -429,6 +445,12 @@ def run_http_app(app: FastAPI, settings: ServiceSettings) -> None:
         proxy_headers=False,  # ProxyHeadersMiddleware in create_http_app, with TRUSTED_PROXIES
         timeout_graceful_shutdown=20,
     )
+
+
+async def context_of(request: Request) -> Any:
+    """FastAPI dependency: what the app's handlers are given, as its `create_app` built it (one
+    per app, so two apps of one service with other settings can share a process)."""
+    return request.app.state.context
 
 
 async def runtime_of(request: Request) -> ServiceRuntime:

@@ -35,7 +35,8 @@ class UnitOfWork:
 
     async def first_delivery(self) -> bool:
         """Record the current event's id in the inbox; False if it was processed before."""
-        assert self.envelope is not None, "only events have an id to deduplicate"
+        if self.envelope is None:
+            raise RuntimeError("only events have an id to deduplicate")
         return await first_delivery(self.conn, self.envelope.id, self.envelope.type)
 
     async def publish(

@@ -59,7 +59,8 @@ TEMPLATES.globals.update(
 
 def _settings(runtime: ServiceRuntime) -> DirectorySettings:
     settings = runtime.settings
-    assert isinstance(settings, DirectorySettings)
+    if not isinstance(settings, DirectorySettings):
+        raise TypeError(f"the directory runs with DirectorySettings, not {type(settings)}")
     return settings
 
 

@@ -11,10 +11,10 @@ from typing import Any
 import asyncpg
 
 from services.directory.domain.listing import SortKey, status_rank
-from services.directory.domain.profile import PublicAgent, PublicReview, is_positive
+from services.directory.domain.profile import PublicAgent, PublicReview
 from services.directory.domain.read_model import ReviewCopy
 from shared.contracts.ratings import RatingUpdated, Status
-from shared.contracts.reviews import CATEGORIES
+from shared.contracts.reviews import CATEGORIES, is_positive
 
 SHOWN = "r.visibility = 'public' AND a.active"
 """Who any page may show: a public rating and an active roster entry (both required)."""

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+import html
+from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 from urllib.parse import parse_qs
 
@@ -16,17 +16,14 @@ from services.invitations import handlers
 from services.invitations.domain.model import (
     ClientContact,
     MissingClient,
-    RefusedError,
     SuppliedClient,
-    claim,
-    complete,
 )
 from services.invitations.repository import InvitationsRepository
 from shared.auth import Principal, Role, require_roles
 from shared.contracts.base import UtcDatetime
 from shared.contracts.participation import ParticipationMode
-from shared.http import ProblemError
-from shared.runtime import ServiceRuntime, runtime_of
+from shared.http import ProblemError, domain_problems
+from shared.runtime import ServiceRuntime, context_of, runtime_of
 from shared.uow import UnitOfWork
 
 router = APIRouter(prefix="/api/v1", tags=["invitations"])
@@ -37,9 +34,18 @@ Surveyor = Annotated[Principal, Depends(require_roles(Role.SURVEYOR))]
 Ops = Annotated[Principal, Depends(require_roles(Role.OPS))]
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 
+
+Context = Annotated[handlers.Context, Depends(context_of)]
+
 T = TypeVar("T")
 
-CONFLICTS = frozenset({"opted_out", "inactive", "already_invited", "task_claimed", "task_closed"})
+STATUSES = {
+    **dict.fromkeys(
+        ("opted_out", "inactive", "already_invited", "task_claimed", "task_closed"), 409
+    ),
+    "not_your_task": 403,
+}
+"""The HTTP status of each refusal that is not a plain 422."""
 
 
 class Body(BaseModel):
@@ -204,7 +210,7 @@ async def set_participation(
 
 @router.post("/transactions/{transaction_id}/clients", response_model=ClientsResult)
 async def supply_clients(
-    transaction_id: str, body: ClientsBody, agent: Agent, runtime: Runtime
+    transaction_id: str, body: ClientsBody, agent: Agent, runtime: Runtime, context: Context
 ) -> ClientsResult:
     """Give each client's email (they get the survey) or phone (a phone survey). Each contact
     answers one client of the closing (see `client`); the answer lists who is still missing."""
@@ -213,7 +219,8 @@ async def supply_clients(
         for c in body.clients
     ]
     supplied = await _run(
-        runtime, lambda uow: handlers.supply_clients(uow, agent.sub, transaction_id, clients)
+        runtime,
+        lambda uow: handlers.supply_clients(uow, context, agent.sub, transaction_id, clients),
     )
     return ClientsResult(
         transaction_id=transaction_id,
@@ -246,7 +253,7 @@ async def contact_requests(agent_id: str, agent: Agent, runtime: Runtime) -> Con
 
 @router.post("/agents/{agent_id}/codes", status_code=201, response_model=CodeResult)
 async def generate_code(
-    agent_id: str, body: CodeBody, agent: Agent, runtime: Runtime
+    agent_id: str, body: CodeBody, agent: Agent, runtime: Runtime, context: Context
 ) -> CodeResult:
     """Invite a client of one of your closed transactions (road name and postcode must match).
     The PIN goes to the client only. Like a supplied email, the code answers that client's
@@ -255,7 +262,7 @@ async def generate_code(
     sent = await _run(
         runtime,
         lambda uow: handlers.agent_code(
-            uow, agent_id, str(body.client_email), body.street, body.postcode, body.client
+            uow, context, agent_id, str(body.client_email), body.street, body.postcode, body.client
         ),
     )
     return CodeResult(
@@ -320,7 +327,7 @@ async def unsubscribe_page(token: Annotated[str, Query(max_length=100)]) -> HTML
     return HTMLResponse(
         "<!doctype html><title>Unsubscribe</title><h1>Stop survey emails?</h1>"
         '<form method="post" action="/unsubscribe">'
-        f'<input type="hidden" name="token" value="{_escape(token)}">'
+        f'<input type="hidden" name="token" value="{html.escape(token)}">'
         "<button>Unsubscribe</button></form>"
     )
 
@@ -329,6 +336,7 @@ async def unsubscribe_page(token: Annotated[str, Query(max_length=100)]) -> HTML
 async def unsubscribe(
     request: Request,
     runtime: Runtime,
+    context: Context,
     token: Annotated[str | None, Query(max_length=100)] = None,
 ) -> HTMLResponse:
     """One click (RFC 8058, or the confirmation form): the address is never mailed again."""
@@ -338,7 +346,7 @@ async def unsubscribe(
     if not token:
         raise ProblemError(422, "Unprocessable Content", "token is required")
     async with runtime.unit_of_work() as uow:
-        done = await handlers.unsubscribe(uow, token)
+        done = await handlers.unsubscribe(uow, context, token)
     if not done:
         raise ProblemError(404, "Not Found", "unknown unsubscribe link")
     return HTMLResponse("<!doctype html><title>Unsubscribed</title><h1>You are unsubscribed.</h1>")
@@ -347,13 +355,7 @@ async def unsubscribe(
 async def _task_step(
     uow: UnitOfWork, invitation_id: str, surveyor_id: str, *, done: bool
 ) -> ClaimedTask:
-    repo = InvitationsRepository(uow.conn, uow.cipher)
-    found = await repo.phone_task(invitation_id)
-    if found is None:
-        raise handlers.NotFoundError(f"no phone survey {invitation_id}")
-    task, client = found
-    task = complete(task, surveyor_id) if done else claim(task, surveyor_id)
-    await repo.save_phone_task(task, uow.now)
+    task, client = await handlers.phone_task_step(uow, invitation_id, surveyor_id, done=done)
     return ClaimedTask(
         invitation_id=invitation_id,
         state=task.state.value,
@@ -371,26 +373,7 @@ def _own(principal: Principal, agent_id: str) -> None:
         raise ProblemError(403, "Forbidden", "agents see and change only their own data")
 
 
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
-
-
 async def _run(runtime: ServiceRuntime, command: Callable[[UnitOfWork], Awaitable[T]]) -> T:
     """Run a command in one transaction; a refused command rolls back and answers a problem."""
-    async with _problems(), runtime.unit_of_work() as uow:
+    async with domain_problems(STATUSES), runtime.unit_of_work() as uow:
         return await command(uow)
-
-
-@asynccontextmanager
-async def _problems() -> AsyncIterator[None]:
-    try:
-        yield
-    except handlers.NotFoundError as exc:
-        raise ProblemError(404, "Not Found", str(exc)) from exc
-    except RefusedError as exc:
-        status, title = (
-            (409, "Conflict") if exc.code in CONFLICTS else (422, "Unprocessable Content")
-        )
-        if exc.code == "not_your_task":
-            status, title = 403, "Forbidden"
-        raise ProblemError(status, title, exc.message, code=exc.code) from exc

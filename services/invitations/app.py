@@ -4,6 +4,7 @@ invitation timers, and the HTTP routes."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -13,7 +14,7 @@ from services.invitations.api import public, router
 from services.invitations.settings import InvitationsSettings
 from shared.clock import Clock
 from shared.mailer import Templates
-from shared.runtime import ServiceRuntime, create_http_app
+from shared.runtime import ServiceRuntime, create_http_app, in_batches
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MAX_BATCHES_PER_TICK = 50
@@ -23,22 +24,27 @@ def create_app(
     settings: InvitationsSettings | None = None, *, clock: Clock | None = None
 ) -> FastAPI:
     settings = settings or InvitationsSettings()
-    handlers.configure(
-        handlers.Context(
-            policy=settings.policy(),
-            hasher=settings.secret_hasher(),
-            templates=Templates(handlers.TEMPLATES),
-            survey_base_url=settings.survey_base_url,
-            service_base_url=settings.base_url,
-            portal_url=settings.portal_url,
-            contact_rules=settings.contact_rules(),
-        )
+    context = handlers.Context(
+        policy=settings.policy(),
+        hasher=settings.secret_hasher(),
+        templates=Templates(handlers.TEMPLATES),
+        survey_base_url=settings.survey_base_url,
+        service_base_url=settings.base_url,
+        portal_url=settings.portal_url,
+        contact_rules=settings.contact_rules(),
     )
     runtime = ServiceRuntime(
-        settings, dispatcher=handlers.dispatcher, migrations=MIGRATIONS, clock=clock
+        settings, dispatcher=handlers.dispatcher(context), migrations=MIGRATIONS, clock=clock
     )
-    runtime.every(name="compliance")(run_compliance)
-    runtime.every(name="invitation_timers")(run_invitation_timers)
+
+    # agent reminders and auto opt-outs; client reminders and expiries
+    runtime.every(name="compliance")(
+        in_batches(partial(handlers.run_compliance, ctx=context), most=MAX_BATCHES_PER_TICK)
+    )
+    runtime.every(name="invitation_timers")(
+        in_batches(partial(handlers.run_invitation_timers, ctx=context), most=MAX_BATCHES_PER_TICK)
+    )
+
     return create_http_app(
         runtime,
         [router, public],
@@ -46,22 +52,5 @@ def create_app(
         description="Agents' participation and compliance, survey invitations (PIN and link), "
         "phone-survey tasks, suppression and erasure. Publishes `agents.participation` and "
         "`invitations.events`.",
+        context=context,
     )
-
-
-async def run_compliance(runtime: ServiceRuntime) -> None:
-    """Agent reminders and auto opt-outs, a batch per transaction until none is due
-    (bounded per tick)."""
-    for _ in range(MAX_BATCHES_PER_TICK):
-        async with runtime.unit_of_work() as uow:
-            if await handlers.run_compliance(uow) == 0:
-                return
-
-
-async def run_invitation_timers(runtime: ServiceRuntime) -> None:
-    """Client reminders and expiries, a batch per transaction until none is due
-    (bounded per tick)."""
-    for _ in range(MAX_BATCHES_PER_TICK):
-        async with runtime.unit_of_work() as uow:
-            if await handlers.run_invitation_timers(uow) == 0:
-                return

@@ -11,44 +11,20 @@ from datetime import datetime
 import asyncpg
 
 from services.invitations.domain.model import (
+    Agent,
     ClientContact,
     ContactRequest,
     ContactRequestStatus,
     Invitation,
     InvitationStatus,
     PhoneTask,
+    Representation,
+    Transaction,
 )
 from shared.contracts.mls import AgentUpserted, Side, TransactionClosed, TransactionKind
 from shared.contracts.participation import ParticipationMode, ParticipationReason
 from shared.contracts.removals import RemovalReason
 from shared.crypto import PiiCipher
-
-
-@dataclass(frozen=True)
-class Agent:
-    agent_id: str
-    name: str
-    email: str
-    mode: ParticipationMode
-    active: bool
-
-
-@dataclass(frozen=True)
-class Transaction:
-    transaction_id: str
-    kind: TransactionKind
-    closed_at: datetime
-    street: str
-    city: str
-    postcode: str
-
-
-@dataclass(frozen=True)
-class Representation:
-    transaction: Transaction
-    agent_id: str
-    side: Side
-    clients: list[ClientContact]
 
 
 @dataclass(frozen=True)
@@ -303,15 +279,18 @@ class InvitationsRepository:
         )
         return Side(side) if side else None
 
-    async def transactions_of_agent_at(self, agent_id: str, postcode: str) -> list[Transaction]:
+    async def transactions_of_agent_at(
+        self, agent_id: str, postcode: str
+    ) -> list[tuple[Transaction, Side]]:
+        """The agent's closings at a postcode, latest first, each with the agent's side."""
         rows = await self.conn.fetch(
-            """SELECT t.* FROM transactions t JOIN representations r USING (transaction_id)
+            """SELECT t.*, r.side FROM transactions t JOIN representations r USING (transaction_id)
                WHERE r.agent_id = $1 AND lower(replace(t.postcode, ' ', ''))
                      = lower(replace($2, ' ', '')) ORDER BY t.closed_at DESC""",
             agent_id,
             postcode,
         )
-        return [_transaction(row) for row in rows]
+        return [(_transaction(row), Side(row["side"])) for row in rows]
 
     # invitations
 

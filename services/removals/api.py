@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -20,7 +19,6 @@ from services.removals.domain.model import (
     Lead,
     LeadStatus,
     Proof,
-    RemovalRejected,
     RemovalRequest,
     RemovalStatus,
     valid_reasons,
@@ -30,7 +28,8 @@ from shared.auth import Principal, Role, require_roles
 from shared.contracts.base import UtcDatetime
 from shared.contracts.leads import LeadClient
 from shared.contracts.removals import RemovalReason
-from shared.http import ProblemError
+from shared.errors import DomainError
+from shared.http import ProblemError, domain_problems
 from shared.runtime import ServiceRuntime, runtime_of
 from shared.uow import UnitOfWork
 
@@ -44,7 +43,11 @@ Limit = Annotated[int, Query(ge=1, le=500, description="At most this many items.
 
 T = TypeVar("T")
 
-CONFLICTS = frozenset({"lead_removal_pending", "lead_removed", "lead_completed", "not_pending"})
+STATUSES = {
+    **dict.fromkeys(("lead_removal_pending", "lead_removed", "lead_completed", "not_pending"), 409),
+    "not_your_lead": 403,
+}
+"""The HTTP status of each refusal that is not a plain 422."""
 
 
 class Body(BaseModel):
@@ -321,26 +324,10 @@ async def record_client_response(
 
 async def _run(runtime: ServiceRuntime, command: Callable[[UnitOfWork], Awaitable[T]]) -> T:
     """Run a command in one transaction; a refused command rolls back and answers a problem."""
-    async with _problems(), runtime.unit_of_work() as uow:
+    async with domain_problems(STATUSES, extra=_extra), runtime.unit_of_work() as uow:
         return await command(uow)
 
 
-@asynccontextmanager
-async def _problems() -> AsyncIterator[None]:
-    try:
-        yield
-    except handlers.NotFound as exc:
-        raise ProblemError(404, "Not Found", str(exc)) from exc
-    except RemovalRejected as exc:
-        raise _problem(exc) from exc
-
-
-def _problem(exc: RemovalRejected) -> ProblemError:
-    extra: dict[str, Any] = {"code": exc.code}
-    if exc.code == "not_your_lead":
-        return ProblemError(403, "Forbidden", exc.message, **extra)
-    if exc.code in CONFLICTS:
-        return ProblemError(409, "Conflict", exc.message, **extra)
-    if exc.code == "unknown_reason":
-        extra["valid_reasons"] = valid_reasons()
-    return ProblemError(422, "Unprocessable Content", exc.message, **extra)
+def _extra(refused: DomainError) -> dict[str, Any]:
+    """An unknown reason is answered with the reasons there are."""
+    return {"valid_reasons": valid_reasons()} if refused.code == "unknown_reason" else {}

@@ -29,14 +29,11 @@ from shared.contracts import ERASURE_REQUESTED, LEAD_ASSIGNED, TRANSACTION_CLOSE
 from shared.contracts.erasures import ErasureRequested
 from shared.contracts.leads import LeadAssigned
 from shared.contracts.mls import TransactionClosed
+from shared.errors import NotFoundError
 from shared.messaging import EventDispatcher
 from shared.uow import UnitOfWork
 
 dispatcher = EventDispatcher("removals")
-
-
-class NotFound(Exception):
-    """No such lead or removal request."""
 
 
 def repository(uow: UnitOfWork) -> RemovalsRepository:
@@ -149,9 +146,10 @@ async def decide_removal(
     repo = repository(uow)
     request = await repo.request(removal_id, for_update=True)
     if request is None:
-        raise NotFound(f"no removal request {removal_id}")
+        raise NotFoundError(f"no removal request {removal_id}")
     lead = await repo.lead_for_update(request.lead_id, request.agent_id)
-    assert lead is not None  # a foreign key ties every request to its lead
+    if lead is None:  # a foreign key ties every request to its lead
+        raise LookupError(f"removal request {removal_id} has no lead")
     outcome = decide(
         request,
         decision=decision,
@@ -183,7 +181,7 @@ async def _own_lead(repo: RemovalsRepository, lead_id: str, agent_id: str) -> Le
         return lead
     if await repo.lead_exists(lead_id):
         raise RemovalRejected("not_your_lead", f"lead {lead_id} is not assigned to you")
-    raise NotFound(f"no lead {lead_id}")
+    raise NotFoundError(f"no lead {lead_id}")
 
 
 async def _complete_lead(

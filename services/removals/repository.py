@@ -92,7 +92,8 @@ class RemovalsRepository:
         agent's lead holds (copied sealed: it never leaves this database). A lead the new
         agent had before and lost is opened again as theirs; one still open or pending is
         theirs already and stays as it is. The copy keeps the indexes an erasure finds it by."""
-        assert handed.handed_from is not None
+        if handed.handed_from is None:
+            raise ValueError(f"lead {handed.lead_id} was not handed over by another agent")
         await self.conn.execute(
             """INSERT INTO leads (lead_id, agent_id, client_sealed, email_index, phone_index,
                                   phone_indexed, client_erased_at, assigned_at, status,
@@ -426,7 +427,8 @@ class RemovalsRepository:
             lead_id,
             agent_id,
         )
-        assert row is not None
+        if row is None:
+            raise LookupError(f"no lead {lead_id} of {agent_id}")
         return _lead(row)
 
 

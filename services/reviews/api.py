@@ -3,8 +3,8 @@ listings, the moderator queue and decisions, phone-survey answers."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 from urllib.parse import parse_qs, urlencode
@@ -16,50 +16,61 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from services.reviews import handlers
 from services.reviews.domain.model import (
-    AGENT_VISIBLE,
+    TRUST_SIGNALS_ACTION,
+    Decision,
+    Invitation,
     InvitationProblem,
-    RefusedError,
+    Review,
     ReviewState,
 )
-from services.reviews.handlers import Actor, Answers, CodeRefused, NotFoundError
-from services.reviews.repository import Decision, Invitation, Review, ReviewsRepository
+from services.reviews.handlers import Actor, Answers, CodeRefused
+from services.reviews.repository import ReviewsRepository
 from shared.auth import Principal, Role, require_roles
 from shared.contracts.base import UtcDatetime
 from shared.contracts.removals import RemovalReason
 from shared.contracts.reviews import CATEGORIES, Channel, Scores
-from shared.http import ProblemError
-from shared.runtime import ServiceRuntime, runtime_of
+from shared.http import ProblemError, domain_problems
+from shared.runtime import ServiceRuntime, context_of, runtime_of
 from shared.uow import UnitOfWork
 
 router = APIRouter(prefix="/api/v1", tags=["reviews"])
 pages = APIRouter(tags=["survey pages"])
 
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
+Context = Annotated[handlers.Context, Depends(context_of)]
 
 
 _AGENTS = require_roles(Role.AGENT)
 _READERS = require_roles(Role.AGENT, Role.MODERATOR)
 
 
-async def _remember(request: Request, runtime: ServiceRuntime, principal: Principal) -> Principal:
+async def _remember(
+    request: Request, runtime: ServiceRuntime, context: handlers.Context, principal: Principal
+) -> Principal:
     """An agent's address is remembered (as a keyed hash): a review later sent from it is held
     for a moderator (docs/design.md §3.3)."""
     if principal.role is Role.AGENT:
         async with runtime.unit_of_work() as uow:
-            await handlers.agent_seen(uow, principal.sub, _address(request))
+            await handlers.agent_seen(uow, context, principal.sub, _address(request))
     return principal
 
 
 async def _seen_agent(
-    request: Request, runtime: Runtime, principal: Annotated[Principal, Depends(_AGENTS)]
+    request: Request,
+    runtime: Runtime,
+    context: Context,
+    principal: Annotated[Principal, Depends(_AGENTS)],
 ) -> Principal:
-    return await _remember(request, runtime, principal)
+    return await _remember(request, runtime, context, principal)
 
 
 async def _seen_reader(
-    request: Request, runtime: Runtime, principal: Annotated[Principal, Depends(_READERS)]
+    request: Request,
+    runtime: Runtime,
+    context: Context,
+    principal: Annotated[Principal, Depends(_READERS)],
 ) -> Principal:
-    return await _remember(request, runtime, principal)
+    return await _remember(request, runtime, context, principal)
 
 
 Agent = Annotated[Principal, Depends(_seen_agent)]
@@ -214,7 +225,7 @@ class ReviewView(BaseModel):
     ) -> ReviewView:
         """`for_agent`: without the trust signals, which are for moderators only."""
         if for_agent and decisions is not None:
-            decisions = [d for d in decisions if d.action != handlers.TRUST_SIGNALS_ACTION]
+            decisions = [d for d in decisions if d.action != TRUST_SIGNALS_ACTION]
         return cls(
             review_id=review.review_id,
             agent_id=review.agent_id,
@@ -259,17 +270,12 @@ class Queue(BaseModel):
     items: list[ReviewView]
 
 
-@asynccontextmanager
-async def _translated() -> AsyncIterator[None]:
-    try:
-        yield
-    except NotFoundError as exc:
-        raise ProblemError(404, "Not Found", str(exc)) from exc
-    except RefusedError as exc:
-        status = 410 if exc.code in ("expired", "closed") else 409
-        raise ProblemError(
-            status, "Conflict" if status == 409 else "Gone", exc.detail, code=exc.code
-        ) from exc
+STATUSES = {"expired": 410, "closed": 410}
+"""Refusals answered 410 Gone; the others are 409 Conflict."""
+
+
+def _translated() -> AbstractAsyncContextManager[None]:
+    return domain_problems(STATUSES, default=409)
 
 
 async def _in_uow(runtime: ServiceRuntime, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
@@ -302,26 +308,34 @@ def _code_problem(refused: CodeRefused) -> ProblemError:
 
 
 async def _invitation_for(
-    runtime: ServiceRuntime, *, pin: str | None, token: str | None, address: str
+    runtime: ServiceRuntime,
+    context: handlers.Context,
+    *,
+    pin: str | None,
+    token: str | None,
+    address: str,
 ) -> Invitation:
     # the wrong-code record must commit even though the request then fails
     async with runtime.unit_of_work() as uow:
-        found = await handlers.find_by_code(uow, pin=pin, token=token, address=address)
+        found = await handlers.find_by_code(uow, context, pin=pin, token=token, address=address)
     if isinstance(found, CodeRefused):
         raise _code_problem(found)
     return found
 
 
-async def _submit_with_code(runtime: ServiceRuntime, body: ReviewBody, address: str) -> Review:
+async def _submit_with_code(
+    runtime: ServiceRuntime, context: handlers.Context, body: ReviewBody, address: str
+) -> Review:
     """The code check and the review in one transaction (one commit per submission); a refused
     code commits its wrong-code record before the problem is answered."""
     async with _translated(), runtime.unit_of_work() as uow:
         found = await handlers.find_by_code(
-            uow, pin=body.pin, token=body.token, address=address, lock=True
+            uow, context, pin=body.pin, token=body.token, address=address, lock=True
         )
         if not isinstance(found, CodeRefused):
             return await handlers.submit(
                 uow,
+                context,
                 found,
                 body.answers(),
                 channel=Channel.EMAIL,
@@ -335,23 +349,26 @@ async def _submit_with_code(runtime: ServiceRuntime, body: ReviewBody, address: 
 
 
 @router.post("/reviews", status_code=201, response_model=Submitted)
-async def submit_review(body: ReviewBody, request: Request, runtime: Runtime) -> Submitted:
+async def submit_review(
+    body: ReviewBody, request: Request, runtime: Runtime, context: Context
+) -> Submitted:
     """A client's answers, with the PIN or link token as the credential. 404 unknown code,
     410 expired or closed, 409 already answered, 429 after too many wrong codes, 503 with
     Retry-After for a genuine link whose survey is still being prepared."""
-    review = await _submit_with_code(runtime, body, _address(request))
+    review = await _submit_with_code(runtime, context, body, _address(request))
     return Submitted.of(review)
 
 
 @router.post("/phone-surveys/{invitation_id}/answers", status_code=201, response_model=Submitted)
 async def enter_phone_answers(
-    invitation_id: str, body: AnswersBody, surveyor: Surveyor, runtime: Runtime
+    invitation_id: str, body: AnswersBody, surveyor: Surveyor, runtime: Runtime, context: Context
 ) -> Submitted:
     """A surveyor enters the answers a client gave on the phone (channel `phone`)."""
     review = await _in_uow(
         runtime,
         lambda uow: handlers.submit(
             uow,
+            context,
             invitation_id,
             body.answers(),
             channel=Channel.PHONE,
@@ -363,13 +380,13 @@ async def enter_phone_answers(
 
 @router.post("/reviews/{review_id}/response", response_model=ReviewView)
 async def respond_to_review(
-    review_id: str, body: ResponseBody, agent: Agent, runtime: Runtime
+    review_id: str, body: ResponseBody, agent: Agent, runtime: Runtime, context: Context
 ) -> ReviewView:
     """The agent's one public reply; publishes a review that was waiting for it."""
     review = await _in_uow(
         runtime,
         lambda uow: handlers.add_response(
-            uow, review_id, body.text, Actor(agent.sub, agent.role.value)
+            uow, context, review_id, body.text, Actor(agent.sub, agent.role.value)
         ),
     )
     return ReviewView.of(review, for_agent=True)
@@ -379,20 +396,13 @@ async def respond_to_review(
 async def read_review(review_id: str, reader: Reader, runtime: Runtime) -> ReviewView:
     """A review with its full decision record (moderators; the agent for its own reviews)."""
 
-    async def load(uow: UnitOfWork) -> ReviewView:
-        repo = ReviewsRepository(uow.conn)
-        review = await repo.review(review_id)
-        visible = review is not None and (
-            reader.role is Role.MODERATOR
-            or (reader.is_agent(review.agent_id) and review.state in AGENT_VISIBLE)
-        )
-        if review is None or not visible:
-            raise NotFoundError(f"no review {review_id}")
-        return ReviewView.of(
-            review, await repo.decisions(review_id), for_agent=reader.role is not Role.MODERATOR
-        )
-
-    return await _in_uow(runtime, load)
+    moderator = reader.role is Role.MODERATOR
+    agent_id = reader.sub if reader.role is Role.AGENT else None
+    review, decisions = await _in_uow(
+        runtime,
+        lambda uow: handlers.review_for(uow, review_id, agent_id=agent_id, moderator=moderator),
+    )
+    return ReviewView.of(review, decisions, for_agent=not moderator)
 
 
 @router.get("/agents/{agent_id}/reviews", response_model=ReviewList)
@@ -435,13 +445,14 @@ async def moderation_queue(
 
 @router.post("/moderation/{review_id}/decision", response_model=ReviewView)
 async def moderation_decision(
-    review_id: str, body: DecisionBody, moderator: Moderator, runtime: Runtime
+    review_id: str, body: DecisionBody, moderator: Moderator, runtime: Runtime, context: Context
 ) -> ReviewView:
     """Approve (then it follows the normal path) or reject (never published), with a reason."""
     review = await _in_uow(
         runtime,
         lambda uow: handlers.decide(
             uow,
+            context,
             review_id,
             approve=body.decision == "approve",
             reason=body.reason,
@@ -533,14 +544,17 @@ async def _form(request: Request) -> dict[str, str]:
 
 @pages.get("/survey", response_class=HTMLResponse)
 async def survey_page(
-    request: Request, runtime: Runtime, token: Annotated[str | None, Query(max_length=200)] = None
+    request: Request,
+    runtime: Runtime,
+    context: Context,
+    token: Annotated[str | None, Query(max_length=200)] = None,
 ) -> HTMLResponse:
     """PIN entry, or straight to the questions with the link's `?token=`."""
     if not token:
         return _page("pin.html", error=None)
     try:
         invitation = await _invitation_for(
-            runtime, pin=None, token=token, address=_address(request)
+            runtime, context, pin=None, token=token, address=_address(request)
         )
     except ProblemError as error:
         return _problem_page(error, token)
@@ -548,19 +562,21 @@ async def survey_page(
 
 
 @pages.post("/survey", response_class=HTMLResponse)
-async def survey_pin(request: Request, runtime: Runtime) -> HTMLResponse:
+async def survey_pin(request: Request, runtime: Runtime, context: Context) -> HTMLResponse:
     pin = (await _form(request)).get("pin", "").strip()[:40]
     if not pin:
         return _page("pin.html", 422, error="Please enter the PIN from your email.")
     try:
-        invitation = await _invitation_for(runtime, pin=pin, token=None, address=_address(request))
+        invitation = await _invitation_for(
+            runtime, context, pin=pin, token=None, address=_address(request)
+        )
     except ProblemError as error:
         return _problem_page(error)
     return await _form_page(runtime, invitation, pin=pin, token=None)
 
 
 @pages.post("/survey/answers", response_class=HTMLResponse)
-async def survey_answers(request: Request, runtime: Runtime) -> HTMLResponse:
+async def survey_answers(request: Request, runtime: Runtime, context: Context) -> HTMLResponse:
     form = await _form(request)
     pin, token = form.get("pin") or None, form.get("token") or None
     missing = [label for category, label in CATEGORY_LABELS if not form.get(category)]
@@ -580,12 +596,12 @@ async def survey_answers(request: Request, runtime: Runtime) -> HTMLResponse:
     try:
         if body is None:
             invitation = await _invitation_for(
-                runtime, pin=pin, token=token, address=_address(request)
+                runtime, context, pin=pin, token=token, address=_address(request)
             )
             return await _form_page(
                 runtime, invitation, pin=pin, token=token, values=form, errors=errors, status=422
             )
-        review = await _submit_with_code(runtime, body, _address(request))
+        review = await _submit_with_code(runtime, context, body, _address(request))
     except ProblemError as error:
         return _problem_page(error, token)
     return _page(

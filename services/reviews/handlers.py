@@ -7,12 +7,19 @@ import logging
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from services.reviews.domain.model import (
-    AGENT_VISIBLE,
+    SHOWN_TO_AGENT,
+    SYSTEM,
+    Agent,
+    Decision,
+    DecisionRecord,
+    Invitation,
     InvitationProblem,
     RefusedError,
+    Review,
     ReviewState,
     Step,
     after_submission,
@@ -22,7 +29,9 @@ from services.reviews.domain.model import (
     moderate,
     respond,
     response_window_ended,
+    submission_decisions,
     too_many_failures,
+    visible_to,
     withdraw,
 )
 from services.reviews.domain.moderation import ContentRules, route_submission
@@ -36,15 +45,7 @@ from services.reviews.domain.signals import (
     signals,
 )
 from services.reviews.domain.visibility import AGENT_NOT_PUBLIC, reconcile, shows_on_publication
-from services.reviews.repository import (
-    Agent,
-    CodeLookup,
-    DecisionRecord,
-    Invitation,
-    Review,
-    ReviewsRepository,
-)
-from shared.configured import Configured
+from services.reviews.repository import CodeLookup, ReviewsRepository
 from shared.contracts import (
     AGENT_UPSERTED,
     ERASURE_REQUESTED,
@@ -72,6 +73,7 @@ from shared.contracts.reviews import (
     SurveyKind,
 )
 from shared.crypto import SecretHasher
+from shared.errors import NotFoundError
 from shared.mailer import Templates
 from shared.messaging import EventDispatcher
 from shared.metrics import TRUST_SIGNALS
@@ -79,15 +81,12 @@ from shared.uow import UnitOfWork
 
 logger = logging.getLogger(__name__)
 
-dispatcher = EventDispatcher("reviews")
-
 MAIL_TEMPLATES = Path(__file__).parent / "templates" / "mail"
-SYSTEM = "system"
 
 
 @dataclass(frozen=True)
 class Context:
-    """What the handlers need beyond the unit of work; set once by the composition root."""
+    """What the handlers are given beyond the unit of work, built by the composition root."""
 
     hasher: SecretHasher
     templates: Templates
@@ -99,21 +98,6 @@ class Context:
     content_rules: ContentRules = field(default_factory=ContentRules)
     signal_rules: SignalRules = field(default_factory=SignalRules)
     address_retention: timedelta = ADDRESS_RETENTION
-
-
-_context: Configured[Context] = Configured("reviews handlers")
-
-
-def configure(context: Context) -> None:
-    _context.set(context)
-
-
-def context() -> Context:
-    return _context.get()
-
-
-class NotFoundError(Exception):
-    """No such review or invitation (or not one this caller may see)."""
 
 
 @dataclass(frozen=True)
@@ -143,26 +127,35 @@ def repository(uow: UnitOfWork) -> ReviewsRepository:
     return ReviewsRepository(uow.conn)
 
 
+def dispatcher(ctx: Context) -> EventDispatcher:
+    """The topics and event types the service consumes, each routed to its handler with `ctx`."""
+    routes = EventDispatcher("reviews")
+    routes.on(AGENT_UPSERTED)(partial(agent_upserted, ctx=ctx))
+    routes.on(PARTICIPATION_CHANGED)(participation_changed)
+    routes.on(ERASURE_REQUESTED)(erasure_requested)
+    routes.on(INVITATION_ISSUED)(invitation_issued)
+    routes.on(INVITATION_EXPIRED)(invitation_closed)
+    routes.on(INVITATION_CANCELLED)(invitation_closed)
+    return routes
+
+
 # events
 
 
-@dispatcher.on(AGENT_UPSERTED)
-async def agent_upserted(event: AgentUpserted, uow: UnitOfWork) -> None:
+async def agent_upserted(event: AgentUpserted, uow: UnitOfWork, ctx: Context) -> None:
     repo = repository(uow)
     await repo.upsert_agent(event, uow.now)
     for review in await repo.waiting_for_agent_notice(event.agent_id):
-        await _notify_agent(uow, repo, review)
+        await _notify_agent(uow, ctx, repo, review)
     await _reconcile_public(uow, repo, event.agent_id)
 
 
-@dispatcher.on(PARTICIPATION_CHANGED)
 async def participation_changed(event: ParticipationChanged, uow: UnitOfWork) -> None:
     repo = repository(uow)
     await repo.save_participation(event)
     await _reconcile_public(uow, repo, event.agent_id)
 
 
-@dispatcher.on(ERASURE_REQUESTED)
 async def erasure_requested(event: ErasureRequested, uow: UnitOfWork) -> None:
     """The client's reviews keep their scores (they count for the agent) and lose what the
     client wrote and the name they gave; a published one is published again without them, so
@@ -182,7 +175,6 @@ async def erasure_requested(event: ErasureRequested, uow: UnitOfWork) -> None:
         logger.info("erasure %s: %d reviews erased", event.erasure_id, len(erased))
 
 
-@dispatcher.on(INVITATION_ISSUED)
 async def invitation_issued(event: InvitationIssued, uow: UnitOfWork) -> None:
     if await repository(uow).add_invitation(event):
         logger.info(
@@ -194,8 +186,6 @@ async def invitation_issued(event: InvitationIssued, uow: UnitOfWork) -> None:
         )
 
 
-@dispatcher.on(INVITATION_EXPIRED)
-@dispatcher.on(INVITATION_CANCELLED)
 async def invitation_closed(event: InvitationClosed, uow: UnitOfWork) -> None:
     await repository(uow).close_invitation(event.invitation_id, event.at, event.reason)
 
@@ -204,14 +194,20 @@ async def invitation_closed(event: InvitationClosed, uow: UnitOfWork) -> None:
 
 
 async def find_by_code(
-    uow: UnitOfWork, *, pin: str | None, token: str | None, address: str, lock: bool = False
+    uow: UnitOfWork,
+    ctx: Context,
+    *,
+    pin: str | None,
+    token: str | None,
+    address: str,
+    lock: bool = False,
 ) -> Invitation | CodeRefused:
     """The invitation a PIN or link belongs to, if usable. Wrong codes (PINs, and links without
     our MAC) are counted per client address and in total; past either limit every attempt is
     refused for a while. A genuine link whose invitation has not arrived yet is `PREPARING`,
     and not counted. `lock`: the invitation is locked for a submission (give it to `submit` as
     it is)."""
-    ctx, repo = context(), repository(uow)
+    repo = repository(uow)
     since = uow.now - ctx.failure_window
     code = (
         CodeLookup("pin_hash", ctx.hasher.pin_hashes(pin))
@@ -263,6 +259,7 @@ async def find_by_code(
 
 async def submit(
     uow: UnitOfWork,
+    ctx: Context,
     invitation_or_id: Invitation | str,
     answers: Answers,
     *,
@@ -273,7 +270,7 @@ async def submit(
     """Store the answers for an invitation (one review per invitation) and route them. Give
     the invitation's id, or the invitation as `find_by_code(lock=True)` read it under lock.
     `address`: the client's network address, for the trust signals (never stored)."""
-    ctx, repo = context(), repository(uow)
+    repo = repository(uow)
     if isinstance(invitation_or_id, str):
         invitation_id = invitation_or_id
         invitation = await repo.invitation(invitation_id, lock=True)
@@ -292,7 +289,7 @@ async def submit(
     routing = route_submission(
         answers.scores.as_dict(), answers.comment, answers.display_name, ctx.content_rules
     )
-    found = await _trust_signals(repo, invitation, answers.comment, address, uow.now)
+    found = await _trust_signals(ctx, repo, invitation, answers.comment, address, uow.now)
     routing = held(routing, found)
     for flag in routing.flags:
         TRUST_SIGNALS.labels("reviews", flag.value, "held").inc()
@@ -320,22 +317,8 @@ async def submit(
         entered_by=actor.id if channel is Channel.PHONE else None,
         signals=[signal.value for signal in found],
     )
-    reason = (
-        "content checks: " + ", ".join(review.flags)
-        if routing.flags
-        else HELD
-        if found
-        else ("positive and clean" if routing.positive else "not positive: the agent answers first")
-    )
-    decisions = [
-        DecisionRecord(actor.id, actor.role, "submitted", f"channel {channel.value}"),
-        *(
-            [DecisionRecord(SYSTEM, SYSTEM, TRUST_SIGNALS_ACTION, ", ".join(review.signals))]
-            if found
-            else []
-        ),
-        DecisionRecord(SYSTEM, SYSTEM, f"to_{step.state.value}", reason),
-    ]
+    submitted_by = DecisionRecord(actor.id, actor.role, "submitted", f"channel {channel.value}")
+    decisions = submission_decisions(submitted_by, review.signals, routing, step)
     # told at once when the review is theirs to see: stored as told with the review itself
     agent = await repo.insert_review(
         review, decisions, at=uow.now, notify=step.state in SHOWN_TO_AGENT
@@ -354,17 +337,13 @@ async def submit(
         await _publish(uow, repo, review)
     if agent is not None:
         review = replace(review, agent_notified_at=uow.now)
-        await _send_notice(uow, agent, review)
+        await _send_notice(uow, ctx, agent, review)
     logger.info("review %s for agent %s: %s", review.review_id, review.agent_id, step.state.value)
     return review
 
 
-HELD = "held for a moderator"
-TRUST_SIGNALS_ACTION = "trust_signals"
-"""The decision that lists a review's trust signals: for moderators, never shown to the agent."""
-
-
 async def _trust_signals(
+    ctx: Context,
     repo: ReviewsRepository,
     invitation: Invitation,
     comment: str,
@@ -372,7 +351,6 @@ async def _trust_signals(
     now: datetime,
 ) -> tuple[Signal, ...]:
     """Signs that the agent wrote this review or had it written (docs/design.md §3.3)."""
-    ctx = context()
     rules = ctx.signal_rules
     earlier = await repo.earlier_reviews(
         invitation.agent_id, now - max(rules.burst_window, rules.copy_window)
@@ -388,15 +366,15 @@ async def _trust_signals(
     return found
 
 
-async def agent_seen(uow: UnitOfWork, agent_id: str, address: str) -> None:
+async def agent_seen(uow: UnitOfWork, ctx: Context, agent_id: str, address: str) -> None:
     """An agent used the API from this address: a review sent from it is held a while."""
     if (comparable := comparable_address(address)) is not None:
-        hashed = context().hasher.address_hash(comparable)
+        hashed = ctx.hasher.address_hash(comparable)
         await repository(uow).agent_seen_at(agent_id, hashed, uow.now)
 
 
-async def prune_agent_addresses(uow: UnitOfWork) -> int:
-    return await repository(uow).prune_agent_addresses(uow.now - context().address_retention)
+async def prune_agent_addresses(uow: UnitOfWork, ctx: Context) -> int:
+    return await repository(uow).prune_agent_addresses(uow.now - ctx.address_retention)
 
 
 _PROBLEM_TEXT = {
@@ -416,10 +394,21 @@ def problem_text(problem: InvitationProblem) -> str:
 # staff and agents
 
 
+async def review_for(
+    uow: UnitOfWork, review_id: str, *, agent_id: str | None, moderator: bool
+) -> tuple[Review, list[Decision]]:
+    """A review with its decision record, for a reader allowed to see it (`visible_to`)."""
+    repo = repository(uow)
+    review = await repo.review(review_id)
+    if review is None or not visible_to(review, agent_id=agent_id, moderator=moderator):
+        raise NotFoundError(f"no review {review_id}")
+    return review, await repo.decisions(review_id)
+
+
 async def decide(
-    uow: UnitOfWork, review_id: str, *, approve: bool, reason: str, actor: Actor
+    uow: UnitOfWork, ctx: Context, review_id: str, *, approve: bool, reason: str, actor: Actor
 ) -> Review:
-    ctx, repo = context(), repository(uow)
+    repo = repository(uow)
     review = await _locked(repo, review_id)
     step = moderate(
         review.state,
@@ -429,18 +418,22 @@ async def decide(
         window=ctx.response_window,
     )
     return await _apply(
-        uow, repo, review, step, actor, reason, action="approved" if approve else "rejected"
+        uow, ctx, repo, review, step, actor, reason, action="approved" if approve else "rejected"
     )
 
 
-async def add_response(uow: UnitOfWork, review_id: str, text: str, actor: Actor) -> Review:
+async def add_response(
+    uow: UnitOfWork, ctx: Context, review_id: str, text: str, actor: Actor
+) -> Review:
     repo = repository(uow)
     review = await _locked(repo, review_id)
-    if review.agent_id != actor.id or review.state not in AGENT_VISIBLE:
+    if not visible_to(review, agent_id=actor.id):
         raise NotFoundError(f"no review {review_id} for agent {actor.id}")
     step = respond(review.state, review.agent_response)
     await repo.save_response(review_id, text, uow.now)
-    return await _apply(uow, repo, review, step, actor, "the agent responded", action="responded")
+    return await _apply(
+        uow, ctx, repo, review, step, actor, "the agent responded", action="responded"
+    )
 
 
 async def withdraw_review(uow: UnitOfWork, review_id: str, reason: str, actor: Actor) -> Review:
@@ -461,7 +454,7 @@ async def withdraw_review(uow: UnitOfWork, review_id: str, reason: str, actor: A
     return await _reload(repo, review_id)
 
 
-async def publish_due(uow: UnitOfWork, limit: int = 100) -> int:
+async def publish_due(uow: UnitOfWork, ctx: Context, limit: int = 100) -> int:
     """Publish reviews whose response window has ended; returns how many."""
     repo = repository(uow)
     due = await repo.due_for_publication(uow.now, limit)
@@ -469,13 +462,13 @@ async def publish_due(uow: UnitOfWork, limit: int = 100) -> int:
         step = response_window_ended(review.state, review.response_due_at, uow.now)
         if step is not None:
             await _apply(
-                uow, repo, review, step, Actor(SYSTEM, SYSTEM), "the response window ended"
+                uow, ctx, repo, review, step, Actor(SYSTEM, SYSTEM), "the response window ended"
             )
     return len(due)
 
 
-async def prune_code_failures(uow: UnitOfWork) -> int:
-    return await repository(uow).prune_code_failures(uow.now - context().failure_window)
+async def prune_code_failures(uow: UnitOfWork, ctx: Context) -> int:
+    return await repository(uow).prune_code_failures(uow.now - ctx.failure_window)
 
 
 # the steps every path shares
@@ -483,6 +476,7 @@ async def prune_code_failures(uow: UnitOfWork) -> int:
 
 async def _apply(
     uow: UnitOfWork,
+    ctx: Context,
     repo: ReviewsRepository,
     review: Review,
     step: Step,
@@ -510,7 +504,7 @@ async def _apply(
     if step.publish:
         await _publish(uow, repo, current)
     first_shown = current.agent_notified_at is None and current.state in SHOWN_TO_AGENT
-    if first_shown and await _notify_agent(uow, repo, current):
+    if first_shown and await _notify_agent(uow, ctx, repo, current):
         current = replace(current, agent_notified_at=uow.now)
     return current
 
@@ -557,12 +551,9 @@ async def _reconcile_public(uow: UnitOfWork, repo: ReviewsRepository, agent_id: 
     )
 
 
-SHOWN_TO_AGENT = (ReviewState.PUBLISHED, ReviewState.AWAITING_RESPONSE)
-"""States in which the agent sees a review (and is told of it once)."""
-
-
 def published_event(review: Review) -> ReviewPublished:
-    assert review.published_at is not None
+    if review.published_at is None:
+        raise ValueError(f"review {review.review_id} is not published")
     return ReviewPublished(
         review_id=review.review_id,
         agent_id=review.agent_id,
@@ -580,19 +571,20 @@ def published_event(review: Review) -> ReviewPublished:
     )
 
 
-async def _notify_agent(uow: UnitOfWork, repo: ReviewsRepository, review: Review) -> bool:
+async def _notify_agent(
+    uow: UnitOfWork, ctx: Context, repo: ReviewsRepository, review: Review
+) -> bool:
     """Tell the agent about a review they may (published) or should (waiting) answer. An agent
     the roster has not named yet is told when it does."""
     agent = await repo.agent(review.agent_id)
     if agent is None:
         return False
-    await _send_notice(uow, agent, review)
+    await _send_notice(uow, ctx, agent, review)
     await repo.mark_notified(review.review_id, uow.now)
     return True
 
 
-async def _send_notice(uow: UnitOfWork, agent: Agent, review: Review) -> None:
-    ctx = context()
+async def _send_notice(uow: UnitOfWork, ctx: Context, agent: Agent, review: Review) -> None:
     template = (
         "agent_review_to_answer"
         if review.state is ReviewState.AWAITING_RESPONSE
@@ -617,5 +609,6 @@ async def _locked(repo: ReviewsRepository, review_id: str) -> Review:
 
 async def _reload(repo: ReviewsRepository, review_id: str) -> Review:
     review = await repo.review(review_id)
-    assert review is not None
+    if review is None:
+        raise LookupError(f"review {review_id} vanished in its own transaction")
     return review

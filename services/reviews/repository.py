@@ -4,91 +4,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 import asyncpg
 
-from services.reviews.domain.model import AGENT_VISIBLE, InvitationView, ReviewState
+from services.reviews.domain.model import (
+    AGENT_VISIBLE,
+    Agent,
+    Decision,
+    DecisionRecord,
+    Invitation,
+    Review,
+    ReviewState,
+)
 from services.reviews.domain.signals import EarlierReview
 from services.reviews.domain.visibility import PublicView, is_public
 from shared.contracts.invitations import InvitationIssued
 from shared.contracts.mls import AgentUpserted
 from shared.contracts.participation import ParticipationChanged, ParticipationMode
-
-
-@dataclass(frozen=True)
-class Agent:
-    agent_id: str
-    name: str
-    email: str
-    active: bool
-
-
-@dataclass(frozen=True)
-class Invitation:
-    invitation_id: str
-    agent_id: str
-    transaction_id: str | None
-    lead_id: str | None
-    survey: str
-    removal_reason: str | None
-    channel: str
-    issued_at: datetime
-    expires_at: datetime
-    closed_reason: str | None
-    used: bool
-
-    @property
-    def view(self) -> InvitationView:
-        return InvitationView(self.expires_at, self.closed_reason, self.used)
-
-
-@dataclass(frozen=True)
-class Review:
-    review_id: str
-    invitation_id: str
-    agent_id: str
-    transaction_id: str | None
-    survey: str
-    removal_reason: str | None
-    channel: str
-    submitted_at: datetime
-    scores: dict[str, int]
-    positive: bool
-    comment: str
-    display_name: str | None
-    flags: list[str]
-    state: ReviewState
-    response_due_at: datetime | None
-    agent_response: str | None
-    responded_at: datetime | None
-    published_at: datetime | None
-    agent_notified_at: datetime | None
-    entered_by: str | None
-    erased_at: datetime | None = None
-    signals: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class DecisionRecord:
-    """One entry of a review's decision record: who did what, and why."""
-
-    actor: str
-    actor_role: str
-    action: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class Decision:
-    at: datetime
-    actor: str
-    actor_role: str
-    action: str
-    reason: str
-
+from shared.db import one_row
 
 _INVITATION_COLUMNS = """
     i.invitation_id, i.agent_id, i.transaction_id, i.lead_id, i.survey, i.removal_reason,
@@ -185,7 +121,7 @@ class ReviewsRepository:
             """,
             agent_id,
         )
-        assert row is not None
+        row = one_row(row)
         mode = ParticipationMode(row["mode"]) if row["mode"] else None
         return is_public(mode, row["active"])
 
@@ -569,7 +505,7 @@ class ReviewsRepository:
         row = await self.conn.fetchrow(
             f"SELECT mine, everyone FROM {_FAILURE_COUNTS}", address, since
         )
-        assert row is not None
+        row = one_row(row)
         return int(row["mine"]), int(row["everyone"])
 
     async def code_failures_and_invitation(
@@ -590,7 +526,7 @@ class ReviewsRepository:
             since,
             code.values,
         )
-        assert row is not None
+        row = one_row(row)
         values = dict(row)
         mine, everyone = int(values.pop("mine")), int(values.pop("everyone"))
         return mine, everyone, Invitation(**values) if values["invitation_id"] else None

@@ -8,19 +8,19 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from services.scoring.domain.policy import Rating, evaluate
+from services.scoring.domain.policy import Policy, Rating, evaluate
 from services.scoring.domain.publication import public_rating, visibility_of
-from services.scoring.handlers import current_policy
 from services.scoring.repository import ScoringRepository
 from shared.auth import Principal, optional_principal
 from shared.contracts.base import UtcDatetime
 from shared.contracts.ratings import RatingUpdated, Status, Visibility
 from shared.http import ProblemError
-from shared.runtime import ServiceRuntime, runtime_of
+from shared.runtime import ServiceRuntime, context_of, runtime_of
 
 router = APIRouter(prefix="/api/v1", tags=["ratings"])
 
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
+RatingPolicy = Annotated[Policy, Depends(context_of)]
 Caller = Annotated[Principal | None, Depends(optional_principal)]
 
 # the policy counts calendar months either side of as_of: keep that inside datetime's range
@@ -92,6 +92,7 @@ def _explanation(rating: Rating) -> Explanation:
 async def agent_rating(
     agent_id: str,
     runtime: Runtime,
+    policy: RatingPolicy,
     caller: Caller,
     as_of: Annotated[datetime | None, Query(description="RFC 3339 instant; default now.")] = None,
 ) -> RatingView:
@@ -108,7 +109,7 @@ async def agent_rating(
             raise ProblemError(404, "Not Found", f"agent {agent_id} is not on the roster")
         history = (await repo.counted_reviews([agent_id])).get(agent_id, [])
         instant = as_of or uow.now
-    rating = evaluate(history, agent.member_since, instant, current_policy())
+    rating = evaluate(history, agent.member_since, instant, policy)
     visibility = visibility_of(agent.mode, active=agent.active)
     own = caller is not None and caller.is_agent(agent_id)
     shown = Visibility.PUBLIC if own else visibility

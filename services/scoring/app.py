@@ -4,6 +4,7 @@ re-rating scheduler, and the HTTP routes."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -13,31 +14,32 @@ from services.scoring.api import router
 from services.scoring.domain.publication import policy_for
 from services.scoring.settings import ScoringSettings
 from shared.clock import Clock
-from shared.runtime import ServiceRuntime, create_http_app
+from shared.runtime import ServiceRuntime, create_http_app, in_batches
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MAX_BATCHES_PER_TICK = 100
+BATCH = 500
 
 
 def create_app(settings: ScoringSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     settings = settings or ScoringSettings()
-    handlers.configure(policy_for(settings.scoring_policy_version))
+    policy = policy_for(settings.scoring_policy_version)
     runtime = ServiceRuntime(
-        settings, dispatcher=handlers.dispatcher, migrations=MIGRATIONS, clock=clock
+        settings, dispatcher=handlers.dispatcher(policy), migrations=MIGRATIONS, clock=clock
     )
-    runtime.every(seconds=settings.rating_scheduler_seconds, name="rerate_due")(rerate_due)
+
+    # agents whose rating changes with time alone, a batch per transaction
+    runtime.every(seconds=settings.rating_scheduler_seconds, name="rerate_due")(
+        in_batches(
+            partial(handlers.rerate_due, policy=policy), most=MAX_BATCHES_PER_TICK, full=BATCH
+        )
+    )
+
     return create_http_app(
         runtime,
         [router],
         title="Scoring",
         description="Stars and Silver/Gold status per agent by a versioned policy, exact as-of "
         "ratings with explanations, the public ranking, and the `ratings` stream.",
+        context=policy,
     )
-
-
-async def rerate_due(runtime: ServiceRuntime) -> None:
-    """Re-rate agents whose rating changes with time alone, a batch per transaction."""
-    for _ in range(MAX_BATCHES_PER_TICK):
-        async with runtime.unit_of_work() as uow:
-            if await handlers.rerate_due(uow) < 500:
-                return

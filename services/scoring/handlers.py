@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from functools import partial
 
-from services.scoring.domain.policy import DEFAULT_POLICY, NO_HISTORY, Policy, Rating, rate
+from services.scoring.domain.policy import NO_HISTORY, Policy, Rating, rate
 from services.scoring.domain.publication import public_rating, published_form, visibility_of
 from services.scoring.repository import ReviewRow, ScoringRepository
 from shared.contracts import AGENT_UPSERTED, PARTICIPATION_CHANGED, RATING_UPDATED
@@ -20,18 +21,15 @@ from shared.uow import UnitOfWork
 
 logger = logging.getLogger(__name__)
 
-dispatcher = EventDispatcher("scoring")
 
-_policy: Policy = DEFAULT_POLICY
-
-
-def configure(policy: Policy) -> None:
-    global _policy
-    _policy = policy
-
-
-def current_policy() -> Policy:
-    return _policy
+def dispatcher(policy: Policy) -> EventDispatcher:
+    """The topics and event types the service consumes, each routed to its handler, rating
+    under `policy` (the app's)."""
+    routes = EventDispatcher("scoring")
+    routes.on_batch(Topic.REVIEWS_PUBLISHED)(partial(reviews_published, policy=policy))
+    routes.on(AGENT_UPSERTED)(partial(agent_upserted, policy=policy))
+    routes.on(PARTICIPATION_CHANGED)(partial(participation_changed, policy=policy))
+    return routes
 
 
 def review_rows(events: Iterable[object]) -> list[ReviewRow]:
@@ -64,39 +62,40 @@ def review_rows(events: Iterable[object]) -> list[ReviewRow]:
     return list(rows.values())
 
 
-@dispatcher.on_batch(Topic.REVIEWS_PUBLISHED)
-async def reviews_published(deliveries: Sequence[Delivery], uow: UnitOfWork) -> None:
+async def reviews_published(
+    deliveries: Sequence[Delivery], uow: UnitOfWork, policy: Policy
+) -> None:
     rows = review_rows(delivery.event for delivery in deliveries)
     repo = ScoringRepository(uow.conn)
     agent_ids = sorted({row.agent_id for row in rows})
     await repo.lock_agents(agent_ids)
     await repo.save_reviews(rows)
-    await rerate(uow, repo, agent_ids, locked=True)
+    await rerate(uow, repo, agent_ids, policy, locked=True)
 
 
-@dispatcher.on(AGENT_UPSERTED)
-async def agent_upserted(event: AgentUpserted, uow: UnitOfWork) -> None:
+async def agent_upserted(event: AgentUpserted, uow: UnitOfWork, policy: Policy) -> None:
     repo = ScoringRepository(uow.conn)
     await repo.lock_agents([event.agent_id])
     await repo.save_agent(event.agent_id, event.office_id, event.member_since, event.active)
-    await rerate(uow, repo, [event.agent_id], locked=True)
+    await rerate(uow, repo, [event.agent_id], policy, locked=True)
 
 
-@dispatcher.on(PARTICIPATION_CHANGED)
-async def participation_changed(event: ParticipationChanged, uow: UnitOfWork) -> None:
+async def participation_changed(
+    event: ParticipationChanged, uow: UnitOfWork, policy: Policy
+) -> None:
     repo = ScoringRepository(uow.conn)
     await repo.lock_agents([event.agent_id])
     await repo.save_mode(event.agent_id, event.mode, event.changed_at)
-    await rerate(uow, repo, [event.agent_id], locked=True)
+    await rerate(uow, repo, [event.agent_id], policy, locked=True)
 
 
 async def rerate(
     uow: UnitOfWork,
     repo: ScoringRepository,
     agent_ids: Sequence[str],
+    policy: Policy,
     *,
     locked: bool = False,
-    policy: Policy | None = None,
 ) -> int:
     """Rate the agents as of now; store every rating; publish those whose public form changed.
     Agents the roster has not named yet keep their reviews and get no rating. Returns how many
@@ -105,7 +104,6 @@ async def rerate(
         return 0
     if not locked:
         await repo.lock_agents(agent_ids)
-    policy = policy or _policy
     agents = await repo.agents(agent_ids)
     histories = await repo.histories(agent_ids, uow.now, policy.positive_threshold)
     rows = []
@@ -130,12 +128,12 @@ async def rerate(
     )
 
 
-async def rerate_due(uow: UnitOfWork, limit: int = 500) -> int:
+async def rerate_due(uow: UnitOfWork, policy: Policy, limit: int = 500) -> int:
     """Agents whose rating changes with time alone (a review ageing out, a period ending, the
     membership anniversary): re-rate those due now. Returns how many were due."""
     repo = ScoringRepository(uow.conn)
     due = await repo.due_agents(uow.now, limit)
     if due:
-        published = await rerate(uow, repo, due)
+        published = await rerate(uow, repo, due, policy)
         logger.info("re-rated %d agents due by the clock; %d ratings changed", len(due), published)
     return len(due)

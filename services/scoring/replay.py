@@ -193,7 +193,7 @@ async def _rerate_all(
             agent_ids = await repo.all_rated_agent_ids(after, RERATE_CHUNK)
             if not agent_ids:
                 break
-            report.ratings_published += await rerate(uow, repo, agent_ids, policy=policy)
+            report.ratings_published += await rerate(uow, repo, agent_ids, policy)
         report.agents_rated += len(agent_ids)
         after = agent_ids[-1]
         progress(

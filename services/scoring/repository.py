@@ -8,7 +8,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
 import asyncpg
 
@@ -42,15 +41,6 @@ class ReviewRow:
     scores: tuple[int, ...] | None
     published_at: datetime | None
     withdrawn_at: datetime | None
-
-
-@dataclass(frozen=True)
-class RatingRow:
-    agent_id: str
-    rating: Rating
-    visibility: str
-    computed_at: datetime
-    published: dict[str, Any] | None
 
 
 class ScoringRepository:

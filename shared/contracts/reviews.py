@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 from pydantic import Field, StrictInt
@@ -17,6 +18,9 @@ CATEGORIES: tuple[str, ...] = (
     "overall",
 )
 """The five survey categories, each scored 1-5."""
+
+POSITIVE_THRESHOLD = 3
+"""HAR: a review is positive when every category scores at least 3 (docs/design.md §1.4)."""
 
 
 class SurveyKind(StrEnum):
@@ -42,9 +46,14 @@ class Scores(Contract):
     def as_dict(self) -> dict[str, int]:
         return {category: getattr(self, category) for category in CATEGORIES}
 
-    def is_positive(self, threshold: int = 3) -> bool:
-        """Positive means every category at or above the threshold (docs/design.md §1.4)."""
-        return all(score >= threshold for score in self.as_dict().values())
+    def is_positive(self, threshold: int = POSITIVE_THRESHOLD) -> bool:
+        return is_positive(self.as_dict(), threshold)
+
+
+def is_positive(scores: Mapping[str, int], threshold: int = POSITIVE_THRESHOLD) -> bool:
+    """Positive means every category at or above the threshold: the one definition, which the
+    reviews service routes by, scoring counts by and the directory shows by."""
+    return min(map(scores.__getitem__, CATEGORIES)) >= threshold
 
 
 class ReviewPublished(Contract):

@@ -8,7 +8,7 @@ import importlib.util
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +20,12 @@ from devtools.processes import ServiceProcesses
 from devtools.smtp_sink import MailSink, body_text
 from shared.auth import Role, issue_token
 from shared.contracts import AGENT_UPSERTED, LEAD_ASSIGNED, TRANSACTION_CLOSED
-from shared.contracts.leads import LeadAssigned
-from shared.contracts.mls import AgentUpserted, TransactionClosed
 from shared.crypto import PiiCipher
 from shared.settings import ServiceSettings
 from shared.topics import Topic
 from tests.conftest import free_port
 from tests.reliability.steady_load import start_groups_at_end
+from tests.support.builders import agent_upserted, client, lead_assigned, transaction_closed
 from tests.support.schema_dump import dump_schema, mentions
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -112,13 +111,11 @@ async def test_closed_transaction_to_published_review_to_rating_and_ranking(
     now = datetime.now(UTC)
     await publish_event(
         AGENT_UPSERTED,
-        AgentUpserted(
-            agent_id=agent_id,
-            name="Jo Agent",
+        agent_upserted(
+            agent_id,
             email=f"jo.{tag}@realty.example",
             office_id=f"O-{tag}",
             member_since=(now - timedelta(days=800)).date(),
-            active=True,
         ),
     )
     async with httpx.AsyncClient(timeout=10) as http:
@@ -134,21 +131,13 @@ async def test_closed_transaction_to_published_review_to_rating_and_ranking(
         await _eventually(participation_set)
         await publish_event(
             TRANSACTION_CLOSED,
-            TransactionClosed.model_validate(
-                {
-                    "transaction_id": f"T-{tag}",
-                    "mls_number": f"MLS-{tag}",
-                    "kind": "sale",
-                    "closed_at": (now - timedelta(hours=2)).isoformat(),
-                    "property": {"street": "12 Elm Rd", "city": "Houston", "postcode": "77002"},
-                    "representations": [
-                        {
-                            "agent_id": agent_id,
-                            "side": "seller",
-                            "clients": [{"name": "Pat Doe", "email": client_email, "phone": None}],
-                        }
-                    ],
-                }
+            transaction_closed(
+                f"T-{tag}",
+                agent_id,
+                [client("Pat Doe", client_email)],
+                closed_at=now - timedelta(hours=2),
+                side="seller",
+                mls_number=f"MLS-{tag}",
             ),
         )
 
@@ -246,30 +235,17 @@ async def test_removal_ends_in_the_reason_specific_survey(
     agent_id, lead_id, client_email = f"A-e2e-{tag}", f"L-{tag}", f"sam.{tag}@example.com"
     await publish_event(
         AGENT_UPSERTED,
-        AgentUpserted(
-            agent_id=agent_id,
+        agent_upserted(
+            agent_id,
             name="Lee Agent",
             email=f"lee.{tag}@realty.example",
             office_id="O-e2e",
-            member_since=datetime(2024, 1, 1, tzinfo=UTC).date(),
-            active=True,
+            member_since=date(2024, 1, 1),
         ),
     )
     await publish_event(
         LEAD_ASSIGNED,
-        LeadAssigned.model_validate(
-            {
-                "lead_id": lead_id,
-                "agent_id": agent_id,
-                "client": {
-                    "name": "Sam Lee",
-                    "email": client_email,
-                    "phone": None,
-                    "preferred_contact": "email",
-                },
-                "assigned_at": datetime.now(UTC).isoformat(),
-            }
-        ),
+        lead_assigned(lead_id, agent_id, client_email, assigned_at=datetime.now(UTC)),
     )
     async with httpx.AsyncClient(timeout=10) as http:
 
@@ -305,25 +281,23 @@ async def test_an_erased_client_is_nowhere_in_any_service(
     public = await topic_reader(Topic.REVIEWS_PUBLIC)
     await publish_event(
         AGENT_UPSERTED,
-        AgentUpserted(
-            agent_id=agent_id,
+        agent_upserted(
+            agent_id,
             name="Kim Agent",
             email=f"kim.{tag}@realty.example",
             office_id=f"O-{tag}",
-            member_since=datetime(2024, 1, 1, tzinfo=UTC).date(),
-            active=True,
+            member_since=date(2024, 1, 1),
         ),
     )
-    client = {"name": name, "email": email, "phone": phone}
     await publish_event(
         LEAD_ASSIGNED,
-        LeadAssigned.model_validate(
-            {
-                "lead_id": lead_id,
-                "agent_id": agent_id,
-                "client": {**client, "preferred_contact": "email"},
-                "assigned_at": (datetime.now(UTC) - timedelta(days=30)).isoformat(),
-            }
+        lead_assigned(
+            lead_id,
+            agent_id,
+            email,
+            phone=phone,
+            name=name,
+            assigned_at=datetime.now(UTC) - timedelta(days=30),
         ),
     )
     async with httpx.AsyncClient(timeout=10) as http:
@@ -339,17 +313,13 @@ async def test_an_erased_client_is_nowhere_in_any_service(
         await _eventually(public_agent)
         await publish_event(
             TRANSACTION_CLOSED,
-            TransactionClosed.model_validate(
-                {
-                    "transaction_id": f"T-{tag}",
-                    "mls_number": f"MLS-{tag}",
-                    "kind": "sale",
-                    "closed_at": (datetime.now(UTC) - timedelta(hours=2)).isoformat(),
-                    "property": {"street": "9 Oak St", "city": "Houston", "postcode": "77002"},
-                    "representations": [
-                        {"agent_id": agent_id, "side": "buyer", "clients": [client]}
-                    ],
-                }
+            transaction_closed(
+                f"T-{tag}",
+                agent_id,
+                [client(name, email, phone)],
+                closed_at=datetime.now(UTC) - timedelta(hours=2),
+                mls_number=f"MLS-{tag}",
+                street="9 Oak St",
             ),
         )
         invitation = await mail.wait_for(lambda m: email in str(m["To"]), timeout=60)

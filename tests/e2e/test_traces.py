@@ -22,10 +22,10 @@ from devtools.smtp_sink import MailSink, body_text
 from shared.auth import Role, issue_token
 from shared.cloudevents import encode
 from shared.contracts import AGENT_UPSERTED, TRANSACTION_CLOSED
-from shared.contracts.mls import AgentUpserted, TransactionClosed
 from shared.topics import Topic
 from tests.conftest import free_port
 from tests.reliability.steady_load import start_groups_at_end
+from tests.support.builders import agent_upserted, client, transaction_closed
 from tests.support.otlp import ReceivedSpan, SpanStore, otlp_receiver
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -133,13 +133,11 @@ async def test_a_closing_and_a_survey_each_run_as_one_trace_across_the_services(
     now = datetime.now(UTC)
     await publish_event(
         AGENT_UPSERTED,
-        AgentUpserted(
-            agent_id=agent_id,
-            name="Jo Agent",
+        agent_upserted(
+            agent_id,
             email=f"jo.{tag}@realty.example",
             office_id=f"O-{tag}",
             member_since=(now - timedelta(days=800)).date(),
-            active=True,
         ),
     )
     async with httpx.AsyncClient(timeout=10) as http:
@@ -163,21 +161,13 @@ async def test_a_closing_and_a_survey_each_run_as_one_trace_across_the_services(
 
         # 1. the MLS feed traces its closing: the trace runs to the invitation's SMTP send
         closing_trace, mls_span, traceparent = _traceparent()
-        closing = TransactionClosed.model_validate(
-            {
-                "transaction_id": f"T-{tag}",
-                "mls_number": f"MLS-{tag}",
-                "kind": "sale",
-                "closed_at": (now - timedelta(hours=2)).isoformat(),
-                "property": {"street": "12 Elm Rd", "city": "Houston", "postcode": "77002"},
-                "representations": [
-                    {
-                        "agent_id": agent_id,
-                        "side": "seller",
-                        "clients": [{"name": "Pat Doe", "email": client_email, "phone": None}],
-                    }
-                ],
-            }
+        closing = transaction_closed(
+            f"T-{tag}",
+            agent_id,
+            [client("Pat Doe", client_email)],
+            closed_at=now - timedelta(hours=2),
+            side="seller",
+            mls_number=f"MLS-{tag}",
         )
         record = encode(TRANSACTION_CLOSED.ce_type, closing, source="/mls", key=f"T-{tag}")
         await publish_event.raw(

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +24,12 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from services.invitations import app as invitations_app
-from services.invitations import handlers as invitations_handlers
 from services.invitations.settings import InvitationsSettings
 from services.removals import app as removals_app
-from services.removals import handlers as removals_handlers
 from services.removals.settings import RemovalsSettings
 from services.reviews import app as reviews_app
-from services.reviews import handlers as reviews_handlers
 from services.reviews.settings import ReviewsSettings
 from services.scoring import app as scoring_app
-from services.scoring import handlers as scoring_handlers
 from services.scoring.settings import ScoringSettings
 from shared.auth import Role, issue_token
 from shared.cloudevents import REQUIRED_HEADERS, encode
@@ -40,6 +37,7 @@ from shared.contracts import EVENTS, EventType
 from shared.contracts.base import format_rfc3339
 from shared.messaging import EventDispatcher
 from shared.settings import ServiceSettings
+from tests.support.kafka import dispatcher_of
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 SECRET = "reliability-hostile-secret-of-at-least-32-bytes"
@@ -62,8 +60,12 @@ class ServiceSpec:
     name: str
     settings_class: type[ServiceSettings]
     create_app: Callable[..., FastAPI]
-    dispatcher: EventDispatcher
     migrations: Path
+
+    @cached_property
+    def dispatcher(self) -> EventDispatcher:
+        """The routes of an app with test settings (building it connects to nothing)."""
+        return dispatcher_of(self.create_app(self.settings("127.0.0.1:9", "postgresql://-")))
 
     @property
     def topics(self) -> list[str]:
@@ -110,28 +112,24 @@ SERVICES: dict[str, ServiceSpec] = {
             "invitations",
             InvitationsSettings,
             invitations_app.create_app,
-            invitations_handlers.dispatcher,
             invitations_app.MIGRATIONS,
         ),
         ServiceSpec(
             "reviews",
             ReviewsSettings,
             reviews_app.create_app,
-            reviews_handlers.dispatcher,
             reviews_app.MIGRATIONS,
         ),
         ServiceSpec(
             "scoring",
             ScoringSettings,
             scoring_app.create_app,
-            scoring_handlers.dispatcher,
             scoring_app.MIGRATIONS,
         ),
         ServiceSpec(
             "removals",
             RemovalsSettings,
             removals_app.create_app,
-            removals_handlers.dispatcher,
             removals_app.MIGRATIONS,
         ),
     )

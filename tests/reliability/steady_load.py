@@ -5,7 +5,6 @@ end checks (nothing stranded in an outbox; the scoring store equal to a fresh re
 from __future__ import annotations
 
 import asyncio
-import importlib
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -19,9 +18,9 @@ from services.scoring.domain.publication import policy_for
 from services.scoring.replay import replay
 from services.scoring.settings import ScoringSettings
 from shared.contracts import AGENT_UPSERTED
-from shared.contracts.leads import LeadAssigned
-from shared.contracts.mls import AgentUpserted, TransactionClosed
-from tests.support.kafka import EventPublisher, start_group_at_end
+from shared.contracts.mls import TransactionClosed
+from tests.support.builders import agent_upserted, client, transaction_closed
+from tests.support.kafka import EventPublisher, consumed_by, start_group_at_end
 
 PIN = re.compile(r"\b([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})\b")
 GOOD = dict.fromkeys(
@@ -59,8 +58,7 @@ def service_env(
 
 def subscribed_topics(service: str) -> set[str]:
     """The topics the service's consumers subscribe to (one group member per topic)."""
-    handlers = importlib.import_module(f"services.{service}.handlers")
-    return set(handlers.dispatcher.subscribed)
+    return consumed_by(service)
 
 
 def start_groups_at_end(bootstrap: str, groups: dict[str, str]) -> None:
@@ -75,13 +73,12 @@ async def publish_roster(publish: EventPublisher, agents: Sequence[str], tag: st
     for n, agent_id in enumerate(agents):
         await publish(
             AGENT_UPSERTED,
-            AgentUpserted(
-                agent_id=agent_id,
+            agent_upserted(
+                agent_id,
                 name=f"Agent {n}",
                 email=f"agent.{tag}.{n}@realty.example",
                 office_id=f"O-{tag}",
                 member_since=(datetime.now(UTC) - timedelta(days=400)).date(),
-                active=True,
             ),
         )
 
@@ -106,41 +103,13 @@ def closing(
     tag: str, n: int, agent_id: str, email: str, phone: str | None = None
 ) -> TransactionClosed:
     """Closing `T-<tag>-<n>`, two hours ago, with one client."""
-    return TransactionClosed.model_validate(
-        {
-            "transaction_id": f"T-{tag}-{n}",
-            "mls_number": f"MLS-{tag}-{n}",
-            "kind": "sale",
-            "closed_at": (datetime.now(UTC) - timedelta(hours=2)).isoformat(),
-            "property": {"street": f"{n} Elm Rd", "city": "Houston", "postcode": "77002"},
-            "representations": [
-                {
-                    "agent_id": agent_id,
-                    "side": "buyer",
-                    "clients": [{"name": "Pat Doe", "email": email, "phone": phone}],
-                }
-            ],
-        }
-    )
-
-
-def lead_assigned(
-    lead_id: str,
-    agent_id: str,
-    email: str | None,
-    *,
-    assigned_at: datetime,
-    phone: str | None = None,
-    name: str = "Sam Lee",
-) -> LeadAssigned:
-    """Lead `lead_id` of `agent_id`, a client preferring email."""
-    return LeadAssigned.model_validate(
-        {
-            "lead_id": lead_id,
-            "agent_id": agent_id,
-            "client": {"name": name, "email": email, "phone": phone, "preferred_contact": "email"},
-            "assigned_at": assigned_at.isoformat(),
-        }
+    return transaction_closed(
+        f"T-{tag}-{n}",
+        agent_id,
+        [client("Pat Doe", email, phone)],
+        closed_at=datetime.now(UTC) - timedelta(hours=2),
+        mls_number=f"MLS-{tag}-{n}",
+        street=f"{n} Elm Rd",
     )
 
 

@@ -53,7 +53,7 @@ from tests.reliability.hostile import (
     fields_of,
     types_of_other_topics,
 )
-from tests.support.kafka import EventPublisher, TopicReader, start_group_at_end
+from tests.support.kafka import EventPublisher, TopicReader, dispatcher_of, start_group_at_end
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -146,7 +146,7 @@ async def harness(
 ) -> AsyncIterator[Harness]:
     spec = SERVICES[request.param]
     settings_ = spec.settings(kafka_bootstrap, database_url, smtp_port=smtp_sink.port)
-    spec.create_app(settings_)  # sets the handlers' context (templates, hasher, policy)
+    dispatcher = dispatcher_of(spec.create_app(settings_))
     schema = settings_.db_schema
     pool = await create_pool(database_url, schema)
     await apply_migrations(pool, schema, spec.migrations)
@@ -154,7 +154,7 @@ async def harness(
     broker = KafkaBroker(kafka_bootstrap)
     await broker.connect()
     consumers = {
-        topic: ObservedConsumer(spec.dispatcher, topic, broker, units, max_attempts=2)
+        topic: ObservedConsumer(dispatcher, topic, broker, units, max_attempts=2)
         for topic in spec.topics
     }
     try:

@@ -34,13 +34,13 @@ from tests.reliability.steady_load import (
     closing,
     eventually,
     fetchval,
-    lead_assigned,
     live_and_replayed_ratings,
     publish_roster,
     service_env,
     start_groups_at_end,
     stranded,
 )
+from tests.support.builders import lead_assigned
 from tests.support.kafka import EventPublisher, TopicReader
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]

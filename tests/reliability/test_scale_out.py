@@ -47,7 +47,6 @@ from tests.reliability.steady_load import (
     closing,
     eventually,
     fetchval,
-    lead_assigned,
     live_and_replayed_ratings,
     publish_roster,
     service_env,
@@ -55,6 +54,7 @@ from tests.reliability.steady_load import (
     stranded,
     subscribed_topics,
 )
+from tests.support.builders import lead_assigned
 from tests.support.kafka import EventPublisher, TopicReader
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from fastapi import FastAPI
 from pydantic import BaseModel
 
 from shared.cloudevents import Envelope, InvalidEvent, decode, encode
 from shared.contracts import EventType
 from shared.kafka_security import Kafka, kafka_client_options
+from shared.messaging import EventDispatcher
 from shared.topics import partitions_of
 
 
@@ -133,6 +136,21 @@ class TopicReader:
         while asyncio.get_running_loop().time() < deadline:
             await self._poll()
         return self.envelopes()
+
+
+def dispatcher_of(app: FastAPI) -> EventDispatcher:
+    """The event routes `create_app` built for the app: what its consumers subscribe to."""
+    dispatcher: EventDispatcher | None = app.state.runtime.dispatcher
+    if dispatcher is None:
+        raise ValueError("this app consumes no topic")
+    return dispatcher
+
+
+def consumed_by(service: str) -> set[str]:
+    """The topics `services.<service>` consumes, as its app built with default settings routes
+    them (building the app connects to nothing)."""
+    app = importlib.import_module(f"services.{service}.app").create_app()
+    return set(dispatcher_of(app).subscribed)
 
 
 async def start_group_at_end(bootstrap: Kafka, group_id: str, topics: Iterable[str]) -> None:

@@ -14,6 +14,7 @@ import yaml
 
 from devtools.demo import Demo, demo_schema
 from shared.settings import COMMITTED_SECRETS, ServiceSettings
+from tests.support.kafka import consumed_by
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = {
@@ -171,9 +172,8 @@ def test_kubernetes_manifests_match_the_service(service: str, port: int) -> None
 @pytest.mark.parametrize("service", sorted(SERVICES))
 def test_kubernetes_scales_on_the_lag_of_every_topic_the_service_consumes(service: str) -> None:
     _settings_class(service)  # skips services not written yet
-    handlers = importlib.import_module(f"services.{service}.handlers")
     triggers = _manifests(service)["ScaledObject"]["spec"]["triggers"]
-    assert {trigger["metadata"]["topic"] for trigger in triggers} == handlers.dispatcher.subscribed
+    assert {trigger["metadata"]["topic"] for trigger in triggers} == consumed_by(service)
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -228,9 +228,8 @@ def test_the_directory_reads_only_the_public_streams_and_the_roster_and_writes_n
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
 def test_each_service_may_read_what_it_consumes_and_dead_letter_it(service: str) -> None:
-    handlers = importlib.import_module(f"services.{service}.handlers")
     rules = _kafka_acls()[f"ratings-{service}"]
-    consumed = {str(topic) for topic in handlers.dispatcher.subscribed}
+    consumed = {str(topic) for topic in consumed_by(service)}
     assert _topics_allowed(rules, "Read") - {"outbox.relay.cursors"} == consumed
     assert {f"{topic}.dlq" for topic in consumed} <= _topics_allowed(rules, "Write")
 

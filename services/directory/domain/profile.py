@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.contracts.ratings import Status, Visibility
-from shared.contracts.reviews import CATEGORIES
+from shared.contracts.ratings import Status
 
 CATEGORY_LABELS: dict[str, str] = {
     "communication": "Communication",
@@ -58,18 +57,6 @@ class PublicReview:
     @property
     def author(self) -> str:
         return self.display_name or ANONYMOUS
-
-
-def is_shown(visibility: Visibility | None, active: bool | None, on_roster: bool) -> bool:
-    """HAR's all-or-none: an agent is shown only while their rating is public and the roster
-    lists them as active. Anything else (hidden, opted out, inactive, a rating for an agent the
-    roster has not named) shows nothing, not even a page saying what is hidden."""
-    return on_roster and active is True and visibility is Visibility.PUBLIC
-
-
-def is_positive(scores: dict[str, int], threshold: int = 3) -> bool:
-    """Recomputed, as the stream asks consumers to: every category at or above 3."""
-    return all(scores[category] >= threshold for category in CATEGORIES)
 
 
 def stars_text(stars: int) -> str:

@@ -13,6 +13,7 @@ from enum import StrEnum
 from shared.contracts.mls import Side, TransactionKind
 from shared.contracts.participation import ParticipationMode, ParticipationReason
 from shared.contracts.removals import RemovalReason
+from shared.errors import DomainError
 
 DEFAULT_MODE = ParticipationMode.OPT_IN_HIDDEN
 """HAR: every agent on the roster participates, ratings hidden, until they choose otherwise."""
@@ -56,13 +57,8 @@ class ContactRequestStatus(StrEnum):
     WAIVED = "waived"  # the agent opted out: nothing is owed any more
 
 
-class RefusedError(Exception):
+class RefusedError(DomainError):
     """A command the rules refuse; `code` says which rule."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -78,8 +74,67 @@ class ClientContact:
         return bool(self.email or self.phone)
 
 
+@dataclass(frozen=True)
+class Agent:
+    """An agent as the roster last named them, with the participation they chose."""
+
+    agent_id: str
+    name: str
+    email: str
+    mode: ParticipationMode
+    active: bool
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """A closing the MLS reported: what and where, for the survey and its mails."""
+
+    transaction_id: str
+    kind: TransactionKind
+    closed_at: datetime
+    street: str
+    city: str
+    postcode: str
+
+
+@dataclass(frozen=True)
+class Representation:
+    """One agent's side of a closing, with the clients the MLS (or the agent) named."""
+
+    transaction: Transaction
+    agent_id: str
+    side: Side
+    clients: list[ClientContact]
+
+
 def participation_for_new_agent() -> tuple[ParticipationMode, ParticipationReason]:
     return DEFAULT_MODE, ParticipationReason.DEFAULT
+
+
+@dataclass(frozen=True)
+class ModeChange:
+    """An agent's new participation, and what follows from it."""
+
+    mode: ParticipationMode
+    reason: ParticipationReason
+
+    @property
+    def waives_requests(self) -> bool:
+        """An agent who opts out, by choice or for non-compliance, sends no invitations, so no
+        contact is owed any more: their open contact requests are waived (HAR)."""
+        return not self.mode.participating
+
+
+def mode_change(
+    current: ParticipationMode, wanted: ParticipationMode, reason: ParticipationReason
+) -> ModeChange | None:
+    """None when the agent is in that mode already (nothing to record or announce)."""
+    return None if current is wanted else ModeChange(wanted, reason)
+
+
+def non_compliance(current: ParticipationMode) -> ModeChange | None:
+    """At the deadline with a client still missing, a participating agent is opted out (HAR)."""
+    return mode_change(current, ParticipationMode.OPT_OUT, ParticipationReason.NON_COMPLIANCE)
 
 
 def invites_for(mode: ParticipationMode, *, active: bool) -> bool:
@@ -128,17 +183,16 @@ class RepresentationPlan:
 
 
 def plan_representation(
-    mode: ParticipationMode | None, clients: list[ClientContact], *, active: bool = True
-) -> RepresentationPlan | None:
-    """None while the agent is not on the roster (the transaction is kept until it is).
+    mode: ParticipationMode, clients: list[ClientContact], *, active: bool = True
+) -> RepresentationPlan:
+    """What a rostered agent's side of a closing yields (a closing whose agent the roster does
+    not name yet is kept, and planned when it does).
 
     A client with an email is invited; one with only a phone becomes a phone-survey task (the
     alternate information HAR accepts); a client with neither, or no clients at all, means the
     agent is asked for the contact. Opted-out agents yield nothing; so do inactive agents, and
     nothing is owed for that closing when they return (docs/design.md 1.7).
     """
-    if mode is None:
-        return None
     if not invites_for(mode, active=active):
         return RepresentationPlan()
     return RepresentationPlan(
@@ -160,6 +214,90 @@ def may_mail(email_index: str, suppressed: frozenset[str] | set[str]) -> bool:
     """An unsubscribed address is never mailed again. (Replays never invite twice either: one
     invitation per (transaction, agent, client email) is a unique index in the schema.)"""
     return email_index not in suppressed
+
+
+@dataclass(frozen=True)
+class SurveyOffer:
+    """A client to invite by email, with what the invitation and its mail need."""
+
+    agent: Agent
+    client: ClientContact
+    template: str
+    transaction: Transaction | None = None
+    lead_id: str | None = None
+    reason: RemovalReason | None = None
+    new_agent_name: str | None = None
+    """A hand-off's new agent, when the roster names them (the survey says who)."""
+    supplied_flags: tuple[str, ...] | None = None
+    """Set when the agent entered the contact: what the checks flagged (maybe nothing)."""
+
+
+@dataclass(frozen=True)
+class PhoneOffer:
+    """A client without email: a phone-survey task for the operations staff."""
+
+    agent_id: str
+    client: ClientContact
+    transaction_id: str | None = None
+    lead_id: str | None = None
+    reason: RemovalReason | None = None
+    supplied_flags: tuple[str, ...] | None = None
+
+
+def survey_offer(
+    representation: Representation,
+    agent: Agent,
+    client: ClientContact,
+    supplied_flags: tuple[str, ...] | None = None,
+) -> SurveyOffer:
+    """The transaction survey for a client of the closing, in the template of its kind and side."""
+    transaction = representation.transaction
+    return SurveyOffer(
+        agent,
+        client,
+        client_template(transaction.kind, representation.side),
+        transaction=transaction,
+        supplied_flags=supplied_flags,
+    )
+
+
+def phone_offer(
+    representation: Representation,
+    client: ClientContact,
+    supplied_flags: tuple[str, ...] | None = None,
+) -> PhoneOffer:
+    return PhoneOffer(
+        representation.agent_id,
+        client,
+        transaction_id=representation.transaction.transaction_id,
+        supplied_flags=supplied_flags,
+    )
+
+
+def removal_offer(
+    agent: Agent,
+    client: ClientContact,
+    lead_id: str,
+    reason: RemovalReason,
+    new_agent_name: str | None = None,
+) -> SurveyOffer | PhoneOffer | None:
+    """When a removal survey may be sent, and how: by email when the lead's client has one,
+    else as a phone task; none for an agent who left the MLS (docs/design.md 1.7) or a client
+    with no contact left."""
+    if not agent.active:
+        return None
+    if client.email:
+        return SurveyOffer(
+            agent,
+            client,
+            removal_template(reason),
+            lead_id=lead_id,
+            reason=reason,
+            new_agent_name=new_agent_name,
+        )
+    if client.phone:
+        return PhoneOffer(agent.agent_id, client, lead_id=lead_id, reason=reason)
+    return None
 
 
 @dataclass(frozen=True)

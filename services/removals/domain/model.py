@@ -13,6 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from shared.contracts.removals import RemovalReason
+from shared.errors import DomainError
 
 MIN_NOTES_LENGTH = 20
 """Notes are required; a few characters ("n/a", "gone") explain nothing to a coordinator."""
@@ -73,13 +74,8 @@ NOTED_BY_PEOPLE: frozenset[StepKind] = frozenset(
 """Steps whose note an agent or coordinator writes; the others carry the system's fixed text."""
 
 
-class RemovalRejected(Exception):
+class RemovalRejected(DomainError):
     """The request breaks a rule; `code` says which (the API maps codes to HTTP statuses)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)

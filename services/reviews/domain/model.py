@@ -11,11 +11,13 @@ records the decision and publishes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from services.reviews.domain.moderation import Route, Routing, route_after_approval
+from shared.errors import DomainError
 
 RESPONSE_MAX_CHARS = 2000
 
@@ -34,12 +36,8 @@ AGENT_VISIBLE: frozenset[ReviewState] = frozenset(
 """What the reviewed agent may see: never a review still with a moderator, or rejected."""
 
 
-class RefusedError(Exception):
+class RefusedError(DomainError):
     """A move the rules do not allow; `code` names it for the API (409 unless said otherwise)."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code, self.detail = code, detail
 
 
 @dataclass(frozen=True)
@@ -164,3 +162,128 @@ def counts_as_wrong_code(problem: InvitationProblem | None, *, genuine_link: boo
 def too_many_failures(failures: int, limit: int) -> bool:
     """Wrong codes tried from one address (or in total) within the window reach the limit."""
     return failures >= limit
+
+
+@dataclass(frozen=True)
+class Agent:
+    """An agent as the roster last named them: who is told of their reviews."""
+
+    agent_id: str
+    name: str
+    email: str
+    active: bool
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """A survey invitation as the invitations service issued it, and whether it was used."""
+
+    invitation_id: str
+    agent_id: str
+    transaction_id: str | None
+    lead_id: str | None
+    survey: str
+    removal_reason: str | None
+    channel: str
+    issued_at: datetime
+    expires_at: datetime
+    closed_reason: str | None
+    used: bool
+
+    @property
+    def view(self) -> InvitationView:
+        return InvitationView(self.expires_at, self.closed_reason, self.used)
+
+
+@dataclass(frozen=True)
+class Review:
+    """A client's answers, where the rules routed them, and what happened to them since."""
+
+    review_id: str
+    invitation_id: str
+    agent_id: str
+    transaction_id: str | None
+    survey: str
+    removal_reason: str | None
+    channel: str
+    submitted_at: datetime
+    scores: dict[str, int]
+    positive: bool
+    comment: str
+    display_name: str | None
+    flags: list[str]
+    state: ReviewState
+    response_due_at: datetime | None
+    agent_response: str | None
+    responded_at: datetime | None
+    published_at: datetime | None
+    agent_notified_at: datetime | None
+    entered_by: str | None
+    erased_at: datetime | None = None
+    signals: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """One entry of a review's decision record: who did what, and why."""
+
+    actor: str
+    actor_role: str
+    action: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A decision record entry as stored, with its time."""
+
+    at: datetime
+    actor: str
+    actor_role: str
+    action: str
+    reason: str
+
+
+SYSTEM = "system"
+"""The actor of the decisions the rules take on their own."""
+
+HELD = "held for a moderator"
+TRUST_SIGNALS_ACTION = "trust_signals"
+"""The decision that lists a review's trust signals: for moderators, never shown to the agent."""
+
+SHOWN_TO_AGENT = (ReviewState.PUBLISHED, ReviewState.AWAITING_RESPONSE)
+"""States in which the agent sees a review (and is told of it once)."""
+
+
+def routing_reason(routing: Routing, *, signalled: bool) -> str:
+    """Why a new review went where it went, for its decision record: the content checks that
+    flagged it, the trust signals that held it, or its scores."""
+    if routing.flags:
+        return "content checks: " + ", ".join(flag.value for flag in routing.flags)
+    if signalled:
+        return HELD
+    return "positive and clean" if routing.positive else "not positive: the agent answers first"
+
+
+def submission_decisions(
+    submitted_by: DecisionRecord, signals: Sequence[str], routing: Routing, step: Step
+) -> list[DecisionRecord]:
+    """A new review's decision record: who submitted it, the trust signals found (for
+    moderators only), and where the rules sent it, with why."""
+    found = [DecisionRecord(SYSTEM, SYSTEM, TRUST_SIGNALS_ACTION, ", ".join(signals))]
+    return [
+        submitted_by,
+        *(found if signals else []),
+        DecisionRecord(
+            SYSTEM,
+            SYSTEM,
+            f"to_{step.state.value}",
+            routing_reason(routing, signalled=bool(signals)),
+        ),
+    ]
+
+
+def visible_to(review: Review, *, agent_id: str | None, moderator: bool = False) -> bool:
+    """Moderators see every review; the reviewed agent sees theirs once it is theirs to see
+    (`AGENT_VISIBLE`: never while a moderator checks it, nor once rejected); nobody else."""
+    return moderator or (review.agent_id == agent_id and review.state in AGENT_VISIBLE)

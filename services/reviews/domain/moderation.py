@@ -24,8 +24,8 @@ import tldextract
 from email_validator import EmailNotValidError, validate_email
 
 from services.reviews.domain.language import offensive_probability
+from shared.contracts.reviews import is_positive
 
-POSITIVE_THRESHOLD = 3
 AUTO_LENGTH_LIMIT = 2000
 """Longer comments are accepted (up to the API limit) but a moderator reads them first."""
 
@@ -189,11 +189,6 @@ def content_flags(*texts: str | None, rules: ContentRules = ContentRules()) -> t
         if len(text) > rules.length_limit:
             flags.add(Flag.LENGTH)
     return tuple(flag for flag in Flag if flag in flags)
-
-
-def is_positive(scores: Mapping[str, int], threshold: int = POSITIVE_THRESHOLD) -> bool:
-    """Positive means every category at or above the threshold."""
-    return all(score >= threshold for score in scores.values())
 
 
 @dataclass(frozen=True)

@@ -66,12 +66,6 @@ def can_reenter(submitted_at: datetime, months: int) -> bool:
     return days_in_month(year, month) > s.day
 
 
-def leaves_window_at(submitted_at: datetime, months: int) -> datetime:
-    """The first instant t with add_months(t, -months) >= submitted_at: when the review first stops
-    being inside the window (t - months, t]."""
-    return window_changes(submitted_at, months)[1]
-
-
 @lru_cache(maxsize=16_384)  # once an agent, not once a rating
 def membership_anniversary(member_since: date, months: int) -> datetime:
     """Midnight UTC of member_since + months (clamped like `add_months`)."""

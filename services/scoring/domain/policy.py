@@ -48,7 +48,7 @@ from services.scoring.domain.months import (
 )
 from shared.contracts.base import format_rfc3339
 from shared.contracts.ratings import Status
-from shared.contracts.reviews import CATEGORIES
+from shared.contracts.reviews import CATEGORIES, POSITIVE_THRESHOLD, is_positive
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class Policy:
     """The versioned parameters; a new version plus a replay re-rates every agent."""
 
     version: str = "2026-11.1"
-    positive_threshold: int = 3
+    positive_threshold: int = POSITIVE_THRESHOLD
     star_thresholds: tuple[tuple[int, int], ...] = ((2, 1), (4, 2), (5, 3), (7, 4), (8, 5))
     """(minimum positives in the stars window, stars)."""
     stars_window_months: int = 3
@@ -97,7 +97,7 @@ class Policy:
             raise ValueError("windows and periods must be at least one month")
 
     def is_positive(self, scores: Mapping[str, int]) -> bool:
-        return min(map(scores.__getitem__, CATEGORIES)) >= self.positive_threshold
+        return is_positive(scores, self.positive_threshold)
 
     def stars_for(self, positives: int) -> int:
         stars = 0

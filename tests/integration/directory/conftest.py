@@ -23,10 +23,10 @@ from shared.contracts import (
     PUBLIC_REVIEW_WITHDRAWN,
     RATING_UPDATED,
 )
-from shared.contracts.mls import AgentUpserted
 from shared.contracts.ratings import RatingUpdated, Status, Visibility
 from shared.contracts.reviews import Channel, ReviewPublished, ReviewWithdrawn, Scores, SurveyKind
 from tests.conftest import running_app
+from tests.support.builders import agent_upserted
 from tests.support.kafka import EventPublisher, start_group_at_end
 from tests.support.waiting import eventually
 
@@ -99,10 +99,9 @@ async def roster(
 ) -> None:
     await publish_event(
         AGENT_UPSERTED,
-        AgentUpserted(
-            agent_id=agent_id,
+        agent_upserted(
+            agent_id,
             name=name,
-            email=f"{agent_id.lower()}@realty.example",
             office_id=office_id,
             member_since=START.date() - timedelta(days=400),
             active=active,

@@ -6,20 +6,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from devtools.smtp_sink import MailSink
 from services.invitations.app import create_app
-from services.invitations.handlers import dispatcher
 from services.invitations.settings import InvitationsSettings
 from shared.auth import Role, issue_token
 from shared.clock import FixedClock
-from shared.contracts.mls import AgentUpserted, TransactionClosed
 from tests.conftest import running_app
-from tests.support.kafka import start_group_at_end
+from tests.support.kafka import dispatcher_of, start_group_at_end
 
 START = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 SECRET = "invitations-test-secret-of-at-least-32-bytes"
@@ -43,7 +41,6 @@ async def service(
 ) -> AsyncIterator[Service]:
     clock = FixedClock(START)
     group_id = f"test-invitations-{uuid.uuid4().hex[:8]}"
-    await start_group_at_end(kafka_bootstrap, group_id, dispatcher.subscribed)
     settings = InvitationsSettings(
         environment="test",
         kafka_bootstrap_servers=kafka_bootstrap,
@@ -56,35 +53,11 @@ async def service(
         auth_secret=SECRET,
         token_pepper=PEPPER,
     )
-    async with running_app(create_app(settings, clock=clock)) as client:
+    app = create_app(settings, clock=clock)
+    await start_group_at_end(kafka_bootstrap, group_id, dispatcher_of(app).subscribed)
+    async with running_app(app) as client:
         yield Service(client, clock, settings)
 
 
 def as_agent(agent_id: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {issue_token(SECRET, agent_id, Role.AGENT)}"}
-
-
-def agent_upserted(agent_id: str) -> AgentUpserted:
-    return AgentUpserted(
-        agent_id=agent_id,
-        name="Jo Agent",
-        email=f"{agent_id.lower()}@realty.example",
-        office_id="O-1",
-        member_since=date(2025, 1, 15),
-        active=True,
-    )
-
-
-def transaction_closed(
-    transaction_id: str, agent_id: str, clients: list[dict[str, str | None]]
-) -> TransactionClosed:
-    return TransactionClosed.model_validate(
-        {
-            "transaction_id": transaction_id,
-            "mls_number": "MLS123",
-            "kind": "sale",
-            "closed_at": START.isoformat(),
-            "property": {"street": "12 Elm Rd", "city": "Houston", "postcode": "77002"},
-            "representations": [{"agent_id": agent_id, "side": "buyer", "clients": clients}],
-        }
-    )

@@ -14,10 +14,10 @@ from tests.integration.invitations.conftest import (
     START,
     Service,
     as_agent,
-    transaction_closed,
     unique,
 )
 from tests.integration.invitations.test_invitation_flows import of_agent, rostered_agent, to
+from tests.support.builders import transaction_closed
 
 pytestmark = pytest.mark.integration
 

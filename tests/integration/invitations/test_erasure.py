@@ -21,11 +21,10 @@ from tests.integration.invitations.conftest import (
     SECRET,
     START,
     Service,
-    transaction_closed,
     unique,
 )
 from tests.integration.invitations.test_invitation_flows import of_agent, rostered_agent, to
-from tests.reliability.steady_load import lead_assigned
+from tests.support.builders import lead_assigned, transaction_closed
 from tests.support.schema_dump import dump_schema, mentions
 
 pytestmark = pytest.mark.integration

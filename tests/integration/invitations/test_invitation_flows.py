@@ -19,11 +19,10 @@ from tests.integration.invitations.conftest import (
     PEPPER,
     START,
     Service,
-    agent_upserted,
     as_agent,
-    transaction_closed,
     unique,
 )
+from tests.support.builders import agent_upserted, transaction_closed
 
 pytestmark = pytest.mark.integration
 

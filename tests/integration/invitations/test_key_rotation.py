@@ -13,7 +13,6 @@ import pytest
 
 from devtools.smtp_sink import MailSink, body_text
 from services.invitations.app import MIGRATIONS, create_app
-from services.invitations.handlers import dispatcher
 from services.invitations.rekey import SEALED
 from services.invitations.settings import InvitationsSettings
 from shared.clock import FixedClock
@@ -26,12 +25,12 @@ from tests.integration.invitations.conftest import (
     PEPPER,
     SECRET,
     START,
-    transaction_closed,
     unique,
 )
 from tests.integration.invitations.test_erasure import as_ops
 from tests.integration.invitations.test_invitation_flows import of_agent, rostered_agent, to
-from tests.support.kafka import start_group_at_end
+from tests.support.builders import transaction_closed
+from tests.support.kafka import dispatcher_of, start_group_at_end
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +64,6 @@ async def test_data_written_under_a_retired_key_stays_usable_and_rekey_moves_it(
     mail: MailSink,
 ) -> None:
     group_id = f"test-invitations-{uuid.uuid4().hex[:8]}"
-    await start_group_at_end(kafka_bootstrap, group_id, dispatcher.subscribed)
     under_a = InvitationsSettings(
         environment="test",
         kafka_bootstrap_servers=kafka_bootstrap,
@@ -93,8 +91,11 @@ async def test_data_written_under_a_retired_key_stays_usable_and_rekey_moves_it(
     erasures = await topic_reader(Topic.CLIENT_ERASURES)
     leaving, staying = f"{unique('lee')}@example.com", f"{unique('eve')}@example.com"
 
+    app_a = create_app(under_a, clock=FixedClock(START))
+    await start_group_at_end(kafka_bootstrap, group_id, dispatcher_of(app_a).subscribed)
+
     # under key A: a closing with two clients, both invited and mailed
-    async with running_app(create_app(under_a, clock=FixedClock(START))):
+    async with running_app(app_a):
         agent_id = await rostered_agent(publish_event, participation)
         await publish_event(
             TRANSACTION_CLOSED,

@@ -27,13 +27,11 @@ from tests.integration.invitations.conftest import (
     SECRET,
     START,
     Service,
-    agent_upserted,
     as_agent,
-    transaction_closed,
     unique,
 )
 from tests.integration.invitations.test_invitation_flows import of_agent, rostered_agent, to
-from tests.reliability.steady_load import lead_assigned
+from tests.support.builders import agent_upserted, lead_assigned, transaction_closed
 from tests.support.waiting import eventually, until_stored
 
 pytestmark = pytest.mark.integration

@@ -14,10 +14,9 @@ from shared.contracts import AGENT_UPSERTED, TRANSACTION_CLOSED
 from shared.topics import Topic, dlq
 from tests.integration.invitations.conftest import (
     Service,
-    agent_upserted,
-    transaction_closed,
     unique,
 )
+from tests.support.builders import agent_upserted, transaction_closed
 
 pytestmark = pytest.mark.integration
 

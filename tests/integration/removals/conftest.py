@@ -14,6 +14,7 @@ from shared.contracts.leads import LeadAssigned
 from shared.crypto import PiiCipher
 from shared.db import apply_migrations, create_pool
 from shared.uow import UnitOfWorkFactory
+from tests.support import builders
 
 START = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 
@@ -22,22 +23,12 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-def lead_assigned(
-    lead_id: str, agent_id: str, email: str | None, assigned_at: datetime = START
-) -> LeadAssigned:
-    return LeadAssigned.model_validate(
-        {
-            "lead_id": lead_id,
-            "agent_id": agent_id,
-            "client": {
-                "name": "Sam Lee",
-                "email": email,
-                "phone": "+1 713 555 0100",
-                "preferred_contact": "email",
-            },
-            "assigned_at": assigned_at.isoformat(),
-        }
-    )
+PHONE = "+1 713 555 0100"
+"""The phone the CRM gives every lead's client here (besides the email)."""
+
+
+def lead_assigned(lead_id: str, agent_id: str, email: str | None) -> LeadAssigned:
+    return builders.lead_assigned(lead_id, agent_id, email, phone=PHONE)
 
 
 @pytest.fixture

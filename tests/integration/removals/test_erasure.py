@@ -8,7 +8,7 @@ import random
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -16,7 +16,6 @@ import httpx
 import pytest
 
 from services.invitations.app import create_app as create_invitations
-from services.invitations.handlers import dispatcher as invitations_dispatcher
 from services.invitations.settings import InvitationsSettings
 from services.removals.app import create_app as create_removals
 from services.removals.handlers import dispatcher as removals_dispatcher
@@ -25,14 +24,13 @@ from shared.auth import Role, issue_token
 from shared.clock import FixedClock
 from shared.contracts import AGENT_UPSERTED, ERASURE_REQUESTED, LEAD_ASSIGNED, TRANSACTION_CLOSED
 from shared.contracts.erasures import ErasureRequested
-from shared.contracts.mls import AgentUpserted, TransactionClosed
 from shared.crypto import PiiCipher
 from shared.settings import ServiceSettings
 from shared.topics import Topic
 from tests.conftest import running_app
 from tests.integration.removals.conftest import START, unique
-from tests.reliability.steady_load import lead_assigned
-from tests.support.kafka import start_group_at_end
+from tests.support.builders import agent_upserted, client, lead_assigned, transaction_closed
+from tests.support.kafka import dispatcher_of, start_group_at_end
 from tests.support.schema_dump import dump_schema, mentions
 from tests.support.waiting import until_stored
 
@@ -56,7 +54,6 @@ async def services(
     """The two services that hold a lead's client, each in its own schema and group."""
     invitations_group = f"test-invitations-{uuid.uuid4().hex[:8]}"
     removals_group = f"test-removals-{uuid.uuid4().hex[:8]}"
-    await start_group_at_end(kafka_bootstrap, invitations_group, invitations_dispatcher.subscribed)
     await start_group_at_end(kafka_bootstrap, removals_group, removals_dispatcher.subscribed)
     common: dict[str, Any] = {
         "environment": "test",
@@ -78,8 +75,11 @@ async def services(
         kafka_group_id=removals_group,
     )
     clock = FixedClock(START)
+    invitations_app = create_invitations(invitations, clock=clock)
+    topics = dispatcher_of(invitations_app).subscribed
+    await start_group_at_end(kafka_bootstrap, invitations_group, topics)
     async with (
-        running_app(create_invitations(invitations, clock=clock)) as invitations_client,
+        running_app(invitations_app) as invitations_client,
         running_app(create_removals(removals, clock=clock)) as removals_client,
     ):
         yield Services(invitations_client, invitations, removals_client, removals)
@@ -128,34 +128,19 @@ async def test_an_erased_client_is_readable_in_neither_schema_and_removals_go_on
     phone = f"+1 832 {random.randint(100, 999)} {random.randint(1000, 9999)}"
     await publish_event(
         AGENT_UPSERTED,
-        AgentUpserted(
-            agent_id=agent_id,
-            name="Jo Agent",
-            email=f"{agent_id.lower()}@realty.example",
-            office_id="O-1",
-            member_since=date(2025, 1, 15),
-            active=True,
-        ),
+        agent_upserted(agent_id),
     )
     # an earlier sale with this agent (what makes the client a prior client), then three leads:
     # one by email, one the CRM knew only by phone, one still open when the erasure comes
     await publish_event(
         TRANSACTION_CLOSED,
-        TransactionClosed.model_validate(
-            {
-                "transaction_id": unique("T"),
-                "mls_number": "MLS77",
-                "kind": "sale",
-                "closed_at": (START - timedelta(days=400)).isoformat(),
-                "property": {"street": "4 Oak St", "city": "Houston", "postcode": "77002"},
-                "representations": [
-                    {
-                        "agent_id": agent_id,
-                        "side": "buyer",
-                        "clients": [{"name": name, "email": email, "phone": phone}],
-                    }
-                ],
-            }
+        transaction_closed(
+            unique("T"),
+            agent_id,
+            [client(name, email, phone)],
+            closed_at=START - timedelta(days=400),
+            mls_number="MLS77",
+            street="4 Oak St",
         ),
     )
     by_email, by_phone, still_open = unique("L"), unique("L"), unique("L")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -16,10 +17,10 @@ from shared.auth import Role, issue_token
 from shared.clock import FixedClock
 from shared.cloudevents import Envelope
 from shared.contracts import LEAD_ASSIGNED, TRANSACTION_CLOSED
-from shared.contracts.mls import TransactionClosed
 from shared.topics import Topic
 from tests.conftest import running_app
 from tests.integration.removals.conftest import START, lead_assigned, unique
+from tests.support.builders import client, transaction_closed
 
 pytestmark = pytest.mark.integration
 
@@ -258,21 +259,11 @@ async def test_a_deal_closed_with_the_agent_completes_the_lead_which_is_then_not
     transaction_id = unique("T")
     await publish_event(
         TRANSACTION_CLOSED,
-        TransactionClosed.model_validate(
-            {
-                "transaction_id": transaction_id,
-                "mls_number": "MLS123",
-                "kind": "sale",
-                "closed_at": "2026-12-01T15:00:00Z",
-                "property": {"street": "12 Elm Rd", "city": "Houston", "postcode": "77002"},
-                "representations": [
-                    {
-                        "agent_id": agent,
-                        "side": "buyer",
-                        "clients": [{"name": "Sam Lee", "email": email, "phone": None}],
-                    }
-                ],
-            }
+        transaction_closed(
+            transaction_id,
+            agent,
+            [client("Sam Lee", email)],
+            closed_at=datetime(2026, 12, 1, 15, 0, tzinfo=UTC),
         ),
     )
 

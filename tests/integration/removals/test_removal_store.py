@@ -14,6 +14,7 @@ from shared.contracts.mls import TransactionClosed
 from shared.crypto import PiiCipher
 from shared.uow import UnitOfWorkFactory
 from tests.integration.removals.conftest import START, lead_assigned, unique
+from tests.support.builders import client, transaction_closed
 
 pytestmark = pytest.mark.integration
 
@@ -23,21 +24,12 @@ NOTES = "The client stopped searching after their job moved to another state."
 def closed(
     transaction_id: str, agent_id: str, email: str, days_after_start: int
 ) -> TransactionClosed:
-    return TransactionClosed.model_validate(
-        {
-            "transaction_id": transaction_id,
-            "mls_number": "MLS-1",
-            "kind": "sale",
-            "closed_at": (START + timedelta(days=days_after_start)).isoformat(),
-            "property": {"street": "12 Elm Rd", "city": "Houston", "postcode": "77002"},
-            "representations": [
-                {
-                    "agent_id": agent_id,
-                    "side": "buyer",
-                    "clients": [{"name": "Sam Lee", "email": email.upper(), "phone": None}],
-                }
-            ],
-        }
+    return transaction_closed(
+        transaction_id,
+        agent_id,
+        [client("Sam Lee", email.upper())],
+        closed_at=START + timedelta(days=days_after_start),
+        mls_number="MLS-1",
     )
 
 

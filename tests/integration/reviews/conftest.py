@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -16,18 +16,17 @@ from fastapi import FastAPI
 
 from devtools.smtp_sink import MailSink
 from services.reviews.app import create_app
-from services.reviews.handlers import dispatcher
 from services.reviews.settings import ReviewsSettings
 from shared.auth import Role, issue_token
 from shared.clock import FixedClock
 from shared.contracts import AGENT_UPSERTED, INVITATION_ISSUED
 from shared.contracts.invitations import InvitationIssued
-from shared.contracts.mls import AgentUpserted
 from shared.contracts.removals import RemovalReason
 from shared.contracts.reviews import Channel, SurveyKind
 from shared.crypto import SecretHasher, new_pin
 from tests.conftest import running_app
-from tests.support.kafka import EventPublisher, start_group_at_end
+from tests.support.builders import agent_upserted
+from tests.support.kafka import EventPublisher, dispatcher_of, start_group_at_end
 from tests.support.waiting import until_stored
 
 START = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
@@ -84,8 +83,8 @@ async def service(
 ) -> AsyncIterator[Service]:
     clock = FixedClock(START)
     settings = reviews_settings(kafka_bootstrap, database_url, smtp_sink.port)
-    await start_group_at_end(kafka_bootstrap, settings.group_id, dispatcher.subscribed)
     app = create_app(settings, clock=clock)
+    await start_group_at_end(kafka_bootstrap, settings.group_id, dispatcher_of(app).subscribed)
     async with running_app(app) as client:
         yield Service(app, client, clock, settings)
 
@@ -100,22 +99,11 @@ class Issued:
     event: InvitationIssued
 
 
-def roster_entry(agent_id: str, *, active: bool = True) -> AgentUpserted:
-    return AgentUpserted(
-        agent_id=agent_id,
-        name="Jo Agent",
-        email=f"{agent_id.lower()}@realty.example",
-        office_id="O-1",
-        member_since=date(2025, 1, 15),
-        active=active,
-    )
-
-
 async def announce_agent(publish_event: EventPublisher, service: Service, agent_id: str) -> None:
     """Announce the agent on the roster and wait until the service has stored it: roster and
     invitations travel on different topics, and a survey shown before the roster landed names
     "your agent" and queues no notice to the agent."""
-    await publish_event(AGENT_UPSERTED, roster_entry(agent_id))
+    await publish_event(AGENT_UPSERTED, agent_upserted(agent_id))
     await until_stored(service.settings, "agents", "agent_id", agent_id)
 
 

@@ -15,9 +15,7 @@ from shared.cloudevents import Envelope
 from shared.contracts import AGENT_UPSERTED, ERASURE_REQUESTED, PARTICIPATION_CHANGED
 from shared.contracts.erasures import ErasureRequested
 from shared.contracts.participation import (
-    ParticipationChanged,
     ParticipationMode,
-    ParticipationReason,
 )
 from shared.topics import Topic
 from tests.integration.reviews.conftest import (
@@ -28,9 +26,9 @@ from tests.integration.reviews.conftest import (
     announce_agent,
     bearer,
     issue_invitation,
-    roster_entry,
     unique,
 )
+from tests.support.builders import agent_upserted, participation_changed
 from tests.support.kafka import EventPublisher, TopicReader
 from tests.support.schema_dump import dump_schema, mentions
 from tests.support.waiting import eventually
@@ -58,17 +56,12 @@ async def set_mode(
 ) -> None:
     await publish_event(
         PARTICIPATION_CHANGED,
-        ParticipationChanged(
-            agent_id=agent_id,
-            mode=mode,
-            reason=ParticipationReason.AGENT_CHOICE,
-            changed_at=service.clock.now(),
-        ),
+        participation_changed(agent_id, mode, changed_at=service.clock.now()),
     )
 
 
 async def set_active(publish_event: EventPublisher, agent_id: str, *, active: bool) -> None:
-    await publish_event(AGENT_UPSERTED, roster_entry(agent_id, active=active))
+    await publish_event(AGENT_UPSERTED, agent_upserted(agent_id, active=active))
 
 
 def of(agent_id: str, ce_type: str, review_id: str | None = None) -> Callable[[Envelope], bool]:

@@ -16,8 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from devtools.smtp_sink import MailSink
 from services.reviews.app import create_app
-from services.reviews.handlers import dispatcher
-from services.scoring.handlers import current_policy
+from services.scoring.domain.publication import policy_for
 from services.scoring.replay import replay
 from shared.clock import FixedClock
 from shared.dlq import all_dlq_topics, read_dead_letters
@@ -35,7 +34,7 @@ from tests.integration.reviews.conftest import (
 )
 from tests.integration.scoring.conftest import publish_review, review, rostered, scoring_settings
 from tests.reliability.infrastructure import LocalKafka
-from tests.support.kafka import EventPublisher, TopicReader, start_group_at_end
+from tests.support.kafka import EventPublisher, TopicReader, dispatcher_of, start_group_at_end
 
 pytestmark = pytest.mark.integration
 
@@ -65,13 +64,13 @@ async def test_the_reviews_flow_runs_over_sasl_ssl(
         metrics_interval_seconds=0.2,
         **secure_kafka.sasl_ssl_settings(),
     )
-    await start_group_at_end(secure, settings.group_id, dispatcher.subscribed)
+    clock = FixedClock(START)
+    app = create_app(settings, clock=clock)
+    await start_group_at_end(secure, settings.group_id, dispatcher_of(app).subscribed)
     reviews = await TopicReader(secure, Topic.REVIEWS_PUBLISHED).start()
     producer = AIOKafkaProducer(**kafka_client_options(secure), acks="all")
     await producer.start()
     try:
-        clock = FixedClock(START)
-        app = create_app(settings, clock=clock)
         async with running_app(app) as client:
             service = Service(app, client, clock, settings)
             # consumed by the service's FastStream subscriber
@@ -117,7 +116,9 @@ async def test_the_scoring_replay_reads_and_republishes_over_sasl_ssl(
             clock_fixed_at=START.isoformat(),
             **secure_kafka.sasl_ssl_settings(),
         )
-        report = await replay(settings, current_policy(), progress=lambda _: None)
+        report = await replay(
+            settings, policy_for(settings.scoring_policy_version), progress=lambda _: None
+        )
         assert report.events[Topic.REVIEWS_PUBLISHED] >= 1
         # published by the replay's own outbox relay
         await ratings.wait_for(lambda e: e.key == agent_id, timeout=60)

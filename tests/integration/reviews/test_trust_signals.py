@@ -12,7 +12,6 @@ import pytest
 
 from devtools.smtp_sink import MailSink
 from services.reviews.app import create_app
-from services.reviews.handlers import dispatcher
 from shared.auth import Role
 from shared.clock import FixedClock
 from shared.contracts import INVITATION_ISSUED
@@ -29,7 +28,7 @@ from tests.integration.reviews.conftest import (
     reviews_settings,
     unique,
 )
-from tests.support.kafka import EventPublisher, start_group_at_end
+from tests.support.kafka import EventPublisher, dispatcher_of, start_group_at_end
 from tests.support.waiting import until_stored
 
 pytestmark = pytest.mark.integration
@@ -49,8 +48,8 @@ async def service(
     settings = reviews_settings(
         kafka_bootstrap, database_url, smtp_sink.port, trusted_proxies="127.0.0.1"
     )
-    await start_group_at_end(kafka_bootstrap, settings.group_id, dispatcher.subscribed)
     app = create_app(settings, clock=clock)
+    await start_group_at_end(kafka_bootstrap, settings.group_id, dispatcher_of(app).subscribed)
     async with running_app(app) as client:
         yield Service(app, client, clock, settings)
 

@@ -16,22 +16,19 @@ from fastapi import FastAPI
 
 from devtools.smtp_sink import MailSink
 from services.scoring.app import create_app
-from services.scoring.handlers import dispatcher
 from services.scoring.settings import ScoringSettings
 from shared.auth import Role, issue_token
 from shared.clock import FixedClock
 from shared.contracts import AGENT_UPSERTED, PARTICIPATION_CHANGED, REVIEW_PUBLISHED
 from shared.contracts.base import format_rfc3339
-from shared.contracts.mls import AgentUpserted
 from shared.contracts.participation import (
-    ParticipationChanged,
     ParticipationMode,
-    ParticipationReason,
 )
 from shared.contracts.reviews import Channel, ReviewPublished, Scores, SurveyKind
 from shared.topics import Topic
 from tests.conftest import running_app
-from tests.support.kafka import EventPublisher, start_group_at_end
+from tests.support.builders import agent_upserted, participation_changed
+from tests.support.kafka import EventPublisher, dispatcher_of, start_group_at_end
 
 START = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 SECRET = "scoring-test-secret-of-at-least-32-bytes!"
@@ -82,8 +79,8 @@ async def service(
 ) -> AsyncIterator[Service]:
     clock = FixedClock(START)
     settings = scoring_settings(kafka_bootstrap, database_url, smtp_port=smtp_sink.port)
-    await start_group_at_end(kafka_bootstrap, settings.group_id, dispatcher.subscribed)
     app = create_app(settings, clock=clock)
+    await start_group_at_end(kafka_bootstrap, settings.group_id, dispatcher_of(app).subscribed)
     async with running_app(app) as client:
         yield Service(app, client, clock, settings)
 
@@ -99,23 +96,11 @@ async def rostered(
     if mode is not None:
         await publish_event(
             PARTICIPATION_CHANGED,
-            ParticipationChanged(
-                agent_id=agent_id,
-                mode=mode,
-                reason=ParticipationReason.AGENT_CHOICE,
-                changed_at=START - timedelta(days=400),
-            ),
+            participation_changed(agent_id, mode, changed_at=START - timedelta(days=400)),
         )
     await publish_event(
         AGENT_UPSERTED,
-        AgentUpserted(
-            agent_id=agent_id,
-            name="Jo Agent",
-            email=f"{agent_id.lower()}@realty.example",
-            office_id=office_id,
-            member_since=member_since,
-            active=True,
-        ),
+        agent_upserted(agent_id, office_id=office_id, member_since=member_since),
     )
 
 

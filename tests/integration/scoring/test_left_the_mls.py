@@ -9,7 +9,6 @@ from datetime import date, timedelta
 import pytest
 
 from shared.contracts import AGENT_UPSERTED
-from shared.contracts.mls import AgentUpserted
 from shared.topics import Topic
 from tests.integration.scoring.conftest import (
     START,
@@ -20,23 +19,14 @@ from tests.integration.scoring.conftest import (
     rostered,
     unique,
 )
+from tests.support.builders import agent_upserted
 from tests.support.kafka import EventPublisher
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 DAY = timedelta(days=1)
+MEMBER_SINCE = date(2024, 1, 15)
 NUMBERS = ("stars", "status", "positive_reviews_3m", "reviews_total", "category_averages")
-
-
-def roster_entry(agent_id: str, office_id: str, *, active: bool) -> AgentUpserted:
-    return AgentUpserted(
-        agent_id=agent_id,
-        name="Jo Agent",
-        email=f"{agent_id.lower()}@realty.example",
-        office_id=office_id,
-        member_since=date(2024, 1, 15),
-        active=active,
-    )
 
 
 async def ranked(service: Service, office_id: str) -> list[str]:
@@ -67,7 +57,10 @@ async def test_an_agent_who_left_the_mls_is_unranked_and_hidden_until_back(
 
     # roster and participation travel on different topics: a hidden rating may precede these
     seen = {e.id for e in ratings.envelopes()}
-    await publish_event(AGENT_UPSERTED, roster_entry(agent_id, office, active=False))
+    await publish_event(
+        AGENT_UPSERTED,
+        agent_upserted(agent_id, office_id=office, member_since=MEMBER_SINCE, active=False),
+    )
     hidden = await ratings.wait_for(
         lambda e: e.key == agent_id and e.id not in seen and e.data["visibility"] != "public"
     )
@@ -82,7 +75,9 @@ async def test_an_agent_who_left_the_mls_is_unranked_and_hidden_until_back(
     assert anonymous.json()["stars"] is None
 
     seen = {e.id for e in ratings.envelopes()}
-    await publish_event(AGENT_UPSERTED, roster_entry(agent_id, office, active=True))
+    await publish_event(
+        AGENT_UPSERTED, agent_upserted(agent_id, office_id=office, member_since=MEMBER_SINCE)
+    )
     back = await ratings.wait_for(
         lambda e: e.key == agent_id and e.id not in seen and e.data["visibility"] == "public"
     )

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from services.scoring.handlers import current_policy
+from services.scoring.domain.publication import policy_for
 from services.scoring.replay import replay
 from shared.cloudevents import Envelope
 from shared.contracts import REVIEW_PUBLISHED, REVIEW_WITHDRAWN
@@ -282,7 +282,9 @@ async def test_replay_rebuilds_the_same_store(
 
     rebuilt = scoring_settings(kafka_bootstrap, database_url, clock_fixed_at=START.isoformat())
     lines: list[str] = []
-    report = await replay(rebuilt, current_policy(), progress=lines.append)
+    report = await replay(
+        rebuilt, policy_for(rebuilt.scoring_policy_version), progress=lines.append
+    )
     assert report.events[Topic.REVIEWS_PUBLISHED] >= 5 and report.agents_rated >= 1
     assert any("re-rated" in line for line in lines)
 

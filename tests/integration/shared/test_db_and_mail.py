@@ -8,18 +8,19 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 
 from devtools.smtp_sink import body_text, start_sink
 from shared.clock import FixedClock, SystemClock
 from shared.contracts import PARTICIPATION_CHANGED
-from shared.contracts.participation import ParticipationChanged
 from shared.crypto import PiiCipher
 from shared.db import apply_migrations, create_pool, keeps_session_state
-from shared.mailer import MailRelay, QueuedMail, RenderedMail, SmtpSender, enqueue_mails
+from shared.mailer import MailRelay, QueuedMail, RenderedMail, SmtpSender, mail_queue_insert
 from shared.uow import UnitOfWorkFactory
 from tests.conftest import free_port
 from tests.integration.shared.conftest import PROBE_MIGRATIONS
+from tests.support.builders import participation_changed
 
 pytestmark = pytest.mark.integration
 
@@ -89,15 +90,6 @@ async def test_a_released_connection_is_reset_only_when_it_kept_session_state(
         await pool.close()
 
 
-def _participation(agent_id: str) -> ParticipationChanged:
-    return ParticipationChanged(
-        agent_id=agent_id,
-        mode="opt_in_public",
-        reason="agent_choice",
-        changed_at=datetime(2026, 11, 1, tzinfo=UTC),
-    )
-
-
 @pytest.mark.parametrize("events", [0, 2], ids=["mail only", "mail and events"])
 async def test_a_unit_of_work_writes_its_events_and_mail_together_or_not_at_all(
     database_url, events: int
@@ -118,7 +110,10 @@ async def test_a_unit_of_work_writes_its_events_and_mail_together_or_not_at_all(
 
         async def failing_handler() -> None:
             async with unit_of_work() as uow:
-                await uow.publish(PARTICIPATION_CHANGED, _participation("A-0"))
+                await uow.publish(
+                    PARTICIPATION_CHANGED,
+                    participation_changed("A-0", changed_at=datetime(2026, 11, 1, tzinfo=UTC)),
+                )
                 await uow.send_mail(to="b@x.example", mail=mail, dedupe_key="rolled-back")
                 raise RuntimeError("the handler failed")
 
@@ -126,7 +121,12 @@ async def test_a_unit_of_work_writes_its_events_and_mail_together_or_not_at_all(
             await failing_handler()
         async with unit_of_work() as uow:
             for n in range(events):
-                await uow.publish(PARTICIPATION_CHANGED, _participation(f"A-{n + 1}"))
+                await uow.publish(
+                    PARTICIPATION_CHANGED,
+                    participation_changed(
+                        f"A-{n + 1}", changed_at=datetime(2026, 11, 1, tzinfo=UTC)
+                    ),
+                )
             await uow.send_mail(to="c@x.example", mail=mail, dedupe_key="new-1")
             await uow.send_mails(
                 [
@@ -198,3 +198,12 @@ async def test_queued_mail_is_read_back_from_the_sink_after_an_outage(database_u
         await relay.sender.close()
         controller.stop()
         await pool.close()
+
+
+async def enqueue_mails(
+    conn: asyncpg.Connection, cipher: PiiCipher, mails: list[QueuedMail]
+) -> set[str]:
+    """Queue mails as a unit of work does; the dedupe keys queued now."""
+    insert, arguments = mail_queue_insert(cipher, mails)
+    rows = await conn.fetch(insert + " RETURNING dedupe_key", *arguments)
+    return {row["dedupe_key"] for row in rows}

@@ -20,6 +20,7 @@ from shared.runtime import ServiceRuntime
 from shared.topics import Topic, dlq
 from shared.uow import UnitOfWork
 from tests.integration.shared.conftest import PROBE_MIGRATIONS, ProbeSettings
+from tests.support.builders import lead_assigned
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -67,19 +68,7 @@ async def test_a_dead_letter_is_listed_shown_and_redriven_after_the_fix(
         return int(value or 0)
 
     try:
-        event = LeadAssigned.model_validate(
-            {
-                "lead_id": lead_id,
-                "agent_id": "A-probe",
-                "client": {
-                    "name": "Sam",
-                    "email": None,
-                    "phone": None,
-                    "preferred_contact": "email",
-                },
-                "assigned_at": datetime.now(UTC).isoformat(),
-            }
-        )
+        event = lead_assigned(lead_id, "A-probe", None, name="Sam", assigned_at=datetime.now(UTC))
         ce_id = str(uuid.uuid4())
         await publish_event(LEAD_ASSIGNED, event, ce_id=ce_id)
         record = await dead.wait_for_record(

@@ -19,23 +19,15 @@ from shared.runtime import ServiceRuntime
 from shared.topics import Topic, dlq
 from shared.uow import UnitOfWork
 from tests.integration.shared.conftest import PROBE_MIGRATIONS, ProbeSettings
+from tests.support.builders import lead_assigned
 
 pytestmark = pytest.mark.integration
 
 
 def _lead(lead_id: str) -> LeadAssigned:
-    return LeadAssigned.model_validate(
-        {
-            "lead_id": lead_id,
-            "agent_id": "A-probe",
-            "client": {
-                "name": "Sam",
-                "email": "sam@example.com",
-                "phone": None,
-                "preferred_contact": "email",
-            },
-            "assigned_at": datetime.now(UTC).isoformat(),
-        }
+    """A lead of the probe's agent, assigned now."""
+    return lead_assigned(
+        lead_id, "A-probe", "sam@example.com", name="Sam", assigned_at=datetime.now(UTC)
     )
 
 
@@ -98,11 +90,22 @@ async def test_the_same_ce_id_twice_changes_state_once(
     try:
         lead_id = f"L-{uuid.uuid4().hex[:8]}"
         ce_id = str(uuid.uuid4())
-        await publish_event(LEAD_ASSIGNED, _lead(lead_id), ce_id=ce_id)
-        await publish_event(LEAD_ASSIGNED, _lead(lead_id), ce_id=ce_id)
+        await publish_event(
+            LEAD_ASSIGNED,
+            _lead(lead_id),
+            ce_id=ce_id,
+        )
+        await publish_event(
+            LEAD_ASSIGNED,
+            _lead(lead_id),
+            ce_id=ce_id,
+        )
         # a marker after both in their partition: once it is processed, both copies were seen
         marker = _key_beside(lead_id, f"L-{uuid.uuid4().hex[:8]}")
-        await publish_event(LEAD_ASSIGNED, _lead(marker))
+        await publish_event(
+            LEAD_ASSIGNED,
+            _lead(marker),
+        )
         assert await _eventually(lambda: _times(runtime, marker), 1) == 1
         assert await _times(runtime, lead_id) == 1
     finally:
@@ -137,10 +140,18 @@ async def test_malformed_messages_go_to_the_dlq_and_consumption_goes_on(
             headers={**good_headers, "ce_id": f"y-{tag}".encode()},
         )
         await publish_event.raw(
-            Topic.LEADS_ASSIGNED, _lead("x").model_dump_json().encode(), key=f"noce-{tag}".encode()
+            Topic.LEADS_ASSIGNED,
+            _lead("x").model_dump_json().encode(),
+            key=f"noce-{tag}".encode(),
         )
-        await publish_event(LEAD_ASSIGNED, _lead(f"poison-{tag}"))
-        await publish_event(LEAD_ASSIGNED, _lead(f"good-{tag}"))
+        await publish_event(
+            LEAD_ASSIGNED,
+            _lead(f"poison-{tag}"),
+        )
+        await publish_event(
+            LEAD_ASSIGNED,
+            _lead(f"good-{tag}"),
+        )
 
         assert await _eventually(lambda: _times(runtime, f"good-{tag}"), 1) == 1
         reasons = {}
@@ -187,13 +198,30 @@ async def test_batch_handlers_see_each_event_once_and_isolate_poison(
     )
     tag = uuid.uuid4().hex[:8]
     ce_id = str(uuid.uuid4())
-    await publish_event(LEAD_ASSIGNED, _lead(f"dup-{tag}"), ce_id=ce_id)
-    await publish_event(LEAD_ASSIGNED, _lead(f"dup-{tag}"), ce_id=ce_id)
+    await publish_event(
+        LEAD_ASSIGNED,
+        _lead(f"dup-{tag}"),
+        ce_id=ce_id,
+    )
+    await publish_event(
+        LEAD_ASSIGNED,
+        _lead(f"dup-{tag}"),
+        ce_id=ce_id,
+    )
     for i in range(40):
-        await publish_event(LEAD_ASSIGNED, _lead(f"b{i}-{tag}"))
-    await publish_event(LEAD_ASSIGNED, _lead(f"poison-{tag}"))
+        await publish_event(
+            LEAD_ASSIGNED,
+            _lead(f"b{i}-{tag}"),
+        )
+    await publish_event(
+        LEAD_ASSIGNED,
+        _lead(f"poison-{tag}"),
+    )
     last = _key_beside(f"dup-{tag}", f"last-{tag}")
-    await publish_event(LEAD_ASSIGNED, _lead(last))
+    await publish_event(
+        LEAD_ASSIGNED,
+        _lead(last),
+    )
     runtime = ServiceRuntime(settings, dispatcher=dispatcher, migrations=PROBE_MIGRATIONS)
     await runtime.start()
     try:
@@ -256,7 +284,10 @@ async def test_concurrent_members_split_the_partitions_and_see_each_event_once(
 
         leads = [f"m{i}-{tag}" for i in range(60)]
         for lead_id in leads:
-            await publish_event(LEAD_ASSIGNED, _lead(lead_id))
+            await publish_event(
+                LEAD_ASSIGNED,
+                _lead(lead_id),
+            )
         for lead_id in leads:
             assert await _eventually(partial(_times, runtime, lead_id), 1) == 1
         # each partition was consumed by one member only, and both members consumed

@@ -26,6 +26,7 @@ from shared.topics import Topic, partitions_of
 from shared.uow import UnitOfWork
 from tests.conftest import free_port
 from tests.integration.shared.conftest import PROBE_MIGRATIONS, ProbeSettings
+from tests.support.builders import lead_assigned
 
 pytestmark = pytest.mark.integration
 
@@ -122,22 +123,6 @@ async def _commit_at_end(bootstrap: str, group: str, topic: str) -> None:
         await consumer.stop()
 
 
-def _lead(lead_id: str) -> LeadAssigned:
-    return LeadAssigned.model_validate(
-        {
-            "lead_id": lead_id,
-            "agent_id": "A-probe",
-            "client": {
-                "name": "Sam",
-                "email": "sam@example.com",
-                "phone": None,
-                "preferred_contact": "email",
-            },
-            "assigned_at": datetime.now(UTC).isoformat(),
-        }
-    )
-
-
 async def test_lag_counts_what_the_group_has_not_committed_and_drops_to_zero_once_it_has(
     service_settings, run_app, publish_event, kafka_bootstrap
 ) -> None:
@@ -157,7 +142,16 @@ async def test_lag_counts_what_the_group_has_not_committed_and_drops_to_zero_onc
         try:
             assert await _until(client, "ratings_consumer_lag", labels, lambda v: True) == 0
             for n in range(3):
-                await publish_event(LEAD_ASSIGNED, _lead(f"L-lag-{group}-{n}"))
+                await publish_event(
+                    LEAD_ASSIGNED,
+                    lead_assigned(
+                        f"L-lag-{group}-{n}",
+                        "A-probe",
+                        "sam@example.com",
+                        name="Sam",
+                        assigned_at=datetime.now(UTC),
+                    ),
+                )
             assert await _until(client, "ratings_consumer_lag", labels, lambda v: v == 3) == 3
             await asyncio.sleep(5 * INTERVAL)  # still 3: read (the handler has one) is not done
             assert await _scrape(client, "ratings_consumer_lag", **labels) == 3

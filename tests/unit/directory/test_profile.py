@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
-
 from services.directory.domain.profile import (
     ANONYMOUS,
     PublicAgent,
@@ -13,12 +11,11 @@ from services.directory.domain.profile import (
     badge_text,
     etag_matches,
     etag_of,
-    is_positive,
-    is_shown,
     json_ld,
     stars_text,
 )
-from shared.contracts.ratings import Status, Visibility
+from shared.contracts.ratings import Status
+from shared.contracts.reviews import is_positive
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 
@@ -58,24 +55,6 @@ def review(overall: int, display_name: str | None = None, review_id: str = "R-1"
         display_name=display_name,
         agent_response=None,
     )
-
-
-@pytest.mark.parametrize(
-    ("visibility", "active", "on_roster", "shown"),
-    [
-        (Visibility.PUBLIC, True, True, True),
-        (Visibility.HIDDEN, True, True, False),
-        (Visibility.OPTED_OUT, True, True, False),
-        (Visibility.PUBLIC, False, True, False),
-        (Visibility.PUBLIC, None, False, False),
-        (None, True, True, False),
-    ],
-    ids=["public", "hidden", "opted-out", "inactive", "not-on-roster", "no-rating-yet"],
-)
-def test_only_an_active_agent_with_a_public_rating_is_shown(
-    visibility: Visibility | None, active: bool | None, on_roster: bool, shown: bool
-) -> None:
-    assert is_shown(visibility, active, on_roster) is shown
 
 
 def test_positive_means_every_category_at_least_3() -> None:

@@ -49,18 +49,13 @@ class TestInvitations:
         self, mode: ParticipationMode
     ) -> None:
         plan = plan_representation(mode, [WITH_EMAIL, WITH_PHONE, UNREACHABLE], active=False)
-        assert plan is not None
         assert plan.email_invitations == () and plan.phone_tasks == ()
         assert not plan.needs_contact
         assert plan_representation(mode, [], active=False) == plan
 
     def test_an_active_participating_agent_s_closing_is_planned_as_before(self) -> None:
         plan = plan_representation(HIDDEN, [WITH_EMAIL, UNREACHABLE], active=True)
-        assert plan is not None
         assert plan.email_invitations == (WITH_EMAIL,) and plan.needs_contact
-
-    def test_an_agent_the_roster_does_not_name_yet_is_still_kept_for_later(self) -> None:
-        assert plan_representation(None, [WITH_EMAIL], active=False) is None
 
     @pytest.mark.parametrize("mode", [HIDDEN, PUBLIC, OUT])
     def test_an_inactive_agent_asking_for_invitations_is_refused_as_inactive(

@@ -14,11 +14,11 @@ from services.reviews.domain.moderation import (
     email_addresses,
     has_link,
     has_phone_number,
-    is_positive,
     route_after_approval,
     route_submission,
     words_to_classify,
 )
+from shared.contracts.reviews import is_positive
 
 GOOD = {
     "communication": 5,

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from services.scoring.domain.months import (
     add_months,
     days_in_month,
-    leaves_window_at,
     membership_anniversary,
     window_changes,
 )
@@ -73,7 +72,7 @@ def test_february_has_29_days_in_leap_years_only():
 def test_a_review_leaves_the_window_at_the_first_instant_it_is_no_longer_inside(
     submitted_at, months, leaves_at
 ):
-    assert leaves_window_at(submitted_at, months) == leaves_at
+    assert window_changes(submitted_at, months)[1] == leaves_at
     assert inside(submitted_at, leaves_at - MICROSECOND, months)
     assert not inside(submitted_at, leaves_at, months)
 
@@ -139,7 +138,7 @@ def test_window_changes_match_an_hour_by_hour_scan_of_the_rule(submitted_at, mon
         if first_out is None and t >= submitted_at and not inside(submitted_at, t, months):
             first_out = t
         t += timedelta(hours=1)
-    assert leaves_window_at(submitted_at, months) == first_out
+    assert window_changes(submitted_at, months)[1] == first_out
 
 
 @settings(max_examples=60, deadline=None)
@@ -151,8 +150,8 @@ def test_window_changes_match_an_hour_by_hour_scan_of_the_rule(submitted_at, mon
     ),
     months=window_months,
 )
-def test_leaves_window_at_matches_a_minute_scan_around_it(submitted_at, months):
-    leaves = leaves_window_at(submitted_at, months)
+def test_a_review_leaves_the_window_when_a_minute_scan_says(submitted_at, months):
+    leaves = window_changes(submitted_at, months)[1]
     assert not inside(submitted_at, leaves, months)
     t = leaves - timedelta(days=2)
     while t < leaves:

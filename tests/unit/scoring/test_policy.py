@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from services.scoring.domain.months import leaves_window_at
+from services.scoring.domain.months import window_changes
 from services.scoring.domain.policy import (
     DEFAULT_POLICY,
     Policy,
@@ -205,7 +205,7 @@ def test_stars_follow_the_threshold_table(positives, stars):
 
 def test_stars_fall_as_reviews_age_out_with_no_new_review():
     history = weekly("s", utc(2026, 1, 5, 10), 2)
-    leaves = leaves_window_at(history[0].submitted_at, 3)
+    leaves = window_changes(history[0].submitted_at, 3)[1]
     assert leaves == utc(2026, 4, 5, 10)
     assert evaluate(history, None, utc(2026, 3, 1)).next_change_at == leaves
     assert evaluate(history, None, leaves - MICROSECOND).stars == 1
@@ -296,7 +296,7 @@ def test_the_anniversary_is_no_change_when_gold_is_out_of_reach():
     seven = EIGHT_BEFORE[:7]
     rating = evaluate(seven, MEMBER_SINCE, utc(2026, 10, 1))
     assert rating.status is Status.SILVER
-    assert rating.next_change_at == leaves_window_at(seven[0].submitted_at, 3)
+    assert rating.next_change_at == window_changes(seven[0].submitted_at, 3)[1]
 
 
 def test_reviews_after_the_instant_are_ignored_except_for_next_change_at():

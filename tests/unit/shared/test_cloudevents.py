@@ -11,23 +11,15 @@ from hypothesis import strategies as st
 
 from shared.cloudevents import InvalidEvent, decode, decode_attributes, encode, validate_data
 from shared.contracts.participation import ParticipationChanged
+from tests.support.builders import participation_changed
 
 T = TypeVar("T")
-
-
-def _event() -> ParticipationChanged:
-    return ParticipationChanged(
-        agent_id="A-1",
-        mode="opt_in_public",
-        reason="agent_choice",
-        changed_at=datetime(2026, 11, 20, 15, tzinfo=UTC),
-    )
 
 
 def test_round_trip_keeps_attributes_key_and_data() -> None:
     record = encode(
         "agent.participation.changed.v1",
-        _event(),
+        participation_changed("A-1"),
         source="/ratings/test",
         key="A-1",
         ce_id="id-1",
@@ -45,17 +37,17 @@ def test_round_trip_keeps_attributes_key_and_data() -> None:
         "/ratings/test",
         "A-1",
     )
-    assert ParticipationChanged.model_validate(envelope.data) == _event()
+    assert ParticipationChanged.model_validate(envelope.data) == participation_changed("A-1")
 
 
 def test_timestamps_in_data_are_rfc3339_utc() -> None:
-    record = encode("x.v1", _event(), source="/s", key="A-1")
+    record = encode("x.v1", participation_changed("A-1"), source="/s", key="A-1")
     assert json.loads(record.value)["changed_at"] == "2026-11-20T15:00:00Z"
 
 
 @pytest.mark.parametrize("missing", ["ce_specversion", "ce_id", "ce_source", "ce_type"])
 def test_missing_required_header_is_invalid(missing: str) -> None:
-    record = encode("x.v1", _event(), source="/s", key="A-1")
+    record = encode("x.v1", participation_changed("A-1"), source="/s", key="A-1")
     headers = {k: v for k, v in record.headers.items() if k != missing}
     with pytest.raises(InvalidEvent) as caught:
         decode(record.key, record.value, headers)
@@ -74,20 +66,20 @@ def test_missing_required_header_is_invalid(missing: str) -> None:
     ids=["text", "not-utf8", "array", "nested-too-deeply"],
 )
 def test_bad_values_are_invalid(value: bytes, reason: str) -> None:
-    headers = encode("x.v1", _event(), source="/s", key="A-1").headers
+    headers = encode("x.v1", participation_changed("A-1"), source="/s", key="A-1").headers
     with pytest.raises(InvalidEvent) as caught:
         decode(b"A-1", value, headers)
     assert caught.value.reason == reason
 
 
 def test_other_specversion_is_refused() -> None:
-    record = encode("x.v1", _event(), source="/s", key="A-1")
+    record = encode("x.v1", participation_changed("A-1"), source="/s", key="A-1")
     with pytest.raises(InvalidEvent, match="unsupported_specversion"):
         decode(record.key, record.value, {**record.headers, "ce_specversion": b"0.3"})
 
 
 def test_content_type_other_than_json_is_refused() -> None:
-    record = encode("x.v1", _event(), source="/s", key="A-1")
+    record = encode("x.v1", participation_changed("A-1"), source="/s", key="A-1")
     with pytest.raises(InvalidEvent, match="unsupported_content_type"):
         decode(record.key, record.value, {**record.headers, "content-type": b"text/plain"})
 
@@ -103,7 +95,7 @@ def test_content_type_other_than_json_is_refused() -> None:
     ids=["text", "array", "wrong-type", "nested-too-deeply"],
 )
 def test_validate_data_says_what_is_wrong(value: bytes, reason: str) -> None:
-    headers = encode("x.v1", _event(), source="/s", key="A-1").headers
+    headers = encode("x.v1", participation_changed("A-1"), source="/s", key="A-1").headers
     envelope = decode_attributes(b"A-1", value, headers)
     with pytest.raises(InvalidEvent) as caught:
         validate_data(envelope, ParticipationChanged)

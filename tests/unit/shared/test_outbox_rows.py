@@ -10,17 +10,9 @@ from hypothesis import strategies as st
 
 from shared.cloudevents import encode
 from shared.contracts import PARTICIPATION_CHANGED
-from shared.contracts.participation import ParticipationChanged
+from shared.contracts.participation import ParticipationMode
 from shared.outbox import outbox_rows
-
-
-def _participation(agent_id: str) -> ParticipationChanged:
-    return ParticipationChanged(
-        agent_id=agent_id,
-        mode="opt_in_hidden",
-        reason="agent_choice",
-        changed_at=datetime(2026, 11, 20, 15, tzinfo=UTC),
-    )
+from tests.support.builders import participation_changed
 
 
 @given(
@@ -30,7 +22,9 @@ def _participation(agent_id: str) -> ParticipationChanged:
 def test_each_row_is_what_encode_writes(ce_ids: list[str | None], source: str) -> None:
     # a time in another zone: written in UTC with a Z, as encode writes it
     at = datetime(2026, 11, 21, 9, 30, 0, 123456, tzinfo=timezone(timedelta(hours=2)))
-    items = [_participation(f"A-{n}") for n in range(len(ce_ids))]
+    items = [
+        participation_changed(f"A-{n}", ParticipationMode.OPT_IN_HIDDEN) for n in range(len(ce_ids))
+    ]
     rows = outbox_rows(PARTICIPATION_CHANGED, items, source=source, time=at, ce_ids=ce_ids)
     assert len(rows) == len(items)
     for (topic, key, ce_id, ce_type, headers, payload), item, given_id in zip(
@@ -58,17 +52,31 @@ def test_each_row_is_what_encode_writes(ce_ids: list[str | None], source: str) -
 
 def test_fresh_ids_differ_and_a_wrong_model_or_id_count_is_refused() -> None:
     at = datetime(2026, 11, 21, tzinfo=UTC)
-    rows = outbox_rows(PARTICIPATION_CHANGED, [_participation("A-1")] * 3, source="/t", time=at)
+    rows = outbox_rows(
+        PARTICIPATION_CHANGED,
+        [participation_changed("A-1", ParticipationMode.OPT_IN_HIDDEN)] * 3,
+        source="/t",
+        time=at,
+    )
     assert len({row[2] for row in rows}) == 3
     with pytest.raises(TypeError):
         outbox_rows(PARTICIPATION_CHANGED, [object()], source="/t", time=at)  # type: ignore[list-item]
     with pytest.raises(ValueError, match="zip"):
-        outbox_rows(PARTICIPATION_CHANGED, [_participation("A-1")], source="/t", time=at, ce_ids=[])
+        outbox_rows(
+            PARTICIPATION_CHANGED,
+            [participation_changed("A-1", ParticipationMode.OPT_IN_HIDDEN)],
+            source="/t",
+            time=at,
+            ce_ids=[],
+        )
 
 
 def test_payloads_given_by_the_caller_are_used_as_they_are() -> None:
     at = datetime(2026, 11, 21, tzinfo=UTC)
-    items = [_participation("A-1"), _participation("A-2")]
+    items = [
+        participation_changed("A-1", ParticipationMode.OPT_IN_HIDDEN),
+        participation_changed("A-2", ParticipationMode.OPT_IN_HIDDEN),
+    ]
     payloads = [item.model_dump_json().encode() for item in items]
     rows = outbox_rows(PARTICIPATION_CHANGED, items, source="/t", time=at, payloads=payloads)
     assert [row[5] for row in rows] == payloads

@@ -26,7 +26,7 @@ from shared import tracing
 from shared.clock import SystemClock
 from shared.cloudevents import Envelope, decode_attributes, encode
 from shared.contracts import PARTICIPATION_CHANGED
-from shared.contracts.participation import ParticipationChanged
+from shared.contracts.participation import ParticipationMode
 from shared.crypto import PiiCipher
 from shared.logging import configure_logging
 from shared.mailer import MailRelay, QueuedMail, RenderedMail, SmtpSender, mail_queue_insert
@@ -35,6 +35,7 @@ from shared.outbox import outbox_rows
 from shared.runtime import ServiceRuntime, create_http_app
 from shared.settings import ServiceSettings
 from shared.uow import UnitOfWork
+from tests.support.builders import participation_changed
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
@@ -54,15 +55,6 @@ def spans(monkeypatch: pytest.MonkeyPatch) -> InMemorySpanExporter:
 @pytest.fixture
 def tracing_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tracing, "_tracer", None)
-
-
-def _participation() -> ParticipationChanged:
-    return ParticipationChanged(
-        agent_id="A-1",
-        mode="opt_in_hidden",
-        reason="agent_choice",
-        changed_at=datetime(2026, 11, 20, 15, tzinfo=UTC),
-    )
 
 
 def _uow() -> UnitOfWork:
@@ -127,7 +119,9 @@ async def test_an_event_published_in_a_span_carries_its_context_as_ce_traceparen
 ) -> None:
     uow = _uow()
     with tracing.consuming("leads", [_envelope(TRACEPARENT)]):
-        await uow.publish(PARTICIPATION_CHANGED, _participation())
+        await uow.publish(
+            PARTICIPATION_CHANGED, participation_changed("A-1", ParticipationMode.OPT_IN_HIDDEN)
+        )
     (row,) = uow._unwritten
     headers = json.loads(row[4])
     consumer = _only(spans, "leads process")
@@ -146,7 +140,13 @@ async def test_an_event_published_in_a_span_carries_its_context_as_ce_traceparen
 
 async def test_publish_many_writes_one_context_for_the_lot(spans: InMemorySpanExporter) -> None:
     uow = _uow()
-    await uow.publish_many(PARTICIPATION_CHANGED, [_participation(), _participation()])
+    await uow.publish_many(
+        PARTICIPATION_CHANGED,
+        [
+            participation_changed("A-1", ParticipationMode.OPT_IN_HIDDEN),
+            participation_changed("A-1", ParticipationMode.OPT_IN_HIDDEN),
+        ],
+    )
     parents = {json.loads(row[4])["ce_traceparent"] for row in uow._unwritten}
     assert len(parents) == 1
     assert _only(spans, "agents.participation publish").attributes is not None
@@ -154,7 +154,9 @@ async def test_publish_many_writes_one_context_for_the_lot(spans: InMemorySpanEx
 
 async def test_with_tracing_off_no_trace_header_and_no_span(tracing_off: None) -> None:
     uow = _uow()
-    await uow.publish(PARTICIPATION_CHANGED, _participation())
+    await uow.publish(
+        PARTICIPATION_CHANGED, participation_changed("A-1", ParticipationMode.OPT_IN_HIDDEN)
+    )
     with tracing.consuming("leads", [_envelope(TRACEPARENT)]) as span:
         assert span is None
         assert tracing.trace_headers() == {}
@@ -165,10 +167,19 @@ async def test_with_tracing_off_no_trace_header_and_no_span(tracing_off: None) -
 def test_outbox_rows_without_trace_are_unchanged() -> None:
     at = datetime(2026, 11, 21, tzinfo=UTC)
     plain = outbox_rows(
-        PARTICIPATION_CHANGED, [_participation()], source="/s", time=at, ce_ids=["x"]
+        PARTICIPATION_CHANGED,
+        [participation_changed("A-1", ParticipationMode.OPT_IN_HIDDEN)],
+        source="/s",
+        time=at,
+        ce_ids=["x"],
     )
     empty = outbox_rows(
-        PARTICIPATION_CHANGED, [_participation()], source="/s", time=at, ce_ids=["x"], trace={}
+        PARTICIPATION_CHANGED,
+        [participation_changed("A-1", ParticipationMode.OPT_IN_HIDDEN)],
+        source="/s",
+        time=at,
+        ce_ids=["x"],
+        trace={},
     )
     assert plain == empty
 
@@ -359,7 +370,12 @@ class _Message:
 
 
 def _record(offset: int, traceparent: str) -> _Record:
-    event = encode(PARTICIPATION_CHANGED.ce_type, _participation(), source="/s", key="A-1")
+    event = encode(
+        PARTICIPATION_CHANGED.ce_type,
+        participation_changed("A-1", ParticipationMode.OPT_IN_HIDDEN),
+        source="/s",
+        key="A-1",
+    )
     headers = {**event.headers, "ce_traceparent": traceparent.encode()}
     return _Record(
         PARTICIPATION_CHANGED.topic, 0, offset, event.key, event.value, list(headers.items())
