@@ -30,6 +30,7 @@ from services.reviews.domain.model import (
     respond,
     response_window_ended,
     submission_decisions,
+    submitted_review,
     too_many_failures,
     visible_to,
     withdraw,
@@ -294,28 +295,18 @@ async def submit(
     for flag in routing.flags:
         TRUST_SIGNALS.labels("reviews", flag.value, "held").inc()
     step = after_submission(routing, uow.now, ctx.response_window)
-    review = Review(
-        review_id=str(uuid.uuid4()),
-        invitation_id=invitation.invitation_id,
-        agent_id=invitation.agent_id,
-        transaction_id=invitation.transaction_id,
-        survey=invitation.survey,
-        removal_reason=invitation.removal_reason,
-        channel=channel.value,
-        submitted_at=uow.now,
+    review = submitted_review(
+        str(uuid.uuid4()),
+        invitation,
         scores=answers.scores.as_dict(),
-        positive=routing.positive,
         comment=answers.comment,
         display_name=answers.display_name,
-        flags=[flag.value for flag in routing.flags],
-        state=step.state,
-        response_due_at=step.response_due_at,
-        agent_response=None,
-        responded_at=None,
-        published_at=uow.now if step.publish else None,
-        agent_notified_at=None,
-        entered_by=actor.id if channel is Channel.PHONE else None,
+        channel=channel.value,
+        routing=routing,
+        step=step,
         signals=[signal.value for signal in found],
+        now=uow.now,
+        entered_by=actor.id if channel is Channel.PHONE else None,
     )
     submitted_by = DecisionRecord(actor.id, actor.role, "submitted", f"channel {channel.value}")
     decisions = submission_decisions(submitted_by, review.signals, routing, step)

@@ -255,6 +255,47 @@ SHOWN_TO_AGENT = (ReviewState.PUBLISHED, ReviewState.AWAITING_RESPONSE)
 """States in which the agent sees a review (and is told of it once)."""
 
 
+def submitted_review(
+    review_id: str,
+    invitation: Invitation,
+    *,
+    scores: dict[str, int],
+    comment: str,
+    display_name: str | None,
+    channel: str,
+    routing: Routing,
+    step: Step,
+    signals: Sequence[str],
+    now: datetime,
+    entered_by: str | None,
+) -> Review:
+    """A new review of the invitation's agent, where its routing sent it: published now, waiting
+    for the agent's response, or with a moderator (with the flags and signals that held it)."""
+    return Review(
+        review_id=review_id,
+        invitation_id=invitation.invitation_id,
+        agent_id=invitation.agent_id,
+        transaction_id=invitation.transaction_id,
+        survey=invitation.survey,
+        removal_reason=invitation.removal_reason,
+        channel=channel,
+        submitted_at=now,
+        scores=scores,
+        positive=routing.positive,
+        comment=comment,
+        display_name=display_name,
+        flags=[flag.value for flag in routing.flags],
+        state=step.state,
+        response_due_at=step.response_due_at,
+        agent_response=None,
+        responded_at=None,
+        published_at=now if step.publish else None,
+        agent_notified_at=None,
+        entered_by=entered_by,
+        signals=list(signals),
+    )
+
+
 def routing_reason(routing: Routing, *, signalled: bool) -> str:
     """Why a new review went where it went, for its decision record: the content checks that
     flagged it, the trust signals that held it, or its scores."""
