@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 from urllib.parse import parse_qs, urlencode
@@ -15,6 +16,12 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from services.reviews import handlers
+from services.reviews.domain.disputes import (
+    REASON_MAX_CHARS,
+    Dispute,
+    DisputeDecision,
+    is_overdue,
+)
 from services.reviews.domain.model import (
     AGENT_VISIBLE,
     InvitationProblem,
@@ -172,6 +179,76 @@ class DecisionBody(Body):
 
 class WithdrawalBody(Body):
     reason: str = Field(min_length=1, max_length=1000)
+
+
+class DisputeBody(Body):
+    reason: str = Field(
+        min_length=1,
+        max_length=REASON_MAX_CHARS,
+        description="Why the review should not stand (required); the moderator reads it.",
+        examples=["This client never worked with me: the closing names another agent."],
+    )
+
+    _clean = field_validator("reason")(_clean_text)
+
+
+class DisputeDecisionBody(Body):
+    decision: DisputeDecision = Field(
+        description="`uphold`: the review stays published. `withdraw`: the review is withdrawn "
+        "(as by `POST /reviews/{review_id}/withdrawal`: scoring and the public stream take it "
+        "down)."
+    )
+    reason: str = Field(
+        min_length=1,
+        max_length=REASON_MAX_CHARS,
+        description="The moderator's answer, which the agent reads (required either way).",
+        examples=["The review is about the agent's service and breaks no rule."],
+    )
+
+    _clean = field_validator("reason")(_clean_text)
+
+
+class DisputeView(BaseModel):
+    dispute_id: str
+    review_id: str
+    agent_id: str
+    reason: str = Field(description="The agent's reason.")
+    status: str = Field(
+        description="`open`, `upheld` (the review stays) or `withdrawn` (the review was taken "
+        "down)."
+    )
+    opened_at: UtcDatetime
+    answer_due_at: UtcDatetime = Field(
+        description="When a moderator answers by at the latest: 2 business days (Monday to "
+        "Friday, UTC) after it was opened, by default."
+    )
+    overdue: bool = Field(description="Still open after `answer_due_at`.")
+    resolved_at: UtcDatetime | None
+    resolution: str | None = Field(description="The moderator's reason, once answered.")
+
+    @classmethod
+    def of(cls, dispute: Dispute, now: datetime) -> DisputeView:
+        return cls(
+            dispute_id=dispute.dispute_id,
+            review_id=dispute.review_id,
+            agent_id=dispute.agent_id,
+            reason=dispute.reason,
+            status=dispute.status.value,
+            opened_at=dispute.opened_at,
+            answer_due_at=dispute.answer_due_at,
+            overdue=is_overdue(dispute, now),
+            resolved_at=dispute.resolved_at,
+            resolution=dispute.resolution,
+        )
+
+
+class DisputedReview(BaseModel):
+    dispute: DisputeView
+    review: ReviewView
+
+
+class DisputeQueue(BaseModel):
+    items: list[DisputedReview] = Field(description="Open disputes, oldest first.")
 
 
 class DecisionView(BaseModel):
@@ -463,6 +540,77 @@ async def withdraw_review(
         ),
     )
     return ReviewView.of(review)
+
+
+@router.post("/reviews/{review_id}/dispute", status_code=201, response_model=DisputeView)
+async def dispute_review(
+    review_id: str, body: DisputeBody, agent: Agent, runtime: Runtime
+) -> DisputeView:
+    """The agent disputes a published review of theirs, once, with a reason; a moderator
+    answers by `answer_due_at` (2 business days by default). 404 for a review not the agent's,
+    409 `not_published` or `already_disputed`, 422 without a reason."""
+
+    async def open_one(uow: UnitOfWork) -> DisputeView:
+        opened = await handlers.dispute(
+            uow, review_id, body.reason, Actor(agent.sub, agent.role.value)
+        )
+        return DisputeView.of(opened, uow.now)
+
+    return await _in_uow(runtime, open_one)
+
+
+@router.get("/reviews/{review_id}/dispute", response_model=DisputeView)
+async def read_dispute(review_id: str, reader: Reader, runtime: Runtime) -> DisputeView:
+    """The dispute of a review and its answer (moderators; the agent for its own reviews)."""
+
+    async def load(uow: UnitOfWork) -> DisputeView:
+        repo = ReviewsRepository(uow.conn)
+        review = await repo.review(review_id)
+        dispute = await repo.dispute_of(review_id)
+        visible = review is not None and (
+            reader.role is Role.MODERATOR or reader.is_agent(review.agent_id)
+        )
+        if dispute is None or not visible:
+            raise NotFoundError(f"no dispute of review {review_id}")
+        return DisputeView.of(dispute, uow.now)
+
+    return await _in_uow(runtime, load)
+
+
+@router.get("/moderation/disputes", response_model=DisputeQueue)
+async def dispute_queue(
+    moderator: Moderator, runtime: Runtime, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> DisputeQueue:
+    """Agents' disputes waiting for an answer, oldest first, each with its review and the time
+    it must be answered by (`overdue` once past)."""
+
+    async def load(uow: UnitOfWork) -> DisputeQueue:
+        found = await ReviewsRepository(uow.conn).open_disputes(limit)
+        return DisputeQueue(
+            items=[
+                DisputedReview(dispute=DisputeView.of(d, uow.now), review=ReviewView.of(r))
+                for d, r in found
+            ]
+        )
+
+    return await _in_uow(runtime, load)
+
+
+@router.post("/moderation/disputes/{review_id}/decision", response_model=DisputeView)
+async def dispute_decision(
+    review_id: str, body: DisputeDecisionBody, moderator: Moderator, runtime: Runtime
+) -> DisputeView:
+    """Answer the dispute of a review: uphold it, or withdraw the review (published as
+    `review.withdrawn.v1` with the reason); the agent is mailed the answer. 409
+    `dispute_closed` when already answered."""
+
+    async def answer(uow: UnitOfWork) -> DisputeView:
+        answered = await handlers.answer_dispute(
+            uow, review_id, body.decision, body.reason, Actor(moderator.sub, moderator.role.value)
+        )
+        return DisputeView.of(answered, uow.now)
+
+    return await _in_uow(runtime, answer)
 
 
 # pages (no JavaScript needed; every value is escaped by the templates)

@@ -9,6 +9,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from services.reviews.domain.disputes import (
+    ANSWER_BUSINESS_DAYS,
+    Dispute,
+    DisputeDecision,
+    closed_by_withdrawal,
+    open_dispute,
+    resolve,
+)
 from services.reviews.domain.model import (
     AGENT_VISIBLE,
     InvitationProblem,
@@ -75,6 +83,7 @@ from shared.crypto import SecretHasher
 from shared.mailer import Templates
 from shared.messaging import EventDispatcher
 from shared.metrics import TRUST_SIGNALS
+from shared.portal import review_page
 from shared.uow import UnitOfWork
 
 logger = logging.getLogger(__name__)
@@ -99,6 +108,7 @@ class Context:
     content_rules: ContentRules = field(default_factory=ContentRules)
     signal_rules: SignalRules = field(default_factory=SignalRules)
     address_retention: timedelta = ADDRESS_RETENTION
+    dispute_business_days: int = ANSWER_BUSINESS_DAYS
 
 
 _context: Configured[Context] = Configured("reviews handlers")
@@ -451,6 +461,11 @@ async def withdraw_review(uow: UnitOfWork, review_id: str, reason: str, actor: A
     await repo.record_decisions(
         review_id, uow.now, [DecisionRecord(actor.id, actor.role, "withdrawn", reason)]
     )
+    dispute = await repo.dispute_of(review_id)
+    answered = closed_by_withdrawal(dispute, reason, moderator=actor.id, now=uow.now)
+    if answered is not None:
+        await repo.save_dispute(answered)
+        await _tell_dispute_answered(uow, repo, answered)
     withdrawn = ReviewWithdrawn(
         review_id=review_id, agent_id=review.agent_id, withdrawn_at=uow.now, reason=reason
     )
@@ -459,6 +474,75 @@ async def withdraw_review(uow: UnitOfWork, review_id: str, reason: str, actor: A
     if await repo.take_down([review_id]):
         await uow.publish(PUBLIC_REVIEW_WITHDRAWN, withdrawn)
     return await _reload(repo, review_id)
+
+
+async def dispute(uow: UnitOfWork, review_id: str, reason: str, actor: Actor) -> Dispute:
+    """The agent disputes a published review of theirs, once, with a reason; a moderator
+    answers by the dispute's `answer_due_at` (docs/design.md 1.10)."""
+    ctx, repo = context(), repository(uow)
+    review = await _locked(repo, review_id)
+    if review.agent_id != actor.id or review.state not in AGENT_VISIBLE:
+        raise NotFoundError(f"no review {review_id} for agent {actor.id}")
+    opened = open_dispute(
+        dispute_id=str(uuid.uuid4()),
+        review_id=review_id,
+        agent_id=actor.id,
+        state=review.state,
+        earlier=await repo.dispute_of(review_id),
+        reason=reason,
+        now=uow.now,
+        business_days=ctx.dispute_business_days,
+    )
+    await repo.save_dispute(opened)
+    await repo.record_decisions(
+        review_id, uow.now, [DecisionRecord(actor.id, actor.role, "disputed", opened.reason)]
+    )
+    logger.info("review %s disputed by agent %s", review_id, actor.id)
+    return opened
+
+
+async def answer_dispute(
+    uow: UnitOfWork, review_id: str, decision: DisputeDecision, reason: str, actor: Actor
+) -> Dispute:
+    """A moderator upholds the disputed review or withdraws it, by the usual withdrawal (so
+    scoring's log and the public stream take it down), with a reason the agent reads."""
+    repo = repository(uow)
+    await _locked(repo, review_id)
+    dispute = await repo.dispute_of(review_id)
+    if dispute is None:
+        raise NotFoundError(f"no dispute of review {review_id}")
+    answered = resolve(dispute, decision, reason, moderator=actor.id, now=uow.now)
+    if decision is DisputeDecision.WITHDRAW:
+        await withdraw_review(uow, review_id, answered.resolution or reason, actor)
+        closed = await repo.dispute_of(review_id)
+        assert closed is not None
+        return closed
+    await repo.save_dispute(answered)
+    await repo.record_decisions(
+        review_id,
+        uow.now,
+        [DecisionRecord(actor.id, actor.role, "dispute_upheld", answered.resolution or "")],
+    )
+    await _tell_dispute_answered(uow, repo, answered)
+    return answered
+
+
+async def _tell_dispute_answered(
+    uow: UnitOfWork, repo: ReviewsRepository, dispute: Dispute
+) -> None:
+    agent = await repo.agent(dispute.agent_id)
+    if agent is None:
+        return
+    ctx = context()
+    mail = ctx.templates.render(
+        "agent_dispute_answered",
+        agent=agent,
+        dispute=dispute,
+        review_url=review_page(ctx.portal_url, dispute.review_id),
+    )
+    await uow.send_mail(
+        to=agent.email, mail=mail, dedupe_key=f"dispute-answered:{dispute.dispute_id}"
+    )
 
 
 async def publish_due(uow: UnitOfWork, limit: int = 100) -> int:
@@ -602,7 +686,7 @@ async def _send_notice(uow: UnitOfWork, agent: Agent, review: Review) -> None:
         template,
         agent=agent,
         review=review,
-        respond_url=f"{ctx.portal_url}/api/v1/reviews/{review.review_id}/response",
+        review_url=review_page(ctx.portal_url, review.review_id),
         due=review.response_due_at,
     )
     await uow.send_mail(to=agent.email, mail=mail, dedupe_key=f"review-notice:{review.review_id}")

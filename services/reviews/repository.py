@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import asyncpg
 
+from services.reviews.domain.disputes import Dispute, DisputeStatus
 from services.reviews.domain.model import AGENT_VISIBLE, InvitationView, ReviewState
 from services.reviews.domain.signals import EarlierReview
 from services.reviews.domain.visibility import PublicView, is_public
@@ -120,13 +121,19 @@ def _decision_columns(decisions: Sequence[DecisionRecord]) -> list[list[str]]:
     ]
 
 
-def _review(row: asyncpg.Record) -> Review:
+def _review(row: asyncpg.Record | dict[str, Any]) -> Review:
     values: dict[str, Any] = dict(row)
     values["scores"] = json.loads(values["scores"])
     values["flags"] = list(values["flags"])
     values["signals"] = list(values.get("signals") or ())
     values["state"] = ReviewState(values["state"])
     return Review(**values)
+
+
+def _dispute(row: asyncpg.Record) -> Dispute:
+    values: dict[str, Any] = dict(row)
+    values["status"] = DisputeStatus(values["status"])
+    return Dispute(**values)
 
 
 class ReviewsRepository:
@@ -555,6 +562,71 @@ class ReviewsRepository:
             agent_id,
         )
         return [_review(row) for row in rows]
+
+    # disputes (docs/design.md 1.10)
+
+    async def dispute_of(self, review_id: str) -> Dispute | None:
+        row = await self.conn.fetchrow("SELECT * FROM disputes WHERE review_id = $1", review_id)
+        return _dispute(row) if row else None
+
+    async def disputes_of(self, review_ids: Sequence[str]) -> dict[str, Dispute]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM disputes WHERE review_id = ANY($1::text[])", list(review_ids)
+        )
+        return {row["review_id"]: _dispute(row) for row in rows}
+
+    async def save_dispute(self, dispute: Dispute) -> None:
+        """Insert a new dispute, or store its answer (the review's row lock serialises both)."""
+        await self.conn.execute(
+            """
+            INSERT INTO disputes (dispute_id, review_id, agent_id, reason, opened_at,
+                                  answer_due_at, status, resolved_at, resolved_by, resolution)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            ON CONFLICT (dispute_id) DO UPDATE
+               SET status = EXCLUDED.status, resolved_at = EXCLUDED.resolved_at,
+                   resolved_by = EXCLUDED.resolved_by, resolution = EXCLUDED.resolution
+            """,
+            dispute.dispute_id,
+            dispute.review_id,
+            dispute.agent_id,
+            dispute.reason,
+            dispute.opened_at,
+            dispute.answer_due_at,
+            dispute.status.value,
+            dispute.resolved_at,
+            dispute.resolved_by,
+            dispute.resolution,
+        )
+
+    async def open_disputes(self, limit: int) -> list[tuple[Dispute, Review]]:
+        """The moderators' dispute queue: open disputes, oldest first, each with its review."""
+        rows = await self.conn.fetch(
+            """
+            SELECT d.dispute_id, d.review_id AS d_review_id, d.agent_id AS d_agent_id,
+                   d.reason AS d_reason, d.opened_at, d.answer_due_at, d.status AS d_status,
+                   d.resolved_at, d.resolved_by, d.resolution, r.*
+              FROM disputes d JOIN reviews r ON r.review_id = d.review_id
+             WHERE d.status = 'open' ORDER BY d.opened_at LIMIT $1
+            """,
+            limit,
+        )
+        found = []
+        for row in rows:
+            values = dict(row)
+            dispute = Dispute(
+                dispute_id=values.pop("dispute_id"),
+                review_id=values.pop("d_review_id"),
+                agent_id=values.pop("d_agent_id"),
+                reason=values.pop("d_reason"),
+                opened_at=values.pop("opened_at"),
+                answer_due_at=values.pop("answer_due_at"),
+                status=DisputeStatus(values.pop("d_status")),
+                resolved_at=values.pop("resolved_at"),
+                resolved_by=values.pop("resolved_by"),
+                resolution=values.pop("resolution"),
+            )
+            found.append((dispute, _review(values)))
+        return found
 
     # wrong codes
 
