@@ -69,6 +69,9 @@ class NewInvitation:
     unsubscribe_hash: str | None = None
     supplied_by_agent: bool = False
     trust_flags: tuple[str, ...] = ()
+    origin: str = "mls"
+    replaces: str | None = None
+    corrections: int = 0
 
 
 @dataclass(frozen=True)
@@ -323,13 +326,15 @@ class InvitationsRepository:
         rows = await self.conn.fetch(
             """INSERT INTO invitations (invitation_id, agent_id, survey, channel, transaction_id,
                    lead_id, removal_reason, client_index, contact_sealed, pin_hash, token_hash,
-                   unsubscribe_hash, issued_at, expires_at, supplied_by_agent, trust_flags)
+                   unsubscribe_hash, issued_at, expires_at, supplied_by_agent, trust_flags,
+                   origin, replaces, corrections)
                SELECT i, a, s, c, t, l, r, x, cs, p, tk, u, ia, ea, sa,
-                   coalesce(string_to_array(nullif(f, ''), ','), '{}')
+                   coalesce(string_to_array(nullif(f, ''), ','), '{}'), o, rp, co
                FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                    $6::text[], $7::text[], $8::text[], $9::bytea[], $10::text[], $11::text[],
                    $12::text[], $13::timestamptz[], $14::timestamptz[], $15::boolean[],
-                   $16::text[]) AS n(i, a, s, c, t, l, r, x, cs, p, tk, u, ia, ea, sa, f)
+                   $16::text[], $17::text[], $18::text[], $19::integer[])
+                   AS n(i, a, s, c, t, l, r, x, cs, p, tk, u, ia, ea, sa, f, o, rp, co)
                ON CONFLICT DO NOTHING RETURNING invitation_id""",
             [n.invitation_id for n in news],
             [n.agent_id for n in news],
@@ -347,6 +352,9 @@ class InvitationsRepository:
             [n.expires_at for n in news],
             [n.supplied_by_agent for n in news],
             [",".join(n.trust_flags) for n in news],  # unnest cannot take a ragged text[][]
+            [n.origin for n in news],
+            [n.replaces for n in news],
+            [n.corrections for n in news],
         )
         return {row["invitation_id"] for row in rows}
 
@@ -354,7 +362,8 @@ class InvitationsRepository:
         """Blind indexes of the contacts this agent entered for their side of the closing."""
         rows = await self.conn.fetch(
             """SELECT DISTINCT client_index FROM invitations
-               WHERE transaction_id = $1 AND agent_id = $2 AND supplied_by_agent""",
+               WHERE transaction_id = $1 AND agent_id = $2 AND supplied_by_agent
+                 AND replaced_by IS NULL""",
             transaction_id,
             agent_id,
         )
@@ -454,6 +463,42 @@ class InvitationsRepository:
             self._open(row["contact_sealed"]),
             row["client_index"],
         )
+
+    # corrections and the agent's view of their invitations (docs/design.md 1.10)
+
+    async def agent_invitation(
+        self, invitation_id: str, agent_id: str, *, for_update: bool = False
+    ) -> tuple[StoredInvitation, asyncpg.Record] | None:
+        """One of the agent's invitations (None if not theirs), with its raw row."""
+        row = await self.conn.fetchrow(
+            "SELECT * FROM invitations WHERE invitation_id = $1 AND agent_id = $2"
+            + (" FOR UPDATE" if for_update else ""),
+            invitation_id,
+            agent_id,
+        )
+        return (self._stored(row), row) if row else None
+
+    async def mark_replaced(self, invitation_id: str, replaced_by: str) -> None:
+        await self.conn.execute(
+            "UPDATE invitations SET replaced_by = $2 WHERE invitation_id = $1",
+            invitation_id,
+            replaced_by,
+        )
+
+    async def invitations_of_agent(
+        self, agent_id: str, transaction_id: str | None, limit: int
+    ) -> list[tuple[StoredInvitation, asyncpg.Record]]:
+        """The agent's invitations for closings (newest first), of one closing if named."""
+        rows = await self.conn.fetch(
+            """SELECT * FROM invitations
+               WHERE agent_id = $1 AND survey = 'transaction'
+                 AND ($2::text IS NULL OR transaction_id = $2)
+               ORDER BY issued_at DESC, invitation_id LIMIT $3""",
+            agent_id,
+            transaction_id,
+            limit,
+        )
+        return [(self._stored(row), row) for row in rows]
 
     # suppression and erasure
 

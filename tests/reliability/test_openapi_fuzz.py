@@ -98,6 +98,8 @@ ACCESS: dict[str, dict[str, Access]] = {
         "POST /api/v1/transactions/{transaction_id}/clients": AGENT,
         "GET /api/v1/agents/{agent_id}/contact-requests": AGENT,
         "POST /api/v1/agents/{agent_id}/codes": AGENT,
+        "GET /api/v1/agents/{agent_id}/invitations": AGENT,
+        "POST /api/v1/invitations/{invitation_id}/resend": AGENT,
         "GET /api/v1/phone-tasks": SURVEYOR,
         "POST /api/v1/phone-tasks/{invitation_id}/claim": SURVEYOR,
         "POST /api/v1/phone-tasks/{invitation_id}/done": SURVEYOR,
