@@ -236,8 +236,41 @@ async def removal_completed(event: RemovalCompleted, uow: UnitOfWork) -> None:
 
 @dispatcher.on(SURVEY_ANSWERED)
 async def survey_answered(event: SurveyAnswered, uow: UnitOfWork) -> None:
-    if await repository(uow).mark_answered(event.invitation_id, event.answered_at):
+    repo = repository(uow)
+    if await repo.mark_answered(event.invitation_id, event.answered_at):
         logger.info("invitation %s answered (%s)", event.invitation_id, event.channel.value)
+        if event.channel is Channel.EMAIL:
+            await _thank_client(uow, repo, event)
+
+
+async def _thank_client(
+    uow: UnitOfWork, repo: InvitationsRepository, event: SurveyAnswered
+) -> None:
+    """The thank-you mail carries the client's lasting link to their review's state
+    (docs/design.md 1.10): reviews shows it, this service alone knows the address."""
+    found = await repo.agent_invitation(event.invitation_id, event.agent_id)
+    if found is None:
+        return
+    stored, _ = found
+    client = stored.client
+    if client is None or client.email is None:
+        return  # erased
+    if not may_mail(stored.client_index, await repo.suppressed_among([stored.client_index])):
+        return
+    ctx = context()
+    try:
+        token = ctx.hasher.status_token(event.review_id)
+    except ValueError:
+        logger.warning("survey.answered names review %r: no status link", event.review_id)
+        return
+    agent = await repo.agent(event.agent_id)
+    mail = ctx.templates.render(
+        "client_thanks",
+        client_name=client.name,
+        agent_name=agent.name if agent else "your agent",
+        status_url=f"{ctx.survey_base_url}/review-status?token={token}",
+    )
+    await uow.send_mail(to=client.email, mail=mail, dedupe_key=f"thanks:{event.invitation_id}")
 
 
 # commands

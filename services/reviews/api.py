@@ -16,6 +16,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from services.reviews import handlers
+from services.reviews.domain.client_view import ClientStatus, Step, client_view
 from services.reviews.domain.disputes import (
     REASON_MAX_CHARS,
     Dispute,
@@ -147,11 +148,19 @@ class Submitted(BaseModel):
         default="",
         description="What to tell the client: a review in moderation is being checked.",
     )
+    status_url: str | None = Field(
+        default=None,
+        description="The client's lasting link to the review's state (the page; the JSON is "
+        "`GET /api/v1/review-status?token=`); the thank-you mail carries it too.",
+    )
 
     @classmethod
-    def of(cls, review: Review) -> Submitted:
+    def of(cls, review: Review, status_url: str | None = None) -> Submitted:
         return cls(
-            review_id=review.review_id, status=review.state.value, message=_SAID[review.state]
+            review_id=review.review_id,
+            status=review.state.value,
+            message=_SAID[review.state],
+            status_url=status_url,
         )
 
 
@@ -170,6 +179,39 @@ class ResponseBody(Body):
     text: str = Field(min_length=1, max_length=2000)
 
     _clean = field_validator("text")(_clean_text)
+
+
+class ResubmissionBody(AnswersBody):
+    token: str = Field(
+        min_length=3, max_length=200, description="The token of the review's status link."
+    )
+
+
+class ClientReviewView(BaseModel):
+    """A review as its client sees it from the status link."""
+
+    review_id: str
+    status: ClientStatus = Field(
+        description="`held` (a moderator checks it, or the agent may respond first), "
+        "`published`, `rejected` (not published: see `reason`) or `removed` (published, then "
+        "withdrawn by a moderator: see `reason`)."
+    )
+    explanation: str = Field(description="The status in plain words, for the client.")
+    reason: str | None = Field(description="The moderator's reason (rejected or removed).")
+    may_resubmit: bool = Field(
+        description="A rejected review may be edited and sent again once: "
+        "`POST /api/v1/review-status/resubmission`."
+    )
+    agent_name: str
+    submitted_at: UtcDatetime
+    resubmitted_at: UtcDatetime | None
+    response_due_at: UtcDatetime | None = Field(
+        description="While held for the agent's response: when it is published at the latest."
+    )
+    scores: dict[str, int]
+    comment: str
+    display_name: str | None
+    agent_response: str | None
 
 
 class DecisionBody(Body):
@@ -417,7 +459,66 @@ async def submit_review(body: ReviewBody, request: Request, runtime: Runtime) ->
     410 expired or closed, 409 already answered, 429 after too many wrong codes, 503 with
     Retry-After for a genuine link whose survey is still being prepared."""
     review = await _submit_with_code(runtime, body, _address(request))
-    return Submitted.of(review)
+    return Submitted.of(review, status_url(runtime, review.review_id))
+
+
+@router.get("/review-status", response_model=ClientReviewView)
+async def review_status(
+    runtime: Runtime, token: Annotated[str, Query(min_length=3, max_length=200)]
+) -> ClientReviewView:
+    """The client's review and its state, from the lasting link of the thank-you mail (the
+    token is the credential: no sign-in). 404 for a link that opens no review."""
+    return await _in_uow(runtime, lambda uow: _client_review(runtime, uow, token))
+
+
+@router.post("/review-status/resubmission", response_model=ClientReviewView)
+async def resubmit_review(
+    body: ResubmissionBody, request: Request, runtime: Runtime
+) -> ClientReviewView:
+    """The client edits a review a moderator rejected and sends it again, once; it is checked
+    and routed like a first submission. 404 for a bad link, 409 `not_rejected` or
+    `already_resubmitted`."""
+
+    async def resend(uow: UnitOfWork) -> ClientReviewView:
+        review_id = handlers.context().hasher.status_review(body.token)
+        if review_id is None:
+            raise NotFoundError("this link does not open a review")
+        await handlers.resubmit(uow, review_id, body.answers(), _address(request))
+        return await _client_review(runtime, uow, body.token)
+
+    return await _in_uow(runtime, resend)
+
+
+async def _client_review(runtime: ServiceRuntime, uow: UnitOfWork, token: str) -> ClientReviewView:
+    review, decisions = await handlers.review_for_status(uow, token)
+    view = client_view(
+        review.state,
+        [Step(d.action, d.reason) for d in decisions],
+        resubmissions=review.resubmissions,
+        response_due_at=review.response_due_at,
+    )
+    agent = await ReviewsRepository(uow.conn).agent(review.agent_id)
+    return ClientReviewView(
+        review_id=review.review_id,
+        status=view.status,
+        explanation=view.explanation,
+        reason=view.reason,
+        may_resubmit=view.may_resubmit,
+        agent_name=agent.name if agent else "your agent",
+        submitted_at=review.submitted_at,
+        resubmitted_at=review.resubmitted_at,
+        response_due_at=review.response_due_at,
+        scores=review.scores,
+        comment=review.comment,
+        display_name=review.display_name,
+        agent_response=review.agent_response,
+    )
+
+
+def status_url(runtime: ServiceRuntime, review_id: str) -> str:
+    """The client's lasting link to the review's state page."""
+    token = handlers.context().hasher.status_token(review_id)
+    return f"{runtime.settings.base_url.rstrip('/')}/review-status?" + urlencode({"token": token})
 
 
 @router.post("/phone-surveys/{invitation_id}/answers", status_code=201, response_model=Submitted)
@@ -742,7 +843,110 @@ async def survey_answers(request: Request, runtime: Runtime) -> HTMLResponse:
         comment=review.comment,
         review_id=review.review_id,
         published=review.state.value == "published",
+        status_url=status_url(runtime, review.review_id),
     )
+
+
+STATUS_LABELS = {
+    "held": "Being checked",
+    "published": "Published",
+    "rejected": "Not published",
+    "removed": "Removed",
+}
+
+
+async def _status_page(
+    runtime: ServiceRuntime,
+    token: str,
+    *,
+    values: dict[str, str] | None = None,
+    errors: list[str] | None = None,
+    saved: bool = False,
+    status: int = 200,
+) -> HTMLResponse:
+    try:
+        review = await _in_uow(runtime, lambda uow: _client_review(runtime, uow, token))
+    except ProblemError as error:
+        return _page(
+            "problem.html", error.status, title=error.title, message=error.detail, offer_pin=False
+        )
+    filled = (
+        values
+        if values is not None
+        else {
+            **{category: str(score) for category, score in review.scores.items()},
+            "comment": review.comment,
+            "display_name": review.display_name or "",
+        }
+    )
+    return _page(
+        "status.html",
+        status,
+        view=review,
+        token=token,
+        agent_name=review.agent_name,
+        review_id=review.review_id,
+        scores=review.scores,
+        comment=review.comment,
+        agent_response=review.agent_response,
+        categories=CATEGORY_LABELS,
+        values=filled,
+        errors=errors or [],
+        saved=saved,
+        max_comment=MAX_COMMENT,
+        STATUS_LABELS=STATUS_LABELS,
+    )
+
+
+@pages.get("/review-status", response_class=HTMLResponse)
+async def review_status_page(
+    runtime: Runtime, token: Annotated[str, Query(max_length=200)] = ""
+) -> HTMLResponse:
+    """The client's review and its state, from the link in the thank-you mail; a rejected
+    review's form to edit and send it again."""
+    return await _status_page(runtime, token)
+
+
+@pages.post("/review-status", response_class=HTMLResponse)
+async def review_status_resubmission(request: Request, runtime: Runtime) -> HTMLResponse:
+    form = await _form(request)
+    token = form.get("token", "")[:200]
+    missing = [label for category, label in CATEGORY_LABELS if not form.get(category)]
+    errors = [f"Choose a score from 1 to 5 for “{label}”." for label in missing]
+    body: ResubmissionBody | None = None
+    if not errors:
+        try:
+            body = ResubmissionBody(
+                token=token,
+                scores=Scores.model_validate({c: _int(form.get(c)) for c in CATEGORIES}),
+                comment=form.get("comment", ""),
+                display_name=form.get("display_name") or None,
+            )
+        except ValidationError as exc:
+            errors = [_message(error) for error in exc.errors()]
+    if body is None:
+        return await _status_page(runtime, token, values=form, errors=errors, status=422)
+    resubmission = body
+
+    async def resend(uow: UnitOfWork) -> None:
+        review_id = handlers.context().hasher.status_review(resubmission.token)
+        if review_id is None:
+            raise NotFoundError("this link does not open a review")
+        await handlers.resubmit(uow, review_id, resubmission.answers(), _address(request))
+
+    try:
+        await _in_uow(runtime, resend)
+    except ProblemError as error:
+        if error.status != 409:
+            return _page(
+                "problem.html",
+                error.status,
+                title=error.title,
+                message=error.detail,
+                offer_pin=False,
+            )
+        return await _status_page(runtime, token, errors=[error.detail], status=409)
+    return await _status_page(runtime, token, saved=True)
 
 
 def _int(value: str | None) -> int | str | None:

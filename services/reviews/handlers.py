@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from services.reviews.domain.client_view import check_resubmission
 from services.reviews.domain.disputes import (
     ANSWER_BUSINESS_DAYS,
     Dispute,
@@ -33,7 +34,7 @@ from services.reviews.domain.model import (
     too_many_failures,
     withdraw,
 )
-from services.reviews.domain.moderation import ContentRules, route_submission
+from services.reviews.domain.moderation import ContentRules, Routing, route_submission
 from services.reviews.domain.signals import (
     ADDRESS_RETENTION,
     Signal,
@@ -47,6 +48,7 @@ from services.reviews.domain.visibility import AGENT_NOT_PUBLIC, reconcile, show
 from services.reviews.repository import (
     Agent,
     CodeLookup,
+    Decision,
     DecisionRecord,
     Invitation,
     Review,
@@ -330,13 +332,7 @@ async def submit(
         entered_by=actor.id if channel is Channel.PHONE else None,
         signals=[signal.value for signal in found],
     )
-    reason = (
-        "content checks: " + ", ".join(review.flags)
-        if routing.flags
-        else HELD
-        if found
-        else ("positive and clean" if routing.positive else "not positive: the agent answers first")
-    )
+    reason = _routing_reason(routing, found)
     decisions = [
         DecisionRecord(actor.id, actor.role, "submitted", f"channel {channel.value}"),
         *(
@@ -370,6 +366,17 @@ async def submit(
 
 
 HELD = "held for a moderator"
+
+
+def _routing_reason(routing: Routing, found: tuple[Signal, ...]) -> str:
+    """Why a (re)submitted review went where it went, for its decision record."""
+    if routing.flags:
+        return "content checks: " + ", ".join(flag.value for flag in routing.flags)
+    if found:
+        return HELD
+    return "positive and clean" if routing.positive else "not positive: the agent answers first"
+
+
 TRUST_SIGNALS_ACTION = "trust_signals"
 """The decision that lists a review's trust signals: for moderators, never shown to the agent."""
 
@@ -380,12 +387,14 @@ async def _trust_signals(
     comment: str,
     address: str | None,
     now: datetime,
+    *,
+    excluding: str = "",
 ) -> tuple[Signal, ...]:
     """Signs that the agent wrote this review or had it written (docs/design.md §3.3)."""
     ctx = context()
     rules = ctx.signal_rules
     earlier = await repo.earlier_reviews(
-        invitation.agent_id, now - max(rules.burst_window, rules.copy_window)
+        invitation.agent_id, now - max(rules.burst_window, rules.copy_window), excluding=excluding
     )
     address = comparable_address(address)
     from_agent = address is not None and await repo.agent_used_address(
@@ -396,6 +405,54 @@ async def _trust_signals(
     for signal in found:
         TRUST_SIGNALS.labels("reviews", signal.value, "held").inc()
     return found
+
+
+async def resubmit(uow: UnitOfWork, review_id: str, answers: Answers, address: str) -> Review:
+    """The client edits a review a moderator rejected and sends it again, once: it goes
+    through the same checks and routing as a first submission (docs/design.md 1.10)."""
+    ctx, repo = context(), repository(uow)
+    review = await _locked(repo, review_id)
+    check_resubmission(review.state, review.resubmissions)
+    invitation = await repo.invitation(review.invitation_id)
+    assert invitation is not None  # a review references its invitation
+    routing = route_submission(
+        answers.scores.as_dict(), answers.comment, answers.display_name, ctx.content_rules
+    )
+    found = await _trust_signals(
+        repo, invitation, answers.comment, address, uow.now, excluding=review_id
+    )
+    routing = held(routing, found)
+    step = after_submission(routing, uow.now, ctx.response_window)
+    await repo.save_resubmission(
+        review_id,
+        scores=answers.scores.as_dict(),
+        positive=routing.positive,
+        comment=answers.comment,
+        display_name=answers.display_name,
+        flags=[flag.value for flag in routing.flags],
+        signals=[signal.value for signal in found],
+        at=uow.now,
+    )
+    if found:
+        signals_found = ", ".join(signal.value for signal in found)
+        await repo.record_decisions(
+            review_id,
+            uow.now,
+            [DecisionRecord(SYSTEM, SYSTEM, TRUST_SIGNALS_ACTION, signals_found)],
+        )
+    reason = _routing_reason(routing, found)
+    client = Actor("client", "client")
+    return await _apply(uow, repo, review, step, client, reason, action="resubmitted")
+
+
+async def review_for_status(uow: UnitOfWork, token: str) -> tuple[Review, list[Decision]]:
+    """The review a status link opens, with its decision record; NotFoundError otherwise."""
+    repo = repository(uow)
+    review_id = context().hasher.status_review(token)
+    review = await repo.review(review_id) if review_id else None
+    if review is None:
+        raise NotFoundError("this link does not open a review")
+    return review, await repo.decisions(review.review_id)
 
 
 async def agent_seen(uow: UnitOfWork, agent_id: str, address: str) -> None:

@@ -70,6 +70,8 @@ class Review:
     entered_by: str | None
     erased_at: datetime | None = None
     signals: list[str] = field(default_factory=list)
+    resubmissions: int = 0
+    resubmitted_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -308,16 +310,18 @@ class ReviewsRepository:
     # trust signals
 
     async def earlier_reviews(
-        self, agent_id: str, since: datetime, limit: int = 500
+        self, agent_id: str, since: datetime, limit: int = 500, *, excluding: str = ""
     ) -> list[EarlierReview]:
-        """The agent's reviews submitted after `since`, newest first (index reviews_by_agent)."""
+        """The agent's reviews submitted after `since`, newest first (index reviews_by_agent),
+        but `excluding` (a review sent again is not compared with itself)."""
         rows = await self.conn.fetch(
             """SELECT submitted_at, comment FROM reviews
-                WHERE agent_id = $1 AND submitted_at > $2
+                WHERE agent_id = $1 AND submitted_at > $2 AND review_id <> $4
                 ORDER BY submitted_at DESC LIMIT $3""",
             agent_id,
             since,
             limit,
+            excluding,
         )
         return [EarlierReview(row["submitted_at"], row["comment"]) for row in rows]
 
@@ -474,6 +478,36 @@ class ReviewsRepository:
             state.value,
             response_due_at,
             published_at,
+        )
+
+    async def save_resubmission(
+        self,
+        review_id: str,
+        *,
+        scores: dict[str, int],
+        positive: bool,
+        comment: str,
+        display_name: str | None,
+        flags: Sequence[str],
+        signals: Sequence[str],
+        at: datetime,
+    ) -> None:
+        """The client's edited answers replace the rejected ones (counted: once only)."""
+        await self.conn.execute(
+            """
+            UPDATE reviews SET scores = $2::jsonb, positive = $3, comment = $4, display_name = $5,
+                               flags = $6::text[], signals = $7::text[],
+                               resubmissions = resubmissions + 1, resubmitted_at = $8
+             WHERE review_id = $1
+            """,
+            review_id,
+            json.dumps(scores),
+            positive,
+            comment,
+            display_name,
+            list(flags),
+            list(signals),
+            at,
         )
 
     async def save_response(self, review_id: str, text: str, at: datetime) -> None:

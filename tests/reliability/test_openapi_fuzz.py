@@ -128,9 +128,13 @@ ACCESS: dict[str, dict[str, Access]] = {
         "GET /api/v1/reviews/{review_id}/dispute": Access((Role.AGENT, Role.MODERATOR)),
         "GET /api/v1/moderation/disputes": MODERATOR,
         "POST /api/v1/moderation/disputes/{review_id}/decision": MODERATOR,
+        "GET /api/v1/review-status": PUBLIC,
+        "POST /api/v1/review-status/resubmission": PUBLIC,
         "GET /survey": PAGE,
         "POST /survey": PAGE,
         "POST /survey/answers": PAGE,
+        "GET /review-status": PAGE,
+        "POST /review-status": PAGE,
     },
     "scoring": {
         "GET /api/v1/agents/{agent_id}/rating": Access(tuple(Role), optional=True),
@@ -152,6 +156,11 @@ ANSWERS = st.fixed_dictionaries(
 FORMS: dict[str, st.SearchStrategy[str | bytes]] = {
     "POST /survey": st.one_of(
         st.dictionaries(st.just("pin"), FORM_VALUES).map(urlencode), st.binary(max_size=64)
+    ),
+    "POST /review-status": st.one_of(
+        ANSWERS.map(urlencode),
+        st.dictionaries(st.sampled_from(FORM_FIELDS), FORM_VALUES).map(urlencode),
+        st.binary(max_size=64),
     ),
     "POST /survey/answers": st.one_of(
         ANSWERS.map(urlencode),

@@ -120,3 +120,15 @@ def test_the_client_reminder_points_back_to_the_first_email() -> None:
         unsubscribe_url=CLIENT["unsubscribe_url"],
     )
     assert "November 20, 2026" in mail.text and CLIENT["unsubscribe_url"] in mail.text
+
+
+def test_the_thank_you_mail_carries_the_status_link() -> None:
+    mail = templates.render(
+        "client_thanks",
+        client_name="Pat",
+        agent_name="Jo Agent",
+        status_url="http://127.0.0.1:8002/review-status?token=R-1.mac",
+    )
+    assert "Jo Agent" in mail.subject
+    assert "http://127.0.0.1:8002/review-status?token=R-1.mac" in mail.text
+    assert 'href="http://127.0.0.1:8002/review-status?token=R-1.mac"' in (mail.html or "")
