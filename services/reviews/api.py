@@ -117,6 +117,13 @@ def _clean_text(value: str | None) -> str | None:
     return value.strip()
 
 
+def _required_text(value: str) -> str:
+    cleaned = _clean_text(value)
+    if not cleaned:
+        raise ValueError("must not be blank")
+    return cleaned
+
+
 class AnswersBody(Body):
     scores: Scores
     comment: str = Field(default="", max_length=MAX_COMMENT, examples=["Knew the area inside out."])
@@ -231,7 +238,7 @@ class DisputeBody(Body):
         examples=["This client never worked with me: the closing names another agent."],
     )
 
-    _clean = field_validator("reason")(_clean_text)
+    _clean = field_validator("reason")(_required_text)
 
 
 class DisputeDecisionBody(Body):
@@ -247,7 +254,7 @@ class DisputeDecisionBody(Body):
         examples=["The review is about the agent's service and breaks no rule."],
     )
 
-    _clean = field_validator("reason")(_clean_text)
+    _clean = field_validator("reason")(_required_text)
 
 
 class DisputeView(BaseModel):
