@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Annotated, TypeVar
 from urllib.parse import parse_qs
 
@@ -26,6 +27,7 @@ from shared.auth import Principal, Role, require_roles
 from shared.contracts.base import UtcDatetime
 from shared.contracts.participation import ParticipationMode
 from shared.http import ProblemError
+from shared.period import PeriodError, period
 from shared.runtime import ServiceRuntime, runtime_of
 from shared.uow import UnitOfWork
 
@@ -211,6 +213,30 @@ class AgentInvitationList(BaseModel):
     items: list[AgentInvitationView]
 
 
+class InvitedCounts(BaseModel):
+    email: int = Field(description="Clients invited by email (from the MLS or from you).")
+    phone: int = Field(description="Clients given a phone survey.")
+    code: int = Field(description="Clients invited with an agent code.")
+    total: int
+
+
+class InvitedFunnelView(BaseModel):
+    """The invitations part of the agent's funnel. A client whose invitation was re-sent to a
+    corrected email counts once."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    agent_id: str
+    from_: UtcDatetime = Field(alias="from", description="Start of the period (inclusive).")
+    to: UtcDatetime = Field(description="End of the period (exclusive).")
+    closings: int = Field(description="Your sides of closings whose `closed_at` is in the period.")
+    clients: int = Field(
+        description="Their clients: those the MLS listed, or as many as were invited if more."
+    )
+    invited: InvitedCounts
+    not_invited: int = Field(description="Clients of these closings not invited (yet).")
+
+
 class PhoneTaskView(BaseModel):
     invitation_id: str
     agent_id: str
@@ -363,6 +389,47 @@ async def resend_invitation(
         invitation_id=resent.invitation_id,
         transaction_id=resent.transaction_id,
         expires_at=resent.expires_at,
+    )
+
+
+@router.get("/agents/{agent_id}/funnel", response_model=InvitedFunnelView)
+async def agent_funnel(
+    agent_id: str,
+    agent: Agent,
+    runtime: Runtime,
+    start: Annotated[
+        datetime | None,
+        Query(alias="from", description="Start of the period (RFC 3339, inclusive)."),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        Query(alias="to", description="End of the period (RFC 3339, exclusive); default now."),
+    ] = None,
+) -> InvitedFunnelView:
+    """Your funnel's first part over a period of closings (default: the 90 days up to now):
+    closings -> clients -> invited by email, by phone, by agent code. The rest of the funnel
+    (answered, negative, shown publicly) is `GET /api/v1/agents/{agent_id}/funnel` of the
+    reviews service, over the same period."""
+    _own(agent, agent_id)
+    async with runtime.unit_of_work() as uow:
+        try:
+            chosen = period(start, end, uow.now)
+        except PeriodError as exc:
+            raise ProblemError(422, "Unprocessable Content", str(exc), code="bad_period") from exc
+        counted = await handlers.funnel(uow, agent_id, chosen)
+    return InvitedFunnelView(
+        agent_id=agent_id,
+        from_=chosen.start,
+        to=chosen.end,
+        closings=counted.closings,
+        clients=counted.clients,
+        invited=InvitedCounts(
+            email=counted.email,
+            phone=counted.phone,
+            code=counted.code,
+            total=counted.invited,
+        ),
+        not_invited=counted.not_invited,
     )
 
 

@@ -21,6 +21,7 @@ from services.invitations.domain.corrections import (
     check_resend,
     masked,
 )
+from services.invitations.domain.funnel import InvitedFunnel, invited_funnel
 from services.invitations.domain.model import (
     AddressedProperty,
     ClientContact,
@@ -93,6 +94,7 @@ from shared.crypto import SecretHasher, new_pin, new_token
 from shared.mailer import QueuedMail, RenderedMail, Templates, forget_mail_to
 from shared.messaging import Delivery, EventDispatcher
 from shared.metrics import TRUST_SIGNALS
+from shared.period import Period
 from shared.portal import clients_page, participation_page
 from shared.topics import Topic
 from shared.uow import UnitOfWork
@@ -501,6 +503,13 @@ async def agent_invitations(
             )
         )
     return found
+
+
+async def funnel(uow: UnitOfWork, agent_id: str, period: Period) -> InvitedFunnel:
+    """The invitations part of the agent's funnel: closings in the period, their clients,
+    and how many were invited by each route (docs/design.md 1.10)."""
+    closings = await repository(uow).funnel_closings(agent_id, period.start, period.end)
+    return invited_funnel(closings)
 
 
 async def open_requests(

@@ -10,6 +10,7 @@ from datetime import datetime
 
 import asyncpg
 
+from services.invitations.domain.funnel import ClosingCount
 from services.invitations.domain.model import (
     ClientContact,
     ContactRequest,
@@ -499,6 +500,35 @@ class InvitationsRepository:
             limit,
         )
         return [(self._stored(row), row) for row in rows]
+
+    async def funnel_closings(
+        self, agent_id: str, start: datetime, end: datetime
+    ) -> list[ClosingCount]:
+        """Per side of a closing of the agent's in [start, end): clients listed, and the
+        invitations of its clients not replaced by a correction, by route."""
+        rows = await self.conn.fetch(
+            """SELECT r.clients_sealed,
+                      count(i.invitation_id) FILTER (
+                          WHERE i.channel = 'email' AND i.origin IS DISTINCT FROM 'code') AS email,
+                      count(i.invitation_id) FILTER (WHERE i.channel = 'phone') AS phone,
+                      count(i.invitation_id) FILTER (WHERE i.origin = 'code') AS code
+                 FROM representations r
+                 JOIN transactions t ON t.transaction_id = r.transaction_id
+                 LEFT JOIN invitations i
+                        ON i.transaction_id = r.transaction_id AND i.agent_id = r.agent_id
+                       AND i.survey = 'transaction' AND i.replaced_by IS NULL
+                WHERE r.agent_id = $1 AND t.closed_at >= $2 AND t.closed_at < $3
+                GROUP BY r.transaction_id, r.clients_sealed""",
+            agent_id,
+            start,
+            end,
+        )
+        return [
+            ClosingCount(
+                len(self._clients(row["clients_sealed"])), row["email"], row["phone"], row["code"]
+            )
+            for row in rows
+        ]
 
     # suppression and erasure
 

@@ -23,6 +23,7 @@ from services.reviews.domain.disputes import (
     DisputeDecision,
     is_overdue,
 )
+from services.reviews.domain.funnel import reviewed_funnel
 from services.reviews.domain.model import (
     AGENT_VISIBLE,
     InvitationProblem,
@@ -36,6 +37,7 @@ from shared.contracts.base import UtcDatetime
 from shared.contracts.removals import RemovalReason
 from shared.contracts.reviews import CATEGORIES, Channel, Scores
 from shared.http import ProblemError
+from shared.period import PeriodError, period
 from shared.runtime import ServiceRuntime, runtime_of
 from shared.uow import UnitOfWork
 
@@ -602,6 +604,66 @@ async def agent_reviews(
         )
 
     return await _in_uow(runtime, load)
+
+
+class ReviewedFunnelView(BaseModel):
+    """The reviews part of the agent's funnel, over the same period as the invitations part."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    agent_id: str
+    from_: UtcDatetime = Field(alias="from", description="Start of the period (inclusive).")
+    to: UtcDatetime = Field(description="End of the period (exclusive).")
+    invited: int = Field(
+        description="Survey invitations for closings issued to your clients in the period (a "
+        "client re-sent to a corrected email counts once)."
+    )
+    answered: int
+    with_moderator: int = Field(
+        description="Answers a moderator is checking or did not publish: counted only."
+    )
+    negative: int = Field(
+        description="Answers you may see (waiting for your response, published, withdrawn) "
+        "with a category below 3."
+    )
+    published: int
+    withdrawn: int
+    shown_publicly: int = Field(
+        description="Published and on the public stream now (only while you show your "
+        "ratings: opt_in_public)."
+    )
+
+
+@router.get("/agents/{agent_id}/funnel", response_model=ReviewedFunnelView)
+async def agent_funnel(
+    agent_id: str,
+    agent: Agent,
+    runtime: Runtime,
+    start: Annotated[
+        datetime | None,
+        Query(alias="from", description="Start of the period (RFC 3339, inclusive)."),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        Query(alias="to", description="End of the period (RFC 3339, exclusive); default now."),
+    ] = None,
+) -> ReviewedFunnelView:
+    """Your funnel's second part over a period (default: the 90 days up to now): of your
+    clients invited for closings in it, how many answered, how many answers were negative, and
+    how many are shown publicly now. The first part (closings -> clients -> invited by email,
+    phone or code) is `GET /api/v1/agents/{agent_id}/funnel` of the invitations service."""
+    if not agent.is_agent(agent_id):
+        raise ProblemError(403, "Forbidden", "agents see only their own funnel")
+    async with runtime.unit_of_work() as uow:
+        try:
+            chosen = period(start, end, uow.now)
+        except PeriodError as exc:
+            raise ProblemError(422, "Unprocessable Content", str(exc), code="bad_period") from exc
+        invited, outcomes = await ReviewsRepository(uow.conn).funnel(
+            agent_id, chosen.start, chosen.end
+        )
+    counted = reviewed_funnel(invited, outcomes)
+    return ReviewedFunnelView(agent_id=agent_id, from_=chosen.start, to=chosen.end, **vars(counted))
 
 
 @router.get("/moderation/queue", response_model=Queue)

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import asyncpg
 
 from services.reviews.domain.disputes import Dispute, DisputeStatus
+from services.reviews.domain.funnel import Outcome
 from services.reviews.domain.model import AGENT_VISIBLE, InvitationView, ReviewState
 from services.reviews.domain.signals import EarlierReview
 from services.reviews.domain.visibility import PublicView, is_public
@@ -596,6 +597,33 @@ class ReviewsRepository:
             agent_id,
         )
         return [_review(row) for row in rows]
+
+    # the agent's funnel (docs/design.md 1.10)
+
+    async def funnel(
+        self, agent_id: str, start: datetime, end: datetime
+    ) -> tuple[int, list[Outcome]]:
+        """Invitations for closings issued to the agent's clients in [start, end) (not those
+        cancelled for a corrected email: their replacement counts), and the outcome of each
+        one answered."""
+        rows = await self.conn.fetch(
+            """SELECT r.state, r.positive, p.review_id IS NOT NULL AS shown
+                 FROM invitations i
+                 LEFT JOIN reviews r ON r.invitation_id = i.invitation_id
+                 LEFT JOIN public_reviews p ON p.review_id = r.review_id
+                WHERE i.agent_id = $1 AND i.survey = 'transaction'
+                  AND i.issued_at >= $2 AND i.issued_at < $3
+                  AND i.closed_reason IS DISTINCT FROM 'wrong_email'""",
+            agent_id,
+            start,
+            end,
+        )
+        outcomes = [
+            Outcome(ReviewState(row["state"]), row["positive"], row["shown"])
+            for row in rows
+            if row["state"] is not None
+        ]
+        return len(rows), outcomes
 
     # disputes (docs/design.md 1.10)
 
