@@ -32,7 +32,10 @@ def period(start: datetime | None, end: datetime | None, now: datetime) -> Perio
         if instant is not None and instant.utcoffset() is None:
             raise PeriodError("give instants with a time zone, e.g. 2026-01-01T00:00:00Z")
     end = end or now
-    start = start or end - DEFAULT_SPAN
+    try:
+        start = start or end - DEFAULT_SPAN
+    except OverflowError:
+        raise PeriodError("the period starts before the calendar does") from None
     if start >= end:
         raise PeriodError("`from` must come before `to`")
     if end - start > MAX_SPAN:

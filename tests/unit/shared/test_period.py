@@ -43,6 +43,9 @@ def test_other_time_zones_are_the_same_instants() -> None:
         (NOW, NOW, "before"),
         (NOW, NOW - timedelta(seconds=1), "before"),
         (NOW - timedelta(days=3 * 366 + 1), NOW, "three years"),
+        (None, datetime(1, 1, 1, tzinfo=UTC), "calendar"),
+        (datetime(1, 1, 1, tzinfo=UTC), None, "three years"),
+        (datetime(9999, 12, 31, tzinfo=UTC), None, "before"),
     ],
 )
 def test_periods_that_make_no_sense_are_refused(
