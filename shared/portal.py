@@ -13,14 +13,14 @@ def _join(base_url: str, path: str) -> str:
 
 
 def review_page(base_url: str, review_id: str) -> str:
-    """The agent's page of one review: respond, dispute, see a dispute's answer."""
-    return _join(base_url, f"/agent/reviews/{quote(review_id, safe='')}")
+    """One review's page (the agent's own, or any for a moderator): respond, dispute, see a
+    dispute's answer."""
+    return _join(base_url, f"/reviews/{quote(review_id, safe='')}")
 
 
-def clients_page(base_url: str, transaction_id: str | None = None) -> str:
+def clients_page(base_url: str) -> str:
     """The agent's clients to survey: supply contacts, generate a code, cancel and re-send."""
-    anchor = f"#transaction-{quote(transaction_id, safe='')}" if transaction_id else ""
-    return _join(base_url, "/agent/clients") + anchor
+    return _join(base_url, "/agent/clients")
 
 
 def disputes_page(base_url: str) -> str:

@@ -1060,7 +1060,7 @@ async def _mail_agent(
         city=transaction.city,
         closed_on=_day(transaction.closed_at),
         deadline_on=_day(request.deadline),
-        portal_url=clients_page(ctx.portal_url, transaction.transaction_id),
+        portal_url=clients_page(ctx.portal_url),
         participation_url=participation_page(ctx.portal_url),
     )
     await uow.send_mail(

@@ -115,7 +115,7 @@ async def test_a_dispute_is_answered_by_withdrawing_the_review(
     )
     text = body_text(answer)
     assert "The closing names another agent." in text
-    assert f"{PORTAL}/agent/reviews/{review_id}" in text and "/api/" not in text
+    assert f"{PORTAL}/reviews/{review_id}" in text and "/api/" not in text
 
     twice = await service.client.post(
         f"/api/v1/moderation/disputes/{review_id}/decision",
@@ -182,7 +182,7 @@ async def test_withdrawing_a_disputed_review_directly_answers_the_dispute(
 
 
 async def test_a_review_not_published_yet_cannot_be_disputed(
-    service: Service, publish_event: EventPublisher
+    service: Service, publish_event: EventPublisher, mail: MailSink
 ) -> None:
     agent_id, review_id = await published_review(service, publish_event, POOR)
     refused = await service.client.post(
@@ -191,3 +191,12 @@ async def test_a_review_not_published_yet_cannot_be_disputed(
         headers=bearer(agent_id, Role.AGENT),
     )
     assert refused.status_code == 409 and refused.json()["code"] == "not_published"
+    # the agent's notice links to the review's page in the portal, not to the API
+    notice = await mail.wait_for(
+        lambda m: (
+            f"{agent_id.lower()}@realty.example" in str(m["To"])
+            and "waiting for your response" in str(m["Subject"])
+        )
+    )
+    text = body_text(notice)
+    assert f"{PORTAL}/reviews/{review_id}" in text and "/api/" not in text

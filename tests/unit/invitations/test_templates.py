@@ -28,7 +28,7 @@ AGENT = {
     "city": "Houston",
     "closed_on": "November 20, 2026",
     "deadline_on": "December 4, 2026",
-    "portal_url": "http://127.0.0.1:8007/agent/clients#transaction-T-1",
+    "portal_url": "http://127.0.0.1:8007/agent/clients",
     "participation_url": "http://127.0.0.1:8007/agent/participation",
 }
 MISSING = ["Kim Lee", "client 3 of 3"]

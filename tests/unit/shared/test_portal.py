@@ -11,16 +11,15 @@ def test_each_page_is_under_the_portal_url_and_no_api_route() -> None:
     pages = [
         review_page(BASE, "R-1"),
         clients_page(BASE),
-        clients_page(BASE, "T-1"),
         disputes_page(BASE),
         participation_page(BASE),
     ]
     for page in pages:
         assert page.startswith("https://portal.example/") and "//agent" not in page
         assert "/api/" not in page
-    assert review_page(BASE, "R-1") == "https://portal.example/agent/reviews/R-1"
-    assert clients_page(BASE, "T-1") == "https://portal.example/agent/clients#transaction-T-1"
+    assert review_page(BASE, "R-1") == "https://portal.example/reviews/R-1"
+    assert clients_page(BASE) == "https://portal.example/agent/clients"
 
 
 def test_ids_are_quoted_in_the_path() -> None:
-    assert review_page(BASE, "a/b c") == "https://portal.example/agent/reviews/a%2Fb%20c"
+    assert review_page(BASE, "a/b c") == "https://portal.example/reviews/a%2Fb%20c"
