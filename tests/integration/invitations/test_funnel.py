@@ -57,9 +57,14 @@ async def test_the_funnel_counts_closings_clients_and_each_route_of_invitation(
     early = transaction_closed(unique("T"), agent_id, [{"name": "Old", "email": "o@example.com"}])
     await publish_event(TRANSACTION_CLOSED, elsewhere(early, closed_at=START - timedelta(days=60)))
     await mail.wait_for(to(agent_id.lower(), "client contact"), timeout=20)
-    issued = await invitations.wait_for(
-        lambda e: of_agent(agent_id, "invitation.issued.v1")(e) and e.data["transaction_id"] == sale
-    )
+    issued_for = {}
+    for transaction_id in (sale, lease, early.transaction_id):  # every closing is planned
+        issued_for[transaction_id] = await invitations.wait_for(
+            lambda e, t=transaction_id: (
+                of_agent(agent_id, "invitation.issued.v1")(e) and e.data["transaction_id"] == t
+            )
+        )
+    issued = issued_for[sale]
     url = f"/api/v1/agents/{agent_id}/funnel"
     period = {"from": "2026-11-01T00:00:00Z", "to": "2026-12-01T00:00:00Z"}
     mine = as_agent(agent_id)

@@ -71,7 +71,8 @@ async def test_the_funnel_counts_answers_negatives_and_public_reviews_of_the_per
     funnel = (await service.client.get(url, params=period, headers=mine)).json()
     assert funnel["from"] == "2026-11-01T00:00:00Z" and funnel["to"] == "2026-12-01T00:00:00Z"
     assert (funnel["answered"], funnel["with_moderator"], funnel["negative"]) == (3, 1, 1)
-    assert (funnel["published"], funnel["withdrawn"]) == (1, 0)
+    # the negative one was published when its response window ended, within the 40 days
+    assert (funnel["published"], funnel["withdrawn"]) == (2, 0)
     assert funnel["shown_publicly"] == 0  # hidden by default (opt_in_hidden)
 
     default = (await service.client.get(url, headers=mine)).json()  # the 90 days up to now
