@@ -68,6 +68,11 @@ async def test_the_funnel_counts_answers_negatives_and_public_reviews_of_the_per
         return bool(funnel.json()["invited"] == 4)  # the cancelled one has gone
 
     await eventually(counted)
+    # the invitation cancelled for a wrong email no longer opens the survey
+    gone = await service.client.post(
+        "/api/v1/reviews", json={"scores": GOOD, "comment": "Late.", "pin": corrected.pin}
+    )
+    assert gone.status_code == 410 and gone.json()["code"] == "closed"
     funnel = (await service.client.get(url, params=period, headers=mine)).json()
     assert funnel["from"] == "2026-11-01T00:00:00Z" and funnel["to"] == "2026-12-01T00:00:00Z"
     assert (funnel["answered"], funnel["with_moderator"], funnel["negative"]) == (3, 1, 1)
