@@ -9,6 +9,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from shared.contracts.mls import Side, TransactionKind
 from shared.contracts.participation import ParticipationMode, ParticipationReason
@@ -17,6 +18,9 @@ from shared.errors import DomainError
 
 DEFAULT_MODE = ParticipationMode.OPT_IN_HIDDEN
 """HAR: every agent on the roster participates, ratings hidden, until they choose otherwise."""
+
+if TYPE_CHECKING:  # corrections builds on this module
+    from services.invitations.domain.corrections import Origin
 
 
 @dataclass(frozen=True)
@@ -230,6 +234,12 @@ class SurveyOffer:
     """A hand-off's new agent, when the roster names them (the survey says who)."""
     supplied_flags: tuple[str, ...] | None = None
     """Set when the agent entered the contact: what the checks flagged (maybe nothing)."""
+    origin: Origin | None = None
+    """How the contact came, when not as `supplied_flags` says (an agent code)."""
+    replaces: str | None = None
+    """A correction: the invitation this one replaces, and how many corrections it makes."""
+    corrections: int = 0
+    invitation_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,18 @@ published event or a log record.
 """
 
 from services.invitations.handlers.commands import (
+    AgentInvitation,
     Erasure,
+    Resent,
     Supplied,
     agent_code,
+    agent_invitations,
     change_participation,
     erase_client,
+    funnel,
     open_requests,
     phone_task_step,
+    resend_invitation,
     supply_clients,
     unsubscribe,
 )
@@ -31,19 +36,24 @@ from services.invitations.handlers.timers import run_compliance, run_invitation_
 
 __all__ = [
     "TEMPLATES",
+    "AgentInvitation",
     "Context",
     "Erasure",
     "NotFoundError",
+    "Resent",
     "Supplied",
     "agent_code",
+    "agent_invitations",
     "agent_upserted",
     "change_participation",
     "dispatcher",
     "erase_client",
+    "funnel",
     "lead_assigned",
     "open_requests",
     "phone_task_step",
     "removal_completed",
+    "resend_invitation",
     "run_compliance",
     "run_invitation_timers",
     "supply_clients",

@@ -3,10 +3,20 @@ codes, contact requests, phone-survey tasks, unsubscribing and erasure."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 
+from services.invitations.domain.corrections import (
+    WRONG_EMAIL,
+    Correctable,
+    Origin,
+    check_resend,
+    masked,
+)
+from services.invitations.domain.funnel import InvitedFunnel, invited_funnel
 from services.invitations.domain.model import (
     AddressedProperty,
     Agent,
@@ -24,6 +34,7 @@ from services.invitations.domain.model import (
     claim,
     clients_reached,
     complete,
+    expires_at,
     mode_change,
     phone_offer,
     plan_representation,
@@ -41,7 +52,10 @@ from shared.contracts.erasures import ErasureRequested
 from shared.contracts.participation import ParticipationMode, ParticipationReason
 from shared.mailer import forget_mail_to
 from shared.metrics import TRUST_SIGNALS
+from shared.period import Period
 from shared.uow import UnitOfWork
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -147,7 +161,9 @@ async def agent_code(
                 ctx, repo, agent, transaction_id, [client], listed=len(roll.names)
             )
             representation = Representation(transaction, agent_id, side, [client])
-            offer = survey_offer(representation, agent, client, flags[client])
+            offer = replace(
+                survey_offer(representation, agent, client, flags[client]), origin=Origin.CODE
+            )
             if not (await issue(uow, ctx, repo, [offer]))[0]:
                 raise RefusedError(
                     "already_invited", "this client was already invited for that transaction"
@@ -155,6 +171,140 @@ async def agent_code(
             request = await _answer(uow, repo, request, reached)
             return Supplied(transaction_id, 1, 0, still_missing(request, roll))
     raise NotFoundError("no closed transaction of yours at that road name and postcode")
+
+
+@dataclass(frozen=True)
+class Resent:
+    """A correction: the invitation cancelled and the one sent in its place."""
+
+    cancelled_invitation_id: str
+    invitation_id: str
+    transaction_id: str
+    expires_at: datetime
+
+
+async def resend_invitation(
+    uow: UnitOfWork, ctx: Context, agent_id: str, invitation_id: str, email: str
+) -> Resent:
+    """Cancel one client's invitation sent to a wrong email and send a new one (new PIN and
+    link) to the corrected address: the cancellation reaches reviews as
+    `invitation.cancelled.v1` (reason `wrong_email`), so the old PIN and link stop working
+    there. The corrected address is checked like any contact the agent enters."""
+    repo = repository(uow)
+    agent = await repo.agent(agent_id, for_update=True)  # serialises the agent's contacts
+    found = await repo.agent_invitation(invitation_id, agent_id, for_update=True)
+    if agent is None or found is None:
+        raise NotFoundError(f"no invitation {invitation_id} of yours")
+    stored, row = found
+    check_may_invite(agent.mode, active=agent.active)
+    check_resend(
+        Correctable(
+            stored.survey,
+            stored.invitation.channel,
+            stored.invitation.status,
+            row["corrections"],
+            stored.client_index,
+        ),
+        repo.indexes(email),
+    )
+    transaction = await repo.transaction(stored.transaction_id or "")
+    if transaction is None:
+        raise NotFoundError(f"no closed transaction of yours for invitation {invitation_id}")
+    transaction_id = transaction.transaction_id
+    side = await repo.representation_side(transaction_id, agent_id)
+    if side is None:  # the agent's invitation for a closing comes from their side of it
+        raise NotFoundError(f"no closed transaction of yours for invitation {invitation_id}")
+    new_id = str(uuid.uuid4())
+    await repo.mark_replaced(invitation_id, new_id)
+    await close(uow, repo, stored, InvitationStatus.CANCELLED, WRONG_EMAIL)
+    name = stored.client.name if stored.client else email.split("@")[0]
+    client = ClientContact(name, email, None)
+    _, roll = await _request_and_roll(repo, transaction_id, agent_id)
+    flags = await _checked_contacts(
+        ctx, repo, agent, transaction_id, [client], listed=len(roll.names)
+    )
+    offer = replace(
+        survey_offer(Representation(transaction, agent_id, side, [client]), agent, client),
+        supplied_flags=flags[client],
+        origin=Origin(row["origin"]) if row["origin"] else None,
+        replaces=invitation_id,
+        corrections=row["corrections"] + 1,
+        invitation_id=new_id,
+    )
+    if not (await issue(uow, ctx, repo, [offer]))[0]:
+        raise RefusedError(
+            "not_sent",
+            "this address unsubscribed from survey emails, or this client was invited at it before",
+        )
+    logger.info("invitation %s re-sent as %s", invitation_id, new_id)
+    return Resent(invitation_id, new_id, transaction_id, expires_at(uow.now, ctx.policy))
+
+
+@dataclass(frozen=True)
+class AgentInvitation:
+    """One of the agent's invitations as the agent may see it."""
+
+    invitation_id: str
+    transaction_id: str | None
+    channel: str
+    origin: str
+    client_name: str | None
+    email: str | None
+    status: str
+    issued_at: datetime
+    expires_at: datetime
+    replaces: str | None
+    replaced_by: str | None
+    resendable: bool
+
+
+async def agent_invitations(
+    uow: UnitOfWork, agent_id: str, transaction_id: str | None, limit: int
+) -> list[AgentInvitation]:
+    """The agent's invitations for closings; an address is shown in full only to the agent who
+    entered it (SYSTEM.md: client contact never shown to anyone but the agent who supplied it)."""
+    found = []
+    for stored, row in await repository(uow).invitations_of_agent(agent_id, transaction_id, limit):
+        origin = row["origin"] or (Origin.AGENT if row["supplied_by_agent"] else Origin.MLS)
+        email = stored.client.email if stored.client else None
+        try:
+            check_resend(
+                Correctable(
+                    stored.survey,
+                    stored.invitation.channel,
+                    stored.invitation.status,
+                    row["corrections"],
+                    stored.client_index,
+                ),
+                [],
+            )
+            resendable = True
+        except RefusedError:
+            resendable = False
+        found.append(
+            AgentInvitation(
+                invitation_id=stored.invitation.invitation_id,
+                transaction_id=stored.transaction_id,
+                channel=stored.invitation.channel,
+                origin=str(origin),
+                client_name=stored.client.name if stored.client else None,
+                email=email if row["supplied_by_agent"] or email is None else masked(email),
+                status=stored.invitation.status.value,
+                issued_at=stored.invitation.issued_at,
+                expires_at=stored.invitation.expires_at,
+                replaces=row["replaces"],
+                replaced_by=row["replaced_by"],
+                resendable=resendable,
+            )
+        )
+    return found
+
+
+async def funnel(uow: UnitOfWork, agent_id: str, period: Period) -> InvitedFunnel:
+    """The invitations part of the agent's funnel: closings in the period, their clients,
+    and how many were invited by each route (docs/design.md 1.10)."""
+    closings = await repository(uow).funnel_closings(agent_id, period.start, period.end)
+    return invited_funnel(closings)
 
 
 async def open_requests(

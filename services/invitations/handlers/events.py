@@ -14,6 +14,7 @@ from services.invitations.domain.model import (
 )
 from services.invitations.handlers.context import Context, repository
 from services.invitations.handlers.issuing import announce, plan, removal_survey
+from services.invitations.handlers.mails import thank_client
 from shared.contracts import (
     AGENT_UPSERTED,
     LEAD_ASSIGNED,
@@ -23,7 +24,7 @@ from shared.contracts import (
 from shared.contracts.leads import LeadAssigned
 from shared.contracts.mls import AgentUpserted, TransactionClosed
 from shared.contracts.removals import RemovalCompleted
-from shared.contracts.reviews import SurveyAnswered
+from shared.contracts.reviews import Channel, SurveyAnswered
 from shared.messaging import Delivery, EventDispatcher
 from shared.topics import Topic
 from shared.uow import UnitOfWork
@@ -38,7 +39,7 @@ def dispatcher(ctx: Context) -> EventDispatcher:
     routes.on_batch(Topic.MLS_TRANSACTIONS)(partial(transactions_closed, ctx=ctx))
     routes.on(LEAD_ASSIGNED)(partial(lead_assigned, ctx=ctx))
     routes.on(REMOVAL_COMPLETED)(partial(removal_completed, ctx=ctx))
-    routes.on(SURVEY_ANSWERED)(survey_answered)
+    routes.on(SURVEY_ANSWERED)(partial(survey_answered, ctx=ctx))
     return routes
 
 
@@ -123,6 +124,9 @@ async def removal_completed(event: RemovalCompleted, uow: UnitOfWork, ctx: Conte
     )
 
 
-async def survey_answered(event: SurveyAnswered, uow: UnitOfWork) -> None:
-    if await repository(uow).mark_answered(event.invitation_id, event.answered_at):
+async def survey_answered(event: SurveyAnswered, uow: UnitOfWork, ctx: Context) -> None:
+    repo = repository(uow)
+    if await repo.mark_answered(event.invitation_id, event.answered_at):
         logger.info("invitation %s answered (%s)", event.invitation_id, event.channel.value)
+        if event.channel is Channel.EMAIL:
+            await thank_client(uow, ctx, repo, event)

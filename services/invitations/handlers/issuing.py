@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
+from services.invitations.domain.corrections import Origin
 from services.invitations.domain.model import (
     Agent,
     ClientContact,
@@ -209,7 +210,7 @@ async def announce(
 
 def _draft(uow: UnitOfWork, ctx: Context, offer: SurveyOffer, client_index: str) -> Draft:
     hasher = ctx.hasher
-    invitation_id = str(uuid.uuid4())
+    invitation_id = offer.invitation_id or str(uuid.uuid4())
     # the link names its invitation under a MAC, so reviews can answer "being prepared" to a
     # client faster than the invitation event
     pin, token, unsubscribe_token = new_pin(), hasher.link_token(invitation_id), new_token()
@@ -228,6 +229,9 @@ def _draft(uow: UnitOfWork, ctx: Context, offer: SurveyOffer, client_index: str)
         token_hash=hasher.token_hash(token),
         unsubscribe_hash=hasher.token_hash(unsubscribe_token),
         supplied_flags=offer.supplied_flags,
+        origin=offer.origin,
+        replaces=offer.replaces,
+        corrections=offer.corrections,
     )
     return Draft(offer, invitation, pin, token, unsubscribe_token)
 
@@ -248,7 +252,12 @@ def _new_invitation(
     token_hash: str | None = None,
     unsubscribe_hash: str | None = None,
     supplied_flags: tuple[str, ...] | None = None,
+    origin: Origin | None = None,
+    replaces: str | None = None,
+    corrections: int = 0,
 ) -> NewInvitation:
+    supplied = supplied_flags is not None
+    origin = origin or (Origin.AGENT if supplied else Origin.MLS)
     return NewInvitation(
         invitation_id=invitation_id or str(uuid.uuid4()),
         agent_id=agent_id,
@@ -264,8 +273,11 @@ def _new_invitation(
         pin_hash=pin_hash,
         token_hash=token_hash,
         unsubscribe_hash=unsubscribe_hash,
-        supplied_by_agent=supplied_flags is not None,
+        supplied_by_agent=supplied,
         trust_flags=supplied_flags or (),
+        origin=origin.value,
+        replaces=replaces,
+        corrections=corrections,
     )
 
 

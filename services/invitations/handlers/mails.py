@@ -1,8 +1,9 @@
 """The mails the invitations service sends: the client's invitation and reminder (with RFC 8058
-one-click unsubscribe), and the agent's contact request, reminder and opt-out notice."""
+one-click unsubscribe), the client's thank-you with the link to their review's state, and the agent's contact request, reminder and opt-out notice."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -21,9 +22,13 @@ from services.invitations.repository import (
     NewInvitation,
     StoredInvitation,
 )
+from shared.contracts.reviews import SurveyAnswered
 from shared.crypto import new_token
 from shared.mailer import QueuedMail, RenderedMail
+from shared.portal import clients_page, participation_page
 from shared.uow import UnitOfWork
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -109,13 +114,43 @@ async def mail_agent(
         city=transaction.city,
         closed_on=_day(transaction.closed_at),
         deadline_on=_day(request.deadline),
-        portal_url=f"{ctx.portal_url}/api/v1/transactions/{transaction.transaction_id}/clients",
+        portal_url=clients_page(ctx.portal_url),
+        participation_url=participation_page(ctx.portal_url),
     )
     await uow.send_mail(
         to=agent.email,
         mail=mail,
         dedupe_key=f"{template}:{transaction.transaction_id}:{agent.agent_id}",
     )
+
+
+async def thank_client(
+    uow: UnitOfWork, ctx: Context, repo: InvitationsRepository, event: SurveyAnswered
+) -> None:
+    """The thank-you mail carries the client's lasting link to their review's state
+    (docs/design.md 1.10): reviews shows it, this service alone knows the address."""
+    found = await repo.agent_invitation(event.invitation_id, event.agent_id)
+    if found is None:
+        return
+    stored, _ = found
+    client = stored.client
+    if client is None or client.email is None:
+        return  # erased
+    if not may_mail(stored.client_index, await repo.suppressed_among([stored.client_index])):
+        return
+    try:
+        token = ctx.hasher.status_token(event.review_id)
+    except ValueError:
+        logger.warning("survey.answered names review %r: no status link", event.review_id)
+        return
+    agent = await repo.agent(event.agent_id)
+    mail = ctx.templates.render(
+        "client_thanks",
+        client_name=client.name,
+        agent_name=agent.name if agent else "your agent",
+        status_url=f"{ctx.survey_base_url}/review-status?token={token}",
+    )
+    await uow.send_mail(to=client.email, mail=mail, dedupe_key=f"thanks:{event.invitation_id}")
 
 
 def _unsubscribe_url(ctx: Context, token: str) -> str:

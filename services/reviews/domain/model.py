@@ -221,6 +221,8 @@ class Review:
     entered_by: str | None
     erased_at: datetime | None = None
     signals: list[str] = field(default_factory=list)
+    resubmissions: int = 0
+    resubmitted_at: datetime | None = None
 
 
 @dataclass(frozen=True)
