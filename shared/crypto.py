@@ -133,6 +133,7 @@ class SecretHasher:
         self._link_keys = [_derive(old, b"survey-link-mac-v1") for old in peppers]
         self._link_key = self._link_keys[0]
         self._address_key = _derive(pepper, b"network-address-v1")
+        self._status_keys = [_derive(old, b"review-status-mac-v1") for old in peppers]
 
     def link_token(self, invitation_id: str) -> str:
         """A link token `<invitation id>.<128-bit nonce>.<HMAC-SHA256>` (URL-safe). The MAC
@@ -163,6 +164,32 @@ class SecretHasher:
 
     def _link_mac(self, signed: str, key: bytes | None = None) -> str:
         return _b64(hmac.new(key or self._link_key, signed.encode(), hashlib.sha256).digest())
+
+    def status_token(self, review_id: str) -> str:
+        """The lasting link token of a review's status page for its client: `<review id>.<MAC>`
+        (no expiry: the client may look again months later). Invitations (which mails the
+        thank-you) and reviews (which shows the page) derive the key from the same pepper."""
+        if not review_id or LINK_SEPARATOR in review_id or len(review_id) > MAX_LINKED_ID:
+            raise ValueError("a review id for a status link is 1-64 characters without '.'")
+        return f"{review_id}{LINK_SEPARATOR}{self._status_mac(review_id, self._status_keys[0])}"
+
+    def status_review(self, token: str) -> str | None:
+        """The review a status token opens when its MAC is ours (under any pepper); else None."""
+        review_id, separator, mac = token.rpartition(LINK_SEPARATOR)
+        if not (separator and review_id and mac) or len(review_id) > MAX_LINKED_ID:
+            return None
+        if LINK_SEPARATOR in review_id:
+            return None
+        if not any(
+            hmac.compare_digest(mac.encode(), self._status_mac(review_id, key).encode())
+            for key in self._status_keys
+        ):
+            return None
+        return review_id
+
+    @staticmethod
+    def _status_mac(review_id: str, key: bytes) -> str:
+        return _b64(hmac.new(key, review_id.encode(), hashlib.sha256).digest())
 
     def address_hash(self, address: str) -> str:
         """A network address, compared without being stored (trust signals, design.md 3.3)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Annotated, TypeVar
 from urllib.parse import parse_qs
 
@@ -26,6 +27,7 @@ from shared.auth import Principal, Role, require_roles
 from shared.contracts.base import UtcDatetime
 from shared.contracts.participation import ParticipationMode
 from shared.http import ProblemError
+from shared.period import PeriodError, period
 from shared.runtime import ServiceRuntime, runtime_of
 from shared.uow import UnitOfWork
 
@@ -39,7 +41,21 @@ Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 
 T = TypeVar("T")
 
-CONFLICTS = frozenset({"opted_out", "inactive", "already_invited", "task_claimed", "task_closed"})
+CONFLICTS = frozenset(
+    {
+        "opted_out",
+        "inactive",
+        "already_invited",
+        "task_claimed",
+        "task_closed",
+        "not_a_closing",
+        "not_email",
+        "already_answered",
+        "not_open",
+        "too_many_resends",
+        "not_sent",
+    }
+)
 
 
 class Body(BaseModel):
@@ -148,6 +164,77 @@ class CodeResult(BaseModel):
     transaction_id: str
     status: str = Field(description="`sent`: the client was emailed the PIN and link.")
     clients_missing: list[MissingClientView] = Field(description=CLIENTS_MISSING)
+
+
+class ResendBody(Body):
+    email: EmailStr = Field(
+        description="The client's right address: a new PIN and link go there.",
+        examples=["pat.doe@example.com"],
+    )
+
+
+class ResentView(BaseModel):
+    cancelled_invitation_id: str = Field(
+        description="The invitation sent to the wrong address: cancelled, its PIN and link no "
+        "longer work."
+    )
+    invitation_id: str = Field(description="The new invitation, sent to the corrected address.")
+    transaction_id: str
+    expires_at: UtcDatetime = Field(description="When the new PIN expires.")
+    status: str = Field(default="sent", description="`sent`: the client was emailed.")
+
+
+class AgentInvitationView(BaseModel):
+    invitation_id: str
+    transaction_id: str | None
+    channel: str = Field(description="`email` (PIN and link) or `phone` (a phone survey).")
+    origin: str = Field(
+        description="How the contact came: `mls` (the MLS listed it), `agent` (you supplied "
+        "it) or `code` (an agent code)."
+    )
+    client_name: str | None = Field(description="Null once the client was erased.")
+    email: str | None = Field(
+        description="The address it went to: in full when you entered it, otherwise masked "
+        "(`p…@example.com`): client contacts are shown only to the agent who supplied them."
+    )
+    status: str = Field(
+        description="`open`, `done` (answered, or a phone survey made), `expired` or `cancelled`."
+    )
+    issued_at: UtcDatetime
+    expires_at: UtcDatetime
+    replaces: str | None = Field(description="The invitation this one corrected.")
+    replaced_by: str | None = Field(description="The invitation that corrected this one.")
+    resendable: bool = Field(
+        description="Whether `POST /invitations/{invitation_id}/resend` would take it now."
+    )
+
+
+class AgentInvitationList(BaseModel):
+    items: list[AgentInvitationView]
+
+
+class InvitedCounts(BaseModel):
+    email: int = Field(description="Clients invited by email (from the MLS or from you).")
+    phone: int = Field(description="Clients given a phone survey.")
+    code: int = Field(description="Clients invited with an agent code.")
+    total: int
+
+
+class InvitedFunnelView(BaseModel):
+    """The invitations part of the agent's funnel. A client whose invitation was re-sent to a
+    corrected email counts once."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    agent_id: str
+    from_: UtcDatetime = Field(alias="from", description="Start of the period (inclusive).")
+    to: UtcDatetime = Field(description="End of the period (exclusive).")
+    closings: int = Field(description="Your sides of closings whose `closed_at` is in the period.")
+    clients: int = Field(
+        description="Their clients: those the MLS listed, or as many as were invited if more."
+    )
+    invited: InvitedCounts
+    not_invited: int = Field(description="Clients of these closings not invited (yet).")
 
 
 class PhoneTaskView(BaseModel):
@@ -262,6 +349,87 @@ async def generate_code(
         transaction_id=sent.transaction_id,
         status="sent",
         clients_missing=_missing(sent.still_missing),
+    )
+
+
+@router.get("/agents/{agent_id}/invitations", response_model=AgentInvitationList)
+async def agent_invitations(
+    agent_id: str,
+    agent: Agent,
+    runtime: Runtime,
+    transaction_id: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> AgentInvitationList:
+    """Your clients' survey invitations for closings, newest first (of one closing with
+    `transaction_id`), with the address each went to and whether it can be re-sent."""
+    _own(agent, agent_id)
+    async with runtime.unit_of_work() as uow:
+        found = await handlers.agent_invitations(uow, agent_id, transaction_id, limit)
+    return AgentInvitationList(
+        items=[AgentInvitationView(**vars(invitation)) for invitation in found]
+    )
+
+
+@router.post("/invitations/{invitation_id}/resend", status_code=201, response_model=ResentView)
+async def resend_invitation(
+    invitation_id: str, body: ResendBody, agent: Agent, runtime: Runtime
+) -> ResentView:
+    """Cancel one client's invitation sent to a wrong email and send a new one (new PIN and
+    link) to the corrected address; the old PIN and link stop working. 404 for an invitation
+    not yours; 409 `already_answered`, `not_open`, `not_email`, `not_a_closing`,
+    `too_many_resends` (twice per client at most) or `not_sent` (the address unsubscribed or
+    was invited before); 422 `same_email`, or the checks on an address you enter
+    (`own_mail_domain`, `disposable_address`)."""
+    resent = await _run(
+        runtime,
+        lambda uow: handlers.resend_invitation(uow, agent.sub, invitation_id, str(body.email)),
+    )
+    return ResentView(
+        cancelled_invitation_id=resent.cancelled_invitation_id,
+        invitation_id=resent.invitation_id,
+        transaction_id=resent.transaction_id,
+        expires_at=resent.expires_at,
+    )
+
+
+@router.get("/agents/{agent_id}/funnel", response_model=InvitedFunnelView)
+async def agent_funnel(
+    agent_id: str,
+    agent: Agent,
+    runtime: Runtime,
+    start: Annotated[
+        datetime | None,
+        Query(alias="from", description="Start of the period (RFC 3339, inclusive)."),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        Query(alias="to", description="End of the period (RFC 3339, exclusive); default now."),
+    ] = None,
+) -> InvitedFunnelView:
+    """Your funnel's first part over a period of closings (default: the 90 days up to now):
+    closings -> clients -> invited by email, by phone, by agent code. The rest of the funnel
+    (answered, negative, shown publicly) is `GET /api/v1/agents/{agent_id}/funnel` of the
+    reviews service, over the same period."""
+    _own(agent, agent_id)
+    async with runtime.unit_of_work() as uow:
+        try:
+            chosen = period(start, end, uow.now)
+        except PeriodError as exc:
+            raise ProblemError(422, "Unprocessable Content", str(exc), code="bad_period") from exc
+        counted = await handlers.funnel(uow, agent_id, chosen)
+    return InvitedFunnelView(
+        agent_id=agent_id,
+        from_=chosen.start,
+        to=chosen.end,
+        closings=counted.closings,
+        clients=counted.clients,
+        invited=InvitedCounts(
+            email=counted.email,
+            phone=counted.phone,
+            code=counted.code,
+            total=counted.invited,
+        ),
+        not_invited=counted.not_invited,
     )
 
 

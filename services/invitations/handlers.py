@@ -14,6 +14,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
+from services.invitations.domain.corrections import (
+    WRONG_EMAIL,
+    Correctable,
+    Origin,
+    check_resend,
+    masked,
+)
+from services.invitations.domain.funnel import InvitedFunnel, invited_funnel
 from services.invitations.domain.model import (
     AddressedProperty,
     ClientContact,
@@ -86,6 +94,8 @@ from shared.crypto import SecretHasher, new_pin, new_token
 from shared.mailer import QueuedMail, RenderedMail, Templates, forget_mail_to
 from shared.messaging import Delivery, EventDispatcher
 from shared.metrics import TRUST_SIGNALS
+from shared.period import Period
+from shared.portal import clients_page, participation_page
 from shared.topics import Topic
 from shared.uow import UnitOfWork
 
@@ -228,8 +238,41 @@ async def removal_completed(event: RemovalCompleted, uow: UnitOfWork) -> None:
 
 @dispatcher.on(SURVEY_ANSWERED)
 async def survey_answered(event: SurveyAnswered, uow: UnitOfWork) -> None:
-    if await repository(uow).mark_answered(event.invitation_id, event.answered_at):
+    repo = repository(uow)
+    if await repo.mark_answered(event.invitation_id, event.answered_at):
         logger.info("invitation %s answered (%s)", event.invitation_id, event.channel.value)
+        if event.channel is Channel.EMAIL:
+            await _thank_client(uow, repo, event)
+
+
+async def _thank_client(
+    uow: UnitOfWork, repo: InvitationsRepository, event: SurveyAnswered
+) -> None:
+    """The thank-you mail carries the client's lasting link to their review's state
+    (docs/design.md 1.10): reviews shows it, this service alone knows the address."""
+    found = await repo.agent_invitation(event.invitation_id, event.agent_id)
+    if found is None:
+        return
+    stored, _ = found
+    client = stored.client
+    if client is None or client.email is None:
+        return  # erased
+    if not may_mail(stored.client_index, await repo.suppressed_among([stored.client_index])):
+        return
+    ctx = context()
+    try:
+        token = ctx.hasher.status_token(event.review_id)
+    except ValueError:
+        logger.warning("survey.answered names review %r: no status link", event.review_id)
+        return
+    agent = await repo.agent(event.agent_id)
+    mail = ctx.templates.render(
+        "client_thanks",
+        client_name=client.name,
+        agent_name=agent.name if agent else "your agent",
+        status_url=f"{ctx.survey_base_url}/review-status?token={token}",
+    )
+    await uow.send_mail(to=client.email, mail=mail, dedupe_key=f"thanks:{event.invitation_id}")
 
 
 # commands
@@ -326,7 +369,9 @@ async def agent_code(
                 repo, agent, transaction_id, [client], listed=len(roll.names)
             )
             representation = Representation(transaction, agent_id, side, [client])
-            offer = _survey_offer(representation, agent, client, flags[client])
+            offer = replace(
+                _survey_offer(representation, agent, client, flags[client]), origin=Origin.CODE
+            )
             if not (await _issue(uow, repo, [offer]))[0]:
                 raise RefusedError(
                     "already_invited", "this client was already invited for that transaction"
@@ -334,6 +379,137 @@ async def agent_code(
             request = await _answer(uow, repo, request, reached)
             return Supplied(transaction_id, 1, 0, still_missing(request, roll))
     raise NotFoundError("no closed transaction of yours at that road name and postcode")
+
+
+@dataclass(frozen=True)
+class Resent:
+    """A correction: the invitation cancelled and the one sent in its place."""
+
+    cancelled_invitation_id: str
+    invitation_id: str
+    transaction_id: str
+    expires_at: datetime
+
+
+async def resend_invitation(
+    uow: UnitOfWork, agent_id: str, invitation_id: str, email: str
+) -> Resent:
+    """Cancel one client's invitation sent to a wrong email and send a new one (new PIN and
+    link) to the corrected address: the cancellation reaches reviews as
+    `invitation.cancelled.v1` (reason `wrong_email`), so the old PIN and link stop working
+    there. The corrected address is checked like any contact the agent enters."""
+    repo = repository(uow)
+    agent = await repo.agent(agent_id, for_update=True)  # serialises the agent's contacts
+    found = await repo.agent_invitation(invitation_id, agent_id, for_update=True)
+    if agent is None or found is None:
+        raise NotFoundError(f"no invitation {invitation_id} of yours")
+    stored, row = found
+    check_may_invite(agent.mode, active=agent.active)
+    check_resend(
+        Correctable(
+            stored.survey,
+            stored.invitation.channel,
+            stored.invitation.status,
+            row["corrections"],
+            stored.client_index,
+        ),
+        repo.indexes(email),
+    )
+    transaction = await repo.transaction(stored.transaction_id or "")
+    if transaction is None:
+        raise NotFoundError(f"no closed transaction of yours for invitation {invitation_id}")
+    transaction_id = transaction.transaction_id
+    side = await repo.representation_side(transaction_id, agent_id)
+    assert side is not None  # the agent's invitation for this closing came from their side
+    new_id = str(uuid.uuid4())
+    await repo.mark_replaced(invitation_id, new_id)
+    await _close(uow, repo, stored, InvitationStatus.CANCELLED, WRONG_EMAIL)
+    name = stored.client.name if stored.client else email.split("@")[0]
+    client = ClientContact(name, email, None)
+    _, roll = await _request_and_roll(repo, transaction_id, agent_id)
+    flags = await _checked_contacts(repo, agent, transaction_id, [client], listed=len(roll.names))
+    offer = replace(
+        _survey_offer(Representation(transaction, agent_id, side, [client]), agent, client),
+        supplied_flags=flags[client],
+        origin=Origin(row["origin"]) if row["origin"] else None,
+        replaces=invitation_id,
+        corrections=row["corrections"] + 1,
+        invitation_id=new_id,
+    )
+    if not (await _issue(uow, repo, [offer]))[0]:
+        raise RefusedError(
+            "not_sent",
+            "this address unsubscribed from survey emails, or this client was invited at it before",
+        )
+    logger.info("invitation %s re-sent as %s", invitation_id, new_id)
+    return Resent(invitation_id, new_id, transaction_id, expires_at(uow.now, context().policy))
+
+
+@dataclass(frozen=True)
+class AgentInvitation:
+    """One of the agent's invitations as the agent may see it."""
+
+    invitation_id: str
+    transaction_id: str | None
+    channel: str
+    origin: str
+    client_name: str | None
+    email: str | None
+    status: str
+    issued_at: datetime
+    expires_at: datetime
+    replaces: str | None
+    replaced_by: str | None
+    resendable: bool
+
+
+async def agent_invitations(
+    uow: UnitOfWork, agent_id: str, transaction_id: str | None, limit: int
+) -> list[AgentInvitation]:
+    """The agent's invitations for closings; an address is shown in full only to the agent who
+    entered it (SYSTEM.md: client contact never shown to anyone but the agent who supplied it)."""
+    found = []
+    for stored, row in await repository(uow).invitations_of_agent(agent_id, transaction_id, limit):
+        origin = row["origin"] or (Origin.AGENT if row["supplied_by_agent"] else Origin.MLS)
+        email = stored.client.email if stored.client else None
+        try:
+            check_resend(
+                Correctable(
+                    stored.survey,
+                    stored.invitation.channel,
+                    stored.invitation.status,
+                    row["corrections"],
+                    stored.client_index,
+                ),
+                [],
+            )
+            resendable = True
+        except RefusedError:
+            resendable = False
+        found.append(
+            AgentInvitation(
+                invitation_id=stored.invitation.invitation_id,
+                transaction_id=stored.transaction_id,
+                channel=stored.invitation.channel,
+                origin=str(origin),
+                client_name=stored.client.name if stored.client else None,
+                email=email if row["supplied_by_agent"] or email is None else masked(email),
+                status=stored.invitation.status.value,
+                issued_at=stored.invitation.issued_at,
+                expires_at=stored.invitation.expires_at,
+                replaces=row["replaces"],
+                replaced_by=row["replaced_by"],
+                resendable=resendable,
+            )
+        )
+    return found
+
+
+async def funnel(uow: UnitOfWork, agent_id: str, period: Period) -> InvitedFunnel:
+    """The invitations part of the agent's funnel: closings in the period, their clients,
+    and how many were invited by each route (docs/design.md 1.10)."""
+    closings = await repository(uow).funnel_closings(agent_id, period.start, period.end)
+    return invited_funnel(closings)
 
 
 async def open_requests(
@@ -514,6 +690,12 @@ class SurveyOffer:
     """A hand-off's new agent, when the roster names them (the survey says who)."""
     supplied_flags: tuple[str, ...] | None = None
     """Set when the agent entered the contact: what the checks flagged (maybe nothing)."""
+    origin: Origin | None = None
+    """How the contact came, when not as `supplied_flags` says (an agent code)."""
+    replaces: str | None = None
+    """A correction: the invitation this one replaces, and how many corrections it makes."""
+    corrections: int = 0
+    invitation_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -666,7 +848,7 @@ async def _issue(
 
 def _draft(uow: UnitOfWork, offer: SurveyOffer, client_index: str) -> _Draft:
     hasher = context().hasher
-    invitation_id = str(uuid.uuid4())
+    invitation_id = offer.invitation_id or str(uuid.uuid4())
     # the link names its invitation under a MAC, so reviews can answer "being prepared" to a
     # client faster than the invitation event
     pin, token, unsubscribe_token = new_pin(), hasher.link_token(invitation_id), new_token()
@@ -684,6 +866,9 @@ def _draft(uow: UnitOfWork, offer: SurveyOffer, client_index: str) -> _Draft:
         token_hash=hasher.token_hash(token),
         unsubscribe_hash=hasher.token_hash(unsubscribe_token),
         supplied_flags=offer.supplied_flags,
+        origin=offer.origin,
+        replaces=offer.replaces,
+        corrections=offer.corrections,
     )
     return _Draft(offer, invitation, pin, token, unsubscribe_token)
 
@@ -749,7 +934,12 @@ def _new_invitation(
     token_hash: str | None = None,
     unsubscribe_hash: str | None = None,
     supplied_flags: tuple[str, ...] | None = None,
+    origin: Origin | None = None,
+    replaces: str | None = None,
+    corrections: int = 0,
 ) -> NewInvitation:
+    supplied = supplied_flags is not None
+    origin = origin or (Origin.AGENT if supplied else Origin.MLS)
     return NewInvitation(
         invitation_id=invitation_id or str(uuid.uuid4()),
         agent_id=agent_id,
@@ -765,8 +955,11 @@ def _new_invitation(
         pin_hash=pin_hash,
         token_hash=token_hash,
         unsubscribe_hash=unsubscribe_hash,
-        supplied_by_agent=supplied_flags is not None,
+        supplied_by_agent=supplied,
         trust_flags=supplied_flags or (),
+        origin=origin.value,
+        replaces=replaces,
+        corrections=corrections,
     )
 
 
@@ -867,7 +1060,8 @@ async def _mail_agent(
         city=transaction.city,
         closed_on=_day(transaction.closed_at),
         deadline_on=_day(request.deadline),
-        portal_url=f"{ctx.portal_url}/api/v1/transactions/{transaction.transaction_id}/clients",
+        portal_url=clients_page(ctx.portal_url),
+        participation_url=participation_page(ctx.portal_url),
     )
     await uow.send_mail(
         to=agent.email,

@@ -10,6 +10,7 @@ from datetime import datetime
 
 import asyncpg
 
+from services.invitations.domain.funnel import ClosingCount
 from services.invitations.domain.model import (
     ClientContact,
     ContactRequest,
@@ -69,6 +70,9 @@ class NewInvitation:
     unsubscribe_hash: str | None = None
     supplied_by_agent: bool = False
     trust_flags: tuple[str, ...] = ()
+    origin: str = "mls"
+    replaces: str | None = None
+    corrections: int = 0
 
 
 @dataclass(frozen=True)
@@ -323,13 +327,15 @@ class InvitationsRepository:
         rows = await self.conn.fetch(
             """INSERT INTO invitations (invitation_id, agent_id, survey, channel, transaction_id,
                    lead_id, removal_reason, client_index, contact_sealed, pin_hash, token_hash,
-                   unsubscribe_hash, issued_at, expires_at, supplied_by_agent, trust_flags)
+                   unsubscribe_hash, issued_at, expires_at, supplied_by_agent, trust_flags,
+                   origin, replaces, corrections)
                SELECT i, a, s, c, t, l, r, x, cs, p, tk, u, ia, ea, sa,
-                   coalesce(string_to_array(nullif(f, ''), ','), '{}')
+                   coalesce(string_to_array(nullif(f, ''), ','), '{}'), o, rp, co
                FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                    $6::text[], $7::text[], $8::text[], $9::bytea[], $10::text[], $11::text[],
                    $12::text[], $13::timestamptz[], $14::timestamptz[], $15::boolean[],
-                   $16::text[]) AS n(i, a, s, c, t, l, r, x, cs, p, tk, u, ia, ea, sa, f)
+                   $16::text[], $17::text[], $18::text[], $19::integer[])
+                   AS n(i, a, s, c, t, l, r, x, cs, p, tk, u, ia, ea, sa, f, o, rp, co)
                ON CONFLICT DO NOTHING RETURNING invitation_id""",
             [n.invitation_id for n in news],
             [n.agent_id for n in news],
@@ -347,6 +353,9 @@ class InvitationsRepository:
             [n.expires_at for n in news],
             [n.supplied_by_agent for n in news],
             [",".join(n.trust_flags) for n in news],  # unnest cannot take a ragged text[][]
+            [n.origin for n in news],
+            [n.replaces for n in news],
+            [n.corrections for n in news],
         )
         return {row["invitation_id"] for row in rows}
 
@@ -354,7 +363,8 @@ class InvitationsRepository:
         """Blind indexes of the contacts this agent entered for their side of the closing."""
         rows = await self.conn.fetch(
             """SELECT DISTINCT client_index FROM invitations
-               WHERE transaction_id = $1 AND agent_id = $2 AND supplied_by_agent""",
+               WHERE transaction_id = $1 AND agent_id = $2 AND supplied_by_agent
+                 AND replaced_by IS NULL""",
             transaction_id,
             agent_id,
         )
@@ -454,6 +464,71 @@ class InvitationsRepository:
             self._open(row["contact_sealed"]),
             row["client_index"],
         )
+
+    # corrections and the agent's view of their invitations (docs/design.md 1.10)
+
+    async def agent_invitation(
+        self, invitation_id: str, agent_id: str, *, for_update: bool = False
+    ) -> tuple[StoredInvitation, asyncpg.Record] | None:
+        """One of the agent's invitations (None if not theirs), with its raw row."""
+        row = await self.conn.fetchrow(
+            "SELECT * FROM invitations WHERE invitation_id = $1 AND agent_id = $2"
+            + (" FOR UPDATE" if for_update else ""),
+            invitation_id,
+            agent_id,
+        )
+        return (self._stored(row), row) if row else None
+
+    async def mark_replaced(self, invitation_id: str, replaced_by: str) -> None:
+        await self.conn.execute(
+            "UPDATE invitations SET replaced_by = $2 WHERE invitation_id = $1",
+            invitation_id,
+            replaced_by,
+        )
+
+    async def invitations_of_agent(
+        self, agent_id: str, transaction_id: str | None, limit: int
+    ) -> list[tuple[StoredInvitation, asyncpg.Record]]:
+        """The agent's invitations for closings (newest first), of one closing if named."""
+        rows = await self.conn.fetch(
+            """SELECT * FROM invitations
+               WHERE agent_id = $1 AND survey = 'transaction'
+                 AND ($2::text IS NULL OR transaction_id = $2)
+               ORDER BY issued_at DESC, invitation_id LIMIT $3""",
+            agent_id,
+            transaction_id,
+            limit,
+        )
+        return [(self._stored(row), row) for row in rows]
+
+    async def funnel_closings(
+        self, agent_id: str, start: datetime, end: datetime
+    ) -> list[ClosingCount]:
+        """Per side of a closing of the agent's in [start, end): clients listed, and the
+        invitations of its clients not replaced by a correction, by route."""
+        rows = await self.conn.fetch(
+            """SELECT r.clients_sealed,
+                      count(i.invitation_id) FILTER (
+                          WHERE i.channel = 'email' AND i.origin IS DISTINCT FROM 'code') AS email,
+                      count(i.invitation_id) FILTER (WHERE i.channel = 'phone') AS phone,
+                      count(i.invitation_id) FILTER (WHERE i.origin = 'code') AS code
+                 FROM representations r
+                 JOIN transactions t ON t.transaction_id = r.transaction_id
+                 LEFT JOIN invitations i
+                        ON i.transaction_id = r.transaction_id AND i.agent_id = r.agent_id
+                       AND i.survey = 'transaction' AND i.replaced_by IS NULL
+                WHERE r.agent_id = $1 AND t.closed_at >= $2 AND t.closed_at < $3
+                GROUP BY r.transaction_id, r.clients_sealed""",
+            agent_id,
+            start,
+            end,
+        )
+        return [
+            ClosingCount(
+                len(self._clients(row["clients_sealed"])), row["email"], row["phone"], row["code"]
+            )
+            for row in rows
+        ]
 
     # suppression and erasure
 

@@ -10,6 +10,7 @@ from services.invitations.domain.trust import (
     SUPPLIED_CLIENTS_MAX,
     ContactRules,
 )
+from shared.portal import DEFAULT_PORTAL_URL
 from shared.settings import ServiceSettings
 
 
@@ -22,8 +23,9 @@ class InvitationsSettings(ServiceSettings):
     reviews_public_base_url: str = Field(
         default="http://127.0.0.1:8002", description="Survey links point at the reviews service."
     )
-    agent_portal_base_url: str | None = Field(
-        default=None, description="Where agents supply client contacts; defaults to this service."
+    portal_url: str = Field(
+        default=DEFAULT_PORTAL_URL,
+        description="The agent and staff portal: mails to agents and staff link to its pages.",
     )
     compliance_window_days: int = Field(default=14, ge=1)
     agent_reminder_days: int = Field(default=7, ge=1)
@@ -57,7 +59,3 @@ class InvitationsSettings(ServiceSettings):
     @property
     def survey_base_url(self) -> str:
         return self.reviews_public_base_url.rstrip("/")
-
-    @property
-    def portal_url(self) -> str:
-        return (self.agent_portal_base_url or self.base_url).rstrip("/")

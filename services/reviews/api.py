@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 from urllib.parse import parse_qs, urlencode
@@ -15,6 +16,14 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from services.reviews import handlers
+from services.reviews.domain.client_view import ClientStatus, Step, client_view
+from services.reviews.domain.disputes import (
+    REASON_MAX_CHARS,
+    Dispute,
+    DisputeDecision,
+    is_overdue,
+)
+from services.reviews.domain.funnel import reviewed_funnel
 from services.reviews.domain.model import (
     AGENT_VISIBLE,
     InvitationProblem,
@@ -28,6 +37,7 @@ from shared.contracts.base import UtcDatetime
 from shared.contracts.removals import RemovalReason
 from shared.contracts.reviews import CATEGORIES, Channel, Scores
 from shared.http import ProblemError
+from shared.period import PeriodError, period
 from shared.runtime import ServiceRuntime, runtime_of
 from shared.uow import UnitOfWork
 
@@ -109,6 +119,13 @@ def _clean_text(value: str | None) -> str | None:
     return value.strip()
 
 
+def _required_text(value: str) -> str:
+    cleaned = _clean_text(value)
+    if not cleaned:
+        raise ValueError("must not be blank")
+    return cleaned
+
+
 class AnswersBody(Body):
     scores: Scores
     comment: str = Field(default="", max_length=MAX_COMMENT, examples=["Knew the area inside out."])
@@ -140,11 +157,19 @@ class Submitted(BaseModel):
         default="",
         description="What to tell the client: a review in moderation is being checked.",
     )
+    status_url: str | None = Field(
+        default=None,
+        description="The client's lasting link to the review's state (the page; the JSON is "
+        "`GET /api/v1/review-status?token=`); the thank-you mail carries it too.",
+    )
 
     @classmethod
-    def of(cls, review: Review) -> Submitted:
+    def of(cls, review: Review, status_url: str | None = None) -> Submitted:
         return cls(
-            review_id=review.review_id, status=review.state.value, message=_SAID[review.state]
+            review_id=review.review_id,
+            status=review.state.value,
+            message=_SAID[review.state],
+            status_url=status_url,
         )
 
 
@@ -165,6 +190,39 @@ class ResponseBody(Body):
     _clean = field_validator("text")(_clean_text)
 
 
+class ResubmissionBody(AnswersBody):
+    token: str = Field(
+        min_length=3, max_length=200, description="The token of the review's status link."
+    )
+
+
+class ClientReviewView(BaseModel):
+    """A review as its client sees it from the status link."""
+
+    review_id: str
+    status: ClientStatus = Field(
+        description="`held` (a moderator checks it, or the agent may respond first), "
+        "`published`, `rejected` (not published: see `reason`) or `removed` (published, then "
+        "withdrawn by a moderator: see `reason`)."
+    )
+    explanation: str = Field(description="The status in plain words, for the client.")
+    reason: str | None = Field(description="The moderator's reason (rejected or removed).")
+    may_resubmit: bool = Field(
+        description="A rejected review may be edited and sent again once: "
+        "`POST /api/v1/review-status/resubmission`."
+    )
+    agent_name: str
+    submitted_at: UtcDatetime
+    resubmitted_at: UtcDatetime | None
+    response_due_at: UtcDatetime | None = Field(
+        description="While held for the agent's response: when it is published at the latest."
+    )
+    scores: dict[str, int]
+    comment: str
+    display_name: str | None
+    agent_response: str | None
+
+
 class DecisionBody(Body):
     decision: Literal["approve", "reject"]
     reason: str = Field(min_length=1, max_length=1000)
@@ -172,6 +230,76 @@ class DecisionBody(Body):
 
 class WithdrawalBody(Body):
     reason: str = Field(min_length=1, max_length=1000)
+
+
+class DisputeBody(Body):
+    reason: str = Field(
+        min_length=1,
+        max_length=REASON_MAX_CHARS,
+        description="Why the review should not stand (required); the moderator reads it.",
+        examples=["This client never worked with me: the closing names another agent."],
+    )
+
+    _clean = field_validator("reason")(_required_text)
+
+
+class DisputeDecisionBody(Body):
+    decision: DisputeDecision = Field(
+        description="`uphold`: the review stays published. `withdraw`: the review is withdrawn "
+        "(as by `POST /reviews/{review_id}/withdrawal`: scoring and the public stream take it "
+        "down)."
+    )
+    reason: str = Field(
+        min_length=1,
+        max_length=REASON_MAX_CHARS,
+        description="The moderator's answer, which the agent reads (required either way).",
+        examples=["The review is about the agent's service and breaks no rule."],
+    )
+
+    _clean = field_validator("reason")(_required_text)
+
+
+class DisputeView(BaseModel):
+    dispute_id: str
+    review_id: str
+    agent_id: str
+    reason: str = Field(description="The agent's reason.")
+    status: str = Field(
+        description="`open`, `upheld` (the review stays) or `withdrawn` (the review was taken "
+        "down)."
+    )
+    opened_at: UtcDatetime
+    answer_due_at: UtcDatetime = Field(
+        description="When a moderator answers by at the latest: 2 business days (Monday to "
+        "Friday, UTC) after it was opened, by default."
+    )
+    overdue: bool = Field(description="Still open after `answer_due_at`.")
+    resolved_at: UtcDatetime | None
+    resolution: str | None = Field(description="The moderator's reason, once answered.")
+
+    @classmethod
+    def of(cls, dispute: Dispute, now: datetime) -> DisputeView:
+        return cls(
+            dispute_id=dispute.dispute_id,
+            review_id=dispute.review_id,
+            agent_id=dispute.agent_id,
+            reason=dispute.reason,
+            status=dispute.status.value,
+            opened_at=dispute.opened_at,
+            answer_due_at=dispute.answer_due_at,
+            overdue=is_overdue(dispute, now),
+            resolved_at=dispute.resolved_at,
+            resolution=dispute.resolution,
+        )
+
+
+class DisputedReview(BaseModel):
+    dispute: DisputeView
+    review: ReviewView
+
+
+class DisputeQueue(BaseModel):
+    items: list[DisputedReview] = Field(description="Open disputes, oldest first.")
 
 
 class DecisionView(BaseModel):
@@ -340,7 +468,66 @@ async def submit_review(body: ReviewBody, request: Request, runtime: Runtime) ->
     410 expired or closed, 409 already answered, 429 after too many wrong codes, 503 with
     Retry-After for a genuine link whose survey is still being prepared."""
     review = await _submit_with_code(runtime, body, _address(request))
-    return Submitted.of(review)
+    return Submitted.of(review, status_url(runtime, review.review_id))
+
+
+@router.get("/review-status", response_model=ClientReviewView)
+async def review_status(
+    runtime: Runtime, token: Annotated[str, Query(min_length=3, max_length=200)]
+) -> ClientReviewView:
+    """The client's review and its state, from the lasting link of the thank-you mail (the
+    token is the credential: no sign-in). 404 for a link that opens no review."""
+    return await _in_uow(runtime, lambda uow: _client_review(runtime, uow, token))
+
+
+@router.post("/review-status/resubmission", response_model=ClientReviewView)
+async def resubmit_review(
+    body: ResubmissionBody, request: Request, runtime: Runtime
+) -> ClientReviewView:
+    """The client edits a review a moderator rejected and sends it again, once; it is checked
+    and routed like a first submission. 404 for a bad link, 409 `not_rejected` or
+    `already_resubmitted`."""
+
+    async def resend(uow: UnitOfWork) -> ClientReviewView:
+        review_id = handlers.context().hasher.status_review(body.token)
+        if review_id is None:
+            raise NotFoundError("this link does not open a review")
+        await handlers.resubmit(uow, review_id, body.answers(), _address(request))
+        return await _client_review(runtime, uow, body.token)
+
+    return await _in_uow(runtime, resend)
+
+
+async def _client_review(runtime: ServiceRuntime, uow: UnitOfWork, token: str) -> ClientReviewView:
+    review, decisions = await handlers.review_for_status(uow, token)
+    view = client_view(
+        review.state,
+        [Step(d.action, d.reason) for d in decisions],
+        resubmissions=review.resubmissions,
+        response_due_at=review.response_due_at,
+    )
+    agent = await ReviewsRepository(uow.conn).agent(review.agent_id)
+    return ClientReviewView(
+        review_id=review.review_id,
+        status=view.status,
+        explanation=view.explanation,
+        reason=view.reason,
+        may_resubmit=view.may_resubmit,
+        agent_name=agent.name if agent else "your agent",
+        submitted_at=review.submitted_at,
+        resubmitted_at=review.resubmitted_at,
+        response_due_at=review.response_due_at,
+        scores=review.scores,
+        comment=review.comment,
+        display_name=review.display_name,
+        agent_response=review.agent_response,
+    )
+
+
+def status_url(runtime: ServiceRuntime, review_id: str) -> str:
+    """The client's lasting link to the review's state page."""
+    token = handlers.context().hasher.status_token(review_id)
+    return f"{runtime.settings.base_url.rstrip('/')}/review-status?" + urlencode({"token": token})
 
 
 @router.post("/phone-surveys/{invitation_id}/answers", status_code=201, response_model=Submitted)
@@ -419,6 +606,66 @@ async def agent_reviews(
     return await _in_uow(runtime, load)
 
 
+class ReviewedFunnelView(BaseModel):
+    """The reviews part of the agent's funnel, over the same period as the invitations part."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    agent_id: str
+    from_: UtcDatetime = Field(alias="from", description="Start of the period (inclusive).")
+    to: UtcDatetime = Field(description="End of the period (exclusive).")
+    invited: int = Field(
+        description="Survey invitations for closings issued to your clients in the period (a "
+        "client re-sent to a corrected email counts once)."
+    )
+    answered: int
+    with_moderator: int = Field(
+        description="Answers a moderator is checking or did not publish: counted only."
+    )
+    negative: int = Field(
+        description="Answers you may see (waiting for your response, published, withdrawn) "
+        "with a category below 3."
+    )
+    published: int
+    withdrawn: int
+    shown_publicly: int = Field(
+        description="Published and on the public stream now (only while you show your "
+        "ratings: opt_in_public)."
+    )
+
+
+@router.get("/agents/{agent_id}/funnel", response_model=ReviewedFunnelView)
+async def agent_funnel(
+    agent_id: str,
+    agent: Agent,
+    runtime: Runtime,
+    start: Annotated[
+        datetime | None,
+        Query(alias="from", description="Start of the period (RFC 3339, inclusive)."),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        Query(alias="to", description="End of the period (RFC 3339, exclusive); default now."),
+    ] = None,
+) -> ReviewedFunnelView:
+    """Your funnel's second part over a period (default: the 90 days up to now): of your
+    clients invited for closings in it, how many answered, how many answers were negative, and
+    how many are shown publicly now. The first part (closings -> clients -> invited by email,
+    phone or code) is `GET /api/v1/agents/{agent_id}/funnel` of the invitations service."""
+    if not agent.is_agent(agent_id):
+        raise ProblemError(403, "Forbidden", "agents see only their own funnel")
+    async with runtime.unit_of_work() as uow:
+        try:
+            chosen = period(start, end, uow.now)
+        except PeriodError as exc:
+            raise ProblemError(422, "Unprocessable Content", str(exc), code="bad_period") from exc
+        invited, outcomes = await ReviewsRepository(uow.conn).funnel(
+            agent_id, chosen.start, chosen.end
+        )
+    counted = reviewed_funnel(invited, outcomes)
+    return ReviewedFunnelView(agent_id=agent_id, from_=chosen.start, to=chosen.end, **vars(counted))
+
+
 @router.get("/moderation/queue", response_model=Queue)
 async def moderation_queue(
     moderator: Moderator, runtime: Runtime, limit: Annotated[int, Query(ge=1, le=500)] = 50
@@ -463,6 +710,77 @@ async def withdraw_review(
         ),
     )
     return ReviewView.of(review)
+
+
+@router.post("/reviews/{review_id}/dispute", status_code=201, response_model=DisputeView)
+async def dispute_review(
+    review_id: str, body: DisputeBody, agent: Agent, runtime: Runtime
+) -> DisputeView:
+    """The agent disputes a published review of theirs, once, with a reason; a moderator
+    answers by `answer_due_at` (2 business days by default). 404 for a review not the agent's,
+    409 `not_published` or `already_disputed`, 422 without a reason."""
+
+    async def open_one(uow: UnitOfWork) -> DisputeView:
+        opened = await handlers.dispute(
+            uow, review_id, body.reason, Actor(agent.sub, agent.role.value)
+        )
+        return DisputeView.of(opened, uow.now)
+
+    return await _in_uow(runtime, open_one)
+
+
+@router.get("/reviews/{review_id}/dispute", response_model=DisputeView)
+async def read_dispute(review_id: str, reader: Reader, runtime: Runtime) -> DisputeView:
+    """The dispute of a review and its answer (moderators; the agent for its own reviews)."""
+
+    async def load(uow: UnitOfWork) -> DisputeView:
+        repo = ReviewsRepository(uow.conn)
+        review = await repo.review(review_id)
+        dispute = await repo.dispute_of(review_id)
+        visible = review is not None and (
+            reader.role is Role.MODERATOR or reader.is_agent(review.agent_id)
+        )
+        if dispute is None or not visible:
+            raise NotFoundError(f"no dispute of review {review_id}")
+        return DisputeView.of(dispute, uow.now)
+
+    return await _in_uow(runtime, load)
+
+
+@router.get("/moderation/disputes", response_model=DisputeQueue)
+async def dispute_queue(
+    moderator: Moderator, runtime: Runtime, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> DisputeQueue:
+    """Agents' disputes waiting for an answer, oldest first, each with its review and the time
+    it must be answered by (`overdue` once past)."""
+
+    async def load(uow: UnitOfWork) -> DisputeQueue:
+        found = await ReviewsRepository(uow.conn).open_disputes(limit)
+        return DisputeQueue(
+            items=[
+                DisputedReview(dispute=DisputeView.of(d, uow.now), review=ReviewView.of(r))
+                for d, r in found
+            ]
+        )
+
+    return await _in_uow(runtime, load)
+
+
+@router.post("/moderation/disputes/{review_id}/decision", response_model=DisputeView)
+async def dispute_decision(
+    review_id: str, body: DisputeDecisionBody, moderator: Moderator, runtime: Runtime
+) -> DisputeView:
+    """Answer the dispute of a review: uphold it, or withdraw the review (published as
+    `review.withdrawn.v1` with the reason); the agent is mailed the answer. 409
+    `dispute_closed` when already answered."""
+
+    async def answer(uow: UnitOfWork) -> DisputeView:
+        answered = await handlers.answer_dispute(
+            uow, review_id, body.decision, body.reason, Actor(moderator.sub, moderator.role.value)
+        )
+        return DisputeView.of(answered, uow.now)
+
+    return await _in_uow(runtime, answer)
 
 
 # pages (no JavaScript needed; every value is escaped by the templates)
@@ -594,7 +912,110 @@ async def survey_answers(request: Request, runtime: Runtime) -> HTMLResponse:
         comment=review.comment,
         review_id=review.review_id,
         published=review.state.value == "published",
+        status_url=status_url(runtime, review.review_id),
     )
+
+
+STATUS_LABELS = {
+    "held": "Being checked",
+    "published": "Published",
+    "rejected": "Not published",
+    "removed": "Removed",
+}
+
+
+async def _status_page(
+    runtime: ServiceRuntime,
+    token: str,
+    *,
+    values: dict[str, str] | None = None,
+    errors: list[str] | None = None,
+    saved: bool = False,
+    status: int = 200,
+) -> HTMLResponse:
+    try:
+        review = await _in_uow(runtime, lambda uow: _client_review(runtime, uow, token))
+    except ProblemError as error:
+        return _page(
+            "problem.html", error.status, title=error.title, message=error.detail, offer_pin=False
+        )
+    filled = (
+        values
+        if values is not None
+        else {
+            **{category: str(score) for category, score in review.scores.items()},
+            "comment": review.comment,
+            "display_name": review.display_name or "",
+        }
+    )
+    return _page(
+        "status.html",
+        status,
+        view=review,
+        token=token,
+        agent_name=review.agent_name,
+        review_id=review.review_id,
+        scores=review.scores,
+        comment=review.comment,
+        agent_response=review.agent_response,
+        categories=CATEGORY_LABELS,
+        values=filled,
+        errors=errors or [],
+        saved=saved,
+        max_comment=MAX_COMMENT,
+        STATUS_LABELS=STATUS_LABELS,
+    )
+
+
+@pages.get("/review-status", response_class=HTMLResponse)
+async def review_status_page(
+    runtime: Runtime, token: Annotated[str, Query(max_length=200)] = ""
+) -> HTMLResponse:
+    """The client's review and its state, from the link in the thank-you mail; a rejected
+    review's form to edit and send it again."""
+    return await _status_page(runtime, token)
+
+
+@pages.post("/review-status", response_class=HTMLResponse)
+async def review_status_resubmission(request: Request, runtime: Runtime) -> HTMLResponse:
+    form = await _form(request)
+    token = form.get("token", "")[:200]
+    missing = [label for category, label in CATEGORY_LABELS if not form.get(category)]
+    errors = [f"Choose a score from 1 to 5 for “{label}”." for label in missing]
+    body: ResubmissionBody | None = None
+    if not errors:
+        try:
+            body = ResubmissionBody(
+                token=token,
+                scores=Scores.model_validate({c: _int(form.get(c)) for c in CATEGORIES}),
+                comment=form.get("comment", ""),
+                display_name=form.get("display_name") or None,
+            )
+        except ValidationError as exc:
+            errors = [_message(error) for error in exc.errors()]
+    if body is None:
+        return await _status_page(runtime, token, values=form, errors=errors, status=422)
+    resubmission = body
+
+    async def resend(uow: UnitOfWork) -> None:
+        review_id = handlers.context().hasher.status_review(resubmission.token)
+        if review_id is None:
+            raise NotFoundError("this link does not open a review")
+        await handlers.resubmit(uow, review_id, resubmission.answers(), _address(request))
+
+    try:
+        await _in_uow(runtime, resend)
+    except ProblemError as error:
+        if error.status != 409:
+            return _page(
+                "problem.html",
+                error.status,
+                title=error.title,
+                message=error.detail,
+                offer_pin=False,
+            )
+        return await _status_page(runtime, token, errors=[error.detail], status=409)
+    return await _status_page(runtime, token, saved=True)
 
 
 def _int(value: str | None) -> int | str | None:

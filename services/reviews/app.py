@@ -33,6 +33,7 @@ def create_app(settings: ReviewsSettings | None = None, *, clock: Clock | None =
             content_rules=settings.content_rules,
             signal_rules=settings.signal_rules,
             address_retention=settings.address_retention,
+            dispute_business_days=settings.dispute_answer_business_days,
         )
     )
     language.load()  # the classifier's model, read once before the first comment arrives

@@ -9,6 +9,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from services.reviews.domain.client_view import check_resubmission
+from services.reviews.domain.disputes import (
+    ANSWER_BUSINESS_DAYS,
+    Dispute,
+    DisputeDecision,
+    closed_by_withdrawal,
+    open_dispute,
+    resolve,
+)
 from services.reviews.domain.model import (
     AGENT_VISIBLE,
     InvitationProblem,
@@ -25,7 +34,7 @@ from services.reviews.domain.model import (
     too_many_failures,
     withdraw,
 )
-from services.reviews.domain.moderation import ContentRules, route_submission
+from services.reviews.domain.moderation import ContentRules, Routing, route_submission
 from services.reviews.domain.signals import (
     ADDRESS_RETENTION,
     Signal,
@@ -39,6 +48,7 @@ from services.reviews.domain.visibility import AGENT_NOT_PUBLIC, reconcile, show
 from services.reviews.repository import (
     Agent,
     CodeLookup,
+    Decision,
     DecisionRecord,
     Invitation,
     Review,
@@ -75,6 +85,7 @@ from shared.crypto import SecretHasher
 from shared.mailer import Templates
 from shared.messaging import EventDispatcher
 from shared.metrics import TRUST_SIGNALS
+from shared.portal import review_page
 from shared.uow import UnitOfWork
 
 logger = logging.getLogger(__name__)
@@ -99,6 +110,7 @@ class Context:
     content_rules: ContentRules = field(default_factory=ContentRules)
     signal_rules: SignalRules = field(default_factory=SignalRules)
     address_retention: timedelta = ADDRESS_RETENTION
+    dispute_business_days: int = ANSWER_BUSINESS_DAYS
 
 
 _context: Configured[Context] = Configured("reviews handlers")
@@ -320,13 +332,7 @@ async def submit(
         entered_by=actor.id if channel is Channel.PHONE else None,
         signals=[signal.value for signal in found],
     )
-    reason = (
-        "content checks: " + ", ".join(review.flags)
-        if routing.flags
-        else HELD
-        if found
-        else ("positive and clean" if routing.positive else "not positive: the agent answers first")
-    )
+    reason = _routing_reason(routing, found)
     decisions = [
         DecisionRecord(actor.id, actor.role, "submitted", f"channel {channel.value}"),
         *(
@@ -360,6 +366,17 @@ async def submit(
 
 
 HELD = "held for a moderator"
+
+
+def _routing_reason(routing: Routing, found: tuple[Signal, ...]) -> str:
+    """Why a (re)submitted review went where it went, for its decision record."""
+    if routing.flags:
+        return "content checks: " + ", ".join(flag.value for flag in routing.flags)
+    if found:
+        return HELD
+    return "positive and clean" if routing.positive else "not positive: the agent answers first"
+
+
 TRUST_SIGNALS_ACTION = "trust_signals"
 """The decision that lists a review's trust signals: for moderators, never shown to the agent."""
 
@@ -370,12 +387,14 @@ async def _trust_signals(
     comment: str,
     address: str | None,
     now: datetime,
+    *,
+    excluding: str = "",
 ) -> tuple[Signal, ...]:
     """Signs that the agent wrote this review or had it written (docs/design.md §3.3)."""
     ctx = context()
     rules = ctx.signal_rules
     earlier = await repo.earlier_reviews(
-        invitation.agent_id, now - max(rules.burst_window, rules.copy_window)
+        invitation.agent_id, now - max(rules.burst_window, rules.copy_window), excluding=excluding
     )
     address = comparable_address(address)
     from_agent = address is not None and await repo.agent_used_address(
@@ -386,6 +405,54 @@ async def _trust_signals(
     for signal in found:
         TRUST_SIGNALS.labels("reviews", signal.value, "held").inc()
     return found
+
+
+async def resubmit(uow: UnitOfWork, review_id: str, answers: Answers, address: str) -> Review:
+    """The client edits a review a moderator rejected and sends it again, once: it goes
+    through the same checks and routing as a first submission (docs/design.md 1.10)."""
+    ctx, repo = context(), repository(uow)
+    review = await _locked(repo, review_id)
+    check_resubmission(review.state, review.resubmissions)
+    invitation = await repo.invitation(review.invitation_id)
+    assert invitation is not None  # a review references its invitation
+    routing = route_submission(
+        answers.scores.as_dict(), answers.comment, answers.display_name, ctx.content_rules
+    )
+    found = await _trust_signals(
+        repo, invitation, answers.comment, address, uow.now, excluding=review_id
+    )
+    routing = held(routing, found)
+    step = after_submission(routing, uow.now, ctx.response_window)
+    await repo.save_resubmission(
+        review_id,
+        scores=answers.scores.as_dict(),
+        positive=routing.positive,
+        comment=answers.comment,
+        display_name=answers.display_name,
+        flags=[flag.value for flag in routing.flags],
+        signals=[signal.value for signal in found],
+        at=uow.now,
+    )
+    if found:
+        signals_found = ", ".join(signal.value for signal in found)
+        await repo.record_decisions(
+            review_id,
+            uow.now,
+            [DecisionRecord(SYSTEM, SYSTEM, TRUST_SIGNALS_ACTION, signals_found)],
+        )
+    reason = _routing_reason(routing, found)
+    client = Actor("client", "client")
+    return await _apply(uow, repo, review, step, client, reason, action="resubmitted")
+
+
+async def review_for_status(uow: UnitOfWork, token: str) -> tuple[Review, list[Decision]]:
+    """The review a status link opens, with its decision record; NotFoundError otherwise."""
+    repo = repository(uow)
+    review_id = context().hasher.status_review(token)
+    review = await repo.review(review_id) if review_id else None
+    if review is None:
+        raise NotFoundError("this link does not open a review")
+    return review, await repo.decisions(review.review_id)
 
 
 async def agent_seen(uow: UnitOfWork, agent_id: str, address: str) -> None:
@@ -451,6 +518,11 @@ async def withdraw_review(uow: UnitOfWork, review_id: str, reason: str, actor: A
     await repo.record_decisions(
         review_id, uow.now, [DecisionRecord(actor.id, actor.role, "withdrawn", reason)]
     )
+    dispute = await repo.dispute_of(review_id)
+    answered = closed_by_withdrawal(dispute, reason, moderator=actor.id, now=uow.now)
+    if answered is not None:
+        await repo.save_dispute(answered)
+        await _tell_dispute_answered(uow, repo, answered)
     withdrawn = ReviewWithdrawn(
         review_id=review_id, agent_id=review.agent_id, withdrawn_at=uow.now, reason=reason
     )
@@ -459,6 +531,75 @@ async def withdraw_review(uow: UnitOfWork, review_id: str, reason: str, actor: A
     if await repo.take_down([review_id]):
         await uow.publish(PUBLIC_REVIEW_WITHDRAWN, withdrawn)
     return await _reload(repo, review_id)
+
+
+async def dispute(uow: UnitOfWork, review_id: str, reason: str, actor: Actor) -> Dispute:
+    """The agent disputes a published review of theirs, once, with a reason; a moderator
+    answers by the dispute's `answer_due_at` (docs/design.md 1.10)."""
+    ctx, repo = context(), repository(uow)
+    review = await _locked(repo, review_id)
+    if review.agent_id != actor.id or review.state not in AGENT_VISIBLE:
+        raise NotFoundError(f"no review {review_id} for agent {actor.id}")
+    opened = open_dispute(
+        dispute_id=str(uuid.uuid4()),
+        review_id=review_id,
+        agent_id=actor.id,
+        state=review.state,
+        earlier=await repo.dispute_of(review_id),
+        reason=reason,
+        now=uow.now,
+        business_days=ctx.dispute_business_days,
+    )
+    await repo.save_dispute(opened)
+    await repo.record_decisions(
+        review_id, uow.now, [DecisionRecord(actor.id, actor.role, "disputed", opened.reason)]
+    )
+    logger.info("review %s disputed by agent %s", review_id, actor.id)
+    return opened
+
+
+async def answer_dispute(
+    uow: UnitOfWork, review_id: str, decision: DisputeDecision, reason: str, actor: Actor
+) -> Dispute:
+    """A moderator upholds the disputed review or withdraws it, by the usual withdrawal (so
+    scoring's log and the public stream take it down), with a reason the agent reads."""
+    repo = repository(uow)
+    await _locked(repo, review_id)
+    dispute = await repo.dispute_of(review_id)
+    if dispute is None:
+        raise NotFoundError(f"no dispute of review {review_id}")
+    answered = resolve(dispute, decision, reason, moderator=actor.id, now=uow.now)
+    if decision is DisputeDecision.WITHDRAW:
+        await withdraw_review(uow, review_id, answered.resolution or reason, actor)
+        closed = await repo.dispute_of(review_id)
+        assert closed is not None
+        return closed
+    await repo.save_dispute(answered)
+    await repo.record_decisions(
+        review_id,
+        uow.now,
+        [DecisionRecord(actor.id, actor.role, "dispute_upheld", answered.resolution or "")],
+    )
+    await _tell_dispute_answered(uow, repo, answered)
+    return answered
+
+
+async def _tell_dispute_answered(
+    uow: UnitOfWork, repo: ReviewsRepository, dispute: Dispute
+) -> None:
+    agent = await repo.agent(dispute.agent_id)
+    if agent is None:
+        return
+    ctx = context()
+    mail = ctx.templates.render(
+        "agent_dispute_answered",
+        agent=agent,
+        dispute=dispute,
+        review_url=review_page(ctx.portal_url, dispute.review_id),
+    )
+    await uow.send_mail(
+        to=agent.email, mail=mail, dedupe_key=f"dispute-answered:{dispute.dispute_id}"
+    )
 
 
 async def publish_due(uow: UnitOfWork, limit: int = 100) -> int:
@@ -602,7 +743,7 @@ async def _send_notice(uow: UnitOfWork, agent: Agent, review: Review) -> None:
         template,
         agent=agent,
         review=review,
-        respond_url=f"{ctx.portal_url}/api/v1/reviews/{review.review_id}/response",
+        review_url=review_page(ctx.portal_url, review.review_id),
         due=review.response_due_at,
     )
     await uow.send_mail(to=agent.email, mail=mail, dedupe_key=f"review-notice:{review.review_id}")

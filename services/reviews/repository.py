@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 import asyncpg
 
+from services.reviews.domain.disputes import Dispute, DisputeStatus
+from services.reviews.domain.funnel import Outcome
 from services.reviews.domain.model import AGENT_VISIBLE, InvitationView, ReviewState
 from services.reviews.domain.signals import EarlierReview
 from services.reviews.domain.visibility import PublicView, is_public
@@ -69,6 +71,8 @@ class Review:
     entered_by: str | None
     erased_at: datetime | None = None
     signals: list[str] = field(default_factory=list)
+    resubmissions: int = 0
+    resubmitted_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -120,13 +124,19 @@ def _decision_columns(decisions: Sequence[DecisionRecord]) -> list[list[str]]:
     ]
 
 
-def _review(row: asyncpg.Record) -> Review:
+def _review(row: asyncpg.Record | dict[str, Any]) -> Review:
     values: dict[str, Any] = dict(row)
     values["scores"] = json.loads(values["scores"])
     values["flags"] = list(values["flags"])
     values["signals"] = list(values.get("signals") or ())
     values["state"] = ReviewState(values["state"])
     return Review(**values)
+
+
+def _dispute(row: asyncpg.Record) -> Dispute:
+    values: dict[str, Any] = dict(row)
+    values["status"] = DisputeStatus(values["status"])
+    return Dispute(**values)
 
 
 class ReviewsRepository:
@@ -301,16 +311,18 @@ class ReviewsRepository:
     # trust signals
 
     async def earlier_reviews(
-        self, agent_id: str, since: datetime, limit: int = 500
+        self, agent_id: str, since: datetime, limit: int = 500, *, excluding: str = ""
     ) -> list[EarlierReview]:
-        """The agent's reviews submitted after `since`, newest first (index reviews_by_agent)."""
+        """The agent's reviews submitted after `since`, newest first (index reviews_by_agent),
+        but `excluding` (a review sent again is not compared with itself)."""
         rows = await self.conn.fetch(
             """SELECT submitted_at, comment FROM reviews
-                WHERE agent_id = $1 AND submitted_at > $2
+                WHERE agent_id = $1 AND submitted_at > $2 AND review_id <> $4
                 ORDER BY submitted_at DESC LIMIT $3""",
             agent_id,
             since,
             limit,
+            excluding,
         )
         return [EarlierReview(row["submitted_at"], row["comment"]) for row in rows]
 
@@ -469,6 +481,36 @@ class ReviewsRepository:
             published_at,
         )
 
+    async def save_resubmission(
+        self,
+        review_id: str,
+        *,
+        scores: dict[str, int],
+        positive: bool,
+        comment: str,
+        display_name: str | None,
+        flags: Sequence[str],
+        signals: Sequence[str],
+        at: datetime,
+    ) -> None:
+        """The client's edited answers replace the rejected ones (counted: once only)."""
+        await self.conn.execute(
+            """
+            UPDATE reviews SET scores = $2::jsonb, positive = $3, comment = $4, display_name = $5,
+                               flags = $6::text[], signals = $7::text[],
+                               resubmissions = resubmissions + 1, resubmitted_at = $8
+             WHERE review_id = $1
+            """,
+            review_id,
+            json.dumps(scores),
+            positive,
+            comment,
+            display_name,
+            list(flags),
+            list(signals),
+            at,
+        )
+
     async def save_response(self, review_id: str, text: str, at: datetime) -> None:
         await self.conn.execute(
             "UPDATE reviews SET agent_response = $2, responded_at = $3 WHERE review_id = $1",
@@ -555,6 +597,98 @@ class ReviewsRepository:
             agent_id,
         )
         return [_review(row) for row in rows]
+
+    # the agent's funnel (docs/design.md 1.10)
+
+    async def funnel(
+        self, agent_id: str, start: datetime, end: datetime
+    ) -> tuple[int, list[Outcome]]:
+        """Invitations for closings issued to the agent's clients in [start, end) (not those
+        cancelled for a corrected email: their replacement counts), and the outcome of each
+        one answered."""
+        rows = await self.conn.fetch(
+            """SELECT r.state, r.positive, p.review_id IS NOT NULL AS shown
+                 FROM invitations i
+                 LEFT JOIN reviews r ON r.invitation_id = i.invitation_id
+                 LEFT JOIN public_reviews p ON p.review_id = r.review_id
+                WHERE i.agent_id = $1 AND i.survey = 'transaction'
+                  AND i.issued_at >= $2 AND i.issued_at < $3
+                  AND i.closed_reason IS DISTINCT FROM 'wrong_email'""",
+            agent_id,
+            start,
+            end,
+        )
+        outcomes = [
+            Outcome(ReviewState(row["state"]), row["positive"], row["shown"])
+            for row in rows
+            if row["state"] is not None
+        ]
+        return len(rows), outcomes
+
+    # disputes (docs/design.md 1.10)
+
+    async def dispute_of(self, review_id: str) -> Dispute | None:
+        row = await self.conn.fetchrow("SELECT * FROM disputes WHERE review_id = $1", review_id)
+        return _dispute(row) if row else None
+
+    async def disputes_of(self, review_ids: Sequence[str]) -> dict[str, Dispute]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM disputes WHERE review_id = ANY($1::text[])", list(review_ids)
+        )
+        return {row["review_id"]: _dispute(row) for row in rows}
+
+    async def save_dispute(self, dispute: Dispute) -> None:
+        """Insert a new dispute, or store its answer (the review's row lock serialises both)."""
+        await self.conn.execute(
+            """
+            INSERT INTO disputes (dispute_id, review_id, agent_id, reason, opened_at,
+                                  answer_due_at, status, resolved_at, resolved_by, resolution)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            ON CONFLICT (dispute_id) DO UPDATE
+               SET status = EXCLUDED.status, resolved_at = EXCLUDED.resolved_at,
+                   resolved_by = EXCLUDED.resolved_by, resolution = EXCLUDED.resolution
+            """,
+            dispute.dispute_id,
+            dispute.review_id,
+            dispute.agent_id,
+            dispute.reason,
+            dispute.opened_at,
+            dispute.answer_due_at,
+            dispute.status.value,
+            dispute.resolved_at,
+            dispute.resolved_by,
+            dispute.resolution,
+        )
+
+    async def open_disputes(self, limit: int) -> list[tuple[Dispute, Review]]:
+        """The moderators' dispute queue: open disputes, oldest first, each with its review."""
+        rows = await self.conn.fetch(
+            """
+            SELECT d.dispute_id, d.review_id AS d_review_id, d.agent_id AS d_agent_id,
+                   d.reason AS d_reason, d.opened_at, d.answer_due_at, d.status AS d_status,
+                   d.resolved_at, d.resolved_by, d.resolution, r.*
+              FROM disputes d JOIN reviews r ON r.review_id = d.review_id
+             WHERE d.status = 'open' ORDER BY d.opened_at LIMIT $1
+            """,
+            limit,
+        )
+        found = []
+        for row in rows:
+            values = dict(row)
+            dispute = Dispute(
+                dispute_id=values.pop("dispute_id"),
+                review_id=values.pop("d_review_id"),
+                agent_id=values.pop("d_agent_id"),
+                reason=values.pop("d_reason"),
+                opened_at=values.pop("opened_at"),
+                answer_due_at=values.pop("answer_due_at"),
+                status=DisputeStatus(values.pop("d_status")),
+                resolved_at=values.pop("resolved_at"),
+                resolved_by=values.pop("resolved_by"),
+                resolution=values.pop("resolution"),
+            )
+            found.append((dispute, _review(values)))
+        return found
 
     # wrong codes
 

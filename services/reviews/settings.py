@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from pydantic import Field
 
+from services.reviews.domain.disputes import ANSWER_BUSINESS_DAYS
 from services.reviews.domain.moderation import OFFENSIVE_THRESHOLD, PHONE_REGION, ContentRules
 from services.reviews.domain.signals import (
     ADDRESS_RETENTION,
@@ -14,6 +15,7 @@ from services.reviews.domain.signals import (
     COPY_THRESHOLD,
     SignalRules,
 )
+from shared.portal import DEFAULT_PORTAL_URL
 from shared.settings import ServiceSettings
 
 
@@ -66,8 +68,16 @@ class ReviewsSettings(ServiceSettings):
         description="How long keyed hashes of the addresses agents used here are kept (and a "
         "review sent from one is held).",
     )
-    agent_portal_base_url: str | None = Field(
-        default=None, description="Where agents read and answer reviews; defaults to this service."
+    dispute_answer_business_days: int = Field(
+        default=ANSWER_BUSINESS_DAYS,
+        ge=1,
+        le=30,
+        description="Business days (Monday to Friday) a moderator has to answer an agent's "
+        "dispute of a review.",
+    )
+    portal_url: str = Field(
+        default=DEFAULT_PORTAL_URL,
+        description="The agent and staff portal: mails to agents and staff link to its pages.",
     )
 
     @property
@@ -77,10 +87,6 @@ class ReviewsSettings(ServiceSettings):
     @property
     def code_failure_window(self) -> timedelta:
         return timedelta(minutes=self.code_failure_window_minutes)
-
-    @property
-    def portal_url(self) -> str:
-        return (self.agent_portal_base_url or self.base_url).rstrip("/")
 
     @property
     def content_rules(self) -> ContentRules:

@@ -42,6 +42,7 @@ from tests.reliability.steady_load import (
     stranded,
 )
 from tests.support.kafka import EventPublisher, TopicReader
+from tests.support.mails import survey_mails
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -181,7 +182,7 @@ async def test_kill_9_mid_stream_loses_nothing_and_does_nothing_twice(
     # Mail is at-least-once (docs/reliability.md): a kill between the SMTP server's acceptance
     # and the relay's commit sends that round again, as a copy with the same Message-ID that
     # mail systems drop. Distinct Message-IDs are the mails a client sees; copies are counted.
-    received = {client: [m["Message-ID"] for m in mail.to(client)] for client in clients}
+    received = {c: [m["Message-ID"] for m in survey_mails(mail, c)] for c in clients}
     distinct = {client: len(set(ids)) for client, ids in received.items()}
     resent = sum(len(ids) - len(set(ids)) for ids in received.values())
     assert sorted(invitations.values()) == [1] * CLOSINGS, invitations

@@ -98,6 +98,9 @@ ACCESS: dict[str, dict[str, Access]] = {
         "POST /api/v1/transactions/{transaction_id}/clients": AGENT,
         "GET /api/v1/agents/{agent_id}/contact-requests": AGENT,
         "POST /api/v1/agents/{agent_id}/codes": AGENT,
+        "GET /api/v1/agents/{agent_id}/invitations": AGENT,
+        "POST /api/v1/invitations/{invitation_id}/resend": AGENT,
+        "GET /api/v1/agents/{agent_id}/funnel": AGENT,
         "GET /api/v1/phone-tasks": SURVEYOR,
         "POST /api/v1/phone-tasks/{invitation_id}/claim": SURVEYOR,
         "POST /api/v1/phone-tasks/{invitation_id}/done": SURVEYOR,
@@ -119,12 +122,21 @@ ACCESS: dict[str, dict[str, Access]] = {
         "POST /api/v1/reviews/{review_id}/response": AGENT,
         "GET /api/v1/reviews/{review_id}": Access((Role.AGENT, Role.MODERATOR)),
         "GET /api/v1/agents/{agent_id}/reviews": AGENT,
+        "GET /api/v1/agents/{agent_id}/funnel": AGENT,
         "GET /api/v1/moderation/queue": MODERATOR,
         "POST /api/v1/moderation/{review_id}/decision": MODERATOR,
         "POST /api/v1/reviews/{review_id}/withdrawal": MODERATOR,
+        "POST /api/v1/reviews/{review_id}/dispute": AGENT,
+        "GET /api/v1/reviews/{review_id}/dispute": Access((Role.AGENT, Role.MODERATOR)),
+        "GET /api/v1/moderation/disputes": MODERATOR,
+        "POST /api/v1/moderation/disputes/{review_id}/decision": MODERATOR,
+        "GET /api/v1/review-status": PUBLIC,
+        "POST /api/v1/review-status/resubmission": PUBLIC,
         "GET /survey": PAGE,
         "POST /survey": PAGE,
         "POST /survey/answers": PAGE,
+        "GET /review-status": PAGE,
+        "POST /review-status": PAGE,
     },
     "scoring": {
         "GET /api/v1/agents/{agent_id}/rating": Access(tuple(Role), optional=True),
@@ -147,6 +159,11 @@ FORMS: dict[str, st.SearchStrategy[str | bytes]] = {
     "POST /survey": st.one_of(
         st.dictionaries(st.just("pin"), FORM_VALUES).map(urlencode), st.binary(max_size=64)
     ),
+    "POST /review-status": st.one_of(
+        ANSWERS.map(urlencode),
+        st.dictionaries(st.sampled_from(FORM_FIELDS), FORM_VALUES).map(urlencode),
+        st.binary(max_size=64),
+    ),
     "POST /survey/answers": st.one_of(
         ANSWERS.map(urlencode),
         st.dictionaries(st.sampled_from(FORM_FIELDS), FORM_VALUES).map(urlencode),
@@ -163,7 +180,11 @@ TRICKY_FORMS = [
 # wrong PINs are throttled (test_access proves it), and so are the contacts an agent enters
 # (test_agent_entered_contacts): here they would soon hide everything else
 SETTINGS: dict[str, dict[str, Any]] = {
-    "reviews": {"code_failure_limit": 100_000, "code_failure_global_limit": 100_000},
+    "reviews": {
+        "code_failure_limit": 100_000,
+        "code_failure_global_limit": 100_000,
+        "review_burst_max": 100_000,
+    },
     "invitations": {"agent_supplied_clients_max": 100_000},
 }
 
@@ -372,6 +393,16 @@ async def seed_invitations(target: Target, producer: AIOKafkaProducer) -> None:
         return bool(links)
 
     await eventually(mailed, timeout=60, every=0.2)
+    listed = await until(
+        lambda: client.get(f"/api/v1/agents/{a}/invitations", headers=auth(a, Role.AGENT)),
+        lambda body: any(i["channel"] == "email" for i in body["items"]),
+    )
+    # the code's invitation is the one to re-send to a corrected address
+    target.overrides["POST /api/v1/invitations/{invitation_id}/resend"] = {
+        "invitation_id": next(
+            i["invitation_id"] for i in listed["items"] if i["channel"] == "email"
+        )
+    }
     target.seeds.update(
         agent_id=a,
         transaction_id=closings[0]["transaction_id"],
@@ -412,7 +443,7 @@ async def seed_reviews(target: Target, producer: AIOKafkaProducer) -> None:
     hasher = SecretHasher(PEPPER)
     codes: list[tuple[str, str]] = []
     invitations = []
-    for channel in ("email", "email", "email", "email", "email", "phone"):
+    for channel in ("email",) * 9 + ("phone",):
         pin, token = new_pin(), new_token()
         data = valid_data(INVITATION_ISSUED.ce_type, uuid.uuid4().hex[:12])
         data.update(agent_id=a, channel=channel, pin_hash=None, token_hash=None)
@@ -443,12 +474,51 @@ async def seed_reviews(target: Target, producer: AIOKafkaProducer) -> None:
         review_id=made[0],
         pin=codes[2][0],
         token=codes[2][1],
-        invitation_id=invitations[5],
+        invitation_id=invitations[-1],
     )
     target.overrides["POST /api/v1/moderation/{review_id}/decision"] = {"review_id": made[1]}
     # each form its own invitation, so that one does not find it answered by another
     target.overrides["POST /survey"] = {"pin": codes[3][0]}
     target.overrides["POST /survey/answers"] = {"pin": codes[4][0]}
+    await seed_disputes_and_status(target, codes[5:9])
+
+
+async def seed_disputes_and_status(target: Target, codes: list[tuple[str, str]]) -> None:
+    """Published reviews to dispute (one disputed already, for the read and the moderator's
+    answer), and a rejected one whose status link may send it again (docs/design.md 1.10)."""
+    a, client, hasher = target.agent_id, target.client, SecretHasher(PEPPER)
+    made = []
+    for pin, comment in zip(
+        (code[0] for code in codes),
+        ("Fine.", "Good.", "Mail: p@x.com", "Kind."),
+        strict=True,
+    ):
+        answer = await client.post(
+            "/api/v1/reviews", json={"pin": pin, "scores": GOOD_SCORES, "comment": comment}
+        )
+        assert answer.status_code == 201, answer.text
+        made.append(answer.json()["review_id"])
+    disputed, to_dispute, rejected, shown = made
+    opened = await client.post(
+        f"/api/v1/reviews/{disputed}/dispute", json={"reason": "x"}, headers=auth(a, Role.AGENT)
+    )
+    assert opened.status_code == 201, opened.text
+    refused = await client.post(
+        f"/api/v1/moderation/{rejected}/decision",
+        json={"decision": "reject", "reason": "a mail address"},
+        headers=auth("M-1", Role.MODERATOR),
+    )
+    assert refused.status_code == 200, refused.text
+    for label in (
+        "GET /api/v1/reviews/{review_id}/dispute",
+        "POST /api/v1/moderation/disputes/{review_id}/decision",
+    ):
+        target.overrides[label] = {"review_id": disputed}
+    target.overrides["POST /api/v1/reviews/{review_id}/dispute"] = {"review_id": to_dispute}
+    for label in ("GET /api/v1/review-status", "GET /review-status"):
+        target.overrides[label] = {"token": hasher.status_token(shown)}
+    for label in ("POST /api/v1/review-status/resubmission", "POST /review-status"):
+        target.overrides[label] = {"token": hasher.status_token(rejected)}
 
 
 async def seed_scoring(target: Target, producer: AIOKafkaProducer) -> None:
@@ -556,7 +626,14 @@ def unnumbered_client(body: dict[str, Any]) -> None:
     body["client_email"] = f"fuzz-{uuid.uuid4().hex[:10]}@example.com"
 
 
+def corrected_address(body: dict[str, Any]) -> None:
+    """A corrected address is checked like any the agent enters: a fresh ordinary one."""
+    body["email"] = f"fuzz-{uuid.uuid4().hex[:10]}@example.com"
+
+
 SHAPES: dict[str, Callable[[dict[str, Any]], None]] = {
+    "POST /api/v1/invitations/{invitation_id}/resend": corrected_address,
+    "POST /api/v1/review-status/resubmission": whole_scores,
     "POST /api/v1/agents/{agent_id}/codes": unnumbered_client,
     "POST /api/v1/reviews": one_code,
     "POST /api/v1/phone-surveys/{invitation_id}/answers": whole_scores,

@@ -56,6 +56,7 @@ from tests.reliability.steady_load import (
     subscribed_topics,
 )
 from tests.support.kafka import EventPublisher, TopicReader
+from tests.support.mails import survey_mails
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -557,7 +558,7 @@ async def test_two_instances_per_group_through_rebalances_lose_nothing_and_do_no
         for e in readers[Topic.REMOVALS_EVENTS].envelopes()
         if e.type == "removal.completed.v1" and value(e, "lead_id") in leads
     )
-    emails = Counter(c for c in [*clients, *lead_clients] for _ in mail.to(c))
+    emails = Counter(c for c in [*clients, *lead_clients] for _ in survey_mails(mail, c))
     closings_recorded = await fetchval(
         deployment.database_url,
         f"SELECT count(DISTINCT transaction_id) FROM {deployment.schema('removals')}.closings "

@@ -22,8 +22,10 @@ from shared.contracts import (
 )
 from shared.contracts.removals import RemovalCompleted, RemovalReason
 from shared.contracts.reviews import Channel, SurveyAnswered
+from shared.crypto import SecretHasher
 from shared.topics import Topic
 from tests.integration.invitations.conftest import (
+    PEPPER,
     SECRET,
     START,
     Service,
@@ -39,6 +41,7 @@ from tests.support.waiting import eventually, until_stored
 pytestmark = pytest.mark.integration
 
 UNSUBSCRIBE = re.compile(r"(/unsubscribe\?token=[A-Za-z0-9_-]+)")
+STATUS_LINK = re.compile(r"http://127\.0\.0\.1:8002/review-status\?token=([A-Za-z0-9_.-]+)")
 
 
 def as_role(role: Role, sub: str = "S-1") -> dict[str, str]:
@@ -392,16 +395,22 @@ async def test_a_client_who_answered_gets_no_reminder_and_the_invitation_never_e
             and e.data["transaction_id"] == answered_tx
         )
     )
+    review_id = unique("R")
     await publish_event(
         SURVEY_ANSWERED,
         SurveyAnswered(
             invitation_id=issued.data["invitation_id"],
             agent_id=agent_id,
-            review_id=unique("R"),
+            review_id=review_id,
             channel=Channel.EMAIL,
             answered_at=START + timedelta(days=2),
         ),
     )
+    # the thank-you mail carries the client's lasting link to the review's state
+    thanks = body_text(await mail.wait_for(to(answered, "Thank you"), timeout=20))
+    link = STATUS_LINK.search(thanks)
+    assert link is not None, thanks
+    assert SecretHasher(PEPPER).status_review(link.group(1)) == review_id
 
     conn = await asyncpg.connect(service.settings.database_url)
     try:

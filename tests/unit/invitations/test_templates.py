@@ -28,7 +28,8 @@ AGENT = {
     "city": "Houston",
     "closed_on": "November 20, 2026",
     "deadline_on": "December 4, 2026",
-    "portal_url": "http://127.0.0.1:8001/api/v1/transactions/T-1/clients",
+    "portal_url": "http://127.0.0.1:8007/agent/clients",
+    "participation_url": "http://127.0.0.1:8007/agent/participation",
 }
 MISSING = ["Kim Lee", "client 3 of 3"]
 
@@ -100,6 +101,7 @@ def test_the_opt_out_notice_says_why() -> None:
     mail = templates.render("agent_opt_out", **AGENT, missing_clients=MISSING)
     assert "opted out" in mail.subject
     assert "non-compliance" in mail.text
+    assert AGENT["participation_url"] in mail.text
 
 
 @pytest.mark.parametrize("template", ["agent_contact_request", "agent_reminder", "agent_opt_out"])
@@ -118,3 +120,15 @@ def test_the_client_reminder_points_back_to_the_first_email() -> None:
         unsubscribe_url=CLIENT["unsubscribe_url"],
     )
     assert "November 20, 2026" in mail.text and CLIENT["unsubscribe_url"] in mail.text
+
+
+def test_the_thank_you_mail_carries_the_status_link() -> None:
+    mail = templates.render(
+        "client_thanks",
+        client_name="Pat",
+        agent_name="Jo Agent",
+        status_url="http://127.0.0.1:8002/review-status?token=R-1.mac",
+    )
+    assert "Jo Agent" in mail.subject
+    assert "http://127.0.0.1:8002/review-status?token=R-1.mac" in mail.text
+    assert 'href="http://127.0.0.1:8002/review-status?token=R-1.mac"' in (mail.html or "")

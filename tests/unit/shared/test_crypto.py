@@ -95,3 +95,33 @@ def test_a_token_of_the_first_format_carries_no_invitation() -> None:
 def test_a_link_needs_an_invitation_id_it_can_carry(invitation_id: str) -> None:
     with pytest.raises(ValueError, match="invitation id for a link"):
         SecretHasher("pepper-one").link_token(invitation_id)
+
+
+def test_a_status_token_opens_its_review_only_under_our_pepper() -> None:
+    hasher = SecretHasher("pepper-one")
+    token = hasher.status_token("6f1c2a9e-0d4b-4c8e-9a51-3b7f1e2d5c60")
+    assert hasher.status_review(token) == "6f1c2a9e-0d4b-4c8e-9a51-3b7f1e2d5c60"
+    assert token == hasher.status_token("6f1c2a9e-0d4b-4c8e-9a51-3b7f1e2d5c60")  # lasting
+    assert SecretHasher("pepper-two").status_review(token) is None
+    rotated = SecretHasher("pepper-two", retired=["pepper-one"])
+    assert rotated.status_review(token) == "6f1c2a9e-0d4b-4c8e-9a51-3b7f1e2d5c60"
+    review_id, _, mac = token.rpartition(".")
+    forged = [
+        f"other-review.{mac}",
+        f"{review_id}.{mac[:-1]}A" if not mac.endswith("A") else f"{review_id}.{mac[:-1]}B",
+        review_id,
+        f".{mac}",
+        f"{review_id}.",
+        f"a.{token}",
+        "",
+        hasher.link_token("6f1c2a9e-0d4b-4c8e-9a51-3b7f1e2d5c60"),  # a survey link is no status
+    ]
+    for wrong in forged:
+        assert hasher.status_review(wrong) is None, wrong
+
+
+def test_a_status_token_needs_a_plain_review_id() -> None:
+    hasher = SecretHasher("pepper-one")
+    for bad in ("", "a.b", "x" * 65):
+        with pytest.raises(ValueError, match="status link"):
+            hasher.status_token(bad)
