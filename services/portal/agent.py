@@ -5,6 +5,7 @@ token; a refusal (another agent's review, a wrong address) is the service's."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ router = APIRouter(tags=["agent"])
 REASONS = tuple(reason.value for reason in RemovalReason)
 HANDOFF_REASONS = ("active_handoff", "bad_fit")
 MODES = tuple(mode.value for mode in ParticipationMode)
+PERIODS = (30, 90, 180, 365)
+"""The funnel's periods (days up to now) an agent picks from; 90 by default, as the APIs."""
 MODE_OF_VISIBILITY = {"public": "opt_in_public", "hidden": "opt_in_hidden", "opted_out": "opt_out"}
 
 SURVEY_MAILS = Environment(
@@ -68,22 +71,55 @@ async def dashboard(request: Request, person: SignedIn, api: Api) -> Response:
     except ApiProblem as problem:
         return refused(request, problem)
     now = now_of(request)
+    days = _period_days(request.query_params.get("days"))
+    period = {"from": (now - timedelta(days=days)).isoformat(), "to": now.isoformat()}
+    try:
+        invited = await api.get(person, "invitations", f"{_base(person.sub)}/funnel", **period)
+        answered = await api.get(person, "reviews", f"{_base(person.sub)}/funnel", **period)
+    except ApiProblem as problem:
+        return refused(request, problem)
     return render(
         request,
         "agent/dashboard.html",
         standing=standing(rating, counted(reviews["reviews"]), now) if rating else None,
         contact_requests=requests["items"],
         awaiting=[r for r in reviews["reviews"] if r["status"] == "awaiting_response"],
+        funnel={"invited": invited, "answered": answered},
+        days=days,
+        periods=PERIODS,
     )
+
+
+def _period_days(chosen: str | None) -> int:
+    return int(chosen) if chosen and chosen.isdigit() and int(chosen) in PERIODS else 90
 
 
 @router.get("/agent/clients", response_class=HTMLResponse)
 async def clients(request: Request, person: SignedIn, api: Api) -> Response:
     try:
         requests = await api.get(person, "invitations", f"{_base(person.sub)}/contact-requests")
+        sent = await api.get(person, "invitations", f"{_base(person.sub)}/invitations", limit=100)
     except ApiProblem as problem:
         return refused(request, problem)
-    return render(request, "agent/clients.html", contact_requests=requests["items"])
+    return render(
+        request, "agent/clients.html", contact_requests=requests["items"], invitations=sent["items"]
+    )
+
+
+@router.post("/agent/invitations/{invitation_id}/resend")
+async def resend(invitation_id: str, request: Request, person: SignedIn, api: Api) -> Response:
+    """Cancel one client's invitation sent to a wrong address and send it to the right one."""
+    form = await checked_form(request)
+    try:
+        await api.post(
+            person,
+            "invitations",
+            f"/api/v1/invitations/{invitation_id}/resend",
+            {"email": form.get("email", "").strip()},
+        )
+    except ApiProblem as problem:
+        return back(request, "/agent/clients", "resend_refused", problem)
+    return back(request, "/agent/clients", "resent")
 
 
 @router.post("/agent/clients/{transaction_id}")
@@ -148,7 +184,29 @@ async def review(review_id: str, request: Request, person: SignedIn, api: Api) -
         found = await api.get(person, "reviews", f"/api/v1/reviews/{review_id}")
     except ApiProblem as problem:
         return refused(request, problem)
-    return render(request, "review.html", review=found)
+    try:
+        dispute = await api.get(person, "reviews", f"/api/v1/reviews/{review_id}/dispute")
+    except ApiProblem as problem:
+        if problem.status != 404:
+            return refused(request, problem)
+        dispute = None
+    return render(request, "review.html", review=found, dispute=dispute)
+
+
+@router.post("/agent/reviews/{review_id}/dispute")
+async def dispute(review_id: str, request: Request, person: SignedIn, api: Api) -> Response:
+    form = await checked_form(request)
+    to = f"/reviews/{review_id}"
+    try:
+        await api.post(
+            person,
+            "reviews",
+            f"/api/v1/reviews/{review_id}/dispute",
+            {"reason": form.get("reason", "").strip()},
+        )
+    except ApiProblem as problem:
+        return back(request, to, "dispute_refused", problem)
+    return back(request, to, "disputed")
 
 
 @router.post("/agent/reviews/{review_id}/response")

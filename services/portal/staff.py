@@ -28,6 +28,31 @@ async def moderation_queue(request: Request, person: SignedIn, api: Api) -> Resp
     return render(request, "staff/moderation.html", items=queue["items"])
 
 
+@router.get("/moderation/disputes", response_class=HTMLResponse)
+async def dispute_queue(request: Request, person: SignedIn, api: Api) -> Response:
+    try:
+        queue = await api.get(person, "reviews", "/api/v1/moderation/disputes", limit=100)
+    except ApiProblem as problem:
+        return refused(request, problem)
+    return render(request, "staff/disputes.html", items=queue["items"])
+
+
+@router.post("/moderation/disputes/{review_id}/decision")
+async def answer_dispute(review_id: str, request: Request, person: SignedIn, api: Api) -> Response:
+    form = await checked_form(request)
+    decision = form.get("decision", "")
+    try:
+        await api.post(
+            person,
+            "reviews",
+            f"/api/v1/moderation/disputes/{review_id}/decision",
+            {"decision": decision, "reason": form.get("reason", "").strip()},
+        )
+    except ApiProblem as problem:
+        return back(request, "/moderation/disputes", "dispute_answer_refused", problem)
+    return back(request, "/moderation/disputes", f"dispute_{decision}")
+
+
 @router.get("/moderation/find")
 async def find_review(request: Request, person: SignedIn) -> Response:
     review_id = request.query_params.get("review_id", "").strip()[:64]

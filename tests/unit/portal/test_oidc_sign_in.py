@@ -60,6 +60,7 @@ async def test_a_person_signs_in_with_the_mls_and_the_services_see_their_id_and_
     services.routes[("GET", "invitations.test", r"/api/v1/agents/A-7/contact-requests")] = {
         "items": []
     }
+    services.routes[("GET", "invitations.test", r"/api/v1/agents/A-7/invitations")] = {"items": []}
     async with portal_factory(
         **oidc(provider, oidc_roles_claim="groups", oidc_subject_claim="agent_id")
     ) as client:

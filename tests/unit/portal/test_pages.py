@@ -127,6 +127,55 @@ TASK = {
 }
 
 
+INVITED_FUNNEL = {
+    "agent_id": "A-1",
+    "from": "2026-09-02T12:00:00Z",
+    "to": NOW,
+    "closings": 7,
+    "clients": 11,
+    "invited": {"email": 8, "phone": 1, "code": 1, "total": 10},
+    "not_invited": 1,
+}
+ANSWERED_FUNNEL = {
+    "agent_id": "A-1",
+    "from": "2026-09-02T12:00:00Z",
+    "to": NOW,
+    "invited": 10,
+    "answered": 6,
+    "with_moderator": 1,
+    "negative": 2,
+    "published": 4,
+    "withdrawn": 0,
+    "shown_publicly": 3,
+}
+INVITATION = {
+    "invitation_id": "I-9",
+    "transaction_id": "T-1",
+    "channel": "email",
+    "origin": "agent",
+    "client_name": "Pat Doe",
+    "email": "pat@exmaple.com",
+    "status": "open",
+    "issued_at": "2026-11-21T00:00:00Z",
+    "expires_at": "2026-12-21T00:00:00Z",
+    "replaces": None,
+    "replaced_by": None,
+    "resendable": True,
+}
+DISPUTE = {
+    "dispute_id": "D-1",
+    "review_id": "R-1",
+    "agent_id": "A-1",
+    "reason": "Not my client: the closing names another agent.",
+    "status": "open",
+    "opened_at": "2026-11-30T09:00:00Z",
+    "answer_due_at": "2026-12-02T09:00:00Z",
+    "overdue": False,
+    "resolved_at": None,
+    "resolution": None,
+}
+
+
 def canned(services: FakeServices) -> None:
     services.routes.update(
         {
@@ -155,6 +204,12 @@ def canned(services: FakeServices) -> None:
                 ]
             },
             ("GET", "invitations.test", r"/api/v1/phone-tasks"): {"items": [TASK]},
+            ("GET", "invitations.test", r"/api/v1/agents/A-1/funnel"): INVITED_FUNNEL,
+            ("GET", "reviews.test", r"/api/v1/agents/A-1/funnel"): ANSWERED_FUNNEL,
+            ("GET", "invitations.test", r"/api/v1/agents/A-1/invitations"): {"items": [INVITATION]},
+            ("GET", "reviews.test", r"/api/v1/moderation/disputes"): {
+                "items": [{"dispute": DISPUTE, "review": {**REVIEW, "status": "published"}}]
+            },
         }
     )
 
@@ -196,6 +251,11 @@ async def test_every_agent_page_renders_what_the_services_answer(
     ("role", "path", "expected"),
     [
         ("moderator", "/moderation", ["a phone number", "many reviews at once", "Reject"]),
+        (
+            "moderator",
+            "/moderation/disputes",
+            ["Not my client", "Answer by 2 Dec 2026", "Keep the review"],
+        ),
         ("coordinator", "/coordination", ["Agent who takes the client over", "Moving to Austin"]),
         ("surveyor", "/phone-tasks", ["Claim", "Closing survey for agent A-1"]),
     ],
@@ -210,7 +270,7 @@ async def test_every_staff_page_renders_what_the_services_answer(
     canned(services)
     async with portal_factory() as client:
         signed = await sign_in(client, "S-1", role)
-        assert signed.headers["location"] == path
+        assert path.startswith(signed.headers["location"]), "signed in, staff land on their queue"
         page = await client.get(path)
     assert page.status_code == 200, page.text
     for text in expected:
@@ -371,3 +431,84 @@ async def test_the_phone_task_shows_the_contact_only_once_claimed_by_this_survey
         claimed = await client.get("/phone-tasks/I-1")
     assert claimed.status_code == 200
     assert "Call Jo Park" in claimed.text and "+1 713 555 0100" in claimed.text
+
+
+async def test_the_funnel_period_the_agent_picks_is_asked_of_both_services(
+    portal_factory: Callable[..., Any], services: FakeServices
+) -> None:
+    canned(services)
+    async with portal_factory() as client:
+        await sign_in(client, "A-1", "agent")
+        page = await client.get("/agent?days=30")
+    assert 'value="30" selected' in page.text
+    funnels = [c for c in services.calls if c[1].endswith("/funnel")]
+    assert {c[1].split("/")[0] for c in funnels} == {"invitations.test", "reviews.test"}
+
+
+async def test_an_agent_disputes_a_published_review_once_with_a_reason(
+    portal_factory: Callable[..., Any], services: FakeServices
+) -> None:
+    canned(services)
+    services.routes[("GET", "reviews.test", r"/api/v1/reviews/R-2")] = {
+        **REVIEW,
+        "review_id": "R-2",
+        "status": "published",
+        "agent_response": "Thanks.",
+    }
+    services.routes[("POST", "reviews.test", r"/api/v1/reviews/R-2/dispute")] = DISPUTE
+    async with portal_factory() as client:
+        await sign_in(client, "A-1", "agent")
+        page = await client.get("/reviews/R-2")
+        assert "Dispute the review" in page.text
+        done = await client.post(
+            "/agent/reviews/R-2/dispute",
+            data={"csrf": csrf_of(page.text), "reason": "Not my client."},
+        )
+        services.routes[("GET", "reviews.test", r"/api/v1/reviews/R-2/dispute")] = DISPUTE
+        after = await client.get(done.headers["location"])
+    posted = next(c for c in services.calls if c[0] == "POST")
+    assert json.loads(posted[3]) == {"reason": "Not my client."}
+    assert "Your dispute is with a moderator" in after.text
+    assert "a moderator answers by 2 Dec 2026, 09:00 UTC" in after.text
+    assert "Dispute the review" not in after.text
+
+
+async def test_an_agent_resends_an_invitation_to_the_right_address(
+    portal_factory: Callable[..., Any], services: FakeServices
+) -> None:
+    canned(services)
+    services.routes[("POST", "invitations.test", r"/api/v1/invitations/I-9/resend")] = {
+        "cancelled_invitation_id": "I-9",
+        "invitation_id": "I-10",
+        "transaction_id": "T-1",
+        "expires_at": "2026-12-31T00:00:00Z",
+        "status": "sent",
+    }
+    async with portal_factory() as client:
+        await sign_in(client, "A-1", "agent")
+        page = await client.get("/agent/clients")
+        done = await client.post(
+            "/agent/invitations/I-9/resend",
+            data={"csrf": csrf_of(page.text), "email": "pat@example.com"},
+        )
+        after = await client.get(done.headers["location"])
+    posted = next(c for c in services.calls if c[1].endswith("/resend"))
+    assert json.loads(posted[3]) == {"email": "pat@example.com"}
+    assert "a new one went to the right address" in after.text
+
+
+def test_every_page_the_mails_link_to_is_a_page_of_the_portal() -> None:
+    from services.portal import agent, signin, staff
+    from shared import portal as links
+
+    paths = {getattr(r, "path", "") for m in (agent, signin, staff) for r in m.router.routes}
+    base = "http://portal.test"
+    linked = [
+        links.review_page(base, "R-1"),
+        links.clients_page(base),
+        links.disputes_page(base),
+        links.participation_page(base),
+    ]
+    for url in linked:
+        path = url.removeprefix(base)
+        assert path in paths or path.replace("R-1", "{review_id}") in paths, path
