@@ -17,6 +17,9 @@ router = APIRouter(tags=["staff"])
 
 CATEGORIES = ("communication", "friendliness", "professionalism", "area_knowledge", "overall")
 HANDOFF_REASONS = ("active_handoff", "bad_fit")
+REVIEW_DONE = {"approve": "review_approved", "reject": "review_rejected"}
+REMOVAL_DONE = {"approve": "removal_approved", "deny": "removal_denied"}
+"""The message (templates/_flash.html) after each decision the services accepted."""
 
 
 @router.get("/moderation", response_class=HTMLResponse)
@@ -74,7 +77,7 @@ async def decide(review_id: str, request: Request, person: SignedIn, api: Api) -
         )
     except ApiProblem as problem:
         return back(request, "/moderation", "decision_refused", problem)
-    return back(request, "/moderation", f"review_{decision}d")
+    return back(request, "/moderation", REVIEW_DONE[decision])
 
 
 @router.post("/moderation/{review_id}/withdrawal")
@@ -128,7 +131,7 @@ async def decide_removal(removal_id: str, request: Request, person: SignedIn, ap
         await api.post(person, "removals", f"/api/v1/removals/{removal_id}/decision", body)
     except ApiProblem as problem:
         return back(request, "/coordination", "removal_decision_refused", problem)
-    return back(request, "/coordination", f"removal_{decision}d")
+    return back(request, "/coordination", REMOVAL_DONE[decision])
 
 
 @router.get("/phone-tasks", response_class=HTMLResponse)

@@ -512,3 +512,40 @@ def test_every_page_the_mails_link_to_is_a_page_of_the_portal() -> None:
     for url in linked:
         path = url.removeprefix(base)
         assert path in paths or path.replace("R-1", "{review_id}") in paths, path
+
+
+@pytest.mark.parametrize(
+    ("role", "page", "action", "decision", "said"),
+    [
+        ("moderator", "/moderation", "/moderation/R-1/decision", "reject", "Rejected: the client"),
+        ("moderator", "/moderation", "/moderation/R-1/decision", "approve", "Approved: the review"),
+        (
+            "coordinator",
+            "/coordination",
+            "/coordination/RM-1/decision",
+            "deny",
+            "Denied: the agent",
+        ),
+    ],
+)
+async def test_a_decision_the_service_accepted_is_said_in_words(
+    portal_factory: Callable[..., Any],
+    services: FakeServices,
+    role: str,
+    page: str,
+    action: str,
+    decision: str,
+    said: str,
+) -> None:
+    canned(services)
+    services.routes[("POST", "reviews.test", r"/api/v1/moderation/R-1/decision")] = REVIEW
+    services.routes[("POST", "removals.test", r"/api/v1/removals/RM-1/decision")] = REMOVAL
+    async with portal_factory() as client:
+        await sign_in(client, "S-1", role)
+        form = await client.get(page)
+        done = await client.post(
+            action,
+            data={"csrf": csrf_of(form.text), "decision": decision, "reason": "x", "note": "x"},
+        )
+        after = await client.get(done.headers["location"])
+    assert said in after.text
