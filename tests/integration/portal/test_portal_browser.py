@@ -163,7 +163,7 @@ async def test_the_agent_supplies_a_contact_and_generates_a_code(page: Page, sto
     await expect(closing.get_by_text("days left")).to_be_visible()
     await expect(closing.get_by_role("heading", name="Kim Park")).to_have_count(0)  # phone given
     sam = closing.locator("form", has=page.get_by_role("heading", name="Sam Ortiz"))
-    await sam.get_by_label("Email").fill("sam.ortiz@client.example")
+    await sam.get_by_label("Email", exact=True).fill("sam.ortiz@client.example")
     await sam.get_by_role("button", name="Send the survey to Sam Ortiz").click()
     await expect(page.get_by_role("status")).to_have_text(
         "Thank you: the client gets the survey by email."
