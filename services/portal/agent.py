@@ -161,6 +161,8 @@ async def generate_code(request: Request, person: SignedIn, api: Api) -> Respons
     try:
         await api.post(person, "invitations", f"{_base(person.sub)}/codes", body)
     except ApiProblem as problem:
+        if problem.status == 404:  # no closing of yours at that address: a typo to correct
+            problem = ApiProblem(422, problem.detail, problem.code)
         return back(request, "/agent/clients", "code_refused", problem)
     return back(request, "/agent/clients", "code_sent")
 

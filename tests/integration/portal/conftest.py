@@ -165,7 +165,7 @@ def _agent(agent_id: str, name: str) -> AgentUpserted:
 
 
 def _closing(
-    transaction_id: str, agent_id: str, clients: list[dict[str, Any]]
+    transaction_id: str, agent_id: str, clients: list[dict[str, Any]], street: str = "12 Elm Rd"
 ) -> TransactionClosed:
     return TransactionClosed.model_validate(
         {
@@ -173,7 +173,7 @@ def _closing(
             "mls_number": f"MLS-{transaction_id}",
             "kind": "sale",
             "closed_at": CLOSED_AT.isoformat(),
-            "property": {"street": "12 Elm Rd", "city": "Houston", "postcode": "77002"},
+            "property": {"street": street, "city": "Houston", "postcode": "77002"},
             "representations": [{"agent_id": agent_id, "side": "buyer", "clients": clients}],
         }
     )
@@ -235,7 +235,7 @@ async def _seed(
     )
     await publish(
         TRANSACTION_CLOSED,
-        _closing(coded, agent, [{"name": "Jo Bell", "email": None, "phone": None}]),
+        _closing(coded, agent, [{"name": "Jo Bell", "email": None, "phone": None}], "4 Oak St"),
     )
     lead, handoff_lead = f"L-{run}-1", f"L-{run}-2"
     await publish(LEAD_ASSIGNED, _lead(lead, agent, "Rae Quinn"))

@@ -549,3 +549,24 @@ async def test_a_decision_the_service_accepted_is_said_in_words(
         )
         after = await client.get(done.headers["location"])
     assert said in after.text
+
+
+async def test_a_code_for_an_address_without_a_closing_is_refused_on_the_form(
+    portal_factory: Callable[..., Any], services: FakeServices
+) -> None:
+    canned(services)
+    async with portal_factory() as client:
+        await sign_in(client, "A-1", "agent")
+        page = await client.get("/agent/clients")
+        refused = await client.post(
+            "/agent/codes",
+            data={
+                "csrf": csrf_of(page.text),
+                "client_email": "a@b.example",
+                "street": "x",
+                "postcode": "1",
+            },
+        )
+        assert refused.status_code == 303, "back to the form, not a page of its own"
+        after = await client.get(refused.headers["location"])
+    assert "No code was generated." in after.text
