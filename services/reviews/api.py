@@ -524,10 +524,14 @@ async def _client_review(runtime: ServiceRuntime, uow: UnitOfWork, token: str) -
     )
 
 
-def status_url(runtime: ServiceRuntime, review_id: str) -> str:
-    """The client's lasting link to the review's state page."""
+def status_path(review_id: str) -> str:
+    """The path of the client's lasting link to the review's state page."""
     token = handlers.context().hasher.status_token(review_id)
-    return f"{runtime.settings.base_url.rstrip('/')}/review-status?" + urlencode({"token": token})
+    return "/review-status?" + urlencode({"token": token})
+
+
+def status_url(runtime: ServiceRuntime, review_id: str) -> str:
+    return runtime.settings.base_url.rstrip("/") + status_path(review_id)
 
 
 @router.post("/phone-surveys/{invitation_id}/answers", status_code=201, response_model=Submitted)
@@ -912,7 +916,7 @@ async def survey_answers(request: Request, runtime: Runtime) -> HTMLResponse:
         comment=review.comment,
         review_id=review.review_id,
         published=review.state.value == "published",
-        status_url=status_url(runtime, review.review_id),
+        status_url=status_path(review.review_id),  # the page's own host, whatever it is
     )
 
 
