@@ -171,6 +171,8 @@ class Demo:
             for name in services.ports:
                 os.environ.setdefault(f"DEMO_{name.upper()}", services.url(name))
             asyncio.run(self.simulate(state, sink, services))
+            if sys.stdin.isatty():  # leave the pages up for clicking through the story
+                input("The services keep running: press Enter to stop them. ")
         finally:
             services.stop_all()
             controller.stop()
@@ -338,6 +340,7 @@ class Demo:
             )
         console.print(table)
         await self.report_directory(client)
+        self.report_portal(client, [str(row["agent_id"]) for row in ranking])
         hidden = [a for a in state.world.agents if not a.wants_public]
         console.print(
             f"{len(hidden)} agents keep their rating hidden (default opt_in_hidden); "
@@ -367,6 +370,18 @@ class Demo:
         console.print(
             f"[bold]Directory[/bold] (public search, profiles, badges, feeds): {url}/ "
             f"lists {listed} public agents on its first page{more}."
+        )
+
+    @staticmethod
+    def report_portal(client: ServiceClient, ranked: list[str]) -> None:
+        """Where a newcomer clicks through the story as its people (services.portal)."""
+        url = client.urls.get("portal")
+        if url is None:
+            return
+        agent = ranked[0] if ranked else "A-1"
+        console.print(
+            f"[bold]Portal[/bold] (agents' and staff's pages; development sign-in): "
+            f"{url}/sign-in?sub={agent}&role=agent — or as role=moderator, coordinator, surveyor."
         )
 
     def chart(self, state: DemoState) -> Path:

@@ -24,8 +24,11 @@ SERVICE_PORTS: dict[str, int] = {
     "reviews": 8002,
     "scoring": 8003,
     "removals": 8004,
-    "directory": 8006,  # 8005 is kept for the portal
+    "directory": 8006,
+    "portal": 8007,
 }
+STATELESS = frozenset({"portal"})
+"""Services with no database and no Kafka consumer (no schema, no migrations, no lag)."""
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -58,6 +61,10 @@ class ServiceProcesses:
         }
         if "reviews" in self.ports:  # invitations' survey links
             env["REVIEWS_PUBLIC_BASE_URL"] = self.url("reviews")
+        if service == "portal":  # the APIs it calls for the signed-in person
+            for name in ("invitations", "reviews", "scoring", "removals"):
+                if name in self.ports:
+                    env[f"{name.upper()}_URL"] = self.url(name)
         log = (self.log_dir / f"{instance}.log").open("ab")
         self.procs[instance] = subprocess.Popen(
             [sys.executable, "-m", f"services.{service}"],

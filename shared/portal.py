@@ -25,7 +25,7 @@ def clients_page(base_url: str) -> str:
 
 def disputes_page(base_url: str) -> str:
     """The moderators' queue of agents' disputes."""
-    return _join(base_url, "/moderator/disputes")
+    return _join(base_url, "/moderation/disputes")
 
 
 def participation_page(base_url: str) -> str:

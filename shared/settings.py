@@ -22,6 +22,8 @@ PLACEHOLDER_SECRETS = frozenset(
 COMMITTED_SECRETS = PLACEHOLDER_SECRETS | {
     # Once the example value of deploy/k8s/common.yaml, applied as is it would have passed.
     "CHANGE-ME-at-least-32-characters-long-secret",
+    # The portal's development session key (services/portal/settings.py).
+    "dev-only-portal-session-secret-change-me",
 }
 """Every secret value this repository has ever committed: public, so never a production secret.
 tests/unit/test_deploy_files.py fails if deploy/ or docker-compose.yml gives a value not here."""

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from devtools.processes import SERVICE_PORTS
+from devtools.processes import SERVICE_PORTS, STATELESS
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERLAYS = ("local", "production")
@@ -70,7 +70,9 @@ def test_every_service_has_a_deployment_service_budget_and_network_policy(
     assert set(SERVICE_PORTS) <= budgets
     assert set(SERVICE_PORTS) <= allowed_in
     assert set(SERVICE_PORTS) <= set(of_kind(manifests, "Service"))
-    assert set(SERVICE_PORTS) <= set(of_kind(manifests, "ScaledObject"))
+    # scaled on consumer lag; the stateless portal consumes nothing and is scaled on CPU
+    assert set(SERVICE_PORTS) - STATELESS <= set(of_kind(manifests, "ScaledObject"))
+    assert set(of_kind(manifests, "HorizontalPodAutoscaler")) >= STATELESS
 
 
 def test_every_pod_meets_the_restricted_pod_security_profile(
@@ -96,7 +98,8 @@ def test_the_jobs_a_deployment_needs_are_there(manifests: list[dict[str, Any]]) 
         for name, job in jobs.items()
     }
     assert commands["kafka-topics"] == ["python", "-m", "shared.topics"]
-    for service in SERVICE_PORTS:
+    assert not {f"{service}-migrations" for service in STATELESS} & set(commands)
+    for service in set(SERVICE_PORTS) - STATELESS:
         assert commands[f"{service}-migrations"] == [
             "python",
             "-m",
@@ -107,7 +110,7 @@ def test_the_jobs_a_deployment_needs_are_there(manifests: list[dict[str, Any]]) 
     assert "services.scoring.replay" in " ".join(commands["scoring-policy-replay"])
 
 
-def test_the_public_survey_and_directory_are_routed_and_nothing_else(
+def test_the_public_survey_directory_and_portal_are_routed_and_nothing_else(
     manifests: list[dict[str, Any]],
 ) -> None:
     [ingress] = of_kind(manifests, "Ingress").values()
@@ -116,7 +119,14 @@ def test_the_public_survey_and_directory_are_routed_and_nothing_else(
         for rule in ingress["spec"]["rules"]
         for p in rule["http"]["paths"]
     }
-    assert paths == {("/survey", "reviews"), ("/api/v1/reviews", "reviews"), ("/", "directory")}
+    assert paths == {
+        ("/survey", "reviews"),
+        ("/api/v1/reviews", "reviews"),
+        ("/", "directory"),
+        ("/", "portal"),
+    }
+    hosts = [rule["host"] for rule in ingress["spec"]["rules"]]
+    assert len(set(hosts)) == 2, "the portal has a host of its own"
 
 
 def test_no_overlay_renders_a_secret_and_every_workload_reads_the_operator_s(
@@ -138,6 +148,10 @@ def test_production_runs_in_production_mode_with_a_pinned_image_and_tls() -> Non
     [ingress] = of_kind(documents, "Ingress").values()
     assert ingress["spec"]["tls"]
     assert all(d["spec"]["replicas"] >= 2 for d in of_kind(documents, "Deployment").values())
+    assert all(
+        h["spec"]["minReplicas"] >= 2
+        for h in of_kind(documents, "HorizontalPodAutoscaler").values()
+    )
 
 
 def test_the_local_overlay_runs_in_local_mode() -> None:

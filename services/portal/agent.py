@@ -1,0 +1,342 @@
+"""The agent's pages: dashboard, clients to survey, reviews, participation, leads and removals.
+
+Every page reads and every form writes through the owning service's API with the agent's own
+token; a refusal (another agent's review, a wrong address) is the service's."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from services.portal.backends import ApiProblem, Backends, Person
+from services.portal.domain.standing import counted, standing
+from services.portal.pages import TEMPLATES, Api, SignedIn, back, now_of, refused, render
+from services.portal.session import checked_form
+from shared.contracts.participation import ParticipationMode
+from shared.contracts.removals import RemovalReason
+
+router = APIRouter(tags=["agent"])
+
+REASONS = tuple(reason.value for reason in RemovalReason)
+HANDOFF_REASONS = ("active_handoff", "bad_fit")
+MODES = tuple(mode.value for mode in ParticipationMode)
+PERIODS = (30, 90, 180, 365)
+"""The funnel's periods (days up to now) an agent picks from; 90 by default, as the APIs."""
+MODE_OF_VISIBILITY = {"public": "opt_in_public", "hidden": "opt_in_hidden", "opted_out": "opt_out"}
+
+SURVEY_MAILS = Environment(
+    # the invitations service's own mail templates: the preview is the mail the client gets
+    loader=FileSystemLoader(Path(__file__).parents[1] / "invitations" / "templates"),
+    autoescape=False,  # noqa: S701 - plain-text mail, escaped by the page that shows it
+    undefined=StrictUndefined,
+)
+
+
+def survey_mail(reason: str, **values: Any) -> dict[str, str]:
+    """Subject and text of the removal survey mail the client gets for `reason`."""
+    if reason not in REASONS:
+        raise ValueError(reason)
+    return {
+        part: SURVEY_MAILS.get_template(f"removal_survey_{reason}.{part}.j2")
+        .render(**values)
+        .strip()
+        for part in ("subject", "txt")
+    }
+
+
+TEMPLATES.globals.update(survey_mail=survey_mail, Markup=Markup)
+
+
+def _base(agent_id: str) -> str:
+    return f"/api/v1/agents/{agent_id}"
+
+
+@router.get("/agent", response_class=HTMLResponse)
+async def dashboard(request: Request, person: SignedIn, api: Api) -> Response:
+    try:
+        rating = await api.get(person, "scoring", f"{_base(person.sub)}/rating")
+    except ApiProblem as problem:
+        if problem.status != 404:
+            return refused(request, problem)
+        rating = None
+    try:
+        reviews = await api.get(person, "reviews", f"{_base(person.sub)}/reviews", limit=500)
+        requests = await api.get(person, "invitations", f"{_base(person.sub)}/contact-requests")
+    except ApiProblem as problem:
+        return refused(request, problem)
+    now = now_of(request)
+    days = _period_days(request.query_params.get("days"))
+    period = {"from": (now - timedelta(days=days)).isoformat(), "to": now.isoformat()}
+    try:
+        invited = await api.get(person, "invitations", f"{_base(person.sub)}/funnel", **period)
+        answered = await api.get(person, "reviews", f"{_base(person.sub)}/funnel", **period)
+    except ApiProblem as problem:
+        return refused(request, problem)
+    return render(
+        request,
+        "agent/dashboard.html",
+        standing=standing(rating, counted(reviews["reviews"]), now) if rating else None,
+        contact_requests=requests["items"],
+        awaiting=[r for r in reviews["reviews"] if r["status"] == "awaiting_response"],
+        funnel={"invited": invited, "answered": answered},
+        days=days,
+        periods=PERIODS,
+    )
+
+
+def _period_days(chosen: str | None) -> int:
+    return int(chosen) if chosen and chosen.isdigit() and int(chosen) in PERIODS else 90
+
+
+@router.get("/agent/clients", response_class=HTMLResponse)
+async def clients(request: Request, person: SignedIn, api: Api) -> Response:
+    try:
+        requests = await api.get(person, "invitations", f"{_base(person.sub)}/contact-requests")
+        sent = await api.get(person, "invitations", f"{_base(person.sub)}/invitations", limit=100)
+    except ApiProblem as problem:
+        return refused(request, problem)
+    return render(
+        request, "agent/clients.html", contact_requests=requests["items"], invitations=sent["items"]
+    )
+
+
+@router.post("/agent/invitations/{invitation_id}/resend")
+async def resend(invitation_id: str, request: Request, person: SignedIn, api: Api) -> Response:
+    """Cancel one client's invitation sent to a wrong address and send it to the right one."""
+    form = await checked_form(request)
+    try:
+        await api.post(
+            person,
+            "invitations",
+            f"/api/v1/invitations/{invitation_id}/resend",
+            {"email": form.get("email", "").strip()},
+        )
+    except ApiProblem as problem:
+        return back(request, "/agent/clients", "resend_refused", problem)
+    return back(request, "/agent/clients", "resent")
+
+
+@router.post("/agent/clients/{transaction_id}")
+async def supply_contact(
+    transaction_id: str, request: Request, person: SignedIn, api: Api
+) -> Response:
+    form = await checked_form(request)
+    client: dict[str, Any] = {
+        "name": form.get("name", "").strip(),
+        "email": form.get("email", "").strip() or None,
+        "phone": form.get("phone", "").strip() or None,
+    }
+    if form.get("client", "").isdigit():
+        client["client"] = int(form["client"])
+    if not client["email"] and not client["phone"]:
+        return back(request, "/agent/clients", "contact_missing", ApiProblem(422, ""))
+    try:
+        await api.post(
+            person,
+            "invitations",
+            f"/api/v1/transactions/{transaction_id}/clients",
+            {"clients": [client]},
+        )
+    except ApiProblem as problem:
+        return back(request, "/agent/clients", "contact_refused", problem)
+    return back(request, "/agent/clients", "contact_sent" if client["email"] else "phone_task")
+
+
+@router.post("/agent/codes")
+async def generate_code(request: Request, person: SignedIn, api: Api) -> Response:
+    form = await checked_form(request)
+    body: dict[str, Any] = {
+        "client_email": form.get("client_email", "").strip(),
+        "street": form.get("street", "").strip(),
+        "postcode": form.get("postcode", "").strip(),
+    }
+    if form.get("client", "").isdigit():
+        body["client"] = int(form["client"])
+    try:
+        await api.post(person, "invitations", f"{_base(person.sub)}/codes", body)
+    except ApiProblem as problem:
+        if problem.status == 404:  # no closing of yours at that address: a typo to correct
+            problem = ApiProblem(422, problem.detail, problem.code)
+        return back(request, "/agent/clients", "code_refused", problem)
+    return back(request, "/agent/clients", "code_sent")
+
+
+@router.get("/agent/reviews", response_class=HTMLResponse)
+async def reviews(request: Request, person: SignedIn, api: Api) -> Response:
+    try:
+        found = await api.get(person, "reviews", f"{_base(person.sub)}/reviews", limit=500)
+    except ApiProblem as problem:
+        return refused(request, problem)
+    return render(
+        request, "agent/reviews.html", reviews=found["reviews"], under_review=found["under_review"]
+    )
+
+
+@router.get("/reviews/{review_id}", response_class=HTMLResponse)
+async def review(review_id: str, request: Request, person: SignedIn, api: Api) -> Response:
+    """One review: an agent's own (the reviews service answers 404 for anyone else's), or any
+    review for a moderator, who may withdraw it."""
+    try:
+        found = await api.get(person, "reviews", f"/api/v1/reviews/{review_id}")
+    except ApiProblem as problem:
+        return refused(request, problem)
+    try:
+        dispute = await api.get(person, "reviews", f"/api/v1/reviews/{review_id}/dispute")
+    except ApiProblem as problem:
+        if problem.status != 404:
+            return refused(request, problem)
+        dispute = None
+    return render(request, "review.html", review=found, dispute=dispute)
+
+
+@router.post("/agent/reviews/{review_id}/dispute")
+async def dispute(review_id: str, request: Request, person: SignedIn, api: Api) -> Response:
+    form = await checked_form(request)
+    to = f"/reviews/{review_id}"
+    try:
+        await api.post(
+            person,
+            "reviews",
+            f"/api/v1/reviews/{review_id}/dispute",
+            {"reason": form.get("reason", "").strip()},
+        )
+    except ApiProblem as problem:
+        return back(request, to, "dispute_refused", problem)
+    return back(request, to, "disputed")
+
+
+@router.post("/agent/reviews/{review_id}/response")
+async def respond(review_id: str, request: Request, person: SignedIn, api: Api) -> Response:
+    form = await checked_form(request)
+    to = f"/reviews/{review_id}"
+    try:
+        await api.post(
+            person,
+            "reviews",
+            f"/api/v1/reviews/{review_id}/response",
+            {"text": form.get("text", "")},
+        )
+    except ApiProblem as problem:
+        return back(request, to, "response_refused", problem)
+    return back(request, to, "response_published")
+
+
+@router.get("/agent/participation", response_class=HTMLResponse)
+async def participation(request: Request, person: SignedIn, api: Api) -> Response:
+    try:
+        rating = await api.get(person, "scoring", f"{_base(person.sub)}/rating")
+    except ApiProblem as problem:
+        if problem.status != 404:
+            return refused(request, problem)
+        rating = None
+    visibility = rating["visibility"] if rating else None
+    return render(
+        request,
+        "agent/participation.html",
+        modes=MODES,
+        current=MODE_OF_VISIBILITY.get(visibility or ""),
+    )
+
+
+@router.post("/agent/participation")
+async def change_participation(request: Request, person: SignedIn, api: Api) -> Response:
+    form = await checked_form(request)
+    try:
+        await api.call(
+            person,
+            "invitations",
+            "PUT",
+            f"{_base(person.sub)}/participation",
+            json={"mode": form.get("mode", "")},
+        )
+    except ApiProblem as problem:
+        return back(request, "/agent/participation", "participation_refused", problem)
+    return back(request, "/agent/participation", f"mode_{form.get('mode')}")
+
+
+@router.get("/agent/leads", response_class=HTMLResponse)
+async def leads(request: Request, person: SignedIn, api: Api) -> Response:
+    try:
+        found = await api.get(person, "removals", "/api/v1/leads", status="open")
+        removals = await api.get(person, "removals", "/api/v1/removals")
+    except ApiProblem as problem:
+        return refused(request, problem)
+    pending = {r["lead_id"] for r in removals["items"] if r["status"] == "pending"}
+    return render(
+        request,
+        "agent/leads.html",
+        leads=found["items"],
+        removals=removals["items"],
+        pending=pending,
+    )
+
+
+@router.get("/agent/leads/{lead_id}/removal", response_class=HTMLResponse)
+async def removal_form(lead_id: str, request: Request, person: SignedIn, api: Api) -> Response:
+    return await _removal_page(request, person, api, lead_id)
+
+
+async def _removal_page(
+    request: Request,
+    person: Person,
+    api: Backends,
+    lead_id: str,
+    posted: dict[str, str] | None = None,
+    problem: ApiProblem | None = None,
+) -> Response:
+    """The form, again with what was typed and the service's reason when it was refused."""
+    try:
+        found = await api.get(person, "removals", "/api/v1/leads", status="open")
+    except ApiProblem as failed:
+        return refused(request, failed)
+    lead = next((item for item in found["items"] if item["lead_id"] == lead_id), None)
+    if lead is None:
+        return refused(request, ApiProblem(404, ""))
+    return render(
+        request,
+        "agent/removal.html",
+        422 if problem else 200,
+        lead=lead,
+        reasons=REASONS,
+        handoff_reasons=HANDOFF_REASONS,
+        posted=posted or {},
+        error=problem.detail if problem else None,
+    )
+
+
+@router.get("/agent/removal-reasons/{reason}", response_class=HTMLResponse)
+async def survey_preview(reason: str, request: Request, person: SignedIn) -> Response:
+    if reason not in REASONS:
+        return refused(request, ApiProblem(404, ""))
+    return render(request, "agent/survey_preview.html", reason=reason)
+
+
+@router.post("/agent/removals")
+async def request_removal(request: Request, person: SignedIn, api: Api) -> Response:
+    form = await checked_form(request)
+    lead_id = form.get("lead_id", "")
+    body: dict[str, Any] = {
+        "lead_id": lead_id,
+        "reason": form.get("reason", ""),
+        "notes": form.get("notes", "").strip(),
+    }
+    if form.get("client_ever_responded") in ("yes", "no"):
+        body["client_ever_responded"] = form["client_ever_responded"] == "yes"
+    proof = {
+        key: form.get(f"proof_{key}", "").strip() or None for key in ("document_ref", "reference")
+    }
+    if any(proof.values()):
+        body["proof"] = proof
+    try:
+        created = await api.post(person, "removals", "/api/v1/removals", body)
+    except ApiProblem as problem:
+        if problem.status not in (409, 422):
+            return refused(request, problem)
+        return await _removal_page(request, person, api, lead_id, form, problem)
+    return back(request, "/agent/leads", f"removal_{created['status']}")

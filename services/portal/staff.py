@@ -1,0 +1,211 @@
+"""The staff consoles: the moderator's queue, the coordinator's removal approvals and the phone
+surveyor's tasks. Each page calls the owning service with the staff member's own token, so a
+moderator opening the coordinator's queue is refused by the removals service itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from services.portal.backends import ApiProblem
+from services.portal.pages import Api, SignedIn, back, refused, render
+from services.portal.session import checked_form
+
+router = APIRouter(tags=["staff"])
+
+CATEGORIES = ("communication", "friendliness", "professionalism", "area_knowledge", "overall")
+HANDOFF_REASONS = ("active_handoff", "bad_fit")
+REVIEW_DONE = {"approve": "review_approved", "reject": "review_rejected"}
+REMOVAL_DONE = {"approve": "removal_approved", "deny": "removal_denied"}
+"""The message (templates/_flash.html) after each decision the services accepted."""
+
+
+@router.get("/moderation", response_class=HTMLResponse)
+async def moderation_queue(request: Request, person: SignedIn, api: Api) -> Response:
+    try:
+        queue = await api.get(person, "reviews", "/api/v1/moderation/queue", limit=100)
+    except ApiProblem as problem:
+        return refused(request, problem)
+    return render(request, "staff/moderation.html", items=queue["items"])
+
+
+@router.get("/moderation/disputes", response_class=HTMLResponse)
+async def dispute_queue(request: Request, person: SignedIn, api: Api) -> Response:
+    try:
+        queue = await api.get(person, "reviews", "/api/v1/moderation/disputes", limit=100)
+    except ApiProblem as problem:
+        return refused(request, problem)
+    return render(request, "staff/disputes.html", items=queue["items"])
+
+
+@router.post("/moderation/disputes/{review_id}/decision")
+async def answer_dispute(review_id: str, request: Request, person: SignedIn, api: Api) -> Response:
+    form = await checked_form(request)
+    decision = form.get("decision", "")
+    try:
+        await api.post(
+            person,
+            "reviews",
+            f"/api/v1/moderation/disputes/{review_id}/decision",
+            {"decision": decision, "reason": form.get("reason", "").strip()},
+        )
+    except ApiProblem as problem:
+        return back(request, "/moderation/disputes", "dispute_answer_refused", problem)
+    return back(request, "/moderation/disputes", f"dispute_{decision}")
+
+
+@router.get("/moderation/find")
+async def find_review(request: Request, person: SignedIn) -> Response:
+    review_id = request.query_params.get("review_id", "").strip()[:64]
+    if not review_id:
+        return RedirectResponse("/moderation", status_code=303)
+    return RedirectResponse(f"/reviews/{review_id}", status_code=303)
+
+
+@router.post("/moderation/{review_id}/decision")
+async def decide(review_id: str, request: Request, person: SignedIn, api: Api) -> Response:
+    form = await checked_form(request)
+    decision = form.get("decision", "")
+    try:
+        await api.post(
+            person,
+            "reviews",
+            f"/api/v1/moderation/{review_id}/decision",
+            {"decision": decision, "reason": form.get("reason", "").strip()},
+        )
+    except ApiProblem as problem:
+        return back(request, "/moderation", "decision_refused", problem)
+    return back(request, "/moderation", REVIEW_DONE[decision])
+
+
+@router.post("/moderation/{review_id}/withdrawal")
+async def withdraw(review_id: str, request: Request, person: SignedIn, api: Api) -> Response:
+    form = await checked_form(request)
+    to = f"/reviews/{review_id}"
+    try:
+        await api.post(
+            person,
+            "reviews",
+            f"/api/v1/reviews/{review_id}/withdrawal",
+            {"reason": form.get("reason", "").strip()},
+        )
+    except ApiProblem as problem:
+        return back(request, to, "withdrawal_refused", problem)
+    return back(request, to, "review_withdrawn")
+
+
+@router.get("/coordination", response_class=HTMLResponse)
+async def coordination(request: Request, person: SignedIn, api: Api) -> Response:
+    try:
+        pending = await api.get(person, "removals", "/api/v1/removals", status="pending")
+    except ApiProblem as problem:
+        return refused(request, problem)
+    return render(
+        request,
+        "staff/coordination.html",
+        items=pending["items"],
+        handoff_reasons=HANDOFF_REASONS,
+    )
+
+
+@router.post("/coordination/{removal_id}/decision")
+async def decide_removal(removal_id: str, request: Request, person: SignedIn, api: Api) -> Response:
+    form = await checked_form(request)
+    decision = form.get("decision", "")
+    body: dict[str, Any] = {"decision": decision, "note": form.get("note", "").strip()}
+    handed_to = form.get("handed_to_agent_id", "").strip()
+    if handed_to and decision == "approve":
+        # the removals service has no roster (design.md 1.6): scoring's knows who is on it
+        try:
+            await api.get(person, "scoring", f"/api/v1/agents/{handed_to}/rating")
+        except ApiProblem as problem:
+            if problem.status != 404:
+                return refused(request, problem)
+            return back(
+                request, "/coordination", "handoff_unknown_agent", ApiProblem(422, handed_to)
+            )
+        body["handed_to_agent_id"] = handed_to
+    try:
+        await api.post(person, "removals", f"/api/v1/removals/{removal_id}/decision", body)
+    except ApiProblem as problem:
+        return back(request, "/coordination", "removal_decision_refused", problem)
+    return back(request, "/coordination", REMOVAL_DONE[decision])
+
+
+@router.get("/phone-tasks", response_class=HTMLResponse)
+async def phone_tasks(request: Request, person: SignedIn, api: Api) -> Response:
+    try:
+        tasks = await api.get(person, "invitations", "/api/v1/phone-tasks", limit=200)
+    except ApiProblem as problem:
+        return refused(request, problem)
+    return render(request, "staff/phone_tasks.html", tasks=tasks["items"])
+
+
+@router.post("/phone-tasks/{invitation_id}/claim")
+async def claim(invitation_id: str, request: Request, person: SignedIn, api: Api) -> Response:
+    await checked_form(request)
+    try:
+        await api.post(person, "invitations", f"/api/v1/phone-tasks/{invitation_id}/claim", {})
+    except ApiProblem as problem:
+        return back(request, "/phone-tasks", "claim_refused", problem)
+    return RedirectResponse(f"/phone-tasks/{invitation_id}", status_code=303)
+
+
+@router.get("/phone-tasks/{invitation_id}", response_class=HTMLResponse)
+async def claimed_task(
+    invitation_id: str, request: Request, person: SignedIn, api: Api
+) -> Response:
+    """A task this surveyor claimed: the client's name and phone, and the answers form.
+    Claiming again is how the invitations service shows them (it is a no-op for the claimer);
+    a task not claimed yet is not claimed by opening this page."""
+    try:
+        tasks = await api.get(person, "invitations", "/api/v1/phone-tasks", limit=500)
+        task = next((t for t in tasks["items"] if t["invitation_id"] == invitation_id), None)
+        if task is None or task["claimed_by"] != person.sub:
+            return render(request, "problem.html", 409, problem="claim_first", detail="")
+        contact = await api.post(
+            person, "invitations", f"/api/v1/phone-tasks/{invitation_id}/claim", {}
+        )
+    except ApiProblem as problem:
+        return refused(request, problem)
+    return render(
+        request, "staff/phone_task.html", task=task, contact=contact, categories=CATEGORIES
+    )
+
+
+@router.post("/phone-tasks/{invitation_id}/answers")
+async def enter_answers(
+    invitation_id: str, request: Request, person: SignedIn, api: Api
+) -> Response:
+    form = await checked_form(request)
+    to = f"/phone-tasks/{invitation_id}"
+    if not all(form.get(c, "").isdigit() for c in CATEGORIES):
+        return back(request, to, "answers_incomplete", ApiProblem(422, ""))
+    body = {
+        "scores": {c: int(form[c]) for c in CATEGORIES},
+        "comment": form.get("comment", "").strip(),
+        "display_name": form.get("display_name", "").strip() or None,
+    }
+    try:
+        await api.post(person, "reviews", f"/api/v1/phone-surveys/{invitation_id}/answers", body)
+    except ApiProblem as problem:
+        return back(request, to, "answers_refused", problem)
+    try:
+        await api.post(person, "invitations", f"/api/v1/phone-tasks/{invitation_id}/done", {})
+    except ApiProblem as problem:
+        if problem.status != 409:  # 409: the answers' event closed it first
+            return refused(request, problem)
+    return back(request, "/phone-tasks", "answers_entered")
+
+
+@router.post("/phone-tasks/{invitation_id}/done")
+async def close_task(invitation_id: str, request: Request, person: SignedIn, api: Api) -> Response:
+    """Close without answers (the client declined or never picked up)."""
+    await checked_form(request)
+    try:
+        await api.post(person, "invitations", f"/api/v1/phone-tasks/{invitation_id}/done", {})
+    except ApiProblem as problem:
+        return back(request, f"/phone-tasks/{invitation_id}", "close_refused", problem)
+    return back(request, "/phone-tasks", "task_closed")
