@@ -977,7 +977,8 @@ def report(flows: list[Flow]) -> None:
                 if f"cpu_ms_{part}" in flow.figures
             ),
         )
-    console.print(table, width=200)
+    console.width = max(console.width, 200)
+    console.print(table)
     rates = {flow.name: flow.rate for flow in flows}
     for flow in flows:
         if flow.baseline_for in rates and flow.rate:
