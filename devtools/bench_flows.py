@@ -855,11 +855,13 @@ async def scoring_latency(
             assert key is not None
             in_flight.setdefault(key.decode(), time.monotonic())
 
-        started = time.monotonic()
-        await send_at_rate(producer, chosen, float(args.rate), stamp)
-        sending = time.monotonic() - started
-        with contextlib.suppress(TimeoutError):  # unmatched reviews are counted, not waited for
-            await poll(lambda: _true(not in_flight), 60, "ratings for every review")
+        pid = processes.procs["scoring"].pid
+        async with CpuMeter(pid, database_url, "bench_scoring_latency") as meter:
+            started = time.monotonic()
+            await send_at_rate(producer, chosen, float(args.rate), stamp)
+            sending = time.monotonic() - started
+            with contextlib.suppress(TimeoutError):  # unmatched reviews: counted, not awaited
+                await poll(lambda: _true(not in_flight), 60, "ratings for every review")
         reading.cancel()
         await reader.stop()
         peak = rss_mb(processes.procs["scoring"].pid)
@@ -870,6 +872,7 @@ async def scoring_latency(
         latencies,
         peak,
         f"{args.rate}/s steady" + (f", {len(in_flight)} unmatched" if in_flight else ""),
+        figures=meter.per_event_ms(len(chosen)),
     )
 
 
