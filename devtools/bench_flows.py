@@ -65,7 +65,7 @@ from shared.topics import Topic, ensure_topics, partitions_of
 
 PEPPER = ServiceSettings().token_pepper
 GOOD = dict.fromkeys(CATEGORIES, 5)
-REVIEW_AGENTS = 200
+REVIEW_AGENTS = 2000
 REVIEWS_FLOW = "reviews service: POST → review.published"
 INVITATION_MAILS = "invitations service: transactions → emails accepted"
 BARE_REVIEWS_FLOW = "bare ASGI → asyncpg, the same transaction and outbox rows (own process)"

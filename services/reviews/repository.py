@@ -39,6 +39,9 @@ class Invitation:
     expires_at: datetime
     closed_reason: str | None
     used: bool
+    trust_flags: list[str]
+    """What the invitations service noticed about the client's contact details (design.md 3.3):
+    read with the invitation, so a submission needs no query of its own for them."""
 
     @property
     def view(self) -> InvitationView:
@@ -92,7 +95,8 @@ class Decision:
 
 _INVITATION_COLUMNS = """
     i.invitation_id, i.agent_id, i.transaction_id, i.lead_id, i.survey, i.removal_reason,
-    i.channel, i.issued_at, i.expires_at, i.closed_reason, i.answered_at IS NOT NULL AS used
+    i.channel, i.issued_at, i.expires_at, i.closed_reason, i.answered_at IS NOT NULL AS used,
+    i.trust_flags
 """
 
 
@@ -291,12 +295,6 @@ class ReviewsRepository:
             list(event.trust_flags),
         )
         return bool(status.endswith(" 1"))
-
-    async def invitation_trust_flags(self, invitation_id: str) -> list[str]:
-        flags = await self.conn.fetchval(
-            "SELECT trust_flags FROM invitations WHERE invitation_id = $1", invitation_id
-        )
-        return list(flags or ())
 
     # trust signals
 
