@@ -1,15 +1,20 @@
-"""Invitations and reviews throughput and latency, review-to-rating latency at a steady rate, and
-peak RSS of each service, each beside a bare loop doing the equivalent writes in the same run.
+"""Invitations and reviews throughput and latency, review-to-rating latency at a steady rate,
+peak RSS and CPU per event of each service, each beside a bare loop doing the equivalent writes
+in the same run.
 
-    python -m devtools.bench_flows [--transactions 3000] [--submissions 6000]
-                                   [--rate 500 --seconds 20]
+    python -m devtools.bench_flows [--transactions 5000] [--smtp-connections 8]
+                                   [--submissions 20000 --connections 32 --review-rate 200]
+                                   [--rate 1000 --seconds 20] [--only ...] [--keep-broker]
 
-Uses the benchmark's own Kafka broker (port 9292, see devtools/bench_scoring.py), the local
-PostgreSQL (fresh schemas, dropped afterwards) and an in-process SMTP sink that stamps the time it
-accepts each message. Beside the invitations flow, `devtools.smtp_ceiling` sends the service's own
-mail through the service's own sender with nothing else to do: what the sink takes on this
-machine, the ceiling of that flow's email rate. Prints a table and writes JSON to bench-results/.
-Numbers are measured, never asserted; `make bench` runs this after the scoring benchmark.
+Uses the benchmark's own Kafka broker (port 9292, see devtools/bench_scoring.py) and the local
+PostgreSQL (fresh schemas, dropped afterwards). Load comes from native tools, not Python sharing
+the cores: review submissions are posted by Debian's `wrk` (a Lua script, each PIN once), and
+invitation mail goes to Postfix's `smtp-sink` (`make bench-tools` installs both). Beside the
+invitations flow, `devtools.smtp_ceiling` sends the service's own mail through the service's
+own sender with nothing else to do. The CPU each phase used in the process under test, its
+PostgreSQL backends and the benchmark's broker is read from /proc (docs/capacity.md). Prints a
+table and writes JSON to bench-results/. Numbers are measured, never asserted; `make bench`
+runs this after the scoring benchmark.
 """
 
 from __future__ import annotations
@@ -1009,7 +1014,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--connections", type=int, default=32, help="wrk's connections")
     parser.add_argument("--review-rate", type=int, default=200, help="paced submissions/s")
-    parser.add_argument("--rate", type=int, default=500, help="review events/s for scoring")
+    parser.add_argument("--rate", type=int, default=1000, help="review events/s for scoring")
     parser.add_argument("--seconds", type=int, default=20, help="length of the steady phases")
     parser.add_argument(
         "--only",
