@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHON := $(PY)
 
-.PHONY: help venv up down status lint fmt kustomize promtool test test-unit test-integration test-reliability demo bench schemas browser clean
+.PHONY: help venv up down status lint fmt kustomize promtool test test-unit test-integration test-reliability demo bench bench-tools schemas browser clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -75,7 +75,10 @@ test-reliability: venv ## the fault-injection suite alone (tests/reliability, sl
 demo: venv ## set everything up and run the system with the MLS feed simulator
 	@$(PY) -m devtools.demo
 
-bench: venv ## throughput, latency and RSS of each flow beside bare loops (own broker on 9292; JSON in bench-results/)
+bench-tools: ## install Debian's wrk and postfix's smtp-sink for the benchmark (needs root or sudo)
+	@deploy/local/bench-tools.sh
+
+bench: venv bench-tools ## throughput, latency and RSS of each flow beside bare loops (own broker on 9292; JSON in bench-results/)
 	@deploy/local/postgres.sh start
 	@$(PY) -m devtools.bench_scoring
 	@$(PY) -m devtools.bench_flows

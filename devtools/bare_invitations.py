@@ -9,8 +9,8 @@ aiokafka → asyncpg → aiosmtplib, no framework: per batch, record the event i
 invitation per client with a hashed PIN, send each its invitation (the service's template and
 MIME form: the same bytes on the wire) over as many SMTP connections as the service has, mark
 them sent, commit the offsets. Prints `{"started": <time.monotonic()>}` when it has consumed `count`
-closings; the benchmark times it from there to the sink's acceptance of its last mail (the
-monotonic clock is the machine's, shared by both processes).
+closings, and `"finished"` when the server has answered its last mail; the benchmark times it
+between the two.
 """
 
 from __future__ import annotations
@@ -61,8 +61,9 @@ async def _send(smtp: aiosmtplib.SMTP, sender: str, rows: list[tuple[str, ...]])
         await smtp.sendmail("bench@ratings.example", [email], raw)
 
 
-async def run(database_url: str, bootstrap: str, smtp_port: int, count: int) -> float:
-    """Consume `count` closings from the start of the topic; returns when it started."""
+async def run(database_url: str, bootstrap: str, smtp_port: int, count: int) -> tuple[float, float]:
+    """Consume `count` closings from the start of the topic; returns when it started and when
+    its last mail was answered."""
     conn = await asyncpg.connect(database_url)
     await conn.execute(BARE_INVITATIONS)
     settings = ServiceSettings()
@@ -126,13 +127,14 @@ async def run(database_url: str, bootstrap: str, smtp_port: int, count: int) -> 
             )
             await consumer.commit()
             done += sum(len(records) for records in batch.values())
+        finished = time.monotonic()
     finally:
         await consumer.stop()
         for smtp in connections:
             await smtp.quit()
         await conn.execute("DROP SCHEMA bench_bare_inv CASCADE")
         await conn.close()
-    return started
+    return started, finished
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -142,8 +144,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--smtp-port", type=int, required=True)
     parser.add_argument("--count", type=int, required=True)
     args = parser.parse_args(argv)
-    started = asyncio.run(run(args.database_url, args.bootstrap, args.smtp_port, args.count))
-    print(json.dumps({"started": started}), flush=True)
+    started, finished = asyncio.run(
+        run(args.database_url, args.bootstrap, args.smtp_port, args.count)
+    )
+    print(json.dumps({"started": started, "finished": finished}), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,20 @@
-"""Invitations and reviews throughput and latency, review-to-rating latency at a steady rate, and
-peak RSS of each service, each beside a bare loop doing the equivalent writes in the same run.
+"""Invitations and reviews throughput and latency, review-to-rating latency at a steady rate,
+peak RSS and CPU per event of each service, each beside a bare loop doing the equivalent writes
+in the same run.
 
-    python -m devtools.bench_flows [--transactions 3000] [--submissions 6000]
-                                   [--rate 500 --seconds 20]
+    python -m devtools.bench_flows [--transactions 5000] [--smtp-connections 8]
+                                   [--submissions 20000 --connections 32 --review-rate 200]
+                                   [--rate 1000 --seconds 20] [--only ...] [--keep-broker]
 
-Uses the benchmark's own Kafka broker (port 9292, see devtools/bench_scoring.py), the local
-PostgreSQL (fresh schemas, dropped afterwards) and an in-process SMTP sink that stamps the time it
-accepts each message. Beside the invitations flow, `devtools.smtp_ceiling` sends the service's own
-mail through the service's own sender with nothing else to do: what the sink takes on this
-machine, the ceiling of that flow's email rate. Prints a table and writes JSON to bench-results/.
-Numbers are measured, never asserted; `make bench` runs this after the scoring benchmark.
+Uses the benchmark's own Kafka broker (port 9292, see devtools/bench_scoring.py) and the local
+PostgreSQL (fresh schemas, dropped afterwards). Load comes from native tools, not Python sharing
+the cores: review submissions are posted by Debian's `wrk` (a Lua script, each PIN once), and
+invitation mail goes to Postfix's `smtp-sink` (`make bench-tools` installs both). Beside the
+invitations flow, `devtools.smtp_ceiling` sends the service's own mail through the service's
+own sender with nothing else to do. The CPU each phase used in the process under test, its
+PostgreSQL backends and the benchmark's broker is read from /proc (docs/capacity.md). Prints a
+table and writes JSON to bench-results/. Numbers are measured, never asserted; `make bench`
+runs this after the scoring benchmark.
 """
 
 from __future__ import annotations
@@ -19,24 +24,28 @@ import asyncio
 import contextlib
 import json
 import os
+import re
+import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import asyncpg
-import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from rich.table import Table
 
 from devtools.bare_reviews import BARE_REVIEWS_TOPIC
-from devtools.bare_reviews import serve as serve_bare_reviews
+from devtools.bare_reviews import SCHEMA as BARE_SCHEMA
+from devtools.bare_reviews import prepare as prepare_bare_reviews
 from devtools.bench_scoring import (
     BOOTSTRAP,
     ROOT,
@@ -61,8 +70,10 @@ from shared.topics import Topic, ensure_topics, partitions_of
 
 PEPPER = ServiceSettings().token_pepper
 GOOD = dict.fromkeys(CATEGORIES, 5)
-REVIEW_AGENTS = 200
+REVIEW_AGENTS = 2000
 REVIEWS_FLOW = "reviews service: POST → review.published"
+INVITATION_MAILS = "invitations service: transactions → emails accepted"
+BARE_REVIEWS_FLOW = "bare ASGI → asyncpg, the same transaction and outbox rows (own process)"
 HTTP_PORTS = {"invitations": 8101, "reviews": 8102, "scoring": 8103}
 
 
@@ -78,6 +89,9 @@ class Flow:
     note: str = ""
     baseline_for: str | None = None
     """The name of the service flow this bare loop is the baseline of."""
+    measured_ms: dict[str, float] = field(default_factory=dict)
+    """Percentiles measured by the load generator (`p50_ms`, `p99_ms`), when it keeps the list."""
+    figures: dict[str, float] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -85,7 +99,8 @@ class Flow:
 
     def percentile(self, p: float) -> float | None:
         if not self.latencies:
-            return None
+            given = self.measured_ms.get(f"p{p:.0f}_ms")
+            return given / 1000 if given is not None else None
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
@@ -193,50 +208,98 @@ def client_email(tag: str, n: int) -> str:
     return f"client-{tag}-{n}@bench.example"
 
 
+SMTP_SINK = "/usr/sbin/smtp-sink"
+
+
+@contextmanager
+def postfix_sink() -> Iterator[int]:
+    """Postfix's `smtp-sink` (C; Debian's `postfix` package, its daemon never started) on a free
+    port: it answers every command at once and keeps nothing, so it is not what limits a
+    Python sender. Yields the port."""
+    if not Path(SMTP_SINK).exists():
+        raise SystemExit(f"{SMTP_SINK} missing: make bench-tools (Debian's postfix)")
+    port = free_port()
+    privileges = ["-u", "postfix"] if os.geteuid() == 0 else []
+    process = subprocess.Popen(
+        [SMTP_SINK, *privileges, f"127.0.0.1:{port}", "1024"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
+                break
+            time.sleep(0.05)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
 async def invitations_flow(
-    database_url: str, sink: MailSink, producer: AIOKafkaProducer, args: argparse.Namespace
+    database_url: str, smtp_port: int, producer: AIOKafkaProducer, args: argparse.Namespace
 ) -> list[Flow]:
-    """Throughput on a backlog of closed transactions, then latency at a steady rate; both from
-    publish to the invitation email accepted by the SMTP sink."""
+    """Throughput on a backlog of closed transactions: to invitations stored, and to every
+    invitation mail accepted by `smtp-sink` (the service marks a mail sent once the server
+    has answered 250; the benchmark polls those marks every 50 ms)."""
     agents = 200
     await produce(roster_records(agents), "roster")
-    flows = []
-    with service("invitations", database_url, "bench_invitations", sink.port) as processes:
+    connections = {"SMTP_CONNECTIONS": str(args.smtp_connections)}
+    schema = "bench_invitations"
+    with service("invitations", database_url, schema, smtp_port, **connections) as processes:
         conn = await asyncpg.connect(database_url)
         try:
             await poll(
-                lambda: _at_least(conn, "SELECT count(*) FROM bench_invitations.agents", agents),
+                lambda: _at_least(conn, f"SELECT count(*) FROM {schema}.agents", agents),
                 120,
                 "roster in invitations",
             )
         finally:
             await conn.close()
-        for label, count, rate in (
-            ("invitations service: transactions → emails", args.transactions, None),
-            ("invitations service at a steady rate", args.seconds * 50, 50.0),
-        ):
-            tag = "rate" if rate else "burst"
-            records = transaction_records(count, agents, tag)
+        count, tag = args.transactions, "burst"
+        records = transaction_records(count, agents, tag)
+        pid = processes.procs["invitations"].pid
+        async with CpuMeter(pid, database_url, schema) as meter:
             started = time.monotonic()
             stored = asyncio.create_task(_invitations_stored(database_url, tag, count))
-            sent = await _mail_flow(
-                sink, producer, records, rate, [client_email(tag, n) for n in range(count)]
-            )
-            if rate is None:  # the consumer alone, apart from the mail relay behind it
-                flows.append(
-                    Flow(
-                        "invitations service: transactions → invitations stored",
+            await send_at_rate(producer, records, None, lambda _: None)
+            conn = await asyncpg.connect(database_url)
+            try:
+                await poll(
+                    lambda: _at_least(
+                        conn,
+                        f"SELECT count(*) FROM {schema}.mail_outbox m "
+                        f"JOIN {schema}.invitations i "
+                        "ON m.dedupe_key = 'invitation:' || i.invitation_id "
+                        f"WHERE i.transaction_id LIKE 'T-{tag}-%' AND m.sent_at IS NOT NULL",
                         count,
-                        await stored - started,
-                        note="backlog",
-                    )
+                    ),
+                    600,
+                    "invitation mails sent",
                 )
-            stored.cancel()
-            flows.append(
-                Flow(label, count, sent[0], sent[1], note=f"{rate:.0f}/s" if rate else "backlog")
-            )
-        flows[0].peak_rss_mb = rss_mb(processes.procs["invitations"].pid)
-    return flows
+            finally:
+                await conn.close()
+            mailed = time.monotonic() - started
+        stored_seconds = await stored - started
+        peak = rss_mb(pid)
+    figures = meter.per_event_ms(count)
+    note = f"backlog, {args.smtp_connections} SMTP connections"
+    return [
+        Flow(
+            "invitations service: transactions → invitations stored",
+            count,
+            stored_seconds,
+            note="backlog",
+        ),
+        Flow(
+            INVITATION_MAILS,
+            count,
+            mailed,
+            peak_rss_mb=peak,
+            note=note,
+            figures=figures,
+        ),
+    ]
 
 
 async def _invitations_stored(database_url: str, tag: str, count: int) -> float:
@@ -244,7 +307,7 @@ async def _invitations_stored(database_url: str, tag: str, count: int) -> float:
     conn = await asyncpg.connect(database_url)
     query = (
         "SELECT count(*) FROM bench_invitations.invitations "
-        f"WHERE transaction_id LIKE 'T-{tag}-%'"  # tag: "burst" or "rate"
+        f"WHERE transaction_id LIKE 'T-{tag}-%'"  # tag: "burst"
     )
     try:
         await poll(lambda: _at_least(conn, query, count), 600, "invitations stored")
@@ -253,99 +316,337 @@ async def _invitations_stored(database_url: str, tag: str, count: int) -> float:
         await conn.close()
 
 
-async def _mail_flow(
-    sink: MailSink,
-    producer: AIOKafkaProducer,
-    records: Sequence[tuple[str, KafkaRecord]],
-    rate: float | None,
-    recipients: Sequence[str],
-) -> tuple[float, list[float]]:
-    """(seconds from the first publish to the last mail accepted, per-mail latencies)."""
-    already = len(sink.accepted)
-    published_at: dict[str, float] = {}
-
-    def stamp(index: int) -> None:
-        published_at[recipients[index]] = time.monotonic()
-
-    started = time.monotonic()
-    await send_at_rate(producer, records, rate, stamp)
-    wanted = set(recipients)
-
-    async def all_accepted() -> bool:
-        return sum(1 for _, to in sink.accepted[already:] if to[0] in wanted) >= len(wanted)
-
-    await poll(all_accepted, 600, "invitation emails")
-    accepted = {to[0]: at for at, to in sink.accepted[already:] if to[0] in wanted}
-    latencies = [accepted[r] - published_at[r] for r in recipients]
-    return max(accepted.values()) - started, latencies
-
-
-async def _timed_process(module: str, sink: MailSink, *arguments: str) -> float:
-    """Run `python -m module` and return the seconds from the start it prints to the sink's
-    acceptance of the last mail it sent."""
-    already = len(sink.accepted)
+async def _timed_process(module: str, smtp_port: int, connections: int, *arguments: str) -> float:
+    """Run `python -m module` and return the seconds between the start and the finish it
+    prints (its last mail answered 250 by the server)."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         module,
         "--smtp-port",
-        str(sink.port),
+        str(smtp_port),
         *arguments,
         cwd=ROOT,
+        env={**os.environ, "SMTP_CONNECTIONS": str(connections)},
         stdout=asyncio.subprocess.PIPE,
     )
     output, _ = await process.communicate()
     if process.returncode != 0:
         raise RuntimeError(f"{module} exited with {process.returncode}")
-    started = json.loads(output.decode().strip().splitlines()[-1])["started"]
-    return float(max(at for at, _ in sink.accepted[already:]) - started)
+    times = json.loads(output.decode().strip().splitlines()[-1])
+    return float(times["finished"] - times["started"])
 
 
-async def bare_invitations(database_url: str, sink: MailSink, count: int) -> Flow:
-    """`devtools.bare_invitations` as a process of its own, timed from its start of consuming to
-    the sink's acceptance of its last mail."""
+async def bare_invitations(database_url: str, smtp_port: int, args: argparse.Namespace) -> Flow:
+    """`devtools.bare_invitations` as a process of its own over as many SMTP connections,
+    timed from its start of consuming to its last mail answered."""
+    count = args.transactions
     seconds = await _timed_process(
         "devtools.bare_invitations",
-        sink,
+        smtp_port,
+        args.smtp_connections,
         *("--database-url", database_url, "--bootstrap", BOOTSTRAP, "--count", str(count)),
     )
     return Flow(
-        "bare aiokafka → asyncpg → SMTP loop (own process)",
+        "bare aiokafka → asyncpg → aiosmtplib loop (own process)",
         count,
         seconds,
-        note="backlog",
-        baseline_for="invitations service: transactions → emails",
+        note=f"backlog, {args.smtp_connections} SMTP connections",
+        baseline_for=INVITATION_MAILS,
     )
 
 
-async def smtp_ceiling(sink: MailSink, count: int) -> Flow:
-    """The service's mail through its own SMTP sender alone (`devtools.smtp_ceiling`): what the
-    sink takes on this machine with no Kafka or database work in the way."""
-    seconds = await _timed_process("devtools.smtp_ceiling", sink, "--count", str(count))
+async def smtp_ceiling(smtp_port: int, args: argparse.Namespace) -> Flow:
+    """The service's mail through its own SMTP sender alone (`devtools.smtp_ceiling`): what
+    the service's sender does with no Kafka or database work in the way."""
+    seconds = await _timed_process(
+        "devtools.smtp_ceiling",
+        smtp_port,
+        args.smtp_connections,
+        *("--count", str(args.transactions), "--connections", str(args.smtp_connections)),
+    )
     return Flow(
-        "SMTP alone: the service's sender and mail → sink (own process)",
-        count,
+        "SMTP alone: the service's sender and mail → smtp-sink (own process)",
+        args.transactions,
         seconds,
-        note=f"{ServiceSettings().smtp_connections} connections",
+        note=f"{args.smtp_connections} connections",
     )
+
+
+# -- CPU ---------------------------------------------------------------------------------------
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used (/proc/PID/stat), 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+class CpuMeter:
+    """CPU used during a phase by the process under test, its PostgreSQL backends (the pool's
+    `application_name`, `ratings-<schema>`) and the benchmark's broker (only the benchmark
+    uses it): what an event costs each, for docs/capacity.md."""
+
+    def __init__(self, pid: int, database_url: str, schema: str) -> None:
+        self.pid, self.database_url, self.schema = pid, database_url, schema
+        self.start: dict[str, dict[int, float]] = {}
+
+    async def _pids(self) -> dict[str, list[int]]:
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            backends = await conn.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = $1",
+                f"ratings-{self.schema}",
+            )
+        finally:
+            await conn.close()
+        broker = ROOT / ".local" / "kafka-9292" / "kafka.pid"
+        return {
+            "process": [self.pid],
+            "postgres": [row["pid"] for row in backends],
+            "kafka": [int(broker.read_text())] if broker.exists() else [],
+        }
+
+    async def __aenter__(self) -> CpuMeter:
+        self.start = {
+            part: {pid: cpu_seconds(pid) for pid in pids}
+            for part, pids in (await self._pids()).items()
+        }
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self.used: dict[str, float] = {}
+        for part, pids in (await self._pids()).items():
+            before = self.start.get(part, {})
+            self.used[part] = sum(cpu_seconds(pid) - before.get(pid, 0.0) for pid in pids)
+
+    def per_event_ms(self, events: int) -> dict[str, float]:
+        return {f"cpu_ms_{part}": used * 1000 / max(events, 1) for part, used in self.used.items()}
 
 
 # -- reviews ------------------------------------------------------------------------------------
 
+WRK_SCRIPT = """
+local pins = {%(pins)s}
+local threads = %(threads)d
+local rate = %(rate)f
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } wrk_timespec;
+int clock_gettime(int clock, wrk_timespec *ts);
+]]
+local ts = ffi.new("wrk_timespec")
+local function now()
+  ffi.C.clock_gettime(1, ts)
+  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) / 1e9
+end
+local counter = 0
+function setup(thread)
+  thread:set("id", counter)
+  counter = counter + 1
+end
+function init(args)
+  next_pin = id + 1
+  mine = math.floor((#pins - id - 1) / threads) + 1
+  answered = 0
+  scheduled = 0
+  started = now()
+  -- wrk calls the first thread's request() once before the run, to check the script
+  checking = id == 0
+end
+local head = '{"scores": %(scores)s, "comment": "Benchmark review.", "pin": "'
+function request()
+  if checking then
+    checking = false
+    return wrk.format("GET", "/healthz")
+  end
+  local pin = pins[next_pin]
+  next_pin = next_pin + threads
+  if pin == nil then
+    return wrk.format("GET", "/healthz")
+  end
+  return wrk.format("POST", "%(path)s", {["Content-Type"] = "application/json"}, head .. pin .. '"}')
+end
+function response(status, headers, body)
+  if status ~= 200 then
+    answered = answered + 1
+    if answered >= mine then
+      wrk.thread:stop()
+    end
+  end
+end
+function delay()
+  if pins[next_pin] == nil then
+    return 1000
+  end
+  if rate <= 0 then
+    return 0
+  end
+  scheduled = scheduled + 1
+  local wait = started + scheduled / (rate / threads) - now()
+  if wait > 0 then return wait * 1000 end
+  return 0
+end
+"""
+"""wrk's Lua: each thread takes every `threads`-th PIN of the list and posts it once (a POST is
+answered 201 or an error, never the 200 of the `/healthz` a connection idles on once the PINs
+are all taken), and stops when each of its posts is answered; with a `rate`, `delay()` keeps
+each thread on its share of the schedule (LuaJIT's ffi reads the monotonic clock), open-loop
+as long as a connection is free."""
 
-async def reviews_flow(
-    database_url: str, sink: MailSink, producer: AIOKafkaProducer, args: argparse.Namespace
+
+class Target(NamedTuple):
+    """Where a reviews handler stores: its database and schema (the outbox read for latency)."""
+
+    database_url: str
+    schema: str
+
+
+def wrk_script(pins: Sequence[str], path: str, threads: int, rate: float | None) -> Path:
+    script = ROOT / "bench-results" / f"wrk-{os.getpid()}.lua"
+    script.parent.mkdir(exist_ok=True)
+    text = WRK_SCRIPT % {
+        "pins": ",".join(f'"{pin}"' for pin in pins),
+        "threads": threads,
+        "rate": rate or 0.0,
+        "scores": json.dumps(GOOD),
+        "path": path,
+    }
+    script.write_text(text)
+    return script
+
+
+def wrk_figures(output: str) -> dict[str, float]:
+    """Latency percentiles (ms), requests and non-2xx responses from wrk's `--latency` report."""
+    figures: dict[str, float] = {}
+    for percentile in ("50", "90", "99"):
+        match = re.search(rf"^\s+{percentile}%\s+([\d.]+)(us|ms|s)\b", output, re.MULTILINE)
+        if match:
+            scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[match[2]]
+            figures[f"p{percentile}_ms"] = float(match[1]) * scale
+    requests = re.search(r"(\d+) requests in", output)
+    figures["requests"] = float(requests[1]) if requests else 0.0
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    figures["non_2xx"] = float(errors[1]) if errors else 0.0
+    return figures
+
+
+async def wrk_reviews(
+    url: str,
+    path: str,
+    pins: Sequence[str],
+    topic: str,
+    *,
+    connections: int,
+    rate: float | None = None,
+    target: Target,
+    pid: int,
+) -> tuple[float, dict[str, float]]:
+    """`wrk` posts each PIN once; timed from wrk's start until the last of the reviews is on
+    `topic` as a downstream consumer reads it (`read_committed`). Returns those seconds and
+    wrk's figures, with the p99 of the outbox rows' wait (created → marked published by the
+    relay, PostgreSQL's clock) as `outbox_p99_ms`."""
+    database_url, schema = target
+    threads = 1 if connections < 4 else 2
+    script = wrk_script(pins, path, threads, rate)
+    reader = await _consumer_at_end(topic)
+    arrived: dict[str, float] = {}
+
+    async def read() -> None:
+        async for record in reader:
+            if b"review.published" in dict(record.headers).get("ce_type", b""):
+                arrived[json.loads(record.value)["review_id"]] = time.monotonic()
+
+    reading = asyncio.create_task(read())
+    conn = await asyncpg.connect(database_url)
+    first_row = await conn.fetchval(f"SELECT COALESCE(max(id), 0) FROM {schema}.outbox")
+    meter = CpuMeter(pid, database_url, schema)
+    await meter.__aenter__()
+    started = time.monotonic()
+    process = await asyncio.create_subprocess_exec(
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        "-d600s",
+        "--timeout",
+        "30s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        last_count, last_change = 0, time.monotonic()
+
+        async def done() -> bool:
+            nonlocal last_count, last_change
+            if len(arrived) != last_count:
+                last_count, last_change = len(arrived), time.monotonic()
+            # every review on the topic, or none more for 10 s (a refused submission)
+            return len(arrived) >= len(pins) or time.monotonic() - last_change > 10
+
+        await poll(done, 900, "reviews on the topic")
+        seconds = max(arrived.values()) - started if arrived else 0.0
+        await meter.__aexit__()
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGINT)
+        output = (await process.communicate())[0].decode()
+        reading.cancel()
+        await reader.stop()
+    figures = wrk_figures(output)
+    figures["on_topic"] = float(len(arrived))
+    figures.update(meter.per_event_ms(len(arrived)))
+    figures["outbox_p99_ms"] = float(
+        await conn.fetchval(
+            f"""SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY
+                   extract(epoch FROM published_at - created_at) * 1000)
+                FROM {schema}.outbox WHERE id > $1""",
+            first_row,
+        )
+        or 0.0
+    )
+    await conn.close()
+    console.print(output)
+    if figures["on_topic"] < len(pins):
+        console.print(f"[red]{len(pins) - int(figures['on_topic'])} reviews not on {topic}[/]")
+    return seconds, figures
+
+
+def _wrk_flow(
+    name: str, pins: int, seconds: float, figures: dict[str, float], note: str, **extra: Any
 ) -> Flow:
-    """Submissions through POST /api/v1/reviews (16 clients at once) → `review.published.v1`;
-    latency from the POST to the event on the topic."""
-    count = args.submissions
+    return Flow(
+        name,
+        int(figures["on_topic"]),
+        seconds,
+        peak_rss_mb=None,
+        note=note,
+        measured_ms={key: figures[key] for key in ("p50_ms", "p99_ms") if key in figures},
+        figures=figures,
+        **extra,
+    )
+
+
+async def reviews_flows(
+    database_url: str, sink: MailSink, producer: AIOKafkaProducer, args: argparse.Namespace
+) -> list[Flow]:
+    """Submissions through POST /api/v1/reviews driven by `wrk` (each PIN once) → the review on
+    `reviews.published`: a backlog of `--submissions` as fast as `--connections` take them,
+    then `--review-rate`/s for `--seconds`. Then the bare handler, the same two runs."""
+    count, steady = args.submissions, args.review_rate * args.seconds
     hasher = SecretHasher(PEPPER)
-    pins = [new_pin() for _ in range(count)]
+    pins = [new_pin() for _ in range(count + steady)]
     run = time.time_ns()
     # no roster names these agents, so no review is also a notice mail to its agent: the bare
-    # handler sends none, and the mail relay's rate is the invitations flow's to measure (the
-    # invitations flow's roster named the agents before, so a full run mailed and a run of
-    # this flow alone did not)
+    # handler sends none, and the mail relay's rate is the invitations flow's to measure
     invitations = [
         (
             INVITATION_ISSUED.topic,
@@ -366,12 +667,15 @@ async def reviews_flow(
                 key=f"inv-bench-{run}-{n}",
             ),
         )
-        for n in range(count)
+        for n in range(len(pins))
     ]
     await produce(invitations, "invitations for reviews")
+    backlog = f"wrk, {args.connections} connections"
+    paced = f"{args.review_rate}/s (wrk, paced)"
+    flows = []
     # every review is submitted at the fixed instant, several per agent: without a higher burst
     # limit the trust signals (docs/design.md 3.3) would hold them for a moderator
-    burst = {"REVIEW_BURST_MAX": str(count)}
+    burst = {"REVIEW_BURST_MAX": str(len(pins))}
     with service("reviews", database_url, "bench_reviews", sink.port, **burst) as processes:
         conn = await asyncpg.connect(database_url)
         try:
@@ -380,129 +684,109 @@ async def reviews_flow(
                     conn,
                     "SELECT count(*) FROM bench_reviews.invitations "
                     f"WHERE invitation_id LIKE 'inv-bench-{run}-%'",
-                    count,
+                    len(pins),
                 ),
                 300,
                 "invitations in reviews",
             )
         finally:
             await conn.close()
-        reader = await _consumer_at_end(Topic.REVIEWS_PUBLISHED)
-        posted_at: dict[str, float] = {}
-        arrived: dict[str, float] = {}
-
-        async def read() -> None:
-            async for record in reader:
-                arrived[json.loads(record.value)["review_id"]] = time.monotonic()
-
-        reading = asyncio.create_task(read())
-        queue: asyncio.Queue[str] = asyncio.Queue()
-        for pin in pins:
-            queue.put_nowait(pin)
-        started = time.monotonic()
-
-        async def client(http: httpx.AsyncClient) -> None:
-            while not queue.empty():
-                pin = queue.get_nowait()
-                at = time.monotonic()
-                response = await http.post(
-                    "/api/v1/reviews",
-                    json={"scores": GOOD, "comment": "Benchmark review.", "pin": pin},
-                )
-                if response.status_code != 201:
-                    raise RuntimeError(
-                        f"POST /api/v1/reviews: {response.status_code} {response.text}"
-                    )
-                posted_at[response.json()["review_id"]] = at
-
-        limits = httpx.Limits(max_connections=16)
-        async with httpx.AsyncClient(
-            base_url=processes.url("reviews"), limits=limits, timeout=30
-        ) as http:
-            await asyncio.gather(*(client(http) for _ in range(16)))
-        await poll(lambda: _true(len(arrived.keys() & posted_at.keys()) >= count), 300, "published")
-        reading.cancel()
-        await reader.stop()
-        seconds = max(arrived[r] for r in posted_at) - started
-        peak = rss_mb(processes.procs["reviews"].pid)
-    latencies = [arrived[r] - posted_at[r] for r in posted_at]
-    return Flow(REVIEWS_FLOW, count, seconds, latencies, peak, "16 clients")
+        common = Target(database_url, "bench_reviews")
+        url = processes.url("reviews")
+        seconds, figures = await wrk_reviews(
+            url,
+            "/api/v1/reviews",
+            pins[:count],
+            Topic.REVIEWS_PUBLISHED,
+            connections=args.connections,
+            target=common,
+            pid=processes.procs["reviews"].pid,
+        )
+        flows.append(_wrk_flow(REVIEWS_FLOW, count, seconds, figures, backlog))
+        flows[-1].peak_rss_mb = rss_mb(processes.procs["reviews"].pid)
+        seconds, figures = await wrk_reviews(
+            url,
+            "/api/v1/reviews",
+            pins[count:],
+            Topic.REVIEWS_PUBLISHED,
+            connections=8,
+            rate=args.review_rate,
+            target=common,
+            pid=processes.procs["reviews"].pid,
+        )
+        flows.append(_wrk_flow(f"{REVIEWS_FLOW} at a steady rate", steady, seconds, figures, paced))
+        flows[-1].peak_rss_mb = rss_mb(processes.procs["reviews"].pid)
+    flows += await bare_reviews(database_url, args)
+    return flows
 
 
-async def bare_reviews(database_url: str, count: int, *, own_process: bool) -> Flow:
-    """`devtools.bare_reviews` driven like the service by the same 16 clients, as a process of
-    its own or in this one; timed to the last response (sent once its event is on the topic)."""
-    conn = await asyncpg.connect(database_url)
-    await conn.execute(
-        """DROP SCHEMA IF EXISTS bench_bare_rev CASCADE; CREATE SCHEMA bench_bare_rev;
-           CREATE TABLE bench_bare_rev.invitations (pin_hash text PRIMARY KEY,
-               invitation_id text NOT NULL, agent_id text NOT NULL, used_at timestamptz);
-           CREATE TABLE bench_bare_rev.reviews (review_id text PRIMARY KEY,
-               invitation_id text NOT NULL UNIQUE, agent_id text NOT NULL,
-               scores jsonb NOT NULL, comment text, submitted_at timestamptz NOT NULL)"""
-    )
+async def bare_reviews(database_url: str, args: argparse.Namespace) -> list[Flow]:
+    """`devtools.bare_reviews` as a process of its own, driven by the same wrk runs."""
+    count, steady = args.submissions, args.review_rate * args.seconds
     hasher = SecretHasher(PEPPER)
-    pins = [new_pin() for _ in range(count)]
-    await conn.executemany(
-        "INSERT INTO bench_bare_rev.invitations VALUES ($1, $2, $3, NULL)",
+    pins = [new_pin() for _ in range(count + steady)]
+    await prepare_bare_reviews(
+        database_url,
         [
             (hasher.pin_hash(pin), f"inv-{n}", f"RV-{n % REVIEW_AGENTS:06d}")
             for n, pin in enumerate(pins)
         ],
     )
     port = free_port()
-    stop = asyncio.Event()
-    stopped: asyncio.Task[Any]
-    if own_process:
-        command = [sys.executable, "-m", "devtools.bare_reviews", "--port", str(port)]
-        command += ["--database-url", database_url, "--bootstrap", BOOTSTRAP]
-        process = await asyncio.create_subprocess_exec(*command, cwd=ROOT)
-        stopped = asyncio.create_task(process.wait())
-    else:
-        stopped = asyncio.create_task(serve_bare_reviews(port, database_url, BOOTSTRAP, stop))
+    command = [sys.executable, "-m", "devtools.bare_reviews", "--port", str(port)]
+    command += ["--database-url", database_url, "--bootstrap", BOOTSTRAP]
+    process = await asyncio.create_subprocess_exec(*command, cwd=ROOT)
+    flows = []
     try:
         await poll(lambda: _listening(port), 60, "bare reviews handler")
-        queue: asyncio.Queue[str] = asyncio.Queue()
-        for pin in pins:
-            queue.put_nowait(pin)
-        latencies: list[float] = []
-
-        async def client(http: httpx.AsyncClient) -> None:
-            while not queue.empty():
-                pin = queue.get_nowait()
-                at = time.monotonic()
-                response = await http.post(
-                    "/", json={"scores": GOOD, "comment": "Benchmark review.", "pin": pin}
-                )
-                response.raise_for_status()
-                latencies.append(time.monotonic() - at)
-
-        started = time.monotonic()
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}",
-            limits=httpx.Limits(max_connections=16),
-            timeout=30,
-        ) as http:
-            await asyncio.gather(*(client(http) for _ in range(16)))
-        seconds = time.monotonic() - started
-        peak = rss_mb(process.pid) if own_process else None
+        common = Target(database_url, BARE_SCHEMA)
+        url = f"http://127.0.0.1:{port}"
+        seconds, figures = await wrk_reviews(
+            url,
+            "/",
+            pins[:count],
+            BARE_REVIEWS_TOPIC,
+            connections=args.connections,
+            target=common,
+            pid=process.pid,
+        )
+        flows.append(
+            _wrk_flow(
+                BARE_REVIEWS_FLOW,
+                count,
+                seconds,
+                figures,
+                f"wrk, {args.connections} connections",
+                baseline_for=REVIEWS_FLOW,
+            )
+        )
+        flows[-1].peak_rss_mb = rss_mb(process.pid)
+        seconds, figures = await wrk_reviews(
+            url,
+            "/",
+            pins[count:],
+            BARE_REVIEWS_TOPIC,
+            connections=8,
+            rate=args.review_rate,
+            target=common,
+            pid=process.pid,
+        )
+        flows.append(
+            _wrk_flow(
+                f"{BARE_REVIEWS_FLOW} at a steady rate",
+                steady,
+                seconds,
+                figures,
+                f"{args.review_rate}/s (wrk, paced)",
+            )
+        )
     finally:
-        if own_process:
-            process.terminate()
-        stop.set()
-        await asyncio.wait_for(stopped, 30)
-        await conn.execute("DROP SCHEMA bench_bare_rev CASCADE")
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 30)
+        conn = await asyncpg.connect(database_url)
+        await conn.execute(f"DROP SCHEMA {BARE_SCHEMA} CASCADE")
         await conn.close()
-    where = "own process" if own_process else "in the clients' event loop"
-    return Flow(
-        f"bare asyncio HTTP → asyncpg → aiokafka ({where})",
-        count,
-        seconds,
-        latencies,
-        peak,
-        "16 clients",
-        baseline_for=REVIEWS_FLOW,
-    )
+    return flows
 
 
 async def _listening(port: int) -> bool:
@@ -576,11 +860,13 @@ async def scoring_latency(
             assert key is not None
             in_flight.setdefault(key.decode(), time.monotonic())
 
-        started = time.monotonic()
-        await send_at_rate(producer, chosen, float(args.rate), stamp)
-        sending = time.monotonic() - started
-        with contextlib.suppress(TimeoutError):  # unmatched reviews are counted, not waited for
-            await poll(lambda: _true(not in_flight), 60, "ratings for every review")
+        pid = processes.procs["scoring"].pid
+        async with CpuMeter(pid, database_url, "bench_scoring_latency") as meter:
+            started = time.monotonic()
+            await send_at_rate(producer, chosen, float(args.rate), stamp)
+            sending = time.monotonic() - started
+            with contextlib.suppress(TimeoutError):  # unmatched reviews: counted, not awaited
+                await poll(lambda: _true(not in_flight), 60, "ratings for every review")
         reading.cancel()
         await reader.stop()
         peak = rss_mb(processes.procs["scoring"].pid)
@@ -591,6 +877,7 @@ async def scoring_latency(
         latencies,
         peak,
         f"{args.rate}/s steady" + (f", {len(in_flight)} unmatched" if in_flight else ""),
+        figures=meter.per_event_ms(len(chosen)),
     )
 
 
@@ -648,16 +935,13 @@ async def run(args: argparse.Namespace) -> list[Flow]:
     try:
         if "invitations" in args.only:
             console.rule("[bold]Invitations: closed transactions → invitation emails")
-            flows += await invitations_flow(database_url, sink, producer, args)
-            flows.append(
-                await bare_invitations(database_url, sink, args.transactions + args.seconds * 50)
-            )
-            flows.append(await smtp_ceiling(sink, args.transactions))
+            with postfix_sink() as smtp_port:
+                flows += await invitations_flow(database_url, smtp_port, producer, args)
+                flows.append(await bare_invitations(database_url, smtp_port, args))
+                flows.append(await smtp_ceiling(smtp_port, args))
         if "reviews" in args.only:
             console.rule("[bold]Reviews: POST /api/v1/reviews → review.published.v1")
-            flows.append(await reviews_flow(database_url, sink, producer, args))
-            flows.append(await bare_reviews(database_url, args.submissions, own_process=True))
-            flows.append(await bare_reviews(database_url, args.submissions, own_process=False))
+            flows += await reviews_flows(database_url, sink, producer, args)
         if "scoring" in args.only:
             console.rule(f"[bold]Scoring: review → rating at {args.rate}/s")
             flows.append(await scoring_latency(database_url, sink, producer, args))
@@ -681,6 +965,7 @@ def report(flows: list[Flow]) -> None:
         "p50 ms",
         "p99 ms",
         "peak RSS MB",
+        "CPU ms/event: process, PG, Kafka",
     ):
         table.add_column(column)
     for flow in flows:
@@ -694,7 +979,13 @@ def report(flows: list[Flow]) -> None:
             f"{p50 * 1000:.0f}" if p50 is not None else "",
             f"{p99 * 1000:.0f}" if p99 is not None else "",
             f"{flow.peak_rss_mb:.0f}" if flow.peak_rss_mb else "",
+            ", ".join(
+                f"{flow.figures[f'cpu_ms_{part}']:.2f}"
+                for part in ("process", "postgres", "kafka")
+                if f"cpu_ms_{part}" in flow.figures
+            ),
         )
+    console.width = max(console.width, 200)
     console.print(table)
     rates = {flow.name: flow.rate for flow in flows}
     for flow in flows:
@@ -710,15 +1001,20 @@ def report(flows: list[Flow]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--transactions", type=int, default=3000)
+    parser.add_argument("--transactions", type=int, default=5000)
+    parser.add_argument(
+        "--smtp-connections", type=int, default=8, help="the service's and the bare loop's"
+    )
     parser.add_argument(
         "--submissions",
         type=int,
-        default=6000,
-        help="reviews submitted (and as many by the bare handler); 1,500 finished in 9 s, where "
-        "warm-up (a prepared statement per pooled connection) weighed on the ratio",
+        default=20000,
+        help="reviews submitted by wrk as fast as they are taken (and as many to the bare "
+        "handler); then --review-rate/s for --seconds",
     )
-    parser.add_argument("--rate", type=int, default=500, help="review events/s for scoring")
+    parser.add_argument("--connections", type=int, default=32, help="wrk's connections")
+    parser.add_argument("--review-rate", type=int, default=200, help="paced submissions/s")
+    parser.add_argument("--rate", type=int, default=1000, help="review events/s for scoring")
     parser.add_argument("--seconds", type=int, default=20, help="length of the steady phases")
     parser.add_argument(
         "--only",

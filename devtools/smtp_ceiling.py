@@ -5,8 +5,8 @@ own beside the invitations flow: the ceiling that flow's email rate is read agai
 
     python -m devtools.smtp_ceiling --smtp-port N --count N [--connections 4]
 
-Prints `{"started": <time.monotonic()>}` when done; the benchmark times it from that instant to
-the sink's acceptance of the last mail (the monotonic clock is the machine's, shared by both).
+Prints `{"started": <time.monotonic()>, "finished": ...}` when done (the last mail answered by
+the server); the benchmark times it between the two.
 """
 
 from __future__ import annotations
@@ -42,8 +42,9 @@ def invitation(pin: str) -> RenderedMail:
     )
 
 
-async def run(smtp_port: int, count: int, connections: int) -> float:
-    """Send `count` invitations, `connections` at once; returns when sending started."""
+async def run(smtp_port: int, count: int, connections: int) -> tuple[float, float]:
+    """Send `count` invitations, `connections` at once; returns when sending started and when
+    the last mail was answered."""
     settings = ServiceSettings()
     mail = invitation("ABCD-EFGH-JKLM")
     sender = SmtpSender("127.0.0.1", smtp_port, settings.smtp_from, connections=connections)
@@ -55,9 +56,10 @@ async def run(smtp_port: int, count: int, connections: int) -> float:
 
     try:
         await asyncio.gather(*(send(n) for n in range(count)))
+        finished = time.monotonic()
     finally:
         await sender.close()
-    return started
+    return started, finished
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -66,8 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--connections", type=int, default=ServiceSettings().smtp_connections)
     args = parser.parse_args(argv)
-    started = asyncio.run(run(args.smtp_port, args.count, args.connections))
-    print(json.dumps({"started": started}), flush=True)
+    started, finished = asyncio.run(run(args.smtp_port, args.count, args.connections))
+    print(json.dumps({"started": started, "finished": finished}), flush=True)
 
 
 if __name__ == "__main__":

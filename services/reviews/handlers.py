@@ -366,8 +366,7 @@ async def _trust_signals(
     from_agent = address is not None and await repo.agent_used_address(
         invitation.agent_id, ctx.hasher.address_hash(address), now - ctx.address_retention
     )
-    contact_flags = await repo.invitation_trust_flags(invitation.invitation_id)
-    found = signals(Submission(now, comment, contact_flags, from_agent), earlier, rules)
+    found = signals(Submission(now, comment, invitation.trust_flags, from_agent), earlier, rules)
     for signal in found:
         TRUST_SIGNALS.labels("reviews", signal.value, "held").inc()
     return found

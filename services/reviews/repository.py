@@ -30,7 +30,8 @@ from shared.db import one_row
 
 _INVITATION_COLUMNS = """
     i.invitation_id, i.agent_id, i.transaction_id, i.lead_id, i.survey, i.removal_reason,
-    i.channel, i.issued_at, i.expires_at, i.closed_reason, i.answered_at IS NOT NULL AS used
+    i.channel, i.issued_at, i.expires_at, i.closed_reason, i.answered_at IS NOT NULL AS used,
+    i.trust_flags
 """
 
 
@@ -235,12 +236,6 @@ class ReviewsRepository:
             list(event.trust_flags),
         )
         return bool(status.endswith(" 1"))
-
-    async def invitation_trust_flags(self, invitation_id: str) -> list[str]:
-        flags = await self.conn.fetchval(
-            "SELECT trust_flags FROM invitations WHERE invitation_id = $1", invitation_id
-        )
-        return list(flags or ())
 
     # trust signals
 

@@ -189,6 +189,9 @@ class Invitation:
     expires_at: datetime
     closed_reason: str | None
     used: bool
+    trust_flags: list[str] = field(default_factory=list)
+    """What the invitations service noticed about the client's contact details (design.md 3.3):
+    read with the invitation, so a submission needs no query of its own for them."""
 
     @property
     def view(self) -> InvitationView:

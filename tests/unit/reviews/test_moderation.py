@@ -208,6 +208,19 @@ def test_a_street_name_is_not_read_by_the_classifier() -> None:
 def test_the_fast_classifier_gives_the_library_s_own_probabilities() -> None:
     from profanity_check import predict_prob
 
-    texts = ["Great agent", "you are an idiot", "Dick", "", "Sold for $425,000 in 3 days"]
+    texts = [
+        "Great agent",
+        "you are an idiot",
+        "Dick",
+        "",
+        "Sold for $425,000 in 3 days",
+        # repeated, capitalised and unknown words, stop words only, punctuation, other scripts
+        "Idiot idiot IDIOT, a really stupid stupid agent!!",
+        "the and of to",
+        "Xyzzyq plugh frobnicate zorkmid",
+        "Très bien, ça va. 日本語のレビュー",
+        "She answered every call, even on Sundays; knew the schools, the commute and the "
+        "flood maps. Damn good negotiator, honestly the best we have worked with.",
+    ]
     for text in texts:
         assert offensive_probability(text) == pytest.approx(float(predict_prob([text])[0]))
