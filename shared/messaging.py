@@ -24,7 +24,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 
 from shared.cloudevents import Envelope, InvalidEvent, decode_attributes, validate_data
-from shared.contracts import EventType, event_type_of
+from shared.contracts import EVENTS, EventType, event_type_of
 from shared.inbox import first_deliveries
 from shared.metrics import DEAD_LETTERED, EVENT_HANDLING_SECONDS, EVENTS_CONSUMED, HANDLER_RETRIES
 from shared.topics import dlq
@@ -105,6 +105,9 @@ class EventDispatcher:
     """Routes each event type of the topics a service reads to one handler."""
 
     service: str
+    publishes: tuple[EventType, ...] = ()
+    """What the service publishes (through its outbox): declared beside its handlers, so the
+    AsyncAPI document (shared.asyncapi) says who writes each topic."""
     handlers: dict[str, Handler] = field(default_factory=dict)
     batch_handlers: dict[str, BatchHandler] = field(default_factory=dict)
     subscribed: set[str] = field(default_factory=set)
@@ -128,6 +131,18 @@ class EventDispatcher:
             return handler
 
         return register
+
+    def consumed(self) -> dict[str, list[EventType]]:
+        """Topic -> the event types this service reads from it (every type of a batch topic)."""
+        return {
+            topic: [
+                event_type
+                for event_type in EVENTS.values()
+                if event_type.topic == topic
+                and (topic in self.batch_handlers or event_type.ce_type in self.handlers)
+            ]
+            for topic in sorted(self.subscribed)
+        }
 
     def attach(
         self,

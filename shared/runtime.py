@@ -19,11 +19,12 @@ from typing import Any
 import asyncpg
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from shared.asyncapi import Document, contract_document
 from shared.auth import TokenVerifier
 from shared.clock import Clock
 from shared.cloudevents import Envelope
@@ -360,9 +361,49 @@ def create_http_app(
     async def metrics() -> PlainTextResponse:
         return PlainTextResponse(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
+    asyncapi = _asyncapi_routes(runtime, title=title, description=description)
+    app.include_router(asyncapi)
     for router in routers:
         app.include_router(router)
     return app
+
+
+def _asyncapi_routes(runtime: ServiceRuntime, *, title: str, description: str) -> APIRouter:
+    """`/asyncapi` (JSON; `/asyncapi.yaml`, `/asyncapi.html`): what this service reads and
+    publishes on Kafka, generated from its dispatcher's declarations (docs/design.md 2.5)."""
+    router = APIRouter(include_in_schema=False)
+    built: list[Document] = []
+
+    def document() -> Document:
+        if not built:  # built on first request: nothing to do at start
+            dispatchers = [runtime.dispatcher] if runtime.dispatcher is not None else []
+            built.append(
+                Document(
+                    contract_document(
+                        dispatchers,
+                        title=f"{title}: what it reads and publishes on Kafka",
+                        description=f"{description} The whole system's contract: "
+                        "docs/asyncapi/asyncapi.json in the repository.",
+                        servers=bootstrap_servers(runtime.settings),
+                    )
+                )
+            )
+        return built[0]
+
+    @router.get("/asyncapi")
+    @router.get("/asyncapi.json")
+    async def asyncapi_json() -> Response:
+        return Response(document().to_json(), media_type="application/json")
+
+    @router.get("/asyncapi.yaml")
+    async def asyncapi_yaml() -> Response:
+        return Response(document().to_yaml(), media_type="application/yaml")
+
+    @router.get("/asyncapi.html")
+    async def asyncapi_html() -> HTMLResponse:
+        return HTMLResponse(document().to_html("/asyncapi.json"))
+
+    return router
 
 
 async def migrate(settings: ServiceSettings, migrations: Path | None) -> list[str]:

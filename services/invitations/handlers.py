@@ -91,7 +91,16 @@ from shared.uow import UnitOfWork
 
 logger = logging.getLogger(__name__)
 
-dispatcher = EventDispatcher("invitations")
+dispatcher = EventDispatcher(
+    "invitations",
+    publishes=(
+        PARTICIPATION_CHANGED,
+        INVITATION_ISSUED,
+        INVITATION_EXPIRED,
+        INVITATION_CANCELLED,
+        ERASURE_REQUESTED,
+    ),
+)
 
 TEMPLATES = Path(__file__).parent / "templates"
 

@@ -79,7 +79,16 @@ from shared.uow import UnitOfWork
 
 logger = logging.getLogger(__name__)
 
-dispatcher = EventDispatcher("reviews")
+dispatcher = EventDispatcher(
+    "reviews",
+    publishes=(
+        REVIEW_PUBLISHED,
+        REVIEW_WITHDRAWN,
+        PUBLIC_REVIEW_PUBLISHED,
+        PUBLIC_REVIEW_WITHDRAWN,
+        SURVEY_ANSWERED,
+    ),
+)
 
 MAIL_TEMPLATES = Path(__file__).parent / "templates" / "mail"
 SYSTEM = "system"

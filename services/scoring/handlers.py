@@ -20,7 +20,7 @@ from shared.uow import UnitOfWork
 
 logger = logging.getLogger(__name__)
 
-dispatcher = EventDispatcher("scoring")
+dispatcher = EventDispatcher("scoring", publishes=(RATING_UPDATED,))
 
 _policy: Policy = DEFAULT_POLICY
 
