@@ -26,19 +26,38 @@ def document() -> dict[str, Any]:
     return dict(json.loads(render_documents()["asyncapi.json"]))
 
 
-def _readme_topics() -> dict[str, set[str]]:
-    """Topic -> CloudEvents types, from the README's topic table."""
+def _readme_table() -> dict[str, list[str]]:
+    """Topic -> its row's cells, from the README's topic table."""
     readme = (ROOT / "README.md").read_text()
     table = readme.split("\n## Topics\n", 1)[1].split("\n## ", 1)[0]
-    topics = {}
+    rows = {}
     for line in table.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) < 3 or not cells[0].startswith("`"):
+        if len(cells) < 5 or not cells[0].startswith("`"):
             continue
         topic = re.match(r"`([^`]+)`", cells[0])
         assert topic is not None
-        topics[topic.group(1)] = set(re.findall(r"`([a-z.]+\.v\d+)`", cells[2]))
-    return topics
+        rows[topic.group(1)] = cells
+    return rows
+
+
+def _readme_topics() -> dict[str, set[str]]:
+    """Topic -> CloudEvents types, from the README's topic table."""
+    return {
+        topic: set(re.findall(r"`([a-z.]+\.v\d+)`", cells[2]))
+        for topic, cells in _readme_table().items()
+    }
+
+
+def test_the_services_reading_each_topic_are_those_the_readme_names(
+    document: dict[str, Any],
+) -> None:
+    services = {dispatcher.service for dispatcher in dispatchers()}
+    for topic, cells in _readme_table().items():
+        named = {service for service in services if re.search(rf"\b{service}\b", cells[4])}
+        channel = document["channels"].get(topic, {})
+        reading = set(channel.get("x-subscribers", ())) & services
+        assert reading == named, topic
 
 
 def test_the_committed_export_is_current() -> None:
