@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from html import escape
 from typing import Any
 
 from faststream.kafka import KafkaBroker
@@ -405,15 +406,19 @@ def _readers(topic: str, dispatchers: Sequence[EventDispatcher]) -> list[str]:
 def _channel_description(
     topic: str, publishers: list[str], subscribers: list[str], *, whole_system: bool
 ) -> str:
-    others = "" if whole_system else " (and other services of this system)"
     internal = " Internal: between this system's services only." if topic in INTERNAL_TOPICS else ""
     if topic == Topic.REVIEWS_PUBLISHED:
         internal += " Kafka ACLs let only the scoring service read it."
+    view = (
+        ""
+        if whole_system
+        else " (This service's part of the contract; the system's document names every "
+        "publisher and reader.)"
+    )
     return (
-        f"Published by {', '.join(publishers) or 'other services of this system'}"
-        f"{others if publishers else ''}; read by "
-        f"{', '.join(subscribers) or 'other services of this system'}"
-        f"{others if subscribers else ''}.{internal}"
+        f"Published by {', '.join(publishers) or 'another service of this system'}; "
+        f"read by {', '.join(subscribers) or 'other services of this system'}."
+        f"{internal}{view}"
     )
 
 
@@ -467,11 +472,29 @@ class Document:
 
     def to_html(self, json_url: str) -> str:
         """FastStream's page (the AsyncAPI React component, loaded from unpkg.com), with a link
-        to the JSON that works without JavaScript or the CDN."""
+        to the JSON and a plain summary of the topics, which the component replaces when it
+        loads: without the CDN the page still says what is on each topic."""
         page = get_asyncapi_html(self, try_it_out_path=None)
         link = (
             f'<p style="font-family:sans-serif;margin:8px 16px">The document as '
-            f'<a href="{json_url}">JSON</a> (this page draws it with the AsyncAPI React '
+            f'<a href="{escape(json_url)}">JSON</a> (this page draws it with the AsyncAPI React '
             "component from unpkg.com).</p>"
         )
-        return page.replace("<body>", f"<body>\n{link}", 1)
+        page = page.replace("<body>", f"<body>\n{link}", 1)
+        return page.replace(
+            '<div id="asyncapi"></div>', f'<div id="asyncapi">{self._summary()}</div>', 1
+        )
+
+    def _summary(self) -> str:
+        rows = []
+        for channel in self.content["channels"].values():
+            types = ", ".join(escape(name) for name in channel.get("messages", {}))
+            rows.append(
+                f"<tr><td><code>{escape(channel['address'])}</code></td><td>{types}</td>"
+                f"<td>{escape(channel.get('description', ''))}</td></tr>"
+            )
+        return (
+            '<table style="font-family:sans-serif;margin:8px 16px;border-collapse:collapse">'
+            "<thead><tr><th>topic</th><th>CloudEvents types</th><th>who</th></tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>"
+        )

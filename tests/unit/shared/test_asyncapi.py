@@ -213,3 +213,5 @@ async def test_each_service_serves_its_document_as_json_yaml_and_a_page() -> Non
     assert page.status_code == 200
     assert '<a href="/asyncapi.json">JSON</a>' in page.text
     assert "AsyncApiStandalone.render" in page.text
+    # without the CDN's script the page still lists the topics and their types
+    assert "<td><code>ratings</code></td><td>rating.updated.v1</td>" in page.text
