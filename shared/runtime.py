@@ -20,6 +20,7 @@ import asyncpg
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -34,7 +35,7 @@ from shared.kafka_security import bootstrap_servers, faststream_security
 from shared.lag import ConsumerLag
 from shared.logging import configure_logging
 from shared.mailer import MailRelay, SmtpSender, SmtpTransport, mail_queue_state
-from shared.messaging import EventDispatcher, GroupKafkaBroker
+from shared.messaging import EventDispatcher
 from shared.metrics import (
     CONSUMER_LAG,
     MAIL_OLDEST_DUE_AGE,
@@ -85,7 +86,7 @@ class ServiceRuntime:
         middlewares: list[Any] = [
             KafkaPrometheusMiddleware(registry=REGISTRY, app_name=self.service)
         ]
-        self.broker = GroupKafkaBroker(
+        self.broker = KafkaBroker(
             bootstrap_servers(settings),
             security=faststream_security(settings),
             client_id=self.service,
@@ -95,15 +96,8 @@ class ServiceRuntime:
             logger=logging.getLogger(f"faststream.{self.service}"),
             log_level=logging.DEBUG,  # per-message access logs; our handlers log what matters
         )
-        if dispatcher is not None:
-            dispatcher.attach(
-                self.broker,
-                self.unit_of_work,
-                group_id=settings.group_id,
-                max_attempts=settings.consumer_max_attempts,
-                batch_size=settings.consumer_batch_size,
-                batch_concurrency=settings.consumer_concurrency,
-            )
+        self.consumers: list[Any] = []
+        """The dispatcher's FastStream subscribers while the runtime consumes."""
         self.jobs: list[tuple[str, float, Job]] = []
         self.before_consuming: list[Job] = []
         """Run once at start, after the migrations and before the consumers join their group
@@ -185,6 +179,7 @@ class ServiceRuntime:
             for prepare in self.before_consuming:
                 await prepare(self)
             await self.broker.start()
+            await self._start_consumers()
             if self.dispatcher is not None and self.dispatcher.subscribed:
                 self._spawn("lag-metrics", self._watch_consumer_lag(self.dispatcher.subscribed))
         for name, interval, job in self.jobs:
@@ -199,12 +194,34 @@ class ServiceRuntime:
             },
         )
 
+    async def _start_consumers(self) -> None:
+        """Declare the dispatcher's subscribers on the running broker and start them together
+        (FastStream's dynamic subscribers). aiokafka's `start()` returns once the member has its
+        partitions, and `broker.start()` starts subscribers one after another: each member of
+        the service's group joined alone, a rebalance (a heartbeat) after the one before it, and
+        a scoring process's second `reviews.published` member got its partitions ~9 s after the
+        first at every start. Started together, they join within the broker's
+        `group.initial.rebalance.delay.ms` and get their partitions at once."""
+        if self.dispatcher is None:
+            return
+        self.consumers = self.dispatcher.attach(
+            self.broker,
+            self.unit_of_work,
+            group_id=self.settings.group_id,
+            max_attempts=self.settings.consumer_max_attempts,
+            batch_size=self.settings.consumer_batch_size,
+            batch_concurrency=self.settings.consumer_concurrency,
+            persistent=False,  # started and kept here; a restart declares them anew
+        )
+        await asyncio.gather(*(consumer.start() for consumer in self.consumers))
+
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        await self.broker.stop()
+        await self.broker.stop()  # stops the consumers too
+        self.consumers = []
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
