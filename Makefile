@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHON := $(PY)
 
-.PHONY: help venv up down status lint fmt kustomize promtool test test-unit test-integration test-reliability demo bench bench-tools schemas browser clean
+.PHONY: help venv up down status lint fmt kustomize promtool test test-unit test-integration test-reliability demo bench bench-tools schemas asyncapi browser clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -50,6 +50,9 @@ fmt: venv ## format and fix what ruff can
 
 schemas: venv ## regenerate docs/schemas from the contracts
 	$(PY) -m shared.contracts.schemas
+
+asyncapi: venv ## regenerate docs/asyncapi (the AsyncAPI 3.0 document of the Kafka contract)
+	$(PY) -m devtools.asyncapi
 
 test-unit: venv ## fast unit tests only (no services needed)
 	$(VENV)/bin/pytest tests/unit -q

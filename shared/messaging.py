@@ -24,7 +24,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 
 from shared.cloudevents import Envelope, InvalidEvent, decode_attributes, validate_data
-from shared.contracts import EventType, event_type_of
+from shared.contracts import EVENTS, EventType, event_type_of
 from shared.inbox import first_deliveries
 from shared.metrics import DEAD_LETTERED, EVENT_HANDLING_SECONDS, EVENTS_CONSUMED, HANDLER_RETRIES
 from shared.topics import dlq
@@ -50,24 +50,6 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
 HEARTBEAT_INTERVAL_MS = 1000
 """A tenth of aiokafka's 10 s session timeout: a member learns of a rebalance (a new instance,
 one leaving) within a second instead of three."""
-
-
-class GroupKafkaBroker(KafkaBroker):
-    """A KafkaBroker whose subscribers join their consumer group together.
-
-    aiokafka's `start()` returns only once the member has its partitions, and FastStream starts
-    subscribers one after another: each member of the service's group joined alone, and every
-    join was a rebalance that waited a heartbeat for the members before it to rejoin. A scoring
-    process's second `reviews.published` member got its partitions ~9 s after the first, which
-    had consumed alone meanwhile, at every start. Started together, the members all join
-    within the broker's `group.initial.rebalance.delay.ms` and get their partitions at once."""
-
-    async def start(self) -> None:
-        await self.connect()
-        await asyncio.gather(*(subscriber.start() for subscriber in self.subscribers))
-        for publisher in self.publishers:
-            await publisher.start()
-        self.running = True
 
 
 @dataclass(frozen=True)
@@ -105,6 +87,9 @@ class EventDispatcher:
     """Routes each event type of the topics a service reads to one handler."""
 
     service: str
+    publishes: tuple[EventType, ...] = ()
+    """What the service publishes (through its outbox): declared beside its handlers, so the
+    AsyncAPI document (shared.asyncapi) says who writes each topic."""
     handlers: dict[str, Handler] = field(default_factory=dict)
     batch_handlers: dict[str, BatchHandler] = field(default_factory=dict)
     subscribed: set[str] = field(default_factory=set)
@@ -129,6 +114,18 @@ class EventDispatcher:
 
         return register
 
+    def consumed(self) -> dict[str, list[EventType]]:
+        """Topic -> the event types this service reads from it (every type of a batch topic)."""
+        return {
+            topic: [
+                event_type
+                for event_type in EVENTS.values()
+                if event_type.topic == topic
+                and (topic in self.batch_handlers or event_type.ce_type in self.handlers)
+            ]
+            for topic in sorted(self.subscribed)
+        }
+
     def attach(
         self,
         broker: KafkaBroker,
@@ -138,11 +135,14 @@ class EventDispatcher:
         max_attempts: int = 5,
         batch_size: int = 500,
         batch_concurrency: int = 1,
-    ) -> None:
+        persistent: bool = True,
+    ) -> list[Any]:
         """Declare one FastStream subscriber per topic on `broker`; `batch_concurrency` members
         of the group for each batch-consumed topic. Each member owns its partitions (so keys,
         and per-key order, never cross members) and commits its own offsets: the same as that
-        many instances, without the process each."""
+        many instances, without the process each. Returns the subscribers: `persistent=False`
+        (FastStream's dynamic subscribers) leaves starting and keeping them to the caller."""
+        members = []
         for topic in sorted(self.subscribed):
             consumer = TopicConsumer(self, topic, broker, unit_of_work, max_attempts=max_attempts)
             batch = topic in self.batch_handlers
@@ -161,8 +161,11 @@ class EventDispatcher:
                     title=f"{self.service}:{topic}" + (f":{member}" if member else ""),
                     description=f"{self.service} consumes {topic}",
                     include_in_schema=member == 0,
+                    persistent=persistent,
                 )
                 subscriber(consumer.handle_message)
+                members.append(subscriber)
+        return members
 
 
 class TopicConsumer:

@@ -19,11 +19,13 @@ from typing import Any
 import asyncpg
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from shared.asyncapi import Document, contract_document
 from shared.auth import TokenVerifier
 from shared.clock import Clock
 from shared.cloudevents import Envelope
@@ -33,7 +35,7 @@ from shared.kafka_security import bootstrap_servers, faststream_security
 from shared.lag import ConsumerLag
 from shared.logging import configure_logging
 from shared.mailer import MailRelay, SmtpSender, SmtpTransport, mail_queue_state
-from shared.messaging import EventDispatcher, GroupKafkaBroker
+from shared.messaging import EventDispatcher
 from shared.metrics import (
     CONSUMER_LAG,
     MAIL_OLDEST_DUE_AGE,
@@ -97,7 +99,7 @@ class ServiceRuntime:
         middlewares: list[Any] = [
             KafkaPrometheusMiddleware(registry=REGISTRY, app_name=self.service)
         ]
-        self.broker = GroupKafkaBroker(
+        self.broker = KafkaBroker(
             bootstrap_servers(settings),
             security=faststream_security(settings),
             client_id=self.service,
@@ -107,15 +109,8 @@ class ServiceRuntime:
             logger=logging.getLogger(f"faststream.{self.service}"),
             log_level=logging.DEBUG,  # per-message access logs; our handlers log what matters
         )
-        if dispatcher is not None:
-            dispatcher.attach(
-                self.broker,
-                self.unit_of_work,
-                group_id=settings.group_id,
-                max_attempts=settings.consumer_max_attempts,
-                batch_size=settings.consumer_batch_size,
-                batch_concurrency=settings.consumer_concurrency,
-            )
+        self.consumers: list[Any] = []
+        """The dispatcher's FastStream subscribers while the runtime consumes."""
         self.jobs: list[tuple[str, float, Job]] = []
         self.before_consuming: list[Job] = []
         """Run once at start, after the migrations and before the consumers join their group
@@ -197,6 +192,7 @@ class ServiceRuntime:
             for prepare in self.before_consuming:
                 await prepare(self)
             await self.broker.start()
+            await self._start_consumers()
             if self.dispatcher is not None and self.dispatcher.subscribed:
                 self._spawn("lag-metrics", self._watch_consumer_lag(self.dispatcher.subscribed))
         for name, interval, job in self.jobs:
@@ -211,12 +207,34 @@ class ServiceRuntime:
             },
         )
 
+    async def _start_consumers(self) -> None:
+        """Declare the dispatcher's subscribers on the running broker and start them together
+        (FastStream's dynamic subscribers). aiokafka's `start()` returns once the member has its
+        partitions, and `broker.start()` starts subscribers one after another: each member of
+        the service's group joined alone, a rebalance (a heartbeat) after the one before it, and
+        a scoring process's second `reviews.published` member got its partitions ~9 s after the
+        first at every start. Started together, they join within the broker's
+        `group.initial.rebalance.delay.ms` and get their partitions at once."""
+        if self.dispatcher is None:
+            return
+        self.consumers = self.dispatcher.attach(
+            self.broker,
+            self.unit_of_work,
+            group_id=self.settings.group_id,
+            max_attempts=self.settings.consumer_max_attempts,
+            batch_size=self.settings.consumer_batch_size,
+            batch_concurrency=self.settings.consumer_concurrency,
+            persistent=False,  # started and kept here; a restart declares them anew
+        )
+        await asyncio.gather(*(consumer.start() for consumer in self.consumers))
+
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        await self.broker.stop()
+        await self.broker.stop()  # stops the consumers too
+        self.consumers = []
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -376,9 +394,49 @@ def create_http_app(
     async def metrics() -> PlainTextResponse:
         return PlainTextResponse(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
+    asyncapi = _asyncapi_routes(runtime, title=title, description=description)
+    app.include_router(asyncapi)
     for router in routers:
         app.include_router(router)
     return app
+
+
+def _asyncapi_routes(runtime: ServiceRuntime, *, title: str, description: str) -> APIRouter:
+    """`/asyncapi` (JSON; `/asyncapi.yaml`, `/asyncapi.html`): what this service reads and
+    publishes on Kafka, generated from its dispatcher's declarations (docs/design.md 2.5)."""
+    router = APIRouter(include_in_schema=False)
+    built: list[Document] = []
+
+    def document() -> Document:
+        if not built:  # built on first request: nothing to do at start
+            dispatchers = [runtime.dispatcher] if runtime.dispatcher is not None else []
+            built.append(
+                Document(
+                    contract_document(
+                        dispatchers,
+                        title=f"{title}: what it reads and publishes on Kafka",
+                        description=f"{description} The whole system's contract: "
+                        "docs/asyncapi/asyncapi.json in the repository.",
+                        servers=bootstrap_servers(runtime.settings),
+                    )
+                )
+            )
+        return built[0]
+
+    @router.get("/asyncapi")
+    @router.get("/asyncapi.json")
+    async def asyncapi_json() -> Response:
+        return Response(document().to_json(), media_type="application/json")
+
+    @router.get("/asyncapi.yaml")
+    async def asyncapi_yaml() -> Response:
+        return Response(document().to_yaml(), media_type="application/yaml")
+
+    @router.get("/asyncapi.html")
+    async def asyncapi_html() -> HTMLResponse:
+        return HTMLResponse(document().to_html("/asyncapi.json"))
+
+    return router
 
 
 async def migrate(settings: ServiceSettings, migrations: Path | None) -> list[str]:

@@ -6,7 +6,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from services.removals.domain.events import event_for, event_id, events_with_a_person_s_note
+from services.removals.domain.events import (
+    PUBLISHED,
+    event_for,
+    event_id,
+    events_with_a_person_s_note,
+)
 from services.removals.domain.model import (
     ERASED_TEXT,
     Decision,
@@ -33,7 +38,7 @@ from shared.errors import NotFoundError
 from shared.messaging import EventDispatcher
 from shared.uow import UnitOfWork
 
-dispatcher = EventDispatcher("removals")
+dispatcher = EventDispatcher("removals", publishes=PUBLISHED)
 
 
 def repository(uow: UnitOfWork) -> RemovalsRepository:

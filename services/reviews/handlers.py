@@ -144,7 +144,16 @@ def repository(uow: UnitOfWork) -> ReviewsRepository:
 
 def dispatcher(ctx: Context) -> EventDispatcher:
     """The topics and event types the service consumes, each routed to its handler with `ctx`."""
-    routes = EventDispatcher("reviews")
+    routes = EventDispatcher(
+        "reviews",
+        publishes=(
+            REVIEW_PUBLISHED,
+            REVIEW_WITHDRAWN,
+            PUBLIC_REVIEW_PUBLISHED,
+            PUBLIC_REVIEW_WITHDRAWN,
+            SURVEY_ANSWERED,
+        ),
+    )
     routes.on(AGENT_UPSERTED)(partial(agent_upserted, ctx=ctx))
     routes.on(PARTICIPATION_CHANGED)(participation_changed)
     routes.on(ERASURE_REQUESTED)(erasure_requested)

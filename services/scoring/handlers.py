@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 def dispatcher(policy: Policy) -> EventDispatcher:
     """The topics and event types the service consumes, each routed to its handler, rating
     under `policy` (the app's)."""
-    routes = EventDispatcher("scoring")
+    routes = EventDispatcher("scoring", publishes=(RATING_UPDATED,))
     routes.on_batch(Topic.REVIEWS_PUBLISHED)(partial(reviews_published, policy=policy))
     routes.on(AGENT_UPSERTED)(partial(agent_upserted, policy=policy))
     routes.on(PARTICIPATION_CHANGED)(partial(participation_changed, policy=policy))

@@ -17,7 +17,12 @@ from services.invitations.handlers.issuing import announce, plan, removal_survey
 from services.invitations.handlers.mails import thank_client
 from shared.contracts import (
     AGENT_UPSERTED,
+    ERASURE_REQUESTED,
+    INVITATION_CANCELLED,
+    INVITATION_EXPIRED,
+    INVITATION_ISSUED,
     LEAD_ASSIGNED,
+    PARTICIPATION_CHANGED,
     REMOVAL_COMPLETED,
     SURVEY_ANSWERED,
 )
@@ -34,7 +39,16 @@ logger = logging.getLogger(__name__)
 
 def dispatcher(ctx: Context) -> EventDispatcher:
     """The topics and event types the service consumes, each routed to its handler with `ctx`."""
-    routes = EventDispatcher("invitations")
+    routes = EventDispatcher(
+        "invitations",
+        publishes=(
+            PARTICIPATION_CHANGED,
+            INVITATION_ISSUED,
+            INVITATION_EXPIRED,
+            INVITATION_CANCELLED,
+            ERASURE_REQUESTED,
+        ),
+    )
     routes.on(AGENT_UPSERTED)(partial(agent_upserted, ctx=ctx))
     routes.on_batch(Topic.MLS_TRANSACTIONS)(partial(transactions_closed, ctx=ctx))
     routes.on(LEAD_ASSIGNED)(partial(lead_assigned, ctx=ctx))

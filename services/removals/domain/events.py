@@ -25,6 +25,15 @@ from shared.contracts.removals import (
     RemovalRequested,
 )
 
+PUBLISHED = (
+    REMOVAL_REQUESTED,
+    REMOVAL_APPROVED,
+    REMOVAL_DENIED,
+    REMOVAL_COMPLETED,
+    HANDOFF_REQUESTED,
+)
+"""Every event type a removal's steps publish."""
+
 
 def event_for(request: RemovalRequest, step: Step) -> tuple[EventType, BaseModel]:
     """The event announcing `step` of `request` (never carrying the client's contact data)."""

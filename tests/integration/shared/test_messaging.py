@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from aiokafka.partitioner import murmur2
+from faststream.kafka.subscriber.usecase import BatchSubscriber
 
 from shared.contracts import LEAD_ASSIGNED
 from shared.contracts.leads import LeadAssigned
@@ -313,18 +314,18 @@ async def test_the_members_of_a_services_group_start_together(
         ProbeSettings, kafka_group_id=await probe_group("probe-t"), consumer_concurrency=3
     )
     runtime = ServiceRuntime(settings, dispatcher=dispatcher, migrations=PROBE_MIGRATIONS)
-    members: list[Any] = list(runtime.broker.subscribers)
-    assert len(members) == 3 and len({type(m) for m in members}) == 1
-    everyone_starting = asyncio.Barrier(len(members))
-    start_alone = type(members[0]).start
+    everyone_starting = asyncio.Barrier(3)
+    start_alone = BatchSubscriber.start
 
     async def start_with_the_others(subscriber: Any) -> None:
         await asyncio.wait_for(everyone_starting.wait(), timeout=15)
         await start_alone(subscriber)
 
-    monkeypatch.setattr(type(members[0]), "start", start_with_the_others)
+    monkeypatch.setattr(BatchSubscriber, "start", start_with_the_others)
     try:
         await runtime.start()
+        members: list[Any] = list(runtime.consumers)
+        assert len(members) == 3 and {type(m) for m in members} == {BatchSubscriber}
         assert all(m.consumer.assignment() for m in members)
     finally:
         await runtime.stop()
