@@ -121,11 +121,18 @@ class ReviewsRepository:
     async def agent_is_public(self, agent_id: str) -> bool:
         """Whether the agent's reviews are shown publicly now. Takes the agent's public-stream
         lock until the transaction ends, so a publication and a change of the agent's
-        visibility never interleave (one would miss the other's review)."""
+        visibility never interleave (one would miss the other's review).
+
+        The lock and the read are two statements: under READ COMMITTED a statement reads the
+        snapshot taken when it began, so a read in the locking statement would not see the
+        visibility change committed while it waited for the lock (the soak found a review
+        published as its agent went public missing from the public stream)."""
+        await self.conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('public:' || $1::text))", agent_id
+        )
         row = await self.conn.fetchrow(
             """
-            SELECT pg_advisory_xact_lock(hashtext('public:' || $1::text)),
-                   (SELECT mode FROM participation WHERE agent_id = $1) AS mode,
+            SELECT (SELECT mode FROM participation WHERE agent_id = $1) AS mode,
                    (SELECT active FROM agents WHERE agent_id = $1) AS active
             """,
             agent_id,

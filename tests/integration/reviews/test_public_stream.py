@@ -3,6 +3,7 @@ that an agent shows all ratings or none, and that hidden ones leave the system t
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -10,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
+from services.reviews.repository import ReviewsRepository
 from shared.auth import Role
 from shared.cloudevents import Envelope
 from shared.contracts import AGENT_UPSERTED, ERASURE_REQUESTED, PARTICIPATION_CHANGED
@@ -28,7 +30,7 @@ from tests.integration.reviews.conftest import (
     issue_invitation,
     unique,
 )
-from tests.support.builders import agent_upserted, participation_changed
+from tests.support.builders import START, agent_upserted, participation_changed
 from tests.support.kafka import EventPublisher, TopicReader
 from tests.support.schema_dump import dump_schema, mentions
 from tests.support.waiting import eventually
@@ -214,3 +216,27 @@ async def test_an_erased_client_s_review_is_republished_without_comment_or_name(
         e for e in public.envelopes() if of(agent_id, "review.published.v1", review_id)(e)
     ]
     assert len(republished) == 2
+
+
+async def test_a_publication_waiting_for_the_agents_lock_sees_the_agent_made_public_meanwhile(
+    service: Service,
+) -> None:
+    """The lock that orders a publication after a visibility change must come before the read
+    of the visibility: a publication that waited for the lock while the agent went public
+    must see them public (it otherwise reads the snapshot from before its wait, and the
+    review never reaches the public stream: what the soak found)."""
+    agent_id = unique("A-lock")
+    pool = service.app.state.runtime.pool
+    async with pool.acquire() as going_public, pool.acquire() as publishing:
+        repo = ReviewsRepository(going_public)
+        await repo.upsert_agent(agent_upserted(agent_id), START)
+        changing = going_public.transaction()
+        await changing.start()
+        await repo.save_participation(participation_changed(agent_id))
+        assert await repo.agent_is_public(agent_id)  # holds the agent's lock
+        async with publishing.transaction():
+            waiting = asyncio.create_task(ReviewsRepository(publishing).agent_is_public(agent_id))
+            await asyncio.sleep(0.5)
+            assert not waiting.done(), "the publication did not wait for the agent's lock"
+            await changing.commit()
+            assert await asyncio.wait_for(waiting, timeout=10)
