@@ -31,6 +31,7 @@ import sys
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -195,7 +196,8 @@ class Soak:
         self.handled_mail = 0
         self.pending_answers: list[tuple[float, str, str]] = []
         self.mailed: list[str] = []
-        self.load_running = True
+        self.closings_sent = 0
+        self.removals_due: list[tuple[float, str, str]] = []
 
     def db_url(self, port: int) -> str:
         return f"postgresql://ratings:ratings@127.0.0.1:{port}/ratings"
@@ -281,17 +283,17 @@ class Soak:
         )
         self.began = time.monotonic()
         producers = [
-            self.closings_loop(),
-            self.leads_loop(),
-            self.answers_loop(),
-            self.participation_loop(),
-            self.erasure_loop(),
+            self.closings_loop,
+            self.leads_loop,
+            self.answers_loop,
+            self.participation_loop,
+            self.erasure_loop,
         ]
         followers = [
-            asyncio.create_task(c)
-            for c in (self.clock_loop(), self.mail_loop(), self.moderation_loop())
+            asyncio.create_task(self.supervised(c.__name__, c))
+            for c in (self.clock_loop, self.mail_loop, self.moderation_loop)
         ]
-        tasks = [asyncio.create_task(c) for c in producers]
+        tasks = [asyncio.create_task(self.supervised(c.__name__, c)) for c in producers]
         sampler = asyncio.create_task(self.sample_loop())
         try:
             await self.faults_loop(plan)
@@ -312,15 +314,35 @@ class Soak:
         return 0 if figures["passed"] else 1
 
     async def publish(self, event_type: EventType, data: Any) -> None:
+        """Until the brokers took it: a write whose outcome a fault made unknown is sent again,
+        as an MLS feed would (the services must not act twice on the copy)."""
         assert self.producer is not None
         key = str(getattr(data, event_type.key_field))
         record = encode(event_type.ce_type, data, source="/soak", key=key)
-        await self.producer.send_and_wait(
-            event_type.topic,
-            value=record.value,
-            key=record.key,
-            headers=list(record.headers.items()),
-        )
+        while True:
+            try:
+                await self.producer.send_and_wait(
+                    event_type.topic,
+                    value=record.value,
+                    key=record.key,
+                    headers=list(record.headers.items()),
+                )
+                return
+            except Exception as error:
+                self.load.http_errors[f"kafka {type(error).__name__}"] += 1
+                await asyncio.sleep(1)
+
+    async def supervised(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
+        """A load loop that an unexpected error restarts instead of silently ending."""
+        while True:
+            try:
+                await loop()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                self.load.http_errors[f"{name} {type(error).__name__}"] += 1
+                log(f"{name}: {type(error).__name__}: {error}; going on")
+                await asyncio.sleep(1)
 
     def url(self, service: str) -> str:
         """An instance of the service that runs now (either of the two)."""
@@ -375,8 +397,8 @@ class Soak:
             FileClock.write(self.clock_file, fixed_at=self.sim_now)
 
     async def closings_loop(self) -> None:
-        n = 0
         while True:
+            n = self.closings_sent
             agent_id = self.rng.choice(self.agents)
             clients = []
             for k in range(self.rng.randint(1, 4)):
@@ -413,14 +435,14 @@ class Soak:
             )
             self.load.closings[transaction_id] = (agent_id, clients)
             await self.publish(TRANSACTION_CLOSED, event)
-            n += 1
+            self.closings_sent = n + 1
             await asyncio.sleep(self.args.closing_seconds)
 
     async def leads_loop(self) -> None:
         reasons = list(RemovalReason)
-        n = 0
-        queued: list[tuple[float, str, str]] = []
+        queued = self.removals_due
         while True:
+            n = len(self.load.leads)
             lead_id = f"L-soak-{self.run}-{n}"
             agent_id = self.agents[n % len(self.agents)]
             await self.publish(
@@ -443,8 +465,8 @@ class Soak:
             queued.append((time.monotonic() + 8, lead_id, agent_id))
             while queued and queued[0][0] <= time.monotonic():
                 _, due_lead, due_agent = queued.pop(0)
-                await self.remove(due_lead, due_agent, reasons[len(self.load.removals) % 11])
-            n += 1
+                tried = len(self.load.removals) + sum(self.load.removals_refused.values())
+                await self.remove(due_lead, due_agent, reasons[tried % len(reasons)])
             await asyncio.sleep(self.args.closing_seconds * 4)
 
     async def remove(self, lead_id: str, agent_id: str, reason: RemovalReason) -> None:
@@ -832,8 +854,8 @@ class Soak:
                 )
             }
             unpublished = await conn.fetch(
-                "SELECT status, count(*) AS n FROM soak_reviews.reviews "
-                "WHERE review_id = ANY($1::text[]) GROUP BY status",
+                "SELECT state, count(*) AS n FROM soak_reviews.reviews "
+                "WHERE review_id = ANY($1::text[]) GROUP BY state",
                 list(self.load.answered),
             )
         finally:
@@ -843,8 +865,9 @@ class Soak:
             e for e in events[Topic.REVIEWS_PUBLISHED] if e.type == "review.published.v1"
         ]
         same_copy: Counter[str] = Counter(json.dumps(e.data, sort_keys=True) for e in publications)
+        agent_of = {c.hidden_email: a for a, cs in self.load.closings.values() for c in cs}
         published = tally(
-            list(self.load.answered),
+            [r for r, to in self.load.answered.items() if agent_of.get(to) not in self.negligent],
             [str(e.data.get("review_id")) for e in publications],
         )
         exact_duplicates = sum(n - 1 for n in same_copy.values() if n > 1)
@@ -880,7 +903,9 @@ class Soak:
         owed = {
             str(e.data["review_id"])
             for e in publications
-            if e.data.get("agent_id") in public and e.data.get("review_id") not in withdrawn
+            if e.data.get("agent_id") in public
+            and e.data.get("survey") == "transaction"
+            and e.data.get("review_id") not in withdrawn
         }
         public_stream = {
             "public_agents": len(public),
@@ -897,7 +922,9 @@ class Soak:
             for c in cs
             for p in (c.phone, c.phone.replace(" ", ""))
         }
-        contacts |= {f"lead.soak.{self.run}.{n}@example.com" for n in range(len(self.load.leads))}
+        for n in range(len(self.load.leads)):
+            phone = f"+1 832 {n % 10_000:04d} 100"
+            contacts |= {f"lead.soak.{self.run}.{n}@example.com", phone, phone.replace(" ", "")}
         leaks: list[str] = []
         needle = re.compile("|".join(re.escape(c) for c in sorted(contacts, key=len, reverse=True)))
         for topic, rs in records.items():
@@ -948,6 +975,22 @@ class Soak:
             "every_fault_injected": all(f.error is None for f in self.faults),
         }
         kinds = Counter(k for f in self.faults for k in f.kinds)
+        happened = {
+            "events_by_type": dict(
+                Counter(e.type for topic in PRODUCED_TOPICS for e in events[topic])
+            ),
+            "participation_reasons": dict(
+                Counter(str(e.data.get("reason")) for e in events[Topic.AGENTS_PARTICIPATION])
+            ),
+            "client_reminders": sum(
+                1
+                for m in self.sink.messages()
+                if str(m["To"]).startswith("client.") and str(m["Subject"]).startswith("Reminder")
+            ),
+            "agent_opt_out_mails": sum(
+                1 for m in self.sink.messages() if "opted out" in str(m["Subject"])
+            ),
+        }
         return {
             "at": datetime.now(UTC).isoformat(),
             "run": self.run,
@@ -970,6 +1013,7 @@ class Soak:
                 "simulated_days": (self.sim_now - self.sim_start).days,
                 "http_errors_retried": dict(self.load.http_errors),
             },
+            "happened": happened,
             "faults_by_kind": dict(kinds),
             "faults": [f.__dict__ for f in self.faults],
             "catch_up_threshold": threshold,
@@ -982,7 +1026,7 @@ class Soak:
             },
             "republications": sum(republished.values()),
             "exact_duplicate_publications": exact_duplicates,
-            "answers_not_yet_published_by_status": {r["status"]: r["n"] for r in unpublished},
+            "answers_by_state": {r["state"]: r["n"] for r in unpublished},
             "negligent_agents": invited_negligent.figures(),
             "unsent": left,
             "ratings": {
@@ -1090,6 +1134,13 @@ def table(figures: dict[str, Any]) -> str:
             f"{figures['load']['erasures']} erasures, "
             f"{figures['load']['mails_received']} mails",
         ),
+        (
+            "what the clock made happen",
+            f"{figures['happened']['client_reminders']} client reminders, "
+            f"{figures['happened']['events_by_type'].get('invitation.expired.v1', 0)} expiries, "
+            f"{figures['happened']['agent_opt_out_mails']} compliance opt-outs, "
+            f"{figures['load']['agent_responses']} agent responses",
+        ),
         ("faults", ", ".join(f"{k} {v}" for k, v in sorted(figures["faults_by_kind"].items()))),
         ("catch-up after a fault (s)", _spread([f["catch_up_seconds"] for f in figures["faults"]])),
         *(
@@ -1145,8 +1196,14 @@ def plot(figures: dict[str, Any], path: Path) -> None:
     samples = figures["samples"]
     ts = [s["t"] / 60 for s in samples]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 5.5), sharex=True)
+    gaps = [
+        max(1.0, b["t"] - a["t"]) for a, b in zip([samples[0], *samples], samples, strict=False)
+    ]
     for key, colour in (("closings", "#1f77b4"), ("mails", "#2ca02c"), ("reviews", "#ff7f0e")):
-        top.plot(ts, [s["per_interval"][key] / 5 for s in samples], label=f"{key}/s", color=colour)
+        rates = [s["per_interval"][key] / gap for s, gap in zip(samples, gaps, strict=True)]
+        top.plot(ts, rates, label=f"{key}/s", color=colour)
+    for ax in (top, bottom):
+        ax.axvline(figures["minutes"], color="#555555", linestyle="--", linewidth=0.8)
     top.set_ylabel("throughput (per s)")
     top.legend(fontsize=7, loc="upper right")
     bottom.plot(ts, [s["consumer_lag"] for s in samples], label="consumer lag (records)")
@@ -1182,6 +1239,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--closing-seconds", type=float, default=1.0, help="real seconds between closings"
+    )
+    parser.add_argument(
+        "--drain-days",
+        type=int,
+        default=40,
+        help="simulated days the clock still moves after the load (past every window)",
     )
     parser.add_argument(
         "--rss-settle",
