@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import random
 import re
@@ -197,6 +198,8 @@ class Soak:
         self.pending_answers: list[tuple[float, str, str]] = []
         self.mailed: list[str] = []
         self.closings_sent = 0
+        self.exits: list[dict[str, Any]] = []
+        """Instances that exited without being told to, and when."""
         self.removals_due: list[tuple[float, str, str]] = []
 
     def db_url(self, port: int) -> str:
@@ -291,7 +294,7 @@ class Soak:
         ]
         followers = [
             asyncio.create_task(self.supervised(c.__name__, c))
-            for c in (self.clock_loop, self.mail_loop, self.moderation_loop)
+            for c in (self.clock_loop, self.mail_loop, self.moderation_loop, self.supervise)
         ]
         tasks = [asyncio.create_task(self.supervised(c.__name__, c)) for c in producers]
         sampler = asyncio.create_task(self.sample_loop())
@@ -673,7 +676,7 @@ class Soak:
             await asyncio.sleep(5)
             self.processes.start(instance)
             self.rss_started[instance] = self.t()
-            await asyncio.to_thread(self.processes.wait_ready, 180, [instance])
+            await self.until_ready(instance)
             return instance
         if kind is FaultKind.BROKER_RESTART:
             node = self.rng.choice((1, 2, 3))
@@ -708,6 +711,34 @@ class Soak:
         await asyncio.sleep(40)
         await proxy.heal()
         return f"{service} <-> postgres"
+
+    async def until_ready(self, instance: str, timeout: float = 300) -> None:
+        """Until the instance answers /readyz; one that exits meanwhile (a service started
+        while its database is down exits at once) is started again by `supervise`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                await asyncio.to_thread(self.processes.wait_ready, 10, [instance])
+                return
+            except (RuntimeError, TimeoutError, KeyError):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(2)
+
+    async def supervise(self) -> None:
+        """What an orchestrator does (Kubernetes' restartPolicy: Always): an instance that
+        exited on its own is started again after 5 s, and counted."""
+        while True:
+            await asyncio.sleep(1)
+            for instance, proc in list(self.processes.procs.items()):
+                if proc.poll() is None:
+                    continue
+                self.exits.append({"instance": instance, "t": self.t(), "code": proc.returncode})
+                log(f"{instance} exited by itself ({proc.returncode}); starting it again in 5 s")
+                self.processes.procs.pop(instance, None)
+                await asyncio.sleep(5)
+                self.processes.start(instance)
+                self.rss_started[instance] = self.t()
 
     # -- measuring ----------------------------------------------------------------------------
     async def sample_loop(self) -> None:
@@ -1015,6 +1046,7 @@ class Soak:
             },
             "happened": happened,
             "faults_by_kind": dict(kinds),
+            "exits_restarted_by_supervisor": self.exits,
             "faults": [f.__dict__ for f in self.faults],
             "catch_up_threshold": threshold,
             "tallies": {name: t.figures() for name, t in tallies.items()},
@@ -1120,6 +1152,7 @@ def decoded(records: list[Any]) -> list[Envelope]:
 
 def table(figures: dict[str, Any]) -> str:
     t = figures["tallies"]
+    exits = figures.get("exits_restarted_by_supervisor", [])
     rows = [
         (
             "run",
@@ -1142,6 +1175,11 @@ def table(figures: dict[str, Any]) -> str:
             f"{figures['load']['agent_responses']} agent responses",
         ),
         ("faults", ", ".join(f"{k} {v}" for k, v in sorted(figures["faults_by_kind"].items()))),
+        (
+            "instances that exited by themselves",
+            ", ".join(f"{e['instance']} at {e['t']:.0f}s (exit {e['code']})" for e in exits)
+            or "none",
+        ),
         ("catch-up after a fault (s)", _spread([f["catch_up_seconds"] for f in figures["faults"]])),
         *(
             (name, f"{v['expected']} expected, {v['lost']} lost, {v['duplicated']} duplicated")
@@ -1278,6 +1316,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # the driver's own Kafka clients complain at every broker fault; the figures say what counts
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     soak = Soak(args)
 
     def stop(_signum: int, _frame: Any) -> None:
