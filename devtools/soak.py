@@ -2,7 +2,7 @@
 two minutes (sometimes two at once), then checked from the topics and the schemas.
 
 Everything it runs is its own, so it never touches the shared stack (Kafka 9092, PostgreSQL
-5432): a three-node Kafka cluster (deploy/local/kafka.sh cluster mode on 9492-9497), a PostgreSQL
+5432): a three-node Kafka cluster (deploy/local/kafka.sh cluster mode on 9892-9897), a PostgreSQL
 cluster on 5532 (deploy/local/postgres.sh, data in .local/postgres-5532), an SMTP sink, and TCP
 proxies on loopback in front of the SMTP sink and of each service's database link (the SMTP and
 slow-network faults). Every service runs as two processes (one consumer group and one schema per
@@ -198,6 +198,7 @@ class Soak:
         self.pending_answers: list[tuple[float, str, str]] = []
         self.mailed: list[str] = []
         self.closings_sent = 0
+        self.agent_tasks: set[asyncio.Task[None]] = set()
         self.exits: list[dict[str, Any]] = []
         """Instances that exited without being told to, and when."""
         self.removals_due: list[tuple[float, str, str]] = []
@@ -541,6 +542,13 @@ class Soak:
             return
         if not to.startswith("agent.soak."):
             return
+        # agents act on their mail side by side: one call waiting out a fault must not hold the
+        # others' mail past a deadline (a contact owed within 14 simulated days is 42 s here)
+        task = asyncio.create_task(self.on_agent_mail(to, subject, text))
+        self.agent_tasks.add(task)
+        task.add_done_callback(self.agent_tasks.discard)
+
+    async def on_agent_mail(self, to: str, subject: str, text: str) -> None:
         agent_id = f"A-soak-{to.split('.')[2].split('@')[0]}"
         if "client contact" in subject and agent_id not in self.negligent:
             await self.supply(agent_id, text)
@@ -1293,7 +1301,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--kafka-port",
         type=int,
-        default=9492,
+        default=9892,
         help="node 1's client port; the cluster uses six ports from there",
     )
     parser.add_argument(

@@ -16,16 +16,25 @@ from devtools.soak_plan import (
 )
 
 
-def test_the_cli_defaults_to_half_an_hour_and_a_fault_every_two_minutes_on_ports_of_its_own() -> (
-    None
-):
+def test_the_cli_defaults_to_half_an_hour_and_a_fault_every_two_minutes() -> None:
     args = parse_args([])
     assert args.minutes == 30
     assert args.fault_every == 120
     assert args.rss_settle == 300
-    taken = {9092, 9093, 5432, 2525}
-    assert args.kafka_port not in taken and args.pg_port not in taken
-    assert args.smtp_port not in taken
+
+
+def test_the_default_ports_are_no_other_stacks() -> None:
+    """The shared stack, the demo, the benchmark and the fault tests' own brokers and databases
+    (tests/reliability, tests/integration/reviews): a soak on one of them would take over the
+    other's broker (kafka.sh start reuses a broker that answers on its port)."""
+    args = parse_args([])
+    kafka = {9092, 9192, 9292, 9492, 9493, 9592, 9593, 9692, 9693, 9694}
+    kafka |= set(range(9792, 9798)) | set(range(9862, 9868))
+    assert not set(range(args.kafka_port, args.kafka_port + 6)) & kafka
+    assert args.pg_port not in {5432, 5442}
+    assert not {args.smtp_port, args.smtp_port + 1} & {2525, 2526}
+    db_proxies = set(range(args.pg_port + 10, args.pg_port + 15))
+    assert not db_proxies & {5432, 5442, args.pg_port}
 
 
 def test_the_cli_shortens_the_run() -> None:
