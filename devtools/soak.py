@@ -573,7 +573,7 @@ class Soak:
                 "POST",
                 "invitations",
                 f"/api/v1/transactions/{transaction_id}/clients",
-                json={"clients": [{"name": "Pat Doe", "email": c.hidden_email} for c in missing]},
+                json={"clients": supplied_contacts(clients)},
                 headers=self.bearer(agent_id, Role.AGENT),
             )
             if response is not None and response.status_code == 200:
@@ -1102,6 +1102,17 @@ class Soak:
             if figures["passed"]
             else "FAILED: " + ", ".join(k for k, v in figures["checks"].items() if not v)
         )
+
+
+def supplied_contacts(clients: list[Client]) -> list[dict[str, Any]]:
+    """What an agent answers a contact request with: each client the MLS listed without a
+    contact, by its number in the closing's list (1-based); without the number, two missing
+    clients are ambiguous and the request stays open."""
+    return [
+        {"client": number, "name": f"Pat Doe {number - 1}", "email": c.hidden_email}
+        for number, c in enumerate(clients, 1)
+        if c.email is None
+    ]
 
 
 async def cancel(tasks: list[asyncio.Task[Any]]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from devtools.soak import parse_args
+from devtools.soak import Client, parse_args, supplied_contacts
 from devtools.soak_plan import (
     FAMILY,
     FaultKind,
@@ -122,3 +122,19 @@ def test_a_process_too_young_to_judge_has_no_growth() -> None:
     samples = [(float(t), 100_000) for t in range(600, 660, 10)]
     assert rss_growth(samples, started=400.0) is None  # 5 samples after settling: too few
     assert rss_growth(samples, started=200.0) is not None
+
+
+def test_an_agent_names_each_missing_client_by_its_number_in_the_closing() -> None:
+    """Two clients missing and no numbers: the invitations API cannot tell which is which and
+    the request stays open (the first full soak saw those agents opted out)."""
+    clients = [
+        Client("a@example.com", "+1 713 0000 000", "a@example.com"),
+        Client(None, "+1 713 0000 001", "b@example.com"),
+        Client("c@example.com", "+1 713 0000 002", "c@example.com"),
+        Client(None, "+1 713 0000 003", "d@example.com"),
+    ]
+    assert supplied_contacts(clients) == [
+        {"client": 2, "name": "Pat Doe 1", "email": "b@example.com"},
+        {"client": 4, "name": "Pat Doe 3", "email": "d@example.com"},
+    ]
+    assert supplied_contacts(clients[:1]) == []
