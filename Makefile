@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHON := $(PY)
 
-.PHONY: help venv up down status lint fmt kustomize promtool test test-unit test-integration test-reliability demo bench bench-tools schemas asyncapi browser clean
+.PHONY: help venv up down status lint fmt kustomize promtool test test-unit test-integration test-reliability soak demo bench bench-tools schemas asyncapi browser clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -74,6 +74,9 @@ test-reliability: venv ## the fault-injection suite alone (tests/reliability, sl
 	if [ $$rc -eq 0 ]; then $(VENV)/bin/pytest tests/reliability -p no:cacheprovider --durations=10 || rc=$$?; fi; \
 	deploy/local/stack.sh down; \
 	exit $$rc
+
+soak: venv ## half an hour of mixed load with a fault every two minutes, on a stack of its own (not in `make test`; SOAK_ARGS="--minutes 4" shortens it)
+	$(PY) -m devtools.soak $(SOAK_ARGS)
 
 demo: venv ## set everything up and run the system with the MLS feed simulator
 	@$(PY) -m devtools.demo
