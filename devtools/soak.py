@@ -2,7 +2,7 @@
 two minutes (sometimes two at once), then checked from the topics and the schemas.
 
 Everything it runs is its own, so it never touches the shared stack (Kafka 9092, PostgreSQL
-5432): a three-node Kafka cluster (deploy/local/kafka.sh cluster mode on 9892-9897), a PostgreSQL
+5432): a three-node Kafka cluster (tests/reliability/cluster.py on 9892-9897), a PostgreSQL
 cluster on 5532 (deploy/local/postgres.sh, data in .local/postgres-5532), an SMTP sink, and TCP
 proxies on loopback in front of the SMTP sink and of each service's database link (the SMTP and
 slow-network faults). Every service runs as two processes (one consumer group and one schema per
