@@ -10,6 +10,7 @@ import httpx
 from devtools.world import World
 from shared.auth import Role, issue_token
 from shared.contracts.removals import RemovalReason
+from shared.http import KEEP_ALIVE
 from shared.settings import ServiceSettings
 
 REMOVAL_NOTES = {
@@ -38,7 +39,7 @@ class ServiceClient:
     def __init__(self, urls: dict[str, str], auth_secret: str = DEV_AUTH_SECRET) -> None:
         self.urls = urls
         self.secret = auth_secret
-        self.http = httpx.AsyncClient(timeout=15)
+        self.http = httpx.AsyncClient(timeout=15, limits=KEEP_ALIVE)
 
     def _as(self, sub: str, role: Role) -> dict[str, str]:
         return {"Authorization": f"Bearer {issue_token(self.secret, sub, role)}"}

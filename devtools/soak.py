@@ -64,6 +64,7 @@ from shared.contracts import AGENT_UPSERTED, LEAD_ASSIGNED, TRANSACTION_CLOSED, 
 from shared.contracts.leads import LeadAssigned
 from shared.contracts.mls import AgentUpserted, TransactionClosed
 from shared.contracts.removals import RemovalReason
+from shared.http import KEEP_ALIVE
 from shared.lag import ConsumerLag
 from shared.settings import ServiceSettings
 from shared.topics import Topic, ensure_topics, partitions_of
@@ -186,7 +187,7 @@ class Soak:
         self.negligent = set(self.agents[:3])
         """Agents who never supply a missing client contact: opted out for non-compliance."""
         self.sink: MailSink | None = None
-        self.http = httpx.AsyncClient(timeout=10)
+        self.http = httpx.AsyncClient(timeout=10, limits=KEEP_ALIVE)
         self.producer: AIOKafkaProducer | None = None
         self.began = 0.0
         self.faults: list[FaultRecord] = []

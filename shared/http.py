@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -17,6 +18,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.errors import DomainError, NotFoundError
 from shared.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
+
+KEEP_ALIVE = httpx.Limits(keepalive_expiry=2.0)
+"""For every client of the services' HTTP APIs: an idle connection is dropped before uvicorn
+drops it (5 s, the same as httpx's default). With equal timeouts a request can go out on a
+connection the server is closing at that moment and fail with "Server disconnected without
+sending a response" (the demo hit it under load)."""
 
 PROBLEM_JSON = "application/problem+json"
 

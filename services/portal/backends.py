@@ -14,6 +14,7 @@ import httpx
 
 from services.portal.settings import PortalSettings
 from shared.auth import issue_token
+from shared.http import KEEP_ALIVE
 
 Service = Literal["invitations", "reviews", "scoring", "removals"]
 
@@ -47,7 +48,9 @@ class Backends:
             "removals": settings.removals_url,
         }
         self.clients = {
-            name: httpx.AsyncClient(base_url=url.rstrip("/"), timeout=10, transport=transport)
+            name: httpx.AsyncClient(
+                base_url=url.rstrip("/"), timeout=10, transport=transport, limits=KEEP_ALIVE
+            )
             for name, url in urls.items()
         }
 
