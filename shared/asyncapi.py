@@ -39,7 +39,7 @@ EXTERNAL_PUBLISHERS: Mapping[str, tuple[str, ...]] = {
     Topic.MLS_TRANSACTIONS: ("the MLS",),
     Topic.LEADS_ASSIGNED: ("the lead/CRM system",),
 }
-"""Systems outside this repository that write a topic (SYSTEM.md 4)."""
+"""Systems outside this repository that write a topic (docs/design.md 2.5)."""
 
 EXTERNAL_SUBSCRIBERS: Mapping[str, tuple[str, ...]] = {
     Topic.RATINGS: ("downstream sites (an MLS's agent search, brokerage pages)",),

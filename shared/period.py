@@ -5,13 +5,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Annotated
+
+from fastapi import Depends, Query
+
+from shared.errors import DomainError
 
 DEFAULT_SPAN = timedelta(days=90)
 MAX_SPAN = timedelta(days=3 * 366)
 
 
-class PeriodError(ValueError):
-    """A period the routes refuse (422)."""
+class PeriodError(DomainError):
+    """A period the routes refuse (422, code `bad_period`)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("bad_period", message)
 
 
 @dataclass(frozen=True)
@@ -41,3 +49,32 @@ def period(start: datetime | None, end: datetime | None, now: datetime) -> Perio
     if end - start > MAX_SPAN:
         raise PeriodError("a period is at most three years long")
     return Period(start, end)
+
+
+@dataclass(frozen=True)
+class PeriodAsked:
+    """The `from` and `to` of a funnel route's query, resolved against the service's clock."""
+
+    start: datetime | None
+    end: datetime | None
+
+    def at(self, now: datetime) -> Period:
+        return period(self.start, self.end, now)
+
+
+def _period_asked(
+    start: Annotated[
+        datetime | None,
+        Query(alias="from", description="Start of the period (RFC 3339, inclusive)."),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        Query(alias="to", description="End of the period (RFC 3339, exclusive); default now."),
+    ] = None,
+) -> PeriodAsked:
+    return PeriodAsked(start, end)
+
+
+PeriodQuery = Annotated[PeriodAsked, Depends(_period_asked)]
+"""A route's `from`/`to` query parameters; `.at(uow.now)` raises `PeriodError`, which
+`shared.http.domain_problems` answers with 422 `bad_period`."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Annotated, TypeVar
 from urllib.parse import parse_qs
 
@@ -24,7 +23,7 @@ from shared.auth import Principal, Role, require_roles
 from shared.contracts.base import UtcDatetime
 from shared.contracts.participation import ParticipationMode
 from shared.http import ProblemError, domain_problems
-from shared.period import PeriodError, period
+from shared.period import PeriodQuery
 from shared.runtime import ServiceRuntime, context_of, runtime_of
 from shared.uow import UnitOfWork
 
@@ -400,28 +399,15 @@ async def resend_invitation(
 
 @router.get("/agents/{agent_id}/funnel", response_model=InvitedFunnelView)
 async def agent_funnel(
-    agent_id: str,
-    agent: Agent,
-    runtime: Runtime,
-    start: Annotated[
-        datetime | None,
-        Query(alias="from", description="Start of the period (RFC 3339, inclusive)."),
-    ] = None,
-    end: Annotated[
-        datetime | None,
-        Query(alias="to", description="End of the period (RFC 3339, exclusive); default now."),
-    ] = None,
+    agent_id: str, agent: Agent, runtime: Runtime, asked: PeriodQuery
 ) -> InvitedFunnelView:
     """Your funnel's first part over a period of closings (default: the 90 days up to now):
     closings -> clients -> invited by email, by phone, by agent code. The rest of the funnel
     (answered, negative, shown publicly) is `GET /api/v1/agents/{agent_id}/funnel` of the
     reviews service, over the same period."""
     _own(agent, agent_id)
-    async with runtime.unit_of_work() as uow:
-        try:
-            chosen = period(start, end, uow.now)
-        except PeriodError as exc:
-            raise ProblemError(422, "Unprocessable Content", str(exc), code="bad_period") from exc
+    async with runtime.unit_of_work() as uow, domain_problems({}):
+        chosen = asked.at(uow.now)
         counted = await handlers.funnel(uow, agent_id, chosen)
     return InvitedFunnelView(
         agent_id=agent_id,

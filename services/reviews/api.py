@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -40,7 +40,7 @@ from shared.contracts.removals import RemovalReason
 from shared.contracts.reviews import CATEGORIES, Channel, Scores
 from shared.errors import NotFoundError
 from shared.http import ProblemError, domain_problems
-from shared.period import PeriodError, period
+from shared.period import PeriodQuery
 from shared.runtime import ServiceRuntime, context_of, runtime_of
 from shared.uow import UnitOfWork
 
@@ -90,6 +90,7 @@ Surveyor = Annotated[Principal, Depends(require_roles(Role.SURVEYOR))]
 Reader = Annotated[Principal, Depends(_seen_reader)]
 
 T = TypeVar("T")
+BodyT = TypeVar("BodyT", bound=BaseModel)
 
 MAX_COMMENT = 5000
 CATEGORY_LABELS: tuple[tuple[str, str], ...] = (
@@ -653,17 +654,7 @@ class ReviewedFunnelView(BaseModel):
 
 @router.get("/agents/{agent_id}/funnel", response_model=ReviewedFunnelView)
 async def agent_funnel(
-    agent_id: str,
-    agent: Agent,
-    runtime: Runtime,
-    start: Annotated[
-        datetime | None,
-        Query(alias="from", description="Start of the period (RFC 3339, inclusive)."),
-    ] = None,
-    end: Annotated[
-        datetime | None,
-        Query(alias="to", description="End of the period (RFC 3339, exclusive); default now."),
-    ] = None,
+    agent_id: str, agent: Agent, runtime: Runtime, asked: PeriodQuery
 ) -> ReviewedFunnelView:
     """Your funnel's second part over a period (default: the 90 days up to now): of your
     clients invited for closings in it, how many answered, how many answers were negative, and
@@ -671,11 +662,8 @@ async def agent_funnel(
     phone or code) is `GET /api/v1/agents/{agent_id}/funnel` of the invitations service."""
     if not agent.is_agent(agent_id):
         raise ProblemError(403, "Forbidden", "agents see only their own funnel")
-    async with runtime.unit_of_work() as uow:
-        try:
-            chosen = period(start, end, uow.now)
-        except PeriodError as exc:
-            raise ProblemError(422, "Unprocessable Content", str(exc), code="bad_period") from exc
+    async with runtime.unit_of_work() as uow, domain_problems({}):
+        chosen = asked.at(uow.now)
         invited, outcomes = await ReviewsRepository(uow.conn).funnel(
             agent_id, chosen.start, chosen.end
         )
@@ -913,20 +901,7 @@ async def survey_pin(request: Request, runtime: Runtime, context: Context) -> HT
 async def survey_answers(request: Request, runtime: Runtime, context: Context) -> HTMLResponse:
     form = await _form(request)
     pin, token = form.get("pin") or None, form.get("token") or None
-    missing = [label for category, label in CATEGORY_LABELS if not form.get(category)]
-    errors = [f"Choose a score from 1 to 5 for “{label}”." for label in missing]
-    body: ReviewBody | None = None
-    if not errors:
-        try:
-            body = ReviewBody(
-                pin=pin,
-                token=token,
-                scores=Scores.model_validate({c: _int(form.get(c)) for c in CATEGORIES}),
-                comment=form.get("comment", ""),
-                display_name=form.get("display_name") or None,
-            )
-        except ValidationError as exc:
-            errors = [_message(error) for error in exc.errors()]
+    body, errors = _answers_of(form, lambda answers: ReviewBody(pin=pin, token=token, **answers))
     try:
         if body is None:
             invitation = await _invitation_for(
@@ -1015,19 +990,7 @@ async def review_status_resubmission(
 ) -> HTMLResponse:
     form = await _form(request)
     token = form.get("token", "")[:200]
-    missing = [label for category, label in CATEGORY_LABELS if not form.get(category)]
-    errors = [f"Choose a score from 1 to 5 for “{label}”." for label in missing]
-    body: ResubmissionBody | None = None
-    if not errors:
-        try:
-            body = ResubmissionBody(
-                token=token,
-                scores=Scores.model_validate({c: _int(form.get(c)) for c in CATEGORIES}),
-                comment=form.get("comment", ""),
-                display_name=form.get("display_name") or None,
-            )
-        except ValidationError as exc:
-            errors = [_message(error) for error in exc.errors()]
+    body, errors = _answers_of(form, lambda answers: ResubmissionBody(token=token, **answers))
     if body is None:
         return await _status_page(runtime, context, token, values=form, errors=errors, status=422)
     resubmission = body
@@ -1051,6 +1014,26 @@ async def review_status_resubmission(
             )
         return await _status_page(runtime, context, token, errors=[error.detail], status=409)
     return await _status_page(runtime, context, token, saved=True)
+
+
+def _answers_of(
+    form: dict[str, str], body: Callable[[dict[str, Any]], BodyT]
+) -> tuple[BodyT | None, list[str]]:
+    """The survey form's answers (scores, comment, display name) as the route's `body`, or the
+    messages to show beside the form: one per score left out, else pydantic's, in plain words."""
+    missing = [label for category, label in CATEGORY_LABELS if not form.get(category)]
+    if missing:
+        return None, [f"Choose a score from 1 to 5 for “{label}”." for label in missing]
+    try:
+        return body(
+            {
+                "scores": Scores.model_validate({c: _int(form.get(c)) for c in CATEGORIES}),
+                "comment": form.get("comment", ""),
+                "display_name": form.get("display_name") or None,
+            }
+        ), []
+    except ValidationError as exc:
+        return None, [_message(error) for error in exc.errors()]
 
 
 def _int(value: str | None) -> int | str | None:

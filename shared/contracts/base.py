@@ -98,7 +98,7 @@ ContractT = TypeVar("ContractT", bound=BaseModel)
 
 def validate_json_without_nul(model: type[ContractT], raw: bytes) -> ContractT:
     """An event's data as a consumer reads it: unknown fields, at any depth, are ignored
-    (SYSTEM.md: producers may add optional fields) and every known one is validated.
+    (docs/design.md 2.2: producers may add optional fields) and every known one is validated.
     `model.model_validate_json(raw, extra="ignore")`, sparing every model's NUL check when the
     bytes hold no `\\u0000` escape (a byte search instead of a Python call per model: 11 % of a
     replay's samples in py-spy went to that check); an ignored field is never stored, so a NUL

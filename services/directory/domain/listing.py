@@ -1,6 +1,6 @@
 """The public search's order and its keyset cursors (pure).
 
-Order (SYSTEM.md §3, ranking): status (gold, silver, none), then stars, then positive reviews in
+Order (docs/design.md 1.5 and 2.4): status (gold, silver, none), then stars, then positive reviews in
 three months; the directory breaks the remaining ties by name, then agent id, so that a page of
 results reads alphabetically and every agent has exactly one place. A cursor is the sort key of
 the last agent shown: the next page starts strictly after it, so pages stay stable while ratings

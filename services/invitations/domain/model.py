@@ -143,7 +143,7 @@ def non_compliance(current: ParticipationMode) -> ModeChange | None:
 
 def invites_for(mode: ParticipationMode, *, active: bool) -> bool:
     """Opted-out agents get no invitations sent for their clients, and neither do agents the
-    roster marks inactive (they left the MLS: SYSTEM.md §3, docs/design.md 1.7)."""
+    roster marks inactive (they left the MLS: docs/design.md 1.7)."""
     return active and mode.participating
 
 
@@ -472,7 +472,7 @@ def compliance_step(request: ContactRequest, now: datetime, policy: Policy) -> C
 
 
 def clock_for_roster(request: ContactRequest, *, active: bool, now: datetime) -> ContactRequest:
-    """An agent the roster marks inactive has no compliance clock (SYSTEM.md §3): an open
+    """An agent the roster marks inactive has no compliance clock (docs/design.md 1.7): an open
     request's clock stops when the agent leaves the MLS and runs on when they come back, for the
     time that was left (deadline and reminder move by the time away), so they are back as they
     were. Idempotent: a repeated roster entry changes nothing."""

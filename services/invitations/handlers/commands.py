@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+import asyncpg
+
 from services.invitations.domain.corrections import (
     WRONG_EMAIL,
     Correctable,
@@ -46,7 +48,7 @@ from services.invitations.domain.model import (
 from services.invitations.domain.trust import check_contact, check_supplied_count, contact_flags
 from services.invitations.handlers.context import Context, NotFoundError, repository
 from services.invitations.handlers.issuing import add_phones, change_mode, close, issue
-from services.invitations.repository import Erased, InvitationsRepository
+from services.invitations.repository import Erased, InvitationsRepository, StoredInvitation
 from shared.contracts import ERASURE_REQUESTED
 from shared.contracts.erasures import ErasureRequested
 from shared.contracts.participation import ParticipationMode, ParticipationReason
@@ -197,16 +199,7 @@ async def resend_invitation(
         raise NotFoundError(f"no invitation {invitation_id} of yours")
     stored, row = found
     check_may_invite(agent.mode, active=agent.active)
-    check_resend(
-        Correctable(
-            stored.survey,
-            stored.invitation.channel,
-            stored.invitation.status,
-            row["corrections"],
-            stored.client_index,
-        ),
-        repo.indexes(email),
-    )
+    check_resend(_correctable(stored, row), repo.indexes(email))
     transaction = await repo.transaction(stored.transaction_id or "")
     if transaction is None:
         raise NotFoundError(f"no closed transaction of yours for invitation {invitation_id}")
@@ -262,22 +255,13 @@ async def agent_invitations(
     uow: UnitOfWork, agent_id: str, transaction_id: str | None, limit: int
 ) -> list[AgentInvitation]:
     """The agent's invitations for closings; an address is shown in full only to the agent who
-    entered it (SYSTEM.md: client contact never shown to anyone but the agent who supplied it)."""
+    entered it (docs/design.md 1.10: client contact never shown to anyone but the agent who supplied it)."""
     found = []
     for stored, row in await repository(uow).invitations_of_agent(agent_id, transaction_id, limit):
         origin = row["origin"] or (Origin.AGENT if row["supplied_by_agent"] else Origin.MLS)
         email = stored.client.email if stored.client else None
         try:
-            check_resend(
-                Correctable(
-                    stored.survey,
-                    stored.invitation.channel,
-                    stored.invitation.status,
-                    row["corrections"],
-                    stored.client_index,
-                ),
-                [],
-            )
+            check_resend(_correctable(stored, row), [])
             resendable = True
         except RefusedError:
             resendable = False
@@ -429,3 +413,14 @@ async def _answer(
     if answered != request:
         await repo.save_request(answered, uow.now)
     return answered
+
+
+def _correctable(stored: StoredInvitation, row: asyncpg.Record) -> Correctable:
+    """What the re-send rule reads of a stored invitation and its row."""
+    return Correctable(
+        stored.survey,
+        stored.invitation.channel,
+        stored.invitation.status,
+        row["corrections"],
+        stored.client_index,
+    )

@@ -93,7 +93,7 @@ def open_dispute(
     business_days: int = ANSWER_BUSINESS_DAYS,
 ) -> Dispute:
     """An agent disputes a published review of theirs, once: a second dispute of the same
-    review is refused whatever the first one's outcome (SYSTEM.md: "once, with a reason")."""
+    review is refused whatever the first one's outcome (docs/design.md 1.10: "once, with a reason")."""
     text = clean_reason(reason)
     if earlier is not None:
         raise RefusedError(

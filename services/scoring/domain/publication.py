@@ -35,7 +35,7 @@ def policy_for(version: str | None) -> Policy:
 
 def visibility_of(mode: ParticipationMode, *, active: bool) -> Visibility:
     """The mode's visibility, except that an agent the roster marks inactive (who left the MLS)
-    is never public (SYSTEM.md §3, docs/design.md 1.7): `public` becomes `hidden`, which already
+    is never public (docs/design.md 1.7): `public` becomes `hidden`, which already
     means "kept, shown to the agent only"; `opted_out` stays, it is still the agent's choice. The
     mode itself is untouched, so marked active again the agent is public again."""
     visibility = VISIBILITY[mode]
