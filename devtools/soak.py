@@ -155,7 +155,7 @@ class Soak:
         self.args = args
         self.run = uuid.uuid4().hex[:6]
         self.rng = random.Random(args.seed)
-        self.cluster = KafkaCluster(base_port=args.kafka_port)
+        self.cluster = KafkaCluster(base_port=args.kafka_port, routed=True)
         self.postgres = LocalPostgres(args.pg_port)
         self.clock_file = STATE / "clock.json"
         self.sim_start = datetime(2026, 1, 5, 8, tzinfo=UTC)
@@ -165,6 +165,14 @@ class Soak:
             service: TcpProxy(args.pg_port + 10 + i, args.pg_port)
             for i, service in enumerate(SERVICES)
         }
+        self.kafka_linked = args.kafka_link_service
+        """Both instances of this service reach Kafka through the cluster's routed listeners,
+        via proxies the soak owns: the slow link between a service and Kafka."""
+        self.kafka_proxies = {
+            node: TcpProxy(advertised, listening)
+            for node, (listening, advertised) in self.cluster.routed_links.items()
+        }
+        self.slow_links = 0
         instances = [i for s in SERVICES for i in (s, f"{s}@2")]
         self.processes = ServiceProcesses(
             env={
@@ -180,6 +188,11 @@ class Soak:
                 "DATABASE_URL": self.db_url(self.db_proxies[service].port),
                 "DATABASE_SCHEMA": f"soak_{service}",
                 "KAFKA_GROUP_ID": f"soak-{service}",
+                **(
+                    {"KAFKA_BOOTSTRAP_SERVERS": self.cluster.routed_bootstrap}
+                    if service == self.kafka_linked
+                    else {}
+                ),
             },
             ports={name: args.http_port + n for n, name in enumerate(instances)},
             log_dir=STATE / "logs",
@@ -205,6 +218,10 @@ class Soak:
         self.exits: list[dict[str, Any]] = []
         """Instances that exited without being told to, and when."""
         self.removals_due: list[tuple[float, str, str]] = []
+
+    @property
+    def proxies(self) -> list[TcpProxy]:
+        return [self.smtp_proxy, *self.db_proxies.values(), *self.kafka_proxies.values()]
 
     def db_url(self, port: int) -> str:
         return f"postgresql://ratings:ratings@127.0.0.1:{port}/ratings"
@@ -244,7 +261,7 @@ class Soak:
             )
             controller, self.sink = start_sink(port=self.args.smtp_port)
             self.sink.bind_loop(asyncio.get_running_loop())
-            for proxy in (self.smtp_proxy, *self.db_proxies.values()):
+            for proxy in self.proxies:
                 await proxy.start()
             for instance in self.processes.ports:
                 self.processes.start(instance)
@@ -255,7 +272,7 @@ class Soak:
             await self.http.aclose()
             if self.producer is not None:
                 await self.producer.stop()
-            for proxy in (self.smtp_proxy, *self.db_proxies.values()):
+            for proxy in self.proxies:
                 await proxy.stop()
             await asyncio.to_thread(self.stack_down)
             if controller is not None:
@@ -717,12 +734,20 @@ class Soak:
             await asyncio.sleep(30)
             await self.smtp_proxy.heal()
             return "smtp"
-        service = self.rng.choice(SERVICES)
-        proxy = self.db_proxies[service]
-        proxy.delay = 0.05
+        # the slow link alternates: one service and Kafka (every broker), then a service and
+        # its database
+        self.slow_links += 1
+        if self.slow_links % 2:
+            slowed, link = list(self.kafka_proxies.values()), f"{self.kafka_linked} <-> kafka"
+        else:
+            service = self.rng.choice(SERVICES)
+            slowed, link = [self.db_proxies[service]], f"{service} <-> postgres"
+        for proxy in slowed:
+            proxy.delay = 0.05
         await asyncio.sleep(40)
-        await proxy.heal()
-        return f"{service} <-> postgres"
+        for proxy in slowed:
+            await proxy.heal()
+        return link
 
     async def until_ready(self, instance: str, timeout: float = 300) -> None:
         """Until the instance answers /readyz; one that exits meanwhile (a service started
@@ -1335,6 +1360,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=2592,
         help="the SMTP sink; the proxy the services use listens on the next port",
+    )
+    parser.add_argument(
+        "--kafka-link-service",
+        choices=SERVICES,
+        default="invitations",
+        help="the service whose link to Kafka the slow-network fault slows (every other one)",
     )
     parser.add_argument(
         "--http-port", type=int, default=8492, help="the first of the ten instances' HTTP ports"

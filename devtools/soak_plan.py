@@ -29,7 +29,8 @@ class FaultKind(StrEnum):
     SMTP_DROP = "smtp_drop"
     """The SMTP server accepts connections and drops them at once, for a while."""
     SLOW_NETWORK = "slow_network"
-    """A slow link (added latency per chunk) between one service and its database."""
+    """A slow link (added latency per chunk, both ways): one service and Kafka, and the next
+    time one service and its database."""
 
 
 FAMILY: dict[FaultKind, str] = {

@@ -54,6 +54,11 @@
 #     KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_SASL_SSL_PORT KAFKA_SECURITY_PROTOCOL=SASL_SSL
 #     KAFKA_SASL_MECHANISM=SCRAM-SHA-512 KAFKA_SASL_USERNAME=ratings
 #     KAFKA_SASL_PASSWORD=ratings-local-only KAFKA_SSL_CA_FILE=$KAFKA_DIR/tls/ca.pem
+# A listener whose clients reach it through a proxy on another port (the soak's slow link
+# between one service and Kafka): the broker advertises the proxy's port on it, so a client
+# that bootstraps there keeps every connection on the proxy:
+#   KAFKA_ROUTED_PORT             if set, also listen on 127.0.0.1:$KAFKA_ROUTED_PORT (PLAINTEXT)
+#   KAFKA_ROUTED_ADVERTISED_PORT  the port advertised on it (the proxy's; required with it)
 set -euo pipefail
 
 KAFKA_VERSION=4.3.1
@@ -75,6 +80,8 @@ KAFKA_CLUSTER_ID=${KAFKA_CLUSTER_ID:-}
 KAFKA_SASL_SSL_PORT=${KAFKA_SASL_SSL_PORT:-}
 KAFKA_SASL_SSL_USER=${KAFKA_SASL_SSL_USER:-ratings}
 KAFKA_SASL_SSL_PASSWORD=${KAFKA_SASL_SSL_PASSWORD:-ratings-local-only}
+KAFKA_ROUTED_PORT=${KAFKA_ROUTED_PORT:-}
+KAFKA_ROUTED_ADVERTISED_PORT=${KAFKA_ROUTED_ADVERTISED_PORT:-}
 
 LIB=$STATE_DIR/kafka-jars/$KAFKA_VERSION/lib
 PROPS=$KAFKA_DIR/server.properties
@@ -87,7 +94,10 @@ log() { printf 'kafka.sh[%s]: %s\n' "$KAFKA_PORT" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 now() { date +%s; }
 
-for port in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" ${KAFKA_SASL_SSL_PORT:+"$KAFKA_SASL_SSL_PORT"}; do
+[[ -z $KAFKA_ROUTED_PORT || -n $KAFKA_ROUTED_ADVERTISED_PORT ]] \
+    || { printf 'kafka.sh: KAFKA_ROUTED_PORT needs KAFKA_ROUTED_ADVERTISED_PORT\n' >&2; exit 1; }
+for port in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" ${KAFKA_SASL_SSL_PORT:+"$KAFKA_SASL_SSL_PORT"} \
+    ${KAFKA_ROUTED_PORT:+"$KAFKA_ROUTED_PORT" "$KAFKA_ROUTED_ADVERTISED_PORT"}; do
     [[ $port =~ ^[0-9]+$ ]] && (( port >= 1 && port <= 65535 )) || die "'$port' is not a TCP port"
 done
 [[ $KAFKA_SASL_SSL_PASSWORD =~ ^[A-Za-z0-9._-]+$ && $KAFKA_SASL_SSL_USER =~ ^[A-Za-z0-9._-]+$ ]] \
@@ -218,13 +228,19 @@ write_properties() {
         listeners+=",SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT"
         protocols+=",SASL_SSL:SASL_SSL"
     }
+    local advertised=$listeners
+    [[ -z $KAFKA_ROUTED_PORT ]] || {
+        listeners+=",ROUTED://127.0.0.1:$KAFKA_ROUTED_PORT"
+        advertised+=",ROUTED://127.0.0.1:$KAFKA_ROUTED_ADVERTISED_PORT"
+        protocols+=",ROUTED:PLAINTEXT"
+    }
     cat >"$PROPS" <<EOF
 # Written by deploy/local/kafka.sh on every start: edits are overwritten.
 process.roles=broker,controller
 node.id=$KAFKA_NODE_ID
 controller.quorum.voters=$KAFKA_VOTERS
 listeners=$listeners,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=$listeners
+advertised.listeners=$advertised
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=$protocols

@@ -47,10 +47,14 @@ class PartitionState:
 
 
 class KafkaCluster:
-    """Node n listens on base_port + 2(n-1) (clients) and the next port (controller)."""
+    """Node n listens on base_port + 2(n-1) (clients) and the next port (controller). With
+    `routed`, node n also listens on base_port + 20 + (n-1) and advertises base_port + 30 +
+    (n-1) there: the ports of proxies the caller owns (`routed_links`), so clients that
+    bootstrap on `routed_bootstrap` reach every broker through them."""
 
-    def __init__(self, base_port: int = 9792) -> None:
+    def __init__(self, base_port: int = 9792, *, routed: bool = False) -> None:
         self.base_port = base_port
+        self.routed = routed
         self.state_dir = STATE_DIR / f"kafka-cluster-{base_port}"
         voters = ",".join(f"{n}@127.0.0.1:{self._port(n) + 1}" for n in NODES)
         self.nodes = {
@@ -62,12 +66,22 @@ class KafkaCluster:
                 cluster_id=CLUSTER_ID,
                 broker_dir=self.state_dir / f"node-{n}",
                 heap=HEAP,
+                routed=self.routed_links[n] if routed else None,
             )
             for n in NODES
         }
 
     def _port(self, node: int) -> int:
         return self.base_port + 2 * (node - 1)
+
+    @property
+    def routed_links(self) -> dict[int, tuple[int, int]]:
+        """Node -> (its routed listener's port, the port it advertises there: a proxy's)."""
+        return {n: (self.base_port + 19 + n, self.base_port + 29 + n) for n in NODES}
+
+    @property
+    def routed_bootstrap(self) -> str:
+        return ",".join(f"127.0.0.1:{advertised}" for _, advertised in self.routed_links.values())
 
     @property
     def bootstrap(self) -> str:

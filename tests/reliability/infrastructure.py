@@ -23,6 +23,8 @@ _SET_PER_NODE = {
     "KAFKA_SASL_SSL_PORT",
     "KAFKA_SASL_SSL_USER",
     "KAFKA_SASL_SSL_PASSWORD",
+    "KAFKA_ROUTED_PORT",
+    "KAFKA_ROUTED_ADVERTISED_PORT",
 }
 """kafka.sh variables a node of a test's own must not inherit from the caller's environment."""
 
@@ -64,7 +66,10 @@ class LocalKafka:
         cluster_id: str | None = None,
         broker_dir: Path | None = None,
         heap: str | None = None,
+        routed: tuple[int, int] | None = None,
     ) -> None:
+        """`routed`: (port, advertised port) of a listener reached through a proxy (kafka.sh's
+        KAFKA_ROUTED_PORT): its clients keep every connection on the proxy's port."""
         self.port = port
         self.sasl_ssl_port = sasl_ssl_port
         self.broker_dir = broker_dir or STATE_DIR / f"kafka-{port}"
@@ -76,6 +81,14 @@ class LocalKafka:
             **({"KAFKA_VOTERS": voters} if voters else {}),
             **({"KAFKA_CLUSTER_ID": cluster_id} if cluster_id else {}),
             **({"KAFKA_HEAP_OPTS": heap} if heap else {}),
+            **(
+                {
+                    "KAFKA_ROUTED_PORT": str(routed[0]),
+                    "KAFKA_ROUTED_ADVERTISED_PORT": str(routed[1]),
+                }
+                if routed
+                else {}
+            ),
         }
 
     @property

@@ -14,6 +14,7 @@ from devtools.soak_plan import (
     rss_growth,
     tally,
 )
+from tests.reliability.cluster import KafkaCluster
 
 
 def test_the_cli_defaults_to_half_an_hour_and_a_fault_every_two_minutes() -> None:
@@ -35,6 +36,9 @@ def test_the_default_ports_are_no_other_stacks() -> None:
     assert not {args.smtp_port, args.smtp_port + 1} & {2525, 2526}
     db_proxies = set(range(args.pg_port + 10, args.pg_port + 15))
     assert not db_proxies & {5432, 5442, args.pg_port}
+    routed = {port for link in KafkaCluster(args.kafka_port).routed_links.values() for port in link}
+    assert len(routed) == 6
+    assert not routed & (kafka | set(range(args.kafka_port, args.kafka_port + 6)))
 
 
 def test_the_cli_shortens_the_run() -> None:
