@@ -551,10 +551,9 @@ class Soak:
         subject = str(message["Subject"])
         if to.startswith("client.soak."):
             pin = PIN.search(text)
-            # the thank-you after an answer is not an invitation (docs/design.md 1.10)
             if pin is None or to in self.load.erased or subject.startswith(THANKS_SUBJECT):
                 return
-            if not subject.startswith("Reminder"):
+            if is_invitation_mail(to, subject):
                 self.mailed.append(to)
             if pin.group(1) not in self.load.invited_pins and self.rng.random() < 0.75:
                 self.load.invited_pins[pin.group(1)] = to
@@ -903,7 +902,7 @@ class Soak:
         message_ids: dict[str, set[str]] = defaultdict(set)
         for message in self.sink.messages():
             to = str(message["To"]).lower()
-            if to.startswith("client.soak.") and not str(message["Subject"]).startswith("Reminder"):
+            if is_invitation_mail(to, str(message["Subject"])):
                 message_ids[to].add(str(message["Message-ID"]))
         mail_expected = [
             c.hidden_email
@@ -1007,7 +1006,7 @@ class Soak:
             log_lines += text.count("\n")
             leaks += [f"{path.name}: {m}" for m in needle.findall(text)]
         # memory
-        growth = {}
+        growth: dict[str, dict[str, Any]] = {}
         for key, points in self.rss.items():
             g = rss_growth(
                 points, max(0.0, self.rss_started.get(key, 0.0)), settle=self.args.rss_settle
@@ -1017,6 +1016,8 @@ class Soak:
                     "baseline_kib": g.baseline_kib,
                     "end_kib": g.end_kib,
                     "growth": round(g.fraction, 4),
+                    # the whole curve: a plateau is a working set, a steady climb a leak
+                    "series": [[round(at), kib] for at, kib in points],
                 }
         series = self.backlog_series()
         first_fault = self.faults[0].began if self.faults else float("inf")
@@ -1133,6 +1134,16 @@ class Soak:
             if figures["passed"]
             else "FAILED: " + ", ".join(k for k, v in figures["checks"].items() if not v)
         )
+
+
+def is_invitation_mail(to: str, subject: str) -> bool:
+    """A client's invitation (or removal survey): not its reminders, and not the thank-you
+    after an answer (docs/design.md 1.10), which the invitation check must not count."""
+    return (
+        to.lower().startswith("client.soak.")
+        and not subject.startswith("Reminder")
+        and not subject.startswith(THANKS_SUBJECT)
+    )
 
 
 def supplied_contacts(clients: list[Client]) -> list[dict[str, Any]]:
@@ -1285,7 +1296,7 @@ def plot(figures: dict[str, Any], path: Path) -> None:
     if not samples:
         return  # nothing was sampled (the table says so: memory unmeasured)
     ts = [s["t"] / 60 for s in samples]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 5.5), sharex=True)
+    fig, (top, bottom, memory) = plt.subplots(3, 1, figsize=(10, 8), sharex=True)
     gaps = [
         max(1.0, b["t"] - a["t"]) for a, b in zip([samples[0], *samples], samples, strict=False)
     ]
@@ -1293,17 +1304,27 @@ def plot(figures: dict[str, Any], path: Path) -> None:
         rates = [s["per_interval"][key] / gap for s, gap in zip(samples, gaps, strict=True)]
         # the first sample counts everything before the load (the roster's mails): left out
         top.plot(ts[1:], rates[1:], label=f"{key}/s", color=colour)
-    for ax in (top, bottom):
+    for ax in (top, bottom, memory):
         ax.axvline(figures["minutes"], color="#555555", linestyle="--", linewidth=0.8)
     top.set_ylabel("throughput (per s)")
     top.legend(fontsize=7, loc="upper right")
     bottom.plot(ts, [s["consumer_lag"] for s in samples], label="consumer lag (records)")
     bottom.plot(ts, [s["unsent"] for s in samples], label="unsent outbox rows + mails")
     bottom.set_ylabel("backlog")
-    bottom.set_xlabel("minutes")
     bottom.legend(fontsize=7, loc="upper right")
+    for key, measured in sorted(figures["memory"].items()):
+        points = measured["series"]
+        memory.plot(
+            [at / 60 for at, _ in points],
+            [kib / 1024 for _, kib in points],
+            label=key.split(" ")[0],
+            linewidth=0.8,
+        )
+    memory.set_ylabel("RSS (MB)")
+    memory.set_xlabel("minutes")
+    memory.legend(fontsize=6, loc="upper left", ncol=5)
     for f in figures["faults"]:
-        for ax in (top, bottom):
+        for ax in (top, bottom, memory):
             ax.axvspan(f["began"] / 60, f["healed"] / 60, color="#d62728", alpha=0.12)
         top.annotate(
             "+".join(f["kinds"]),

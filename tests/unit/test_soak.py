@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from devtools.soak import Client, parse_args, supplied_contacts
+from devtools.soak import Client, is_invitation_mail, parse_args, supplied_contacts
 from devtools.soak_plan import (
     FAMILY,
     FaultKind,
@@ -142,3 +142,18 @@ def test_an_agent_names_each_missing_client_by_its_number_in_the_closing() -> No
         {"client": 4, "name": "Pat Doe 3", "email": "d@example.com"},
     ]
     assert supplied_contacts(clients[:1]) == []
+
+
+@pytest.mark.parametrize(
+    ("to", "subject", "counted"),
+    [
+        ("client.soak.1@example.com", "How was buying 12 Elm St? Rate Ann Lee", True),
+        ("Client.Soak.1@example.com", "Ann Lee ended your search: how did it go?", True),
+        ("client.soak.1@example.com", "Reminder: how did Ann Lee do?", False),
+        ("client.soak.1@example.com", "Thank you for rating Ann Lee", False),
+        ("agent.A-soak-1@example.com", "How was buying 12 Elm St? Rate Ann Lee", False),
+    ],
+)
+def test_only_invitations_count_as_invitation_mail(to: str, subject: str, counted: bool) -> None:
+    """The third full run counted each thank-you mail as a second invitation (2,772 of them)."""
+    assert is_invitation_mail(to, subject) is counted
