@@ -17,7 +17,12 @@ from markupsafe import Markup
 from services.portal.backends import ApiProblem, Backends, Person
 from services.portal.domain.standing import counted, standing
 from services.portal.pages import TEMPLATES, Api, SignedIn, back, now_of, refused, render
-from services.portal.session import checked_form
+from services.portal.session import (
+    MAX_UPLOAD_FORM_BYTES,
+    UploadTooLarge,
+    checked_form,
+    checked_upload,
+)
 from shared.contracts.participation import ParticipationMode
 from shared.contracts.removals import RemovalReason
 
@@ -319,8 +324,21 @@ async def survey_preview(reason: str, request: Request, person: SignedIn) -> Res
 
 @router.post("/agent/removals")
 async def request_removal(request: Request, person: SignedIn, api: Api) -> Response:
-    form = await checked_form(request)
-    lead_id = form.get("lead_id", "")
+    """The removal form (multipart: it may carry a proof document). A file is uploaded to the
+    removals service first, and the request cites it; the service tells its type and refuses
+    what it does not accept, shown on the form again."""
+    lead_id = request.query_params.get("lead_id", "")
+    try:
+        form, upload = await checked_upload(request, "proof_file")
+    except UploadTooLarge:
+        return await _removal_page(
+            request,
+            person,
+            api,
+            lead_id,
+            problem=ApiProblem(413, f"the form is larger than {MAX_UPLOAD_FORM_BYTES} bytes"),
+        )
+    lead_id = form.get("lead_id", lead_id)
     body: dict[str, Any] = {
         "lead_id": lead_id,
         "reason": form.get("reason", ""),
@@ -328,15 +346,47 @@ async def request_removal(request: Request, person: SignedIn, api: Api) -> Respo
     }
     if form.get("client_ever_responded") in ("yes", "no"):
         body["client_ever_responded"] = form["client_ever_responded"] == "yes"
-    proof = {
-        key: form.get(f"proof_{key}", "").strip() or None for key in ("document_ref", "reference")
-    }
-    if any(proof.values()):
-        body["proof"] = proof
+    proof: dict[str, Any] = {"reference": form.get("proof_reference", "").strip() or None}
     try:
+        if upload is not None:
+            uploaded = await api.raw(
+                person,
+                "removals",
+                "POST",
+                f"/api/v1/leads/{lead_id}/proof-documents",
+                content=upload.content,
+                params={"filename": upload.filename} if upload.filename else None,
+            )
+            proof["document_id"] = uploaded.json()["document_id"]
+        if any(proof.values()):
+            body["proof"] = proof
         created = await api.post(person, "removals", "/api/v1/removals", body)
     except ApiProblem as problem:
-        if problem.status not in (409, 422):
+        if problem.status not in (409, 413, 415, 422):
             return refused(request, problem)
         return await _removal_page(request, person, api, lead_id, form, problem)
     return back(request, "/agent/leads", f"removal_{created['status']}")
+
+
+@router.get("/proof-documents/{document_id}")
+async def proof_document(
+    document_id: str, request: Request, person: SignedIn, api: Api
+) -> Response:
+    """A proof document, for the coordinator who verifies it or the agent who uploaded it (the
+    removals service decides who may), passed on as a download."""
+    try:
+        found = await api.raw(person, "removals", "GET", f"/api/v1/proof-documents/{document_id}")
+    except ApiProblem as problem:
+        if problem.status == 410:
+            return render(request, "problem.html", 410, problem="erased", detail=problem.detail)
+        return refused(request, problem)
+    return Response(
+        found.content,
+        media_type=found.headers.get("content-type", "application/octet-stream"),
+        headers={
+            name: found.headers[name]
+            for name in ("content-disposition", "content-security-policy")
+            if name in found.headers
+        }
+        | {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"},
+    )

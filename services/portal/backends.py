@@ -72,16 +72,30 @@ class Backends:
         json: Any = None,
         params: dict[str, Any] | None = None,
     ) -> Any:
+        response = await self.raw(person, service, method, path, json=json, params=params)
+        return response.json() if response.content else None
+
+    async def raw(
+        self,
+        person: Person,
+        service: Service,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        content: bytes | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> httpx.Response:
+        """The service's answer as it is (a file, say); a problem raises `ApiProblem`."""
+        headers = {"Authorization": f"Bearer {self.token_for(person)}"}
+        if content is not None:
+            headers["Content-Type"] = "application/octet-stream"
         response = await self.clients[service].request(
-            method,
-            path,
-            json=json,
-            params=params,
-            headers={"Authorization": f"Bearer {self.token_for(person)}"},
+            method, path, json=json, content=content, params=params, headers=headers
         )
         if response.status_code >= 400:
             raise _problem(response)
-        return response.json() if response.content else None
+        return response
 
     async def get(self, person: Person, service: Service, path: str, **params: Any) -> Any:
         return await self.call(person, service, "GET", path, params=params or None)

@@ -61,7 +61,14 @@ def _days_until(value: datetime | str | None, now: datetime) -> int | None:
     return None if when is None else (when - now).days
 
 
+def _file_kind(media_type: str) -> str:
+    return {"application/pdf": "PDF", "image/png": "PNG image", "image/jpeg": "JPEG image"}.get(
+        media_type, media_type
+    )
+
+
 TEMPLATES.filters.update(date=_date, datetime=_datetime)
+TEMPLATES.globals.update(file_kind=_file_kind)
 TEMPLATES.globals.update(days_until=_days_until, homes=HOMES)
 
 
