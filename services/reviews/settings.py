@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import Field
+from email_validator import EmailNotValidError, validate_email
+from pydantic import Field, field_validator
 
 from services.reviews.domain.disputes import ANSWER_BUSINESS_DAYS
 from services.reviews.domain.moderation import OFFENSIVE_THRESHOLD, PHONE_REGION, ContentRules
@@ -16,7 +17,7 @@ from services.reviews.domain.signals import (
     SignalRules,
 )
 from shared.portal import DEFAULT_PORTAL_URL
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, _listed
 
 
 class ReviewsSettings(ServiceSettings):
@@ -79,6 +80,25 @@ class ReviewsSettings(ServiceSettings):
         default=DEFAULT_PORTAL_URL,
         description="The agent and staff portal: mails to agents and staff link to its pages.",
     )
+    moderator_emails: str = Field(
+        default="",
+        description="Comma-separated addresses told of each new dispute (the services know no "
+        "staff otherwise); empty: no mail, the moderators watch the portal's dispute queue.",
+    )
+
+    @field_validator("moderator_emails")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        for address in _listed(value):
+            try:
+                validate_email(address, check_deliverability=False)
+            except EmailNotValidError as wrong:
+                raise ValueError(f"MODERATOR_EMAILS: {address!r} is no address: {wrong}") from None
+        return value
+
+    @property
+    def moderator_addresses(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(_listed(self.moderator_emails)))
 
     @property
     def response_window(self) -> timedelta:
