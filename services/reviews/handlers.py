@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
@@ -115,6 +115,8 @@ class Context:
     dispute_business_days: int = ANSWER_BUSINESS_DAYS
     moderator_emails: tuple[str, ...] = ()
     """Told of each new dispute (`MODERATOR_EMAILS`); none: no mail."""
+    holidays: frozenset[date] = frozenset()
+    """Public holidays, not business days for a dispute's deadline (`PUBLIC_HOLIDAYS`)."""
 
 
 @dataclass(frozen=True)
@@ -549,6 +551,7 @@ async def dispute(
         reason=reason,
         now=uow.now,
         business_days=ctx.dispute_business_days,
+        holidays=ctx.holidays,
     )
     await repo.save_dispute(opened)
     await repo.record_decisions(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import Field, field_validator
@@ -85,6 +85,26 @@ class ReviewsSettings(ServiceSettings):
         description="Comma-separated addresses told of each new dispute (the services know no "
         "staff otherwise); empty: no mail, the moderators watch the portal's dispute queue.",
     )
+
+    public_holidays: str = Field(
+        default="",
+        description="Comma-separated dates (YYYY-MM-DD, UTC days) that are not business days "
+        "for a dispute's answer deadline, e.g. `2026-12-25,2027-01-01`; list the coming years'.",
+    )
+
+    @field_validator("public_holidays")
+    @classmethod
+    def _dates(cls, value: str) -> str:
+        for day in _listed(value):
+            try:
+                date.fromisoformat(day)
+            except ValueError:
+                raise ValueError(f"PUBLIC_HOLIDAYS: {day!r} is no YYYY-MM-DD date") from None
+        return value
+
+    @property
+    def holidays(self) -> frozenset[date]:
+        return frozenset(date.fromisoformat(day) for day in _listed(self.public_holidays))
 
     @field_validator("moderator_emails")
     @classmethod
