@@ -16,11 +16,19 @@ from markupsafe import Markup
 
 from services.portal.backends import ApiProblem, Backends, Person
 from services.portal.domain.standing import counted, standing
-from services.portal.pages import TEMPLATES, Api, SignedIn, back, now_of, refused, render
+from services.portal.pages import (
+    TEMPLATES,
+    Api,
+    Posted,
+    SignedIn,
+    back,
+    now_of,
+    refused,
+    render,
+)
 from services.portal.session import (
     MAX_UPLOAD_FORM_BYTES,
     UploadTooLarge,
-    checked_form,
     checked_upload,
 )
 from shared.contracts.participation import ParticipationMode
@@ -112,64 +120,57 @@ async def clients(request: Request, person: SignedIn, api: Api) -> Response:
 
 
 @router.post("/agent/invitations/{invitation_id}/resend")
-async def resend(invitation_id: str, request: Request, person: SignedIn, api: Api) -> Response:
+async def resend(invitation_id: str, form: Posted) -> Response:
     """Cancel one client's invitation sent to a wrong address and send it to the right one."""
-    form = await checked_form(request)
-    try:
-        await api.post(
-            person,
-            "invitations",
-            f"/api/v1/invitations/{invitation_id}/resend",
-            {"email": form.get("email", "").strip()},
-        )
-    except ApiProblem as problem:
-        return back(request, "/agent/clients", "resend_refused", problem)
-    return back(request, "/agent/clients", "resent")
+    return await form.send(
+        "invitations",
+        f"/api/v1/invitations/{invitation_id}/resend",
+        {"email": form.text("email")},
+        to="/agent/clients",
+        done="resent",
+        refused="resend_refused",
+    )
 
 
 @router.post("/agent/clients/{transaction_id}")
-async def supply_contact(
-    transaction_id: str, request: Request, person: SignedIn, api: Api
-) -> Response:
-    form = await checked_form(request)
+async def supply_contact(transaction_id: str, form: Posted) -> Response:
     client: dict[str, Any] = {
-        "name": form.get("name", "").strip(),
-        "email": form.get("email", "").strip() or None,
-        "phone": form.get("phone", "").strip() or None,
+        "name": form.text("name"),
+        "email": form.text("email") or None,
+        "phone": form.text("phone") or None,
     }
-    if form.get("client", "").isdigit():
-        client["client"] = int(form["client"])
+    if form.fields.get("client", "").isdigit():
+        client["client"] = int(form.fields["client"])
     if not client["email"] and not client["phone"]:
-        return back(request, "/agent/clients", "contact_missing", ApiProblem(422, ""))
-    try:
-        await api.post(
-            person,
-            "invitations",
-            f"/api/v1/transactions/{transaction_id}/clients",
-            {"clients": [client]},
-        )
-    except ApiProblem as problem:
-        return back(request, "/agent/clients", "contact_refused", problem)
-    return back(request, "/agent/clients", "contact_sent" if client["email"] else "phone_task")
+        return back(form.request, "/agent/clients", "contact_missing", ApiProblem(422, ""))
+    return await form.send(
+        "invitations",
+        f"/api/v1/transactions/{transaction_id}/clients",
+        {"clients": [client]},
+        to="/agent/clients",
+        done="contact_sent" if client["email"] else "phone_task",
+        refused="contact_refused",
+    )
 
 
 @router.post("/agent/codes")
-async def generate_code(request: Request, person: SignedIn, api: Api) -> Response:
-    form = await checked_form(request)
+async def generate_code(form: Posted) -> Response:
     body: dict[str, Any] = {
-        "client_email": form.get("client_email", "").strip(),
-        "street": form.get("street", "").strip(),
-        "postcode": form.get("postcode", "").strip(),
+        "client_email": form.text("client_email"),
+        "street": form.text("street"),
+        "postcode": form.text("postcode"),
     }
-    if form.get("client", "").isdigit():
-        body["client"] = int(form["client"])
-    try:
-        await api.post(person, "invitations", f"{_base(person.sub)}/codes", body)
-    except ApiProblem as problem:
-        if problem.status == 404:  # no closing of yours at that address: a typo to correct
-            problem = ApiProblem(422, problem.detail, problem.code)
-        return back(request, "/agent/clients", "code_refused", problem)
-    return back(request, "/agent/clients", "code_sent")
+    if form.fields.get("client", "").isdigit():
+        body["client"] = int(form.fields["client"])
+    return await form.send(
+        "invitations",
+        f"{_base(form.person.sub)}/codes",
+        body,
+        to="/agent/clients",
+        done="code_sent",
+        refused="code_refused",
+        correctable=(404,),  # no closing of yours at that address: a typo to correct
+    )
 
 
 @router.get("/agent/reviews", response_class=HTMLResponse)
@@ -201,35 +202,27 @@ async def review(review_id: str, request: Request, person: SignedIn, api: Api) -
 
 
 @router.post("/agent/reviews/{review_id}/dispute")
-async def dispute(review_id: str, request: Request, person: SignedIn, api: Api) -> Response:
-    form = await checked_form(request)
-    to = f"/reviews/{review_id}"
-    try:
-        await api.post(
-            person,
-            "reviews",
-            f"/api/v1/reviews/{review_id}/dispute",
-            {"reason": form.get("reason", "").strip()},
-        )
-    except ApiProblem as problem:
-        return back(request, to, "dispute_refused", problem)
-    return back(request, to, "disputed")
+async def dispute(review_id: str, form: Posted) -> Response:
+    return await form.send(
+        "reviews",
+        f"/api/v1/reviews/{review_id}/dispute",
+        {"reason": form.text("reason")},
+        to=f"/reviews/{review_id}",
+        done="disputed",
+        refused="dispute_refused",
+    )
 
 
 @router.post("/agent/reviews/{review_id}/response")
-async def respond(review_id: str, request: Request, person: SignedIn, api: Api) -> Response:
-    form = await checked_form(request)
-    to = f"/reviews/{review_id}"
-    try:
-        await api.post(
-            person,
-            "reviews",
-            f"/api/v1/reviews/{review_id}/response",
-            {"text": form.get("text", "")},
-        )
-    except ApiProblem as problem:
-        return back(request, to, "response_refused", problem)
-    return back(request, to, "response_published")
+async def respond(review_id: str, form: Posted) -> Response:
+    return await form.send(
+        "reviews",
+        f"/api/v1/reviews/{review_id}/response",
+        {"text": form.fields.get("text", "")},
+        to=f"/reviews/{review_id}",
+        done="response_published",
+        refused="response_refused",
+    )
 
 
 @router.get("/agent/participation", response_class=HTMLResponse)
@@ -250,19 +243,16 @@ async def participation(request: Request, person: SignedIn, api: Api) -> Respons
 
 
 @router.post("/agent/participation")
-async def change_participation(request: Request, person: SignedIn, api: Api) -> Response:
-    form = await checked_form(request)
-    try:
-        await api.call(
-            person,
-            "invitations",
-            "PUT",
-            f"{_base(person.sub)}/participation",
-            json={"mode": form.get("mode", "")},
-        )
-    except ApiProblem as problem:
-        return back(request, "/agent/participation", "participation_refused", problem)
-    return back(request, "/agent/participation", f"mode_{form.get('mode')}")
+async def change_participation(form: Posted) -> Response:
+    return await form.send(
+        "invitations",
+        f"{_base(form.person.sub)}/participation",
+        {"mode": form.fields.get("mode", "")},
+        method="PUT",
+        to="/agent/participation",
+        done=f"mode_{form.fields.get('mode')}",
+        refused="participation_refused",
+    )
 
 
 @router.get("/agent/leads", response_class=HTMLResponse)

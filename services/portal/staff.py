@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.portal.backends import ApiProblem
-from services.portal.pages import Api, SignedIn, back, refused, render
+from services.portal.pages import Api, Posted, SignedIn, back, refused, render
 from services.portal.session import checked_form
 
 router = APIRouter(tags=["staff"])
@@ -41,19 +41,16 @@ async def dispute_queue(request: Request, person: SignedIn, api: Api) -> Respons
 
 
 @router.post("/moderation/disputes/{review_id}/decision")
-async def answer_dispute(review_id: str, request: Request, person: SignedIn, api: Api) -> Response:
-    form = await checked_form(request)
-    decision = form.get("decision", "")
-    try:
-        await api.post(
-            person,
-            "reviews",
-            f"/api/v1/moderation/disputes/{review_id}/decision",
-            {"decision": decision, "reason": form.get("reason", "").strip()},
-        )
-    except ApiProblem as problem:
-        return back(request, "/moderation/disputes", "dispute_answer_refused", problem)
-    return back(request, "/moderation/disputes", f"dispute_{decision}")
+async def answer_dispute(review_id: str, form: Posted) -> Response:
+    decision = form.fields.get("decision", "")
+    return await form.send(
+        "reviews",
+        f"/api/v1/moderation/disputes/{review_id}/decision",
+        {"decision": decision, "reason": form.text("reason")},
+        to="/moderation/disputes",
+        done=f"dispute_{decision}",
+        refused="dispute_answer_refused",
+    )
 
 
 @router.get("/moderation/find")
@@ -65,35 +62,28 @@ async def find_review(request: Request, person: SignedIn) -> Response:
 
 
 @router.post("/moderation/{review_id}/decision")
-async def decide(review_id: str, request: Request, person: SignedIn, api: Api) -> Response:
-    form = await checked_form(request)
-    decision = form.get("decision", "")
-    try:
-        await api.post(
-            person,
-            "reviews",
-            f"/api/v1/moderation/{review_id}/decision",
-            {"decision": decision, "reason": form.get("reason", "").strip()},
-        )
-    except ApiProblem as problem:
-        return back(request, "/moderation", "decision_refused", problem)
-    return back(request, "/moderation", REVIEW_DONE[decision])
+async def decide(review_id: str, form: Posted) -> Response:
+    decision = form.fields.get("decision", "")
+    return await form.send(
+        "reviews",
+        f"/api/v1/moderation/{review_id}/decision",
+        {"decision": decision, "reason": form.text("reason")},
+        to="/moderation",
+        done=REVIEW_DONE.get(decision, ""),
+        refused="decision_refused",
+    )
 
 
 @router.post("/moderation/{review_id}/withdrawal")
-async def withdraw(review_id: str, request: Request, person: SignedIn, api: Api) -> Response:
-    form = await checked_form(request)
-    to = f"/reviews/{review_id}"
-    try:
-        await api.post(
-            person,
-            "reviews",
-            f"/api/v1/reviews/{review_id}/withdrawal",
-            {"reason": form.get("reason", "").strip()},
-        )
-    except ApiProblem as problem:
-        return back(request, to, "withdrawal_refused", problem)
-    return back(request, to, "review_withdrawn")
+async def withdraw(review_id: str, form: Posted) -> Response:
+    return await form.send(
+        "reviews",
+        f"/api/v1/reviews/{review_id}/withdrawal",
+        {"reason": form.text("reason")},
+        to=f"/reviews/{review_id}",
+        done="review_withdrawn",
+        refused="withdrawal_refused",
+    )
 
 
 @router.get("/coordination", response_class=HTMLResponse)
@@ -111,27 +101,29 @@ async def coordination(request: Request, person: SignedIn, api: Api) -> Response
 
 
 @router.post("/coordination/{removal_id}/decision")
-async def decide_removal(removal_id: str, request: Request, person: SignedIn, api: Api) -> Response:
-    form = await checked_form(request)
-    decision = form.get("decision", "")
-    body: dict[str, Any] = {"decision": decision, "note": form.get("note", "").strip()}
-    handed_to = form.get("handed_to_agent_id", "").strip()
+async def decide_removal(removal_id: str, form: Posted) -> Response:
+    decision = form.fields.get("decision", "")
+    body: dict[str, Any] = {"decision": decision, "note": form.text("note")}
+    handed_to = form.text("handed_to_agent_id")
     if handed_to and decision == "approve":
         # the removals service has no roster (design.md 1.6): scoring's knows who is on it
         try:
-            await api.get(person, "scoring", f"/api/v1/agents/{handed_to}/rating")
+            await form.api.get(form.person, "scoring", f"/api/v1/agents/{handed_to}/rating")
         except ApiProblem as problem:
             if problem.status != 404:
-                return refused(request, problem)
+                return refused(form.request, problem)
             return back(
-                request, "/coordination", "handoff_unknown_agent", ApiProblem(422, handed_to)
+                form.request, "/coordination", "handoff_unknown_agent", ApiProblem(422, handed_to)
             )
         body["handed_to_agent_id"] = handed_to
-    try:
-        await api.post(person, "removals", f"/api/v1/removals/{removal_id}/decision", body)
-    except ApiProblem as problem:
-        return back(request, "/coordination", "removal_decision_refused", problem)
-    return back(request, "/coordination", REMOVAL_DONE[decision])
+    return await form.send(
+        "removals",
+        f"/api/v1/removals/{removal_id}/decision",
+        body,
+        to="/coordination",
+        done=REMOVAL_DONE.get(decision, ""),
+        refused="removal_decision_refused",
+    )
 
 
 @router.get("/phone-tasks", response_class=HTMLResponse)
@@ -201,11 +193,14 @@ async def enter_answers(
 
 
 @router.post("/phone-tasks/{invitation_id}/done")
-async def close_task(invitation_id: str, request: Request, person: SignedIn, api: Api) -> Response:
+async def close_task(invitation_id: str, form: Posted) -> Response:
     """Close without answers (the client declined or never picked up)."""
-    await checked_form(request)
-    try:
-        await api.post(person, "invitations", f"/api/v1/phone-tasks/{invitation_id}/done", {})
-    except ApiProblem as problem:
-        return back(request, f"/phone-tasks/{invitation_id}", "close_refused", problem)
-    return back(request, "/phone-tasks", "task_closed")
+    return await form.send(
+        "invitations",
+        f"/api/v1/phone-tasks/{invitation_id}/done",
+        {},
+        to="/phone-tasks",
+        done="task_closed",
+        refused="close_refused",
+        refused_to=f"/phone-tasks/{invitation_id}",
+    )
