@@ -72,25 +72,14 @@ def _base(agent_id: str) -> str:
 
 @router.get("/agent", response_class=HTMLResponse)
 async def dashboard(request: Request, person: SignedIn, api: Api) -> Response:
-    try:
-        rating = await api.get(person, "scoring", f"{_base(person.sub)}/rating")
-    except ApiProblem as problem:
-        if problem.status != 404:
-            return refused(request, problem)
-        rating = None
-    try:
-        reviews = await api.get(person, "reviews", f"{_base(person.sub)}/reviews", limit=500)
-        requests = await api.get(person, "invitations", f"{_base(person.sub)}/contact-requests")
-    except ApiProblem as problem:
-        return refused(request, problem)
+    rating = await api.find(person, "scoring", f"{_base(person.sub)}/rating")
+    reviews = await api.get(person, "reviews", f"{_base(person.sub)}/reviews", limit=500)
+    requests = await api.get(person, "invitations", f"{_base(person.sub)}/contact-requests")
     now = now_of(request)
     days = _period_days(request.query_params.get("days"))
     period = {"from": (now - timedelta(days=days)).isoformat(), "to": now.isoformat()}
-    try:
-        invited = await api.get(person, "invitations", f"{_base(person.sub)}/funnel", **period)
-        answered = await api.get(person, "reviews", f"{_base(person.sub)}/funnel", **period)
-    except ApiProblem as problem:
-        return refused(request, problem)
+    invited = await api.get(person, "invitations", f"{_base(person.sub)}/funnel", **period)
+    answered = await api.get(person, "reviews", f"{_base(person.sub)}/funnel", **period)
     return render(
         request,
         "agent/dashboard.html",
@@ -109,11 +98,8 @@ def _period_days(chosen: str | None) -> int:
 
 @router.get("/agent/clients", response_class=HTMLResponse)
 async def clients(request: Request, person: SignedIn, api: Api) -> Response:
-    try:
-        requests = await api.get(person, "invitations", f"{_base(person.sub)}/contact-requests")
-        sent = await api.get(person, "invitations", f"{_base(person.sub)}/invitations", limit=100)
-    except ApiProblem as problem:
-        return refused(request, problem)
+    requests = await api.get(person, "invitations", f"{_base(person.sub)}/contact-requests")
+    sent = await api.get(person, "invitations", f"{_base(person.sub)}/invitations", limit=100)
     return render(
         request, "agent/clients.html", contact_requests=requests["items"], invitations=sent["items"]
     )
@@ -175,10 +161,7 @@ async def generate_code(form: Posted) -> Response:
 
 @router.get("/agent/reviews", response_class=HTMLResponse)
 async def reviews(request: Request, person: SignedIn, api: Api) -> Response:
-    try:
-        found = await api.get(person, "reviews", f"{_base(person.sub)}/reviews", limit=500)
-    except ApiProblem as problem:
-        return refused(request, problem)
+    found = await api.get(person, "reviews", f"{_base(person.sub)}/reviews", limit=500)
     return render(
         request, "agent/reviews.html", reviews=found["reviews"], under_review=found["under_review"]
     )
@@ -188,16 +171,8 @@ async def reviews(request: Request, person: SignedIn, api: Api) -> Response:
 async def review(review_id: str, request: Request, person: SignedIn, api: Api) -> Response:
     """One review: an agent's own (the reviews service answers 404 for anyone else's), or any
     review for a moderator, who may withdraw it."""
-    try:
-        found = await api.get(person, "reviews", f"/api/v1/reviews/{review_id}")
-    except ApiProblem as problem:
-        return refused(request, problem)
-    try:
-        dispute = await api.get(person, "reviews", f"/api/v1/reviews/{review_id}/dispute")
-    except ApiProblem as problem:
-        if problem.status != 404:
-            return refused(request, problem)
-        dispute = None
+    found = await api.get(person, "reviews", f"/api/v1/reviews/{review_id}")
+    dispute = await api.find(person, "reviews", f"/api/v1/reviews/{review_id}/dispute")
     return render(request, "review.html", review=found, dispute=dispute)
 
 
@@ -227,12 +202,7 @@ async def respond(review_id: str, form: Posted) -> Response:
 
 @router.get("/agent/participation", response_class=HTMLResponse)
 async def participation(request: Request, person: SignedIn, api: Api) -> Response:
-    try:
-        rating = await api.get(person, "scoring", f"{_base(person.sub)}/rating")
-    except ApiProblem as problem:
-        if problem.status != 404:
-            return refused(request, problem)
-        rating = None
+    rating = await api.find(person, "scoring", f"{_base(person.sub)}/rating")
     visibility = rating["visibility"] if rating else None
     return render(
         request,
@@ -257,11 +227,8 @@ async def change_participation(form: Posted) -> Response:
 
 @router.get("/agent/leads", response_class=HTMLResponse)
 async def leads(request: Request, person: SignedIn, api: Api) -> Response:
-    try:
-        found = await api.get(person, "removals", "/api/v1/leads", status="open")
-        removals = await api.get(person, "removals", "/api/v1/removals")
-    except ApiProblem as problem:
-        return refused(request, problem)
+    found = await api.get(person, "removals", "/api/v1/leads", status="open")
+    removals = await api.get(person, "removals", "/api/v1/removals")
     pending = {r["lead_id"] for r in removals["items"] if r["status"] == "pending"}
     return render(
         request,
@@ -286,10 +253,7 @@ async def _removal_page(
     problem: ApiProblem | None = None,
 ) -> Response:
     """The form, again with what was typed and the service's reason when it was refused."""
-    try:
-        found = await api.get(person, "removals", "/api/v1/leads", status="open")
-    except ApiProblem as failed:
-        return refused(request, failed)
+    found = await api.get(person, "removals", "/api/v1/leads", status="open")
     lead = next((item for item in found["items"] if item["lead_id"] == lead_id), None)
     if lead is None:
         return refused(request, ApiProblem(404, ""))

@@ -100,6 +100,15 @@ class Backends:
     async def get(self, person: Person, service: Service, path: str, **params: Any) -> Any:
         return await self.call(person, service, "GET", path, params=params or None)
 
+    async def find(self, person: Person, service: Service, path: str, **params: Any) -> Any:
+        """As `get`, but None where the service has nothing (404): no rating yet, no dispute."""
+        try:
+            return await self.get(person, service, path, **params)
+        except ApiProblem as problem:
+            if problem.status == 404:
+                return None
+            raise
+
     async def post(self, person: Person, service: Service, path: str, body: Any) -> Any:
         return await self.call(person, service, "POST", path, json=body)
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.portal.backends import ApiProblem
-from services.portal.pages import Api, Posted, SignedIn, back, refused, render
+from services.portal.pages import Api, Posted, SignedIn, back, render
 from services.portal.session import checked_form
 
 router = APIRouter(tags=["staff"])
@@ -24,19 +24,13 @@ REMOVAL_DONE = {"approve": "removal_approved", "deny": "removal_denied"}
 
 @router.get("/moderation", response_class=HTMLResponse)
 async def moderation_queue(request: Request, person: SignedIn, api: Api) -> Response:
-    try:
-        queue = await api.get(person, "reviews", "/api/v1/moderation/queue", limit=100)
-    except ApiProblem as problem:
-        return refused(request, problem)
+    queue = await api.get(person, "reviews", "/api/v1/moderation/queue", limit=100)
     return render(request, "staff/moderation.html", items=queue["items"])
 
 
 @router.get("/moderation/disputes", response_class=HTMLResponse)
 async def dispute_queue(request: Request, person: SignedIn, api: Api) -> Response:
-    try:
-        queue = await api.get(person, "reviews", "/api/v1/moderation/disputes", limit=100)
-    except ApiProblem as problem:
-        return refused(request, problem)
+    queue = await api.get(person, "reviews", "/api/v1/moderation/disputes", limit=100)
     return render(request, "staff/disputes.html", items=queue["items"])
 
 
@@ -88,10 +82,7 @@ async def withdraw(review_id: str, form: Posted) -> Response:
 
 @router.get("/coordination", response_class=HTMLResponse)
 async def coordination(request: Request, person: SignedIn, api: Api) -> Response:
-    try:
-        pending = await api.get(person, "removals", "/api/v1/removals", status="pending")
-    except ApiProblem as problem:
-        return refused(request, problem)
+    pending = await api.get(person, "removals", "/api/v1/removals", status="pending")
     return render(
         request,
         "staff/coordination.html",
@@ -107,11 +98,8 @@ async def decide_removal(removal_id: str, form: Posted) -> Response:
     handed_to = form.text("handed_to_agent_id")
     if handed_to and decision == "approve":
         # the removals service has no roster (design.md 1.6): scoring's knows who is on it
-        try:
-            await form.api.get(form.person, "scoring", f"/api/v1/agents/{handed_to}/rating")
-        except ApiProblem as problem:
-            if problem.status != 404:
-                return refused(form.request, problem)
+        rated = await form.api.find(form.person, "scoring", f"/api/v1/agents/{handed_to}/rating")
+        if rated is None:
             return back(
                 form.request, "/coordination", "handoff_unknown_agent", ApiProblem(422, handed_to)
             )
@@ -128,10 +116,7 @@ async def decide_removal(removal_id: str, form: Posted) -> Response:
 
 @router.get("/phone-tasks", response_class=HTMLResponse)
 async def phone_tasks(request: Request, person: SignedIn, api: Api) -> Response:
-    try:
-        tasks = await api.get(person, "invitations", "/api/v1/phone-tasks", limit=200)
-    except ApiProblem as problem:
-        return refused(request, problem)
+    tasks = await api.get(person, "invitations", "/api/v1/phone-tasks", limit=200)
     return render(request, "staff/phone_tasks.html", tasks=tasks["items"])
 
 
@@ -152,16 +137,13 @@ async def claimed_task(
     """A task this surveyor claimed: the client's name and phone, and the answers form.
     Claiming again is how the invitations service shows them (it is a no-op for the claimer);
     a task not claimed yet is not claimed by opening this page."""
-    try:
-        tasks = await api.get(person, "invitations", "/api/v1/phone-tasks", limit=500)
-        task = next((t for t in tasks["items"] if t["invitation_id"] == invitation_id), None)
-        if task is None or task["claimed_by"] != person.sub:
-            return render(request, "problem.html", 409, problem="claim_first", detail="")
-        contact = await api.post(
-            person, "invitations", f"/api/v1/phone-tasks/{invitation_id}/claim", {}
-        )
-    except ApiProblem as problem:
-        return refused(request, problem)
+    tasks = await api.get(person, "invitations", "/api/v1/phone-tasks", limit=500)
+    task = next((t for t in tasks["items"] if t["invitation_id"] == invitation_id), None)
+    if task is None or task["claimed_by"] != person.sub:
+        return render(request, "problem.html", 409, problem="claim_first", detail="")
+    contact = await api.post(
+        person, "invitations", f"/api/v1/phone-tasks/{invitation_id}/claim", {}
+    )
     return render(
         request, "staff/phone_task.html", task=task, contact=contact, categories=CATEGORIES
     )
@@ -188,7 +170,7 @@ async def enter_answers(
         await api.post(person, "invitations", f"/api/v1/phone-tasks/{invitation_id}/done", {})
     except ApiProblem as problem:
         if problem.status != 409:  # 409: the answers' event closed it first
-            return refused(request, problem)
+            raise
     return back(request, "/phone-tasks", "answers_entered")
 
 
