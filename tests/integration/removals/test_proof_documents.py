@@ -22,6 +22,7 @@ from shared.uow import UnitOfWorkFactory
 from tests.conftest import running_app
 from tests.integration.removals.conftest import START, lead_assigned, unique
 from tests.integration.removals.test_removal_flows import SECRET, assigned_lead
+from tests.support.kafka import dispatcher_of, start_group_at_end
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +44,10 @@ async def service(kafka_bootstrap: str, database_url: str) -> AsyncIterator[http
         auth_secret=SECRET,
         proof_max_bytes=LIMIT,
     )
-    async with running_app(create_app(settings, clock=FixedClock(START))) as client:
+    app = create_app(settings, clock=FixedClock(START))
+    # only this module's events: not every earlier test's from the start of the shared topics
+    await start_group_at_end(kafka_bootstrap, settings.group_id, dispatcher_of(app).subscribed)
+    async with running_app(app) as client:
         yield client
 
 
