@@ -17,7 +17,7 @@ from services.reviews.domain.signals import (
     SignalRules,
 )
 from shared.portal import DEFAULT_PORTAL_URL
-from shared.settings import ServiceSettings, _listed
+from shared.settings import ServiceSettings
 
 
 class ReviewsSettings(ServiceSettings):
@@ -95,7 +95,7 @@ class ReviewsSettings(ServiceSettings):
     @field_validator("public_holidays")
     @classmethod
     def _dates(cls, value: str) -> str:
-        for day in _listed(value):
+        for day in _comma_separated(value):
             try:
                 date.fromisoformat(day)
             except ValueError:
@@ -104,12 +104,12 @@ class ReviewsSettings(ServiceSettings):
 
     @property
     def holidays(self) -> frozenset[date]:
-        return frozenset(date.fromisoformat(day) for day in _listed(self.public_holidays))
+        return frozenset(date.fromisoformat(day) for day in _comma_separated(self.public_holidays))
 
     @field_validator("moderator_emails")
     @classmethod
     def _addresses(cls, value: str) -> str:
-        for address in _listed(value):
+        for address in _comma_separated(value):
             try:
                 validate_email(address, check_deliverability=False)
             except EmailNotValidError as wrong:
@@ -118,7 +118,7 @@ class ReviewsSettings(ServiceSettings):
 
     @property
     def moderator_addresses(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(_listed(self.moderator_emails)))
+        return tuple(dict.fromkeys(_comma_separated(self.moderator_emails)))
 
     @property
     def response_window(self) -> timedelta:
@@ -146,3 +146,7 @@ class ReviewsSettings(ServiceSettings):
     @property
     def address_retention(self) -> timedelta:
         return timedelta(days=self.agent_address_retention_days)
+
+
+def _comma_separated(values: str) -> list[str]:
+    return [value.strip() for value in values.split(",") if value.strip()]
