@@ -14,13 +14,17 @@ import pytest
 
 from services.removals import handlers
 from services.removals.app import create_app
-from services.removals.settings import RemovalsSettings
 from shared.auth import Role, issue_token
 from shared.clock import FixedClock
 from shared.contracts.erasures import ErasureRequested
 from shared.uow import UnitOfWorkFactory
 from tests.conftest import running_app
-from tests.integration.removals.conftest import START, lead_assigned, unique
+from tests.integration.removals.conftest import (
+    START,
+    lead_assigned,
+    removals_settings,
+    unique,
+)
 from tests.integration.removals.test_removal_flows import SECRET, assigned_lead
 from tests.support.kafka import dispatcher_of, start_group_at_end
 
@@ -34,15 +38,8 @@ NOTES = "Pat bought 4 Oak St with me in 2023; she came back through the partner 
 
 @pytest.fixture(scope="module")
 async def service(kafka_bootstrap: str, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    settings = RemovalsSettings(
-        environment="test",
-        kafka_bootstrap_servers=kafka_bootstrap,
-        database_url=database_url,
-        database_schema=f"t_{uuid.uuid4().hex[:10]}_removals",
-        kafka_group_id=f"test-removals-{uuid.uuid4().hex[:8]}",
-        outbox_poll_seconds=0.05,
-        auth_secret=SECRET,
-        proof_max_bytes=LIMIT,
+    settings = removals_settings(
+        kafka_bootstrap, database_url, auth_secret=SECRET, proof_max_bytes=LIMIT
     )
     app = create_app(settings, clock=FixedClock(START))
     # only this module's events: not every earlier test's from the start of the shared topics
