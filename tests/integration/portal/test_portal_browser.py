@@ -321,12 +321,14 @@ async def test_the_agent_uploads_proof_of_a_prior_client_and_the_coordinator_dow
     await expect(page.get_by_role("alert")).to_contain_text("must be a PDF, PNG or JPEG")
     await expect(page.get_by_label("My prior client")).to_be_checked()
     await expect(page.get_by_label("Notes (required)")).to_have_value(notes)
+    await shoot(page, "agent-removal-file-refused", "desktop")
     await document.set_input_files(str(proof))
     await page.get_by_role("button", name="Request removal").click()
     await expect(page.get_by_role("status")).to_have_text(
         "Your request waits for a coordinator's decision."
     )
     await expect(page.get_by_role("link", name="closing-2023.pdf")).to_be_visible()
+    await shoot(page, "agent-leads-proof", "desktop")
 
     await sign_in(page, story, story.coordinator, "coordinator")
     request = page.locator("article", has=page.get_by_text("Quinn bought 9 Elm Rd"))
