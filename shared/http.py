@@ -60,6 +60,8 @@ TITLES = {
     404: "Not Found",
     409: "Conflict",
     410: "Gone",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
     422: "Unprocessable Content",
 }
 

@@ -28,6 +28,8 @@ class SealedColumn:
     sealed: str
     reindex: Reindex
     extra: tuple[str, ...] = field(default=())
+    batch: int | None = None
+    """Rows per transaction when not the job's default (large values: fewer)."""
 
     def select(self) -> str:
         columns = ", ".join((*self.key, self.sealed, *self.extra))
@@ -60,6 +62,7 @@ async def rekey_column(
     """Seal `column`'s values again under the current key, a batch per transaction; the number
     of rows rewritten."""
     prefix = b"\x02" + cipher.current_key_id
+    batch = column.batch or batch
     done = 0
     while True:
         async with pool.acquire() as conn, conn.transaction():

@@ -16,8 +16,21 @@ from markupsafe import Markup
 
 from services.portal.backends import ApiProblem, Backends, Person
 from services.portal.domain.standing import counted, standing
-from services.portal.pages import TEMPLATES, Api, SignedIn, back, now_of, refused, render
-from services.portal.session import checked_form
+from services.portal.pages import (
+    TEMPLATES,
+    Api,
+    Posted,
+    SignedIn,
+    back,
+    now_of,
+    refused,
+    render,
+)
+from services.portal.session import (
+    MAX_UPLOAD_FORM_BYTES,
+    UploadTooLarge,
+    checked_upload,
+)
 from shared.contracts.participation import ParticipationMode
 from shared.contracts.removals import RemovalReason
 
@@ -59,25 +72,14 @@ def _base(agent_id: str) -> str:
 
 @router.get("/agent", response_class=HTMLResponse)
 async def dashboard(request: Request, person: SignedIn, api: Api) -> Response:
-    try:
-        rating = await api.get(person, "scoring", f"{_base(person.sub)}/rating")
-    except ApiProblem as problem:
-        if problem.status != 404:
-            return refused(request, problem)
-        rating = None
-    try:
-        reviews = await api.get(person, "reviews", f"{_base(person.sub)}/reviews", limit=500)
-        requests = await api.get(person, "invitations", f"{_base(person.sub)}/contact-requests")
-    except ApiProblem as problem:
-        return refused(request, problem)
+    rating = await api.find(person, "scoring", f"{_base(person.sub)}/rating")
+    reviews = await api.get(person, "reviews", f"{_base(person.sub)}/reviews", limit=500)
+    requests = await api.get(person, "invitations", f"{_base(person.sub)}/contact-requests")
     now = now_of(request)
     days = _period_days(request.query_params.get("days"))
     period = {"from": (now - timedelta(days=days)).isoformat(), "to": now.isoformat()}
-    try:
-        invited = await api.get(person, "invitations", f"{_base(person.sub)}/funnel", **period)
-        answered = await api.get(person, "reviews", f"{_base(person.sub)}/funnel", **period)
-    except ApiProblem as problem:
-        return refused(request, problem)
+    invited = await api.get(person, "invitations", f"{_base(person.sub)}/funnel", **period)
+    answered = await api.get(person, "reviews", f"{_base(person.sub)}/funnel", **period)
     return render(
         request,
         "agent/dashboard.html",
@@ -96,83 +98,70 @@ def _period_days(chosen: str | None) -> int:
 
 @router.get("/agent/clients", response_class=HTMLResponse)
 async def clients(request: Request, person: SignedIn, api: Api) -> Response:
-    try:
-        requests = await api.get(person, "invitations", f"{_base(person.sub)}/contact-requests")
-        sent = await api.get(person, "invitations", f"{_base(person.sub)}/invitations", limit=100)
-    except ApiProblem as problem:
-        return refused(request, problem)
+    requests = await api.get(person, "invitations", f"{_base(person.sub)}/contact-requests")
+    sent = await api.get(person, "invitations", f"{_base(person.sub)}/invitations", limit=100)
     return render(
         request, "agent/clients.html", contact_requests=requests["items"], invitations=sent["items"]
     )
 
 
 @router.post("/agent/invitations/{invitation_id}/resend")
-async def resend(invitation_id: str, request: Request, person: SignedIn, api: Api) -> Response:
+async def resend(invitation_id: str, form: Posted) -> Response:
     """Cancel one client's invitation sent to a wrong address and send it to the right one."""
-    form = await checked_form(request)
-    try:
-        await api.post(
-            person,
-            "invitations",
-            f"/api/v1/invitations/{invitation_id}/resend",
-            {"email": form.get("email", "").strip()},
-        )
-    except ApiProblem as problem:
-        return back(request, "/agent/clients", "resend_refused", problem)
-    return back(request, "/agent/clients", "resent")
+    return await form.send(
+        "invitations",
+        f"/api/v1/invitations/{invitation_id}/resend",
+        {"email": form.text("email")},
+        to="/agent/clients",
+        done="resent",
+        refused="resend_refused",
+    )
 
 
 @router.post("/agent/clients/{transaction_id}")
-async def supply_contact(
-    transaction_id: str, request: Request, person: SignedIn, api: Api
-) -> Response:
-    form = await checked_form(request)
+async def supply_contact(transaction_id: str, form: Posted) -> Response:
     client: dict[str, Any] = {
-        "name": form.get("name", "").strip(),
-        "email": form.get("email", "").strip() or None,
-        "phone": form.get("phone", "").strip() or None,
+        "name": form.text("name"),
+        "email": form.text("email") or None,
+        "phone": form.text("phone") or None,
     }
-    if form.get("client", "").isdigit():
-        client["client"] = int(form["client"])
+    if form.fields.get("client", "").isdigit():
+        client["client"] = int(form.fields["client"])
     if not client["email"] and not client["phone"]:
-        return back(request, "/agent/clients", "contact_missing", ApiProblem(422, ""))
-    try:
-        await api.post(
-            person,
-            "invitations",
-            f"/api/v1/transactions/{transaction_id}/clients",
-            {"clients": [client]},
-        )
-    except ApiProblem as problem:
-        return back(request, "/agent/clients", "contact_refused", problem)
-    return back(request, "/agent/clients", "contact_sent" if client["email"] else "phone_task")
+        return back(form.request, "/agent/clients", "contact_missing", ApiProblem(422, ""))
+    return await form.send(
+        "invitations",
+        f"/api/v1/transactions/{transaction_id}/clients",
+        {"clients": [client]},
+        to="/agent/clients",
+        done="contact_sent" if client["email"] else "phone_task",
+        refused="contact_refused",
+    )
 
 
 @router.post("/agent/codes")
-async def generate_code(request: Request, person: SignedIn, api: Api) -> Response:
-    form = await checked_form(request)
+async def generate_code(form: Posted) -> Response:
     body: dict[str, Any] = {
-        "client_email": form.get("client_email", "").strip(),
-        "street": form.get("street", "").strip(),
-        "postcode": form.get("postcode", "").strip(),
+        "client_email": form.text("client_email"),
+        "street": form.text("street"),
+        "postcode": form.text("postcode"),
     }
-    if form.get("client", "").isdigit():
-        body["client"] = int(form["client"])
-    try:
-        await api.post(person, "invitations", f"{_base(person.sub)}/codes", body)
-    except ApiProblem as problem:
-        if problem.status == 404:  # no closing of yours at that address: a typo to correct
-            problem = ApiProblem(422, problem.detail, problem.code)
-        return back(request, "/agent/clients", "code_refused", problem)
-    return back(request, "/agent/clients", "code_sent")
+    if form.fields.get("client", "").isdigit():
+        body["client"] = int(form.fields["client"])
+    return await form.send(
+        "invitations",
+        f"{_base(form.person.sub)}/codes",
+        body,
+        to="/agent/clients",
+        done="code_sent",
+        refused="code_refused",
+        correctable=(404,),  # no closing of yours at that address: a typo to correct
+    )
 
 
 @router.get("/agent/reviews", response_class=HTMLResponse)
 async def reviews(request: Request, person: SignedIn, api: Api) -> Response:
-    try:
-        found = await api.get(person, "reviews", f"{_base(person.sub)}/reviews", limit=500)
-    except ApiProblem as problem:
-        return refused(request, problem)
+    found = await api.get(person, "reviews", f"{_base(person.sub)}/reviews", limit=500)
     return render(
         request, "agent/reviews.html", reviews=found["reviews"], under_review=found["under_review"]
     )
@@ -182,59 +171,38 @@ async def reviews(request: Request, person: SignedIn, api: Api) -> Response:
 async def review(review_id: str, request: Request, person: SignedIn, api: Api) -> Response:
     """One review: an agent's own (the reviews service answers 404 for anyone else's), or any
     review for a moderator, who may withdraw it."""
-    try:
-        found = await api.get(person, "reviews", f"/api/v1/reviews/{review_id}")
-    except ApiProblem as problem:
-        return refused(request, problem)
-    try:
-        dispute = await api.get(person, "reviews", f"/api/v1/reviews/{review_id}/dispute")
-    except ApiProblem as problem:
-        if problem.status != 404:
-            return refused(request, problem)
-        dispute = None
+    found = await api.get(person, "reviews", f"/api/v1/reviews/{review_id}")
+    dispute = await api.find(person, "reviews", f"/api/v1/reviews/{review_id}/dispute")
     return render(request, "review.html", review=found, dispute=dispute)
 
 
 @router.post("/agent/reviews/{review_id}/dispute")
-async def dispute(review_id: str, request: Request, person: SignedIn, api: Api) -> Response:
-    form = await checked_form(request)
-    to = f"/reviews/{review_id}"
-    try:
-        await api.post(
-            person,
-            "reviews",
-            f"/api/v1/reviews/{review_id}/dispute",
-            {"reason": form.get("reason", "").strip()},
-        )
-    except ApiProblem as problem:
-        return back(request, to, "dispute_refused", problem)
-    return back(request, to, "disputed")
+async def dispute(review_id: str, form: Posted) -> Response:
+    return await form.send(
+        "reviews",
+        f"/api/v1/reviews/{review_id}/dispute",
+        {"reason": form.text("reason")},
+        to=f"/reviews/{review_id}",
+        done="disputed",
+        refused="dispute_refused",
+    )
 
 
 @router.post("/agent/reviews/{review_id}/response")
-async def respond(review_id: str, request: Request, person: SignedIn, api: Api) -> Response:
-    form = await checked_form(request)
-    to = f"/reviews/{review_id}"
-    try:
-        await api.post(
-            person,
-            "reviews",
-            f"/api/v1/reviews/{review_id}/response",
-            {"text": form.get("text", "")},
-        )
-    except ApiProblem as problem:
-        return back(request, to, "response_refused", problem)
-    return back(request, to, "response_published")
+async def respond(review_id: str, form: Posted) -> Response:
+    return await form.send(
+        "reviews",
+        f"/api/v1/reviews/{review_id}/response",
+        {"text": form.fields.get("text", "")},
+        to=f"/reviews/{review_id}",
+        done="response_published",
+        refused="response_refused",
+    )
 
 
 @router.get("/agent/participation", response_class=HTMLResponse)
 async def participation(request: Request, person: SignedIn, api: Api) -> Response:
-    try:
-        rating = await api.get(person, "scoring", f"{_base(person.sub)}/rating")
-    except ApiProblem as problem:
-        if problem.status != 404:
-            return refused(request, problem)
-        rating = None
+    rating = await api.find(person, "scoring", f"{_base(person.sub)}/rating")
     visibility = rating["visibility"] if rating else None
     return render(
         request,
@@ -245,28 +213,22 @@ async def participation(request: Request, person: SignedIn, api: Api) -> Respons
 
 
 @router.post("/agent/participation")
-async def change_participation(request: Request, person: SignedIn, api: Api) -> Response:
-    form = await checked_form(request)
-    try:
-        await api.call(
-            person,
-            "invitations",
-            "PUT",
-            f"{_base(person.sub)}/participation",
-            json={"mode": form.get("mode", "")},
-        )
-    except ApiProblem as problem:
-        return back(request, "/agent/participation", "participation_refused", problem)
-    return back(request, "/agent/participation", f"mode_{form.get('mode')}")
+async def change_participation(form: Posted) -> Response:
+    return await form.send(
+        "invitations",
+        f"{_base(form.person.sub)}/participation",
+        {"mode": form.fields.get("mode", "")},
+        method="PUT",
+        to="/agent/participation",
+        done=f"mode_{form.fields.get('mode')}",
+        refused="participation_refused",
+    )
 
 
 @router.get("/agent/leads", response_class=HTMLResponse)
 async def leads(request: Request, person: SignedIn, api: Api) -> Response:
-    try:
-        found = await api.get(person, "removals", "/api/v1/leads", status="open")
-        removals = await api.get(person, "removals", "/api/v1/removals")
-    except ApiProblem as problem:
-        return refused(request, problem)
+    found = await api.get(person, "removals", "/api/v1/leads", status="open")
+    removals = await api.get(person, "removals", "/api/v1/removals")
     pending = {r["lead_id"] for r in removals["items"] if r["status"] == "pending"}
     return render(
         request,
@@ -291,10 +253,7 @@ async def _removal_page(
     problem: ApiProblem | None = None,
 ) -> Response:
     """The form, again with what was typed and the service's reason when it was refused."""
-    try:
-        found = await api.get(person, "removals", "/api/v1/leads", status="open")
-    except ApiProblem as failed:
-        return refused(request, failed)
+    found = await api.get(person, "removals", "/api/v1/leads", status="open")
     lead = next((item for item in found["items"] if item["lead_id"] == lead_id), None)
     if lead is None:
         return refused(request, ApiProblem(404, ""))
@@ -319,8 +278,21 @@ async def survey_preview(reason: str, request: Request, person: SignedIn) -> Res
 
 @router.post("/agent/removals")
 async def request_removal(request: Request, person: SignedIn, api: Api) -> Response:
-    form = await checked_form(request)
-    lead_id = form.get("lead_id", "")
+    """The removal form (multipart: it may carry a proof document). A file is uploaded to the
+    removals service first, and the request cites it; the service tells its type and refuses
+    what it does not accept, shown on the form again."""
+    lead_id = request.query_params.get("lead_id", "")
+    try:
+        form, upload = await checked_upload(request, "proof_file")
+    except UploadTooLarge:
+        return await _removal_page(
+            request,
+            person,
+            api,
+            lead_id,
+            problem=ApiProblem(413, f"the form is larger than {MAX_UPLOAD_FORM_BYTES} bytes"),
+        )
+    lead_id = form.get("lead_id", lead_id)
     body: dict[str, Any] = {
         "lead_id": lead_id,
         "reason": form.get("reason", ""),
@@ -328,15 +300,47 @@ async def request_removal(request: Request, person: SignedIn, api: Api) -> Respo
     }
     if form.get("client_ever_responded") in ("yes", "no"):
         body["client_ever_responded"] = form["client_ever_responded"] == "yes"
-    proof = {
-        key: form.get(f"proof_{key}", "").strip() or None for key in ("document_ref", "reference")
-    }
-    if any(proof.values()):
-        body["proof"] = proof
+    proof: dict[str, Any] = {"reference": form.get("proof_reference", "").strip() or None}
     try:
+        if upload is not None:
+            uploaded = await api.raw(
+                person,
+                "removals",
+                "POST",
+                f"/api/v1/leads/{lead_id}/proof-documents",
+                content=upload.content,
+                params={"filename": upload.filename} if upload.filename else None,
+            )
+            proof["document_id"] = uploaded.json()["document_id"]
+        if any(proof.values()):
+            body["proof"] = proof
         created = await api.post(person, "removals", "/api/v1/removals", body)
     except ApiProblem as problem:
-        if problem.status not in (409, 422):
+        if problem.status not in (409, 413, 415, 422):
             return refused(request, problem)
         return await _removal_page(request, person, api, lead_id, form, problem)
     return back(request, "/agent/leads", f"removal_{created['status']}")
+
+
+@router.get("/proof-documents/{document_id}")
+async def proof_document(
+    document_id: str, request: Request, person: SignedIn, api: Api
+) -> Response:
+    """A proof document, for the coordinator who verifies it or the agent who uploaded it (the
+    removals service decides who may), passed on as a download."""
+    try:
+        found = await api.raw(person, "removals", "GET", f"/api/v1/proof-documents/{document_id}")
+    except ApiProblem as problem:
+        if problem.status == 410:
+            return render(request, "problem.html", 410, problem="erased", detail=problem.detail)
+        return refused(request, problem)
+    return Response(
+        found.content,
+        media_type=found.headers.get("content-type", "application/octet-stream"),
+        headers={
+            name: found.headers[name]
+            for name in ("content-disposition", "content-security-policy")
+            if name in found.headers
+        }
+        | {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"},
+    )

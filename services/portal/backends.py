@@ -72,19 +72,42 @@ class Backends:
         json: Any = None,
         params: dict[str, Any] | None = None,
     ) -> Any:
+        response = await self.raw(person, service, method, path, json=json, params=params)
+        return response.json() if response.content else None
+
+    async def raw(
+        self,
+        person: Person,
+        service: Service,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        content: bytes | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> httpx.Response:
+        """The service's answer as it is (a file, say); a problem raises `ApiProblem`."""
+        headers = {"Authorization": f"Bearer {self.token_for(person)}"}
+        if content is not None:
+            headers["Content-Type"] = "application/octet-stream"
         response = await self.clients[service].request(
-            method,
-            path,
-            json=json,
-            params=params,
-            headers={"Authorization": f"Bearer {self.token_for(person)}"},
+            method, path, json=json, content=content, params=params, headers=headers
         )
         if response.status_code >= 400:
             raise _problem(response)
-        return response.json() if response.content else None
+        return response
 
     async def get(self, person: Person, service: Service, path: str, **params: Any) -> Any:
         return await self.call(person, service, "GET", path, params=params or None)
+
+    async def find(self, person: Person, service: Service, path: str, **params: Any) -> Any:
+        """As `get`, but None where the service has nothing (404): no rating yet, no dispute."""
+        try:
+            return await self.get(person, service, path, **params)
+        except ApiProblem as problem:
+            if problem.status == 404:
+                return None
+            raise
 
     async def post(self, person: Person, service: Service, path: str, body: Any) -> Any:
         return await self.call(person, service, "POST", path, json=body)

@@ -3,6 +3,7 @@ person, and how a service's refusal is shown."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,8 +12,9 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from services.portal.backends import ApiProblem, Backends, Person
+from services.portal.backends import ApiProblem, Backends, Person, Service
 from services.portal.session import (
+    checked_form,
     csrf_token,
     flash,
     person_of,
@@ -61,7 +63,14 @@ def _days_until(value: datetime | str | None, now: datetime) -> int | None:
     return None if when is None else (when - now).days
 
 
+def _file_kind(media_type: str) -> str:
+    return {"application/pdf": "PDF", "image/png": "PNG image", "image/jpeg": "JPEG image"}.get(
+        media_type, media_type
+    )
+
+
 TEMPLATES.filters.update(date=_date, datetime=_datetime)
+TEMPLATES.globals.update(file_kind=_file_kind)
 TEMPLATES.globals.update(days_until=_days_until, homes=HOMES)
 
 
@@ -128,3 +137,50 @@ def back(request: Request, to: str, key: str, problem: ApiProblem | None = None)
         return refused(request, problem)
     flash(request, key, problem.detail if problem else None, error=problem is not None)
     return RedirectResponse(to, status_code=303)
+
+
+class Form:
+    """A form the signed-in person posted (its CSRF token checked), and its answer: the owning
+    service is called with what it carries, then the person goes back to a page (`back`)."""
+
+    def __init__(
+        self, request: Request, person: Person, api: Backends, fields: dict[str, str]
+    ) -> None:
+        self.request, self.person, self.api, self.fields = request, person, api, fields
+
+    def text(self, name: str) -> str:
+        """A field as typed, without surrounding blanks ("" when absent)."""
+        return self.fields.get(name, "").strip()
+
+    async def send(
+        self,
+        service: Service,
+        path: str,
+        body: dict[str, Any],
+        *,
+        to: str,
+        done: str,
+        refused: str,
+        method: str = "POST",
+        correctable: Collection[int] = (),
+        refused_to: str | None = None,
+    ) -> Response:
+        """Send `body` to the service, then back to `to` with the message `done`, or with
+        `refused` and the service's words to `refused_to` (default `to`). `correctable`: other
+        statuses that mean the person's input is wrong here (a 404 for an address with no
+        closing), shown on the form rather than as a page of their own."""
+        try:
+            await self.api.call(self.person, service, method, path, json=body)
+        except ApiProblem as problem:
+            if problem.status in correctable:
+                problem = ApiProblem(422, problem.detail, problem.code)
+            return back(self.request, refused_to or to, refused, problem)
+        return back(self.request, to, done)
+
+
+async def posted_form(request: Request, person: SignedIn, api: Api) -> Form:
+    return Form(request, person, api, await checked_form(request))
+
+
+Posted = Annotated[Form, Depends(posted_form)]
+"""A route's posted form (sign-in, then CSRF, checked before the route runs)."""

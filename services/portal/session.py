@@ -15,13 +15,18 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from fastapi import Request
+from starlette.datastructures import UploadFile
 
 from services.portal.backends import Person
 
 MAX_FORM_BYTES = 64 * 1024
+MAX_UPLOAD_FORM_BYTES = 12 * 1024 * 1024
+"""A form with a file: room for the removals service's largest proof (PROOF_MAX_BYTES, 5 MiB by
+default), which decides; the portal only bounds what it reads."""
 
 
 class SignInNeeded(Exception):
@@ -30,6 +35,19 @@ class SignInNeeded(Exception):
 
 class CsrfRefused(Exception):
     """A form arrived without the session's token: not sent from the portal's own page."""
+
+
+class UploadTooLarge(Exception):
+    """A form with a file larger than the portal reads (or of no declared length)."""
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file a form carried: its bytes and the name the browser gave (the type is the
+    service's to tell, from the bytes)."""
+
+    filename: str | None
+    content: bytes
 
 
 def person_of(request: Request) -> Person:
@@ -76,6 +94,25 @@ async def checked_form(request: Request) -> dict[str, str]:
     if not isinstance(expected, str) or not hmac.compare_digest(expected, given):
         raise CsrfRefused
     return fields
+
+
+async def checked_upload(request: Request, file_field: str) -> tuple[dict[str, str], Upload | None]:
+    """A multipart form's text fields and its one file (None when none was chosen), after the
+    CSRF check. The declared length is checked before anything is read."""
+    declared = request.headers.get("content-length", "")
+    if not declared.isdigit() or int(declared) > MAX_UPLOAD_FORM_BYTES:
+        raise UploadTooLarge
+    async with request.form(max_files=1, max_fields=50, max_part_size=MAX_FORM_BYTES) as form:
+        fields = {name: value for name, value in form.items() if isinstance(value, str)}
+        chosen = form.get(file_field)
+        upload = None
+        if isinstance(chosen, UploadFile) and (content := await chosen.read()):
+            upload = Upload(chosen.filename, content)
+    expected = request.session.get("csrf")
+    given = fields.pop("csrf", "")
+    if not isinstance(expected, str) or not hmac.compare_digest(expected, given):
+        raise CsrfRefused
+    return fields, upload
 
 
 def flash(request: Request, key: str, detail: str | None = None, *, error: bool = False) -> None:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.portal.backends import ApiProblem
-from services.portal.pages import Api, SignedIn, back, refused, render
+from services.portal.pages import Api, Posted, SignedIn, back, render
 from services.portal.session import checked_form
 
 router = APIRouter(tags=["staff"])
@@ -24,36 +24,27 @@ REMOVAL_DONE = {"approve": "removal_approved", "deny": "removal_denied"}
 
 @router.get("/moderation", response_class=HTMLResponse)
 async def moderation_queue(request: Request, person: SignedIn, api: Api) -> Response:
-    try:
-        queue = await api.get(person, "reviews", "/api/v1/moderation/queue", limit=100)
-    except ApiProblem as problem:
-        return refused(request, problem)
+    queue = await api.get(person, "reviews", "/api/v1/moderation/queue", limit=100)
     return render(request, "staff/moderation.html", items=queue["items"])
 
 
 @router.get("/moderation/disputes", response_class=HTMLResponse)
 async def dispute_queue(request: Request, person: SignedIn, api: Api) -> Response:
-    try:
-        queue = await api.get(person, "reviews", "/api/v1/moderation/disputes", limit=100)
-    except ApiProblem as problem:
-        return refused(request, problem)
+    queue = await api.get(person, "reviews", "/api/v1/moderation/disputes", limit=100)
     return render(request, "staff/disputes.html", items=queue["items"])
 
 
 @router.post("/moderation/disputes/{review_id}/decision")
-async def answer_dispute(review_id: str, request: Request, person: SignedIn, api: Api) -> Response:
-    form = await checked_form(request)
-    decision = form.get("decision", "")
-    try:
-        await api.post(
-            person,
-            "reviews",
-            f"/api/v1/moderation/disputes/{review_id}/decision",
-            {"decision": decision, "reason": form.get("reason", "").strip()},
-        )
-    except ApiProblem as problem:
-        return back(request, "/moderation/disputes", "dispute_answer_refused", problem)
-    return back(request, "/moderation/disputes", f"dispute_{decision}")
+async def answer_dispute(review_id: str, form: Posted) -> Response:
+    decision = form.fields.get("decision", "")
+    return await form.send(
+        "reviews",
+        f"/api/v1/moderation/disputes/{review_id}/decision",
+        {"decision": decision, "reason": form.text("reason")},
+        to="/moderation/disputes",
+        done=f"dispute_{decision}",
+        refused="dispute_answer_refused",
+    )
 
 
 @router.get("/moderation/find")
@@ -65,43 +56,33 @@ async def find_review(request: Request, person: SignedIn) -> Response:
 
 
 @router.post("/moderation/{review_id}/decision")
-async def decide(review_id: str, request: Request, person: SignedIn, api: Api) -> Response:
-    form = await checked_form(request)
-    decision = form.get("decision", "")
-    try:
-        await api.post(
-            person,
-            "reviews",
-            f"/api/v1/moderation/{review_id}/decision",
-            {"decision": decision, "reason": form.get("reason", "").strip()},
-        )
-    except ApiProblem as problem:
-        return back(request, "/moderation", "decision_refused", problem)
-    return back(request, "/moderation", REVIEW_DONE[decision])
+async def decide(review_id: str, form: Posted) -> Response:
+    decision = form.fields.get("decision", "")
+    return await form.send(
+        "reviews",
+        f"/api/v1/moderation/{review_id}/decision",
+        {"decision": decision, "reason": form.text("reason")},
+        to="/moderation",
+        done=REVIEW_DONE.get(decision, ""),
+        refused="decision_refused",
+    )
 
 
 @router.post("/moderation/{review_id}/withdrawal")
-async def withdraw(review_id: str, request: Request, person: SignedIn, api: Api) -> Response:
-    form = await checked_form(request)
-    to = f"/reviews/{review_id}"
-    try:
-        await api.post(
-            person,
-            "reviews",
-            f"/api/v1/reviews/{review_id}/withdrawal",
-            {"reason": form.get("reason", "").strip()},
-        )
-    except ApiProblem as problem:
-        return back(request, to, "withdrawal_refused", problem)
-    return back(request, to, "review_withdrawn")
+async def withdraw(review_id: str, form: Posted) -> Response:
+    return await form.send(
+        "reviews",
+        f"/api/v1/reviews/{review_id}/withdrawal",
+        {"reason": form.text("reason")},
+        to=f"/reviews/{review_id}",
+        done="review_withdrawn",
+        refused="withdrawal_refused",
+    )
 
 
 @router.get("/coordination", response_class=HTMLResponse)
 async def coordination(request: Request, person: SignedIn, api: Api) -> Response:
-    try:
-        pending = await api.get(person, "removals", "/api/v1/removals", status="pending")
-    except ApiProblem as problem:
-        return refused(request, problem)
+    pending = await api.get(person, "removals", "/api/v1/removals", status="pending")
     return render(
         request,
         "staff/coordination.html",
@@ -111,35 +92,31 @@ async def coordination(request: Request, person: SignedIn, api: Api) -> Response
 
 
 @router.post("/coordination/{removal_id}/decision")
-async def decide_removal(removal_id: str, request: Request, person: SignedIn, api: Api) -> Response:
-    form = await checked_form(request)
-    decision = form.get("decision", "")
-    body: dict[str, Any] = {"decision": decision, "note": form.get("note", "").strip()}
-    handed_to = form.get("handed_to_agent_id", "").strip()
+async def decide_removal(removal_id: str, form: Posted) -> Response:
+    decision = form.fields.get("decision", "")
+    body: dict[str, Any] = {"decision": decision, "note": form.text("note")}
+    handed_to = form.text("handed_to_agent_id")
     if handed_to and decision == "approve":
         # the removals service has no roster (design.md 1.6): scoring's knows who is on it
-        try:
-            await api.get(person, "scoring", f"/api/v1/agents/{handed_to}/rating")
-        except ApiProblem as problem:
-            if problem.status != 404:
-                return refused(request, problem)
+        rated = await form.api.find(form.person, "scoring", f"/api/v1/agents/{handed_to}/rating")
+        if rated is None:
             return back(
-                request, "/coordination", "handoff_unknown_agent", ApiProblem(422, handed_to)
+                form.request, "/coordination", "handoff_unknown_agent", ApiProblem(422, handed_to)
             )
         body["handed_to_agent_id"] = handed_to
-    try:
-        await api.post(person, "removals", f"/api/v1/removals/{removal_id}/decision", body)
-    except ApiProblem as problem:
-        return back(request, "/coordination", "removal_decision_refused", problem)
-    return back(request, "/coordination", REMOVAL_DONE[decision])
+    return await form.send(
+        "removals",
+        f"/api/v1/removals/{removal_id}/decision",
+        body,
+        to="/coordination",
+        done=REMOVAL_DONE.get(decision, ""),
+        refused="removal_decision_refused",
+    )
 
 
 @router.get("/phone-tasks", response_class=HTMLResponse)
 async def phone_tasks(request: Request, person: SignedIn, api: Api) -> Response:
-    try:
-        tasks = await api.get(person, "invitations", "/api/v1/phone-tasks", limit=200)
-    except ApiProblem as problem:
-        return refused(request, problem)
+    tasks = await api.get(person, "invitations", "/api/v1/phone-tasks", limit=200)
     return render(request, "staff/phone_tasks.html", tasks=tasks["items"])
 
 
@@ -160,16 +137,13 @@ async def claimed_task(
     """A task this surveyor claimed: the client's name and phone, and the answers form.
     Claiming again is how the invitations service shows them (it is a no-op for the claimer);
     a task not claimed yet is not claimed by opening this page."""
-    try:
-        tasks = await api.get(person, "invitations", "/api/v1/phone-tasks", limit=500)
-        task = next((t for t in tasks["items"] if t["invitation_id"] == invitation_id), None)
-        if task is None or task["claimed_by"] != person.sub:
-            return render(request, "problem.html", 409, problem="claim_first", detail="")
-        contact = await api.post(
-            person, "invitations", f"/api/v1/phone-tasks/{invitation_id}/claim", {}
-        )
-    except ApiProblem as problem:
-        return refused(request, problem)
+    tasks = await api.get(person, "invitations", "/api/v1/phone-tasks", limit=500)
+    task = next((t for t in tasks["items"] if t["invitation_id"] == invitation_id), None)
+    if task is None or task["claimed_by"] != person.sub:
+        return render(request, "problem.html", 409, problem="claim_first", detail="")
+    contact = await api.post(
+        person, "invitations", f"/api/v1/phone-tasks/{invitation_id}/claim", {}
+    )
     return render(
         request, "staff/phone_task.html", task=task, contact=contact, categories=CATEGORIES
     )
@@ -196,16 +170,19 @@ async def enter_answers(
         await api.post(person, "invitations", f"/api/v1/phone-tasks/{invitation_id}/done", {})
     except ApiProblem as problem:
         if problem.status != 409:  # 409: the answers' event closed it first
-            return refused(request, problem)
+            raise
     return back(request, "/phone-tasks", "answers_entered")
 
 
 @router.post("/phone-tasks/{invitation_id}/done")
-async def close_task(invitation_id: str, request: Request, person: SignedIn, api: Api) -> Response:
+async def close_task(invitation_id: str, form: Posted) -> Response:
     """Close without answers (the client declined or never picked up)."""
-    await checked_form(request)
-    try:
-        await api.post(person, "invitations", f"/api/v1/phone-tasks/{invitation_id}/done", {})
-    except ApiProblem as problem:
-        return back(request, f"/phone-tasks/{invitation_id}", "close_refused", problem)
-    return back(request, "/phone-tasks", "task_closed")
+    return await form.send(
+        "invitations",
+        f"/api/v1/phone-tasks/{invitation_id}/done",
+        {},
+        to="/phone-tasks",
+        done="task_closed",
+        refused="close_refused",
+        refused_to=f"/phone-tasks/{invitation_id}",
+    )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.removals import handlers
@@ -23,7 +24,9 @@ from services.removals.domain.model import (
     RemovalStatus,
     valid_reasons,
 )
+from services.removals.domain.proof import ACCEPTED, ProofDocument, may_read
 from services.removals.repository import LeadRecord, RemovalsRepository
+from services.removals.settings import RemovalsSettings
 from shared.auth import Principal, Role, require_roles
 from shared.contracts.base import UtcDatetime
 from shared.contracts.leads import LeadClient
@@ -46,6 +49,8 @@ T = TypeVar("T")
 STATUSES = {
     **dict.fromkeys(("lead_removal_pending", "lead_removed", "lead_completed", "not_pending"), 409),
     "not_your_lead": 403,
+    "proof_document_too_large": 413,
+    "proof_document_type": 415,
 }
 """The HTTP status of each refusal that is not a plain 422."""
 
@@ -66,6 +71,52 @@ class ProofBody(Body):
         max_length=MAX_PROOF_LENGTH,
         description="A written reference: what, where and when the earlier relationship was.",
         examples=["Represented the client buying 4 Oak St, MLS 998877, closed May 2023"],
+    )
+    document_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="A proof document uploaded for this lead "
+        "(`POST /api/v1/leads/{lead_id}/proof-documents`).",
+        examples=["3f0c5d2e-8a4b-4c55-9a61-0d7e2b1c9f10"],
+    )
+
+
+class ProofDocumentView(BaseModel):
+    document_id: str
+    lead_id: str
+    agent_id: str = Field(description="The agent who uploaded it.")
+    filename: str | None = Field(description="As uploaded (cleaned); null once erased.")
+    media_type: str = Field(
+        description="Told by the file's bytes, not by what the sender claimed.",
+        examples=["application/pdf"],
+    )
+    size_bytes: int
+    sha256: str = Field(description="Hex SHA-256 of the bytes: kept after an erasure.")
+    uploaded_at: UtcDatetime
+    erased_at: UtcDatetime | None = Field(
+        description="When the bytes were erased at the client's request (then 410 on download)."
+    )
+    href: str = Field(description="Where coordinators and the uploading agent download it.")
+
+    @classmethod
+    def of(cls, document: ProofDocument) -> ProofDocumentView:
+        return cls(
+            document_id=document.document_id,
+            lead_id=document.lead_id,
+            agent_id=document.agent_id,
+            filename=document.filename,
+            media_type=document.media_type,
+            size_bytes=document.size,
+            sha256=document.sha256,
+            uploaded_at=document.uploaded_at,
+            erased_at=document.erased_at,
+            href=f"/api/v1/proof-documents/{document.document_id}",
+        )
+
+
+class ProofView(ProofBody):
+    document: ProofDocumentView | None = Field(
+        default=None, description="The uploaded document `document_id` names."
     )
 
 
@@ -130,7 +181,7 @@ class RemovalView(BaseModel):
     status: RemovalStatus
     needs_approval: bool
     client_ever_responded: bool | None
-    proof: ProofBody | None
+    proof: ProofView | None
     referral_fee_owed: bool
     requested_at: UtcDatetime
     decided_by: str | None
@@ -143,8 +194,11 @@ class RemovalView(BaseModel):
     steps: list[StepView] = Field(description="Every step taken: who, when, why.")
 
     @classmethod
-    def of(cls, request: RemovalRequest) -> RemovalView:
+    def of(
+        cls, request: RemovalRequest, documents: dict[str, ProofDocument] | None = None
+    ) -> RemovalView:
         proof = request.proof
+        document = (documents or {}).get(proof.document_id or "") if proof else None
         return cls(
             removal_id=request.removal_id,
             lead_id=request.lead_id,
@@ -154,7 +208,12 @@ class RemovalView(BaseModel):
             status=request.status,
             needs_approval=request.needs_approval,
             client_ever_responded=request.client_ever_responded,
-            proof=ProofBody(document_ref=proof.document_ref, reference=proof.reference)
+            proof=ProofView(
+                document_ref=proof.document_ref,
+                reference=proof.reference,
+                document_id=proof.document_id,
+                document=ProofDocumentView.of(document) if document else None,
+            )
             if proof
             else None,
             referral_fee_owed=request.referral_fee_owed,
@@ -219,7 +278,8 @@ async def request_removal(
 ) -> RemovalView:
     """Ask to remove one of your leads. Most reasons complete at once; `active_handoff`,
     `bad_fit` and `prior_client` wait for a coordinator."""
-    proof = Proof(body.proof.document_ref, body.proof.reference) if body.proof else None
+    given = body.proof
+    proof = Proof(given.document_ref, given.reference, given.document_id) if given else None
     request = await _run(
         runtime,
         lambda uow: handlers.ask_for_removal(
@@ -233,7 +293,7 @@ async def request_removal(
         ),
     )
     response.headers["Location"] = f"/api/v1/removals/{request.removal_id}"
-    return RemovalView.of(request)
+    return (await _views(runtime, [request]))[0]
 
 
 @router.get("/removals", response_model=RemovalList)
@@ -255,10 +315,10 @@ async def list_removals(
     else:
         agent_id = principal.sub
     async with runtime.unit_of_work() as uow:
-        found = await RemovalsRepository(uow.conn, uow.cipher).requests(
-            agent_id=agent_id, status=status, limit=limit
-        )
-    return RemovalList(items=[RemovalView.of(request) for request in found])
+        repo = RemovalsRepository(uow.conn, uow.cipher)
+        found = await repo.requests(agent_id=agent_id, status=status, limit=limit)
+        documents = await repo.proof_documents(_document_ids(found))
+    return RemovalList(items=[RemovalView.of(request, documents) for request in found])
 
 
 @router.get("/removals/{removal_id}", response_model=RemovalView)
@@ -271,7 +331,7 @@ async def get_removal(
         raise ProblemError(404, "Not Found", f"no removal request {removal_id}")
     if principal.role is Role.AGENT and request.agent_id != principal.sub:
         raise ProblemError(403, "Forbidden", "this removal request is another agent's")
-    return RemovalView.of(request)
+    return (await _views(runtime, [request]))[0]
 
 
 @router.post("/removals/{removal_id}/decision", response_model=RemovalView)
@@ -292,7 +352,7 @@ async def decide_removal(
             handed_to=body.handed_to_agent_id,
         ),
     )
-    return RemovalView.of(request)
+    return (await _views(runtime, [request]))[0]
 
 
 @router.get("/leads", response_model=LeadList)
@@ -320,6 +380,144 @@ async def record_client_response(
         ),
     )
     return LeadView.of(lead)
+
+
+PROOF_BODY = {
+    "required": True,
+    "description": "The file's bytes (PDF, PNG or JPEG; the type is told by the bytes, the "
+    "Content-Type sent is not trusted).",
+    "content": {
+        media_type: {"schema": {"type": "string", "format": "binary"}}
+        for media_type in (*ACCEPTED, "application/octet-stream")
+    },
+}
+PROBLEMS: dict[str, Any] = {"content": {"application/problem+json": {}}}
+
+
+@router.post(
+    "/leads/{lead_id}/proof-documents",
+    status_code=201,
+    response_model=ProofDocumentView,
+    openapi_extra={"requestBody": PROOF_BODY},
+    responses={
+        403: {"description": "Another agent's lead.", **PROBLEMS},
+        404: {"description": "No such lead.", **PROBLEMS},
+        413: {"description": "Larger than `PROOF_MAX_BYTES`.", **PROBLEMS},
+        415: {"description": "Not a PDF, PNG or JPEG by its bytes.", **PROBLEMS},
+    },
+)
+async def upload_proof_document(
+    lead_id: str,
+    request: Request,
+    agent: Agent,
+    runtime: Runtime,
+    response: Response,
+    filename: Annotated[
+        str | None,
+        Query(max_length=255, description="The file's name, shown to the coordinator."),
+    ] = None,
+) -> ProofDocumentView:
+    """Upload proof of an earlier relationship for one of your leads (for a `prior_client`
+    removal, whose `proof.document_id` then names it). The body is the file itself."""
+    max_bytes = _settings(runtime).proof_max_bytes
+    content = await _body_up_to(request, max_bytes)
+    document = await _run(
+        runtime,
+        lambda uow: handlers.upload_proof(
+            uow,
+            agent_id=agent.sub,
+            lead_id=lead_id,
+            content=content,
+            filename=filename,
+            max_bytes=max_bytes,
+        ),
+    )
+    response.headers["Location"] = f"/api/v1/proof-documents/{document.document_id}"
+    return ProofDocumentView.of(document)
+
+
+@router.get(
+    "/proof-documents/{document_id}",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The file, as uploaded.",
+            "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in ACCEPTED},
+        },
+        403: {"description": "Another agent's document.", **PROBLEMS},
+        404: {"description": "No such document.", **PROBLEMS},
+        410: {"description": "Erased at the client's request.", **PROBLEMS},
+    },
+)
+async def download_proof_document(
+    document_id: str, principal: AgentOrCoordinator, runtime: Runtime
+) -> Response:
+    """A proof document: coordinators (who verify it) and the agent who uploaded it."""
+    async with runtime.unit_of_work() as uow:
+        repo = RemovalsRepository(uow.conn, uow.cipher)
+        document = await repo.proof_document(document_id)
+        if document is None:
+            raise ProblemError(404, "Not Found", f"no proof document {document_id}")
+        if not may_read(
+            document, subject=principal.sub, is_coordinator=principal.role is Role.COORDINATOR
+        ):
+            raise ProblemError(403, "Forbidden", "this proof document is another agent's")
+        content = await repo.proof_content(document_id)
+    if content is None:
+        raise ProblemError(410, "Gone", "the proof document was erased at the client's request")
+    name = document.filename or document_id
+    return Response(
+        content,
+        media_type=document.media_type,
+        headers={
+            # a download, never rendered as a page of this origin; the bytes were sniffed on
+            # the way in, and the browser may not sniff them again
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _settings(runtime: ServiceRuntime) -> RemovalsSettings:
+    settings = runtime.settings
+    if not isinstance(settings, RemovalsSettings):
+        raise TypeError("the removals routes run on RemovalsSettings")
+    return settings
+
+
+async def _body_up_to(request: Request, max_bytes: int) -> bytes:
+    """The request body, refused (413) as soon as it is larger than `max_bytes`: a declared
+    length is checked before anything is read, a streamed body while it is read."""
+    too_large = ProblemError(
+        413,
+        "Content Too Large",
+        f"the proof document is larger than {max_bytes} bytes",
+        code="proof_document_too_large",
+    )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise too_large
+    received = bytearray()
+    async for chunk in request.stream():
+        received.extend(chunk)
+        if len(received) > max_bytes:
+            raise too_large
+    return bytes(received)
+
+
+def _document_ids(requests: list[RemovalRequest]) -> list[str]:
+    return [r.proof.document_id for r in requests if r.proof and r.proof.document_id]
+
+
+async def _views(runtime: ServiceRuntime, requests: list[RemovalRequest]) -> list[RemovalView]:
+    """The requests as shown, with their proof documents' details."""
+    documents: dict[str, ProofDocument] = {}
+    if ids := _document_ids(requests):
+        async with runtime.unit_of_work() as uow:
+            documents = await RemovalsRepository(uow.conn, uow.cipher).proof_documents(ids)
+    return [RemovalView.of(request, documents) for request in requests]
 
 
 async def _run(runtime: ServiceRuntime, command: Callable[[UnitOfWork], Awaitable[T]]) -> T:

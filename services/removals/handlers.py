@@ -29,6 +29,7 @@ from services.removals.domain.model import (
     request_removal,
     without_client_text,
 )
+from services.removals.domain.proof import ProofDocument, accept_proof, check_attachable
 from services.removals.repository import RemovalsRepository
 from shared.contracts import ERASURE_REQUESTED, LEAD_ASSIGNED, TRANSACTION_CLOSED
 from shared.contracts.erasures import ErasureRequested
@@ -94,11 +95,13 @@ async def transaction_closed(event: TransactionClosed, uow: UnitOfWork) -> None:
 
 @dispatcher.on(ERASURE_REQUESTED)
 async def erasure_requested(event: ErasureRequested, uow: UnitOfWork) -> None:
-    """Erase the client's contact from their leads and what people wrote about them from the
-    leads' removal requests; the leads and requests stay for the record."""
+    """Erase the client's contact from their leads, what people wrote about them from the
+    leads' removal requests, and the proof documents uploaded for those leads (design.md 1.8);
+    the leads and requests stay for the record."""
     repo = repository(uow)
     await repo.index_phones_of_older_leads()
     leads = await repo.erase_clients(event.client_indexes, uow.now)
+    await repo.erase_proof_documents(leads, uow.now)
     for request in await repo.requests_of_leads(leads):
         redacted = without_client_text(request)
         if redacted != request:
@@ -119,6 +122,9 @@ async def ask_for_removal(
     chosen = parse_reason(reason)
     repo = repository(uow)
     lead = await _own_lead(repo, lead_id, agent_id)
+    if proof is not None and proof.document_id is not None:
+        document = await repo.proof_document(proof.document_id)
+        check_attachable(document, lead_id=lead_id, agent_id=agent_id)
     outcome = request_removal(
         lead,
         removal_id=str(uuid.uuid4()),
@@ -132,6 +138,22 @@ async def ask_for_removal(
     await repo.add_request(outcome.request)
     await _record(uow, repo, lead, outcome)
     return outcome.request
+
+
+async def upload_proof(
+    uow: UnitOfWork,
+    *,
+    agent_id: str,
+    lead_id: str,
+    content: bytes,
+    filename: str | None,
+    max_bytes: int,
+) -> ProofDocument:
+    """Store a proof document for one of the agent's own leads; a removal request cites it."""
+    repo = repository(uow)
+    lead = await _own_lead(repo, lead_id, agent_id)
+    accepted = accept_proof(content, filename, max_bytes=max_bytes)
+    return await repo.add_proof_document(str(uuid.uuid4()), lead, accepted, uow.now)
 
 
 async def decide_removal(

@@ -24,4 +24,15 @@ async def _lead(
     }
 
 
-SEALED = (SealedColumn("leads", ("lead_id", "agent_id"), "client_sealed", _lead),)
+async def _no_index(
+    _conn: asyncpg.Connection, _cipher: PiiCipher, _plaintext: str, _row: asyncpg.Record
+) -> dict[str, Any]:
+    """A proof document has no index beside it."""
+    return {}
+
+
+SEALED = (
+    SealedColumn("leads", ("lead_id", "agent_id"), "client_sealed", _lead),
+    # up to 5 MiB each: a few per transaction, not the default 200
+    SealedColumn("proof_documents", ("document_id",), "content_sealed", _no_index, batch=8),
+)

@@ -3,6 +3,7 @@ requests and their steps. Every method runs in the caller's transaction."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,7 @@ from services.removals.domain.model import (
     Step,
     StepKind,
 )
+from services.removals.domain.proof import ProofDocument, ProofFile
 from shared.contracts.leads import LeadClient
 from shared.contracts.removals import RemovalReason
 from shared.crypto import PiiCipher
@@ -25,7 +27,9 @@ from shared.crypto import PiiCipher
 _LEAD_COLUMNS = "lead_id, agent_id, status, assigned_at, client_responded_at, handed_from_agent_id"
 _REQUEST_COLUMNS = """removal_id, lead_id, agent_id, reason, notes, client_ever_responded,
     proof_document_ref, proof_reference, status, requested_at, decided_by, decided_at,
-    decision_note, completed_at, handed_to_agent_id"""
+    decision_note, completed_at, handed_to_agent_id, proof_document_id"""
+_DOCUMENT_COLUMNS = """document_id, lead_id, agent_id, filename, media_type, size_bytes, sha256,
+    uploaded_at, erased_at"""
 
 
 @dataclass(frozen=True)
@@ -282,6 +286,63 @@ class RemovalsRepository:
             note,
         )
 
+    async def erase_proof_documents(self, leads: Sequence[tuple[str, str]], now: datetime) -> int:
+        """Forget the bytes and file name of these leads' proof documents (the rest stays for
+        the record); the number erased now."""
+        erased = await self.conn.fetch(
+            """UPDATE proof_documents SET content_sealed = NULL, filename = NULL, erased_at = $3
+               WHERE (lead_id, agent_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+                 AND erased_at IS NULL
+               RETURNING document_id""",
+            [lead_id for lead_id, _ in leads],
+            [agent_id for _, agent_id in leads],
+            now,
+        )
+        return len(erased)
+
+    # proof documents
+
+    async def add_proof_document(
+        self, document_id: str, lead: Lead, proof: ProofFile, now: datetime
+    ) -> ProofDocument:
+        # sealed as text (the cipher's and the rekey job's unit): base64 of the bytes
+        sealed = self.cipher.encrypt(base64.b64encode(proof.content).decode("ascii"))
+        row = await self.conn.fetchrow(
+            f"""INSERT INTO proof_documents (document_id, lead_id, agent_id, filename,
+                    media_type, size_bytes, sha256, content_sealed, uploaded_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                RETURNING {_DOCUMENT_COLUMNS}""",
+            document_id,
+            lead.lead_id,
+            lead.agent_id,
+            proof.filename,
+            proof.media_type,
+            proof.size,
+            proof.sha256,
+            sealed,
+            now,
+        )
+        return _document(row)
+
+    async def proof_documents(self, document_ids: Sequence[str]) -> dict[str, ProofDocument]:
+        rows = await self.conn.fetch(
+            f"SELECT {_DOCUMENT_COLUMNS} FROM proof_documents WHERE document_id = ANY($1::text[])",
+            list(document_ids),
+        )
+        return {row["document_id"]: _document(row) for row in rows}
+
+    async def proof_document(self, document_id: str) -> ProofDocument | None:
+        return (await self.proof_documents([document_id])).get(document_id)
+
+    async def proof_content(self, document_id: str) -> bytes | None:
+        """The document's bytes, decrypted; None once erased (or when there is none)."""
+        sealed = await self.conn.fetchval(
+            "SELECT content_sealed FROM proof_documents WHERE document_id = $1", document_id
+        )
+        if sealed is None:
+            return None
+        return base64.b64decode(self.cipher.decrypt(bytes(sealed)))
+
     # closings
 
     async def record_closing(
@@ -334,7 +395,7 @@ class RemovalsRepository:
         proof = request.proof or Proof()
         await self.conn.execute(
             f"""INSERT INTO removal_requests ({_REQUEST_COLUMNS})
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)""",
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)""",
             request.removal_id,
             request.lead_id,
             request.agent_id,
@@ -350,6 +411,7 @@ class RemovalsRepository:
             request.decision_note,
             request.completed_at,
             request.handed_to,
+            proof.document_id,
         )
 
     async def update_request(self, request: RemovalRequest) -> None:
@@ -443,8 +505,26 @@ def _lead(row: asyncpg.Record) -> Lead:
     )
 
 
+def _document(row: asyncpg.Record) -> ProofDocument:
+    return ProofDocument(
+        document_id=row["document_id"],
+        lead_id=row["lead_id"],
+        agent_id=row["agent_id"],
+        filename=row["filename"],
+        media_type=row["media_type"],
+        size=row["size_bytes"],
+        sha256=row["sha256"],
+        uploaded_at=row["uploaded_at"],
+        erased_at=row["erased_at"],
+    )
+
+
 def _request(row: asyncpg.Record, steps: tuple[Step, ...]) -> RemovalRequest:
-    proof = Proof(document_ref=row["proof_document_ref"], reference=row["proof_reference"])
+    proof = Proof(
+        document_ref=row["proof_document_ref"],
+        reference=row["proof_reference"],
+        document_id=row["proof_document_id"],
+    )
     return RemovalRequest(
         removal_id=row["removal_id"],
         lead_id=row["lead_id"],

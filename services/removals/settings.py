@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
+from services.removals.domain.proof import DEFAULT_MAX_PROOF_BYTES
 from shared.settings import ServiceSettings
 
 
@@ -11,3 +14,9 @@ class RemovalsSettings(ServiceSettings):
 
     service_name: str = "removals"
     http_port: int = 8004
+    proof_max_bytes: int = Field(
+        default=DEFAULT_MAX_PROOF_BYTES,
+        ge=1024,
+        le=50 * 1024 * 1024,
+        description="The largest proof document an agent may upload, in bytes (5 MiB).",
+    )

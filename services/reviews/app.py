@@ -34,6 +34,8 @@ def create_app(settings: ReviewsSettings | None = None, *, clock: Clock | None =
         signal_rules=settings.signal_rules,
         address_retention=settings.address_retention,
         dispute_business_days=settings.dispute_answer_business_days,
+        moderator_emails=settings.moderator_addresses,
+        holidays=settings.holidays,
     )
     language.load()  # the classifier's model, read once before the first comment arrives
     runtime = ServiceRuntime(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
@@ -87,10 +87,10 @@ from shared.contracts.reviews import (
 )
 from shared.crypto import SecretHasher
 from shared.errors import NotFoundError
-from shared.mailer import Templates
+from shared.mailer import QueuedMail, Templates
 from shared.messaging import EventDispatcher
 from shared.metrics import TRUST_SIGNALS
-from shared.portal import review_page
+from shared.portal import disputes_page, review_page
 from shared.uow import UnitOfWork
 
 logger = logging.getLogger(__name__)
@@ -113,6 +113,10 @@ class Context:
     signal_rules: SignalRules = field(default_factory=SignalRules)
     address_retention: timedelta = ADDRESS_RETENTION
     dispute_business_days: int = ANSWER_BUSINESS_DAYS
+    moderator_emails: tuple[str, ...] = ()
+    """Told of each new dispute (`MODERATOR_EMAILS`); none: no mail."""
+    holidays: frozenset[date] = frozenset()
+    """Public holidays, not business days for a dispute's deadline (`PUBLIC_HOLIDAYS`)."""
 
 
 @dataclass(frozen=True)
@@ -547,13 +551,36 @@ async def dispute(
         reason=reason,
         now=uow.now,
         business_days=ctx.dispute_business_days,
+        holidays=ctx.holidays,
     )
     await repo.save_dispute(opened)
     await repo.record_decisions(
         review_id, uow.now, [DecisionRecord(actor.id, actor.role, "disputed", opened.reason)]
     )
+    await _tell_moderators(uow, ctx, repo, opened)
     logger.info("review %s disputed by agent %s", review_id, actor.id)
     return opened
+
+
+async def _tell_moderators(
+    uow: UnitOfWork, ctx: Context, repo: ReviewsRepository, dispute: Dispute
+) -> None:
+    """A mail to each moderator address: a dispute waits, and by when it must be answered."""
+    if not ctx.moderator_emails:
+        return
+    mail = ctx.templates.render(
+        "moderator_dispute_opened",
+        agent=await repo.agent(dispute.agent_id),
+        dispute=dispute,
+        disputes_url=disputes_page(ctx.portal_url),
+        review_url=review_page(ctx.portal_url, dispute.review_id),
+    )
+    await uow.send_mails(
+        [
+            QueuedMail(address, mail, f"dispute-opened:{dispute.dispute_id}:{n}")
+            for n, address in enumerate(ctx.moderator_emails, 1)
+        ]
+    )
 
 
 async def answer_dispute(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
-from pydantic import Field
+from email_validator import EmailNotValidError, validate_email
+from pydantic import Field, field_validator
 
 from services.reviews.domain.disputes import ANSWER_BUSINESS_DAYS
 from services.reviews.domain.moderation import OFFENSIVE_THRESHOLD, PHONE_REGION, ContentRules
@@ -79,6 +80,45 @@ class ReviewsSettings(ServiceSettings):
         default=DEFAULT_PORTAL_URL,
         description="The agent and staff portal: mails to agents and staff link to its pages.",
     )
+    moderator_emails: str = Field(
+        default="",
+        description="Comma-separated addresses told of each new dispute (the services know no "
+        "staff otherwise); empty: no mail, the moderators watch the portal's dispute queue.",
+    )
+
+    public_holidays: str = Field(
+        default="",
+        description="Comma-separated dates (YYYY-MM-DD, UTC days) that are not business days "
+        "for a dispute's answer deadline, e.g. `2026-12-25,2027-01-01`; list the coming years'.",
+    )
+
+    @field_validator("public_holidays")
+    @classmethod
+    def _dates(cls, value: str) -> str:
+        for day in _comma_separated(value):
+            try:
+                date.fromisoformat(day)
+            except ValueError:
+                raise ValueError(f"PUBLIC_HOLIDAYS: {day!r} is no YYYY-MM-DD date") from None
+        return value
+
+    @property
+    def holidays(self) -> frozenset[date]:
+        return frozenset(date.fromisoformat(day) for day in _comma_separated(self.public_holidays))
+
+    @field_validator("moderator_emails")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        for address in _comma_separated(value):
+            try:
+                validate_email(address, check_deliverability=False)
+            except EmailNotValidError as wrong:
+                raise ValueError(f"MODERATOR_EMAILS: {address!r} is no address: {wrong}") from None
+        return value
+
+    @property
+    def moderator_addresses(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(_comma_separated(self.moderator_emails)))
 
     @property
     def response_window(self) -> timedelta:
@@ -106,3 +146,7 @@ class ReviewsSettings(ServiceSettings):
     @property
     def address_retention(self) -> timedelta:
         return timedelta(days=self.agent_address_retention_days)
+
+
+def _comma_separated(values: str) -> list[str]:
+    return [value.strip() for value in values.split(",") if value.strip()]

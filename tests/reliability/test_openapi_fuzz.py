@@ -115,6 +115,8 @@ ACCESS: dict[str, dict[str, Access]] = {
         "POST /api/v1/removals/{removal_id}/decision": COORDINATOR,
         "GET /api/v1/leads": AGENT,
         "POST /api/v1/leads/{lead_id}/client-responses": AGENT,
+        "POST /api/v1/leads/{lead_id}/proof-documents": AGENT,
+        "GET /api/v1/proof-documents/{document_id}": AGENT_OR_COORDINATOR,
     },
     "reviews": {
         "POST /api/v1/reviews": PUBLIC,
@@ -155,7 +157,12 @@ ANSWERS = st.fixed_dictionaries(
     {category: FORM_VALUES for category in CATEGORIES},
     optional={name: FORM_VALUES for name in ("pin", "token", "comment", "display_name")},
 )
+PROOF_FILES = (b"%PDF-1.7\n%%EOF\n", b"\x89PNG\r\n\x1a\n\x00", b"\xff\xd8\xff\xe0\x00")
 FORMS: dict[str, st.SearchStrategy[str | bytes]] = {
+    # a file as the body: real PDF, PNG and JPEG starts among arbitrary bytes
+    "POST /api/v1/leads/{lead_id}/proof-documents": st.one_of(
+        st.sampled_from(PROOF_FILES), st.binary(max_size=256)
+    ),
     "POST /survey": st.one_of(
         st.dictionaries(st.just("pin"), FORM_VALUES).map(urlencode), st.binary(max_size=64)
     ),
@@ -170,6 +177,9 @@ FORMS: dict[str, st.SearchStrategy[str | bytes]] = {
         st.binary(max_size=64),
     ),
 }
+
+PAGE_FORMS = frozenset({"POST /survey", "POST /review-status", "POST /survey/answers"})
+"""The HTML forms (a page answers them, not 200/201), which also get the tricky forms."""
 
 # every score given, in digits that are not ASCII (some of which int() refuses)
 TRICKY_FORMS = [
@@ -414,7 +424,8 @@ async def seed_invitations(target: Target, producer: AIOKafkaProducer) -> None:
 
 
 async def seed_removals(target: Target, producer: AIOKafkaProducer) -> None:
-    """Two leads of the agent, one of them with a removal waiting for a coordinator."""
+    """Two leads of the agent, one of them with a removal waiting for a coordinator, the other
+    with a proof document."""
     a, client = target.agent_id, target.client
     leads = []
     for n in range(2):
@@ -432,7 +443,18 @@ async def seed_removals(target: Target, producer: AIOKafkaProducer) -> None:
         headers=auth(a, Role.AGENT),
     )
     assert asked.status_code == 201, asked.text
-    target.seeds.update(agent_id=a, lead_id=leads[0], removal_id=asked.json()["removal_id"])
+    proof = await client.post(
+        f"/api/v1/leads/{leads[0]}/proof-documents",
+        content=b"%PDF-1.7\n%%EOF\n",
+        headers=auth(a, Role.AGENT),
+    )
+    assert proof.status_code == 201, proof.text
+    target.seeds.update(
+        agent_id=a,
+        lead_id=leads[0],
+        removal_id=asked.json()["removal_id"],
+        document_id=proof.json()["document_id"],
+    )
 
 
 async def seed_reviews(target: Target, producer: AIOKafkaProducer) -> None:
@@ -829,7 +851,7 @@ def fuzz_operation(
         def fuzz(case: FuzzCase, form: str | bytes | None) -> None:
             recorded(case, mode, form)
 
-        if label in FORMS and mode is GenerationMode.POSITIVE:
+        if label in PAGE_FORMS and mode is GenerationMode.POSITIVE:
             for form in TRICKY_FORMS:
                 fuzz = example(case=operation.Case(), form=form)(fuzz)
         return fuzz
@@ -870,7 +892,7 @@ async def fuzz_service(
         assert tally.requests.get(label, 0) >= 5, (label, summary)
         assert tally.bad_auth.get(label, 0) >= 1, (label, summary)
         # the seeds took the request past the checks at least once (the forms: the PIN page)
-        if label not in FORMS:
+        if label not in PAGE_FORMS:
             refusals = "\n".join(tally.refusals.get(label, []))
             assert tally.statuses[label] & {200, 201}, (label, "never succeeded", summary, refusals)
     return summary

@@ -92,14 +92,18 @@ class Lead:
 
 @dataclass(frozen=True)
 class Proof:
-    """Written proof of an earlier relationship: an uploaded document, a written reference, or both."""
+    """Proof of an earlier relationship: an uploaded document (`document_id`, see
+    `domain.proof`), a reference to a document held elsewhere, a written reference, or several."""
 
     document_ref: str | None = None
     reference: str | None = None
+    document_id: str | None = None
 
     @property
     def given(self) -> bool:
-        return bool((self.document_ref or "").strip() or (self.reference or "").strip())
+        return bool(
+            (self.document_ref or "").strip() or (self.reference or "").strip() or self.document_id
+        )
 
 
 @dataclass(frozen=True)
@@ -377,6 +381,7 @@ def without_client_text(request: RemovalRequest) -> RemovalRequest:
         proof=Proof(
             document_ref=ERASED_TEXT if proof.document_ref else None,
             reference=ERASED_TEXT if proof.reference else None,
+            document_id=proof.document_id,  # the id names no one; the document's bytes go
         )
         if proof is not None
         else None,

@@ -7,14 +7,16 @@ a reason either way. Pure: the caller loads, stores, records and publishes.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, replace
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
 from services.reviews.domain.model import RefusedError, ReviewState
 
 ANSWER_BUSINESS_DAYS = 2
-"""How long a moderator has to answer a dispute, in business days (Monday to Friday, UTC)."""
+"""How long a moderator has to answer a dispute, in business days (Monday to Friday, UTC, less
+the public holidays the service is given)."""
 REASON_MAX_CHARS = 2000
 SATURDAY = 5
 
@@ -46,24 +48,30 @@ class Dispute:
     """The moderator's reason, which the agent reads."""
 
 
-def is_business_day(day: datetime) -> bool:
-    return day.weekday() < SATURDAY
+def is_business_day(day: datetime, holidays: Collection[date] = frozenset()) -> bool:
+    """A weekday that is not a public holiday (days are UTC calendar days)."""
+    return day.weekday() < SATURDAY and day.date() not in holidays
 
 
-def answer_due(opened_at: datetime, business_days: int = ANSWER_BUSINESS_DAYS) -> datetime:
+def answer_due(
+    opened_at: datetime,
+    business_days: int = ANSWER_BUSINESS_DAYS,
+    holidays: Collection[date] = frozenset(),
+) -> datetime:
     """The moment `business_days` business days after `opened_at`: the same time of day on the
-    n-th weekday after it. A dispute opened on a weekend counts from the start of Monday."""
+    n-th business day after it. A dispute opened on a weekend or a holiday counts from the start
+    of the next business day."""
     if business_days < 1:
         raise ValueError("a dispute is answered within at least one business day")
     due = opened_at
-    if not is_business_day(due):
-        while not is_business_day(due):
+    if not is_business_day(due, holidays):
+        while not is_business_day(due, holidays):
             due += timedelta(days=1)
         due = datetime.combine(due.date(), time(0), tzinfo=due.tzinfo)
     left = business_days
     while left:
         due += timedelta(days=1)
-        if is_business_day(due):
+        if is_business_day(due, holidays):
             left -= 1
     return due
 
@@ -91,6 +99,7 @@ def open_dispute(
     reason: str,
     now: datetime,
     business_days: int = ANSWER_BUSINESS_DAYS,
+    holidays: Collection[date] = frozenset(),
 ) -> Dispute:
     """An agent disputes a published review of theirs, once: a second dispute of the same
     review is refused whatever the first one's outcome (docs/design.md 1.10: "once, with a reason")."""
@@ -102,7 +111,8 @@ def open_dispute(
         )
     if state is not ReviewState.PUBLISHED:
         raise RefusedError("not_published", f"the review is {state.value}: only a published one")
-    return Dispute(dispute_id, review_id, agent_id, text, now, answer_due(now, business_days))
+    due = answer_due(now, business_days, holidays)
+    return Dispute(dispute_id, review_id, agent_id, text, now, due)
 
 
 def resolve(

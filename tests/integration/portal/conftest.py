@@ -78,6 +78,7 @@ class Story:
     code_transaction: str
     lead: str
     handoff_lead: str
+    proof_lead: str
     services: dict[str, str]
 
 
@@ -237,9 +238,10 @@ async def _seed(
         TRANSACTION_CLOSED,
         _closing(coded, agent, [{"name": "Jo Bell", "email": None, "phone": None}], "4 Oak St"),
     )
-    lead, handoff_lead = f"L-{run}-1", f"L-{run}-2"
+    lead, handoff_lead, proof_lead = f"L-{run}-1", f"L-{run}-2", f"L-{run}-3"
     await publish(LEAD_ASSIGNED, _lead(lead, agent, "Rae Quinn"))
     await publish(LEAD_ASSIGNED, _lead(handoff_lead, agent, "Lou Chen"))
+    await publish(LEAD_ASSIGNED, _lead(proof_lead, agent, "Quinn Avery"))
 
     pins = {}
     for who, email in emails.items():
@@ -285,7 +287,7 @@ async def _seed(
             response = await http.get(
                 f"{urls['removals']}/api/v1/leads", headers=bearer(agent, Role.AGENT)
             )
-            return len(response.json()["items"]) == 2
+            return len(response.json()["items"]) == 3
 
         await eventually(leads_arrived, 30)
         handoff = await http.post(
@@ -320,4 +322,5 @@ async def _seed(
         "code_transaction": coded,
         "lead": lead,
         "handoff_lead": handoff_lead,
+        "proof_lead": proof_lead,
     }

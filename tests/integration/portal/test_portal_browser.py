@@ -299,6 +299,63 @@ async def test_the_coordinator_approves_a_handoff_naming_the_agent_who_takes_ove
     await expect(page.get_by_text(f"handed to you by agent {story.agent}")).to_be_visible()
 
 
+PROOF_PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+async def test_the_agent_uploads_proof_of_a_prior_client_and_the_coordinator_downloads_it(
+    browser: Browser, page: Page, story: Story, tmp_path: Path
+) -> None:
+    proof, not_a_pdf = tmp_path / "closing-2023.pdf", tmp_path / "statement.pdf"
+    proof.write_bytes(PROOF_PDF)
+    not_a_pdf.write_bytes(b"<html><body>a web page renamed .pdf</body></html>")
+    await sign_in(page, story, story.agent, "agent")
+    await page.get_by_role("link", name="Leads and removals").click()
+    await page.get_by_role("link", name=f"Request removal of lead {story.proof_lead}").click()
+    await page.get_by_label("My prior client").check()
+    notes = "Quinn bought 9 Elm Rd with me in 2023 and came back to me directly."
+    await page.get_by_label("Notes (required)").fill(notes)
+    document = page.get_by_label("Document (PDF, PNG or JPEG")
+    await document.set_input_files(str(not_a_pdf))
+    await page.get_by_role("button", name="Request removal").click()
+    # told by the bytes, not the name: refused, and the form comes back as it was typed
+    await expect(page.get_by_role("alert")).to_contain_text("must be a PDF, PNG or JPEG")
+    await expect(page.get_by_label("My prior client")).to_be_checked()
+    await expect(page.get_by_label("Notes (required)")).to_have_value(notes)
+    await shoot(page, "agent-removal-file-refused", "desktop")
+    await document.set_input_files(str(proof))
+    await page.get_by_role("button", name="Request removal").click()
+    await expect(page.get_by_role("status")).to_have_text(
+        "Your request waits for a coordinator's decision."
+    )
+    await expect(page.get_by_role("link", name="closing-2023.pdf")).to_be_visible()
+    await shoot(page, "agent-leads-proof", "desktop")
+
+    await sign_in(page, story, story.coordinator, "coordinator")
+    request = page.locator("article", has=page.get_by_text("Quinn bought 9 Elm Rd"))
+    await expect(request.get_by_text("PDF, 77 Bytes")).to_be_visible()
+    link = request.get_by_role("link", name="Download closing-2023.pdf")
+    async with page.expect_download() as downloading:
+        await link.click()
+    download = await downloading.value
+    assert download.suggested_filename == "closing-2023.pdf"
+    assert Path(await download.path()).read_bytes() == PROOF_PDF
+    href = await link.get_attribute("href")
+    scripted = await open_context(browser, "desktop", javascript=True)
+    checked = await scripted.new_page()
+    await sign_in(checked, story, story.coordinator, "coordinator")
+    await assert_accessible(checked, "coordinator queue with a proof")
+    await shoot(checked, "coordinator-queue-proof", "desktop")
+    await scripted.close()
+    await request.get_by_label("Note").fill("Checked the 2023 closing statement: Quinn bought.")
+    await request.get_by_role("button", name="Approve").click()
+    await expect(page.get_by_role("status")).to_contain_text("Approved")
+
+    await sign_in(page, story, story.other_agent, "agent")
+    response = await page.goto(f"{story.portal}{href}")
+    assert response is not None and response.status == 403
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Not for you")
+
+
 async def test_the_surveyor_claims_a_task_sees_the_contact_and_enters_the_answers(
     browser: Browser, page: Page, story: Story
 ) -> None:

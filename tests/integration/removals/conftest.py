@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from services.removals.app import MIGRATIONS
+from services.removals.settings import RemovalsSettings
 from shared.clock import FixedClock
 from shared.contracts.leads import LeadAssigned
 from shared.crypto import PiiCipher
@@ -29,6 +31,21 @@ PHONE = "+1 713 555 0100"
 
 def lead_assigned(lead_id: str, agent_id: str, email: str | None) -> LeadAssigned:
     return builders.lead_assigned(lead_id, agent_id, email, phone=PHONE)
+
+
+def removals_settings(
+    kafka_bootstrap: str, database_url: str, **overrides: Any
+) -> RemovalsSettings:
+    """A service instance's settings: its own schema and consumer group, a quick outbox."""
+    values: dict[str, Any] = {
+        "environment": "test",
+        "kafka_bootstrap_servers": kafka_bootstrap,
+        "database_url": database_url,
+        "database_schema": f"t_{uuid.uuid4().hex[:10]}_removals",
+        "kafka_group_id": f"test-removals-{uuid.uuid4().hex[:8]}",
+        "outbox_poll_seconds": 0.05,
+    }
+    return RemovalsSettings(**(values | overrides))
 
 
 @pytest.fixture

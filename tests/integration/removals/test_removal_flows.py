@@ -12,14 +12,13 @@ import httpx
 import pytest
 
 from services.removals.app import create_app
-from services.removals.settings import RemovalsSettings
 from shared.auth import Role, issue_token
 from shared.clock import FixedClock
 from shared.cloudevents import Envelope
 from shared.contracts import LEAD_ASSIGNED, TRANSACTION_CLOSED
 from shared.topics import Topic
 from tests.conftest import running_app
-from tests.integration.removals.conftest import START, lead_assigned, unique
+from tests.integration.removals.conftest import START, lead_assigned, removals_settings, unique
 from tests.support.builders import client, transaction_closed
 
 pytestmark = pytest.mark.integration
@@ -31,15 +30,7 @@ SECRET = "removals-test-secret-of-at-least-32-bytes"
 @pytest.fixture(scope="module")
 async def service(kafka_bootstrap: str, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """One service instance for the module, in its own schema and consumer group."""
-    settings = RemovalsSettings(
-        environment="test",
-        kafka_bootstrap_servers=kafka_bootstrap,
-        database_url=database_url,
-        database_schema=f"t_{uuid.uuid4().hex[:10]}_removals",
-        kafka_group_id=f"test-removals-{uuid.uuid4().hex[:8]}",
-        outbox_poll_seconds=0.05,
-        auth_secret=SECRET,
-    )
+    settings = removals_settings(kafka_bootstrap, database_url, auth_secret=SECRET)
     async with running_app(create_app(settings, clock=FixedClock(START))) as client:
         yield client
 

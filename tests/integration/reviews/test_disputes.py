@@ -4,13 +4,18 @@ a moderator within 2 business days, the review upheld or withdrawn by the usual 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from email.message import EmailMessage
 
 import pytest
 
 from devtools.smtp_sink import MailSink, body_text
+from services.reviews.app import create_app
 from shared.auth import Role
+from shared.clock import FixedClock
 from shared.topics import Topic
+from tests.conftest import running_app
 from tests.integration.reviews.conftest import (
     GOOD,
     POOR,
@@ -19,14 +24,34 @@ from tests.integration.reviews.conftest import (
     announce_agent,
     bearer,
     issue_invitation,
+    reviews_settings,
     unique,
 )
-from tests.support.kafka import EventPublisher
+from tests.support.kafka import EventPublisher, dispatcher_of, start_group_at_end
 
 pytestmark = pytest.mark.integration
 
 MODERATOR = bearer("M-1", Role.MODERATOR)
 PORTAL = "http://127.0.0.1:8007"
+MODERATORS = ("mods@ratings.example", "Lee.Park@ratings.example")
+
+
+@pytest.fixture(scope="module")
+async def service(
+    kafka_bootstrap: str, database_url: str, smtp_sink: MailSink
+) -> AsyncIterator[Service]:
+    """The reviews service with two moderator addresses (`MODERATOR_EMAILS`)."""
+    clock = FixedClock(START)
+    settings = reviews_settings(
+        kafka_bootstrap,
+        database_url,
+        smtp_sink.port,
+        moderator_emails=f" {MODERATORS[0]}, {MODERATORS[1]} ,",
+    )
+    app = create_app(settings, clock=clock)
+    await start_group_at_end(kafka_bootstrap, settings.group_id, dispatcher_of(app).subscribed)
+    async with running_app(app) as client:
+        yield Service(app, client, clock, settings)
 
 
 async def published_review(
@@ -200,3 +225,35 @@ async def test_a_review_not_published_yet_cannot_be_disputed(
     )
     text = body_text(notice)
     assert f"{PORTAL}/reviews/{review_id}" in text and "/api/" not in text
+
+
+async def test_each_moderator_is_mailed_a_new_dispute_with_the_portal_s_disputes_page(
+    service: Service, publish_event: EventPublisher, mail: MailSink
+) -> None:
+    service.clock.set(START)  # a Friday, 15:00 UTC: answered by Tuesday
+    agent_id, review_id = await published_review(service, publish_event)
+
+    opened = await service.client.post(
+        f"/api/v1/reviews/{review_id}/dispute",
+        json={"reason": "The buyer was never my client."},
+        headers=bearer(agent_id, Role.AGENT),
+    )
+    assert opened.status_code == 201, opened.text
+
+    for address in MODERATORS:
+        told = await mail.wait_for(told_about(review_id, address))
+        assert "answer by Tue 24 Nov, 15:00 UTC" in str(told["Subject"])
+        text = body_text(told)
+        assert "The buyer was never my client." in text
+        assert f"{PORTAL}/moderation/disputes" in text
+        assert f"{PORTAL}/reviews/{review_id}" in text and "/api/" not in text
+        assert "Tuesday 24 November 2026, 15:00 UTC" in text
+    assert len([m for m in mail.messages() if review_id in str(m["Subject"])]) == 2
+
+
+def told_about(review_id: str, address: str) -> Callable[[EmailMessage], bool]:
+    def matches(message: EmailMessage) -> bool:
+        to = str(message["To"]).lower()
+        return address.lower() in to and review_id in str(message["Subject"])
+
+    return matches
