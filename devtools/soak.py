@@ -53,6 +53,7 @@ from devtools.soak_plan import (
     Tally,
     backlog_threshold,
     catch_up_seconds,
+    exact_copies,
     plan_faults,
     rss_growth,
     tally,
@@ -76,7 +77,10 @@ from tests.support.mails import THANKS_SUBJECT
 
 SERVICES = ("invitations", "reviews", "scoring", "removals", "directory")
 PIN = re.compile(r"\b([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})\b")
-RESPOND = re.compile(r"POST (\S+/response)\b")
+REVIEW_PAGE = re.compile(
+    r"/reviews/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b"
+)
+"""The portal's page of a review, which the agent's mail links to (shared/portal.py)."""
 TRANSACTION_ID = re.compile(r"\b(T-soak-[A-Za-z0-9\-]+)\b")
 SECRET: str = ServiceSettings.model_fields["auth_secret"].default
 OUTPUT = ROOT / "test-output" / "soak"
@@ -572,11 +576,12 @@ class Soak:
         agent_id = f"A-soak-{to.split('.')[2].split('@')[0]}"
         if "client contact" in subject and agent_id not in self.negligent:
             await self.supply(agent_id, text)
-        elif "waiting for your response" in subject and (match := RESPOND.search(text)):
+        elif "waiting for your response" in subject and (match := REVIEW_PAGE.search(text)):
+            # what the portal's review page posts, with the agent's own token
             response = await self.call(
                 "POST",
                 "reviews",
-                "/api/v1" + match.group(1).split("/api/v1", 1)[1],
+                f"/api/v1/reviews/{match.group(1)}/response",
                 json={"text": "Thank you; I have called you to put this right."},
                 headers=self.bearer(agent_id, Role.AGENT),
             )
@@ -925,19 +930,26 @@ class Soak:
                 "WHERE review_id = ANY($1::text[]) GROUP BY state",
                 list(self.load.answered),
             )
+            erased_reviews = {
+                r["review_id"]
+                for r in await conn.fetch(
+                    "SELECT DISTINCT review_id FROM soak_reviews.review_decisions "
+                    "WHERE action = 'erased'"
+                )
+            }
         finally:
             await conn.close()
         answers = tally(list(self.load.answered), [r for r in stored])
         publications = [
             e for e in events[Topic.REVIEWS_PUBLISHED] if e.type == "review.published.v1"
         ]
-        same_copy: Counter[str] = Counter(json.dumps(e.data, sort_keys=True) for e in publications)
+        copies = exact_copies([e.data for e in publications], erased_reviews)
         agent_of = {c.hidden_email: a for a, cs in self.load.closings.values() for c in cs}
         published = tally(
             [r for r, to in self.load.answered.items() if agent_of.get(to) not in self.negligent],
             [str(e.data.get("review_id")) for e in publications],
         )
-        exact_duplicates = sum(n - 1 for n in same_copy.values() if n > 1)
+        exact_duplicates = copies.unexplained
         republished = {k: v for k, v in published.duplicated.items()}
         published.duplicated = {}
         # removals: one survey each
@@ -1098,6 +1110,7 @@ class Soak:
             },
             "republications": sum(republished.values()),
             "exact_duplicate_publications": exact_duplicates,
+            "erasure_republications_of_a_scrubbed_original": copies.after_erasure,
             "answers_by_state": {r["state"]: r["n"] for r in unpublished},
             "negligent_agents": invited_negligent.figures(),
             "unsent": left,

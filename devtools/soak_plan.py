@@ -3,6 +3,7 @@ its checks (lost and duplicated, catch-up time, memory growth). No I/O here, so 
 
 from __future__ import annotations
 
+import json
 import random
 import statistics
 from collections import Counter
@@ -165,3 +166,31 @@ def rss_growth(
     if len(after) < 2 * window:
         return None
     return Growth(int(statistics.median(after[:window])), int(statistics.median(after[-window:])))
+
+
+@dataclass(frozen=True)
+class Copies:
+    unexplained: int
+    """Publications that repeat an earlier one word for word, with no reason."""
+    after_erasure: int
+    """Repeats of an erased review: the erasure scrubs the comment from a publication still in
+    the outbox and also publishes the review again without it (it cannot know whether the relay
+    has already sent the original), so an original relayed after the erasure equals the
+    republication. Harmless: both say the same."""
+
+
+def exact_copies(publications: Iterable[Mapping[str, object]], erased: set[str]) -> Copies:
+    """Count the `review.published.v1` payloads seen more than once."""
+    seen: Counter[str] = Counter()
+    review_of: dict[str, str] = {}
+    for data in publications:
+        text = json.dumps(data, sort_keys=True)
+        seen[text] += 1
+        review_of[text] = str(data.get("review_id"))
+    unexplained = after_erasure = 0
+    for text, n in seen.items():
+        if review_of[text] in erased:
+            after_erasure += n - 1
+        else:
+            unexplained += n - 1
+    return Copies(unexplained, after_erasure)

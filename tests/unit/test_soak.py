@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from devtools.soak import Client, is_invitation_mail, parse_args, supplied_contacts
+from devtools.soak import REVIEW_PAGE, Client, is_invitation_mail, parse_args, supplied_contacts
 from devtools.soak_plan import (
     FAMILY,
     FaultKind,
     backlog_threshold,
     catch_up_seconds,
+    exact_copies,
     plan_faults,
     rss_growth,
     tally,
 )
+from shared.portal import review_page
 from tests.reliability.cluster import KafkaCluster
 
 
@@ -157,3 +159,22 @@ def test_an_agent_names_each_missing_client_by_its_number_in_the_closing() -> No
 def test_only_invitations_count_as_invitation_mail(to: str, subject: str, counted: bool) -> None:
     """The third full run counted each thank-you mail as a second invitation (2,772 of them)."""
     assert is_invitation_mail(to, subject) is counted
+
+
+def test_a_repeated_publication_counts_unless_its_review_was_erased() -> None:
+    """The fourth full run: an erasure scrubbed a publication still in the outbox and published
+    the review again, so two equal copies went out; only other repeats are failures."""
+    kept = {"review_id": "r1", "comment": "fine"}
+    erased = {"review_id": "r2", "comment": ""}
+    copies = exact_copies([kept, dict(kept), erased, dict(erased), {"review_id": "r3"}], {"r2"})
+    assert (copies.unexplained, copies.after_erasure) == (1, 1)
+    assert exact_copies([kept, {**kept, "comment": "edited"}], set()).unexplained == 0
+
+
+def test_the_agent_finds_the_review_in_the_portal_link_of_its_mail() -> None:
+    """Mails link to the portal's review page, not an API route: the fourth run's agents found
+    nothing to respond to (0 responses)."""
+    review_id = "643e009b-02a1-47e8-bc90-77b925512a72"
+    text = f"Respond on the review's page:\n{review_page('http://127.0.0.1:8007', review_id)}\n"
+    match = REVIEW_PAGE.search(text)
+    assert match is not None and match.group(1) == review_id
