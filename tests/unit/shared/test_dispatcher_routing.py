@@ -277,3 +277,51 @@ async def test_each_service_routes_every_type_it_reads_to_its_handler(
     assert seen == expected
     assert consumed.dead == []
     assert "isolating" not in caplog.text  # batches went through the batch path
+
+
+async def test_a_reply_to_header_on_an_event_publishes_nothing_back() -> None:
+    """An event is not a request: FastStream would publish the handler's result to the topic
+    a `reply_to` header names, letting whoever writes a topic make a service write another."""
+    dispatcher = EventDispatcher("probe")
+
+    @dispatcher.on(LEAD_ASSIGNED)
+    async def lead_assigned(event: LeadAssigned, uow: Any) -> None:
+        return None
+
+    consumed = _consume(dispatcher)
+    replies: list[bytes] = []
+
+    @consumed.broker.subscriber("elsewhere", decoder=_as_sent)
+    async def reply(message: KafkaMessage) -> None:
+        replies.append(message.body)
+
+    async with TestKafkaBroker(consumed.broker) as broker:
+        headers = {**_headers(LEAD_ASSIGNED.ce_type), "reply_to": "elsewhere"}
+        await broker.publish(
+            _lead().model_dump_json().encode(), Topic.LEADS_ASSIGNED, key=b"L-1", headers=headers
+        )
+
+    assert replies == []
+    assert consumed.dead == []
+
+
+async def test_an_unreachable_database_is_waited_out_not_counted_as_a_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(messaging.WaitOutInfrastructure, "first_pause", 0.01)
+    dispatcher = EventDispatcher("probe")
+    tries: list[str] = []
+
+    @dispatcher.on(LEAD_ASSIGNED)
+    async def lead_assigned(event: LeadAssigned, uow: Any) -> None:
+        tries.append(event.lead_id)
+        if len(tries) <= 3:  # more times than the handler may fail
+            raise ConnectionRefusedError("the database is not there")
+
+    consumed = _consume(dispatcher, max_attempts=2)
+    async with TestKafkaBroker(consumed.broker) as broker:
+        await _send(broker, LEAD_ASSIGNED, _lead("L-1"))
+
+    assert tries == ["L-1"] * 4
+    assert consumed.dead == []
+    assert consumed.inbox == {"ce-1"}
