@@ -385,8 +385,16 @@ class Consumption:
                 "dlq_at": datetime.now().astimezone().isoformat(),
             }
         )
-        await self.broker.publish(
-            raw.value or b"", topic=dlq(raw.topic), key=raw.key, headers=headers
+        await WaitOutInfrastructure.waiting(
+            self.service,
+            raw.topic,
+            partial(
+                self.broker.publish,
+                raw.value or b"",
+                topic=dlq(raw.topic),
+                key=raw.key,
+                headers=headers,
+            ),
         )
         DEAD_LETTERED.labels(self.service, raw.topic, reason).inc()
         logger.warning(
@@ -542,9 +550,9 @@ class Retries(ConsumingMiddleware):
                 raise
             except Exception:
                 failures += 1
+                HANDLER_RETRIES.labels(self.consumption.service, _topic_of(msg), "handler").inc()
                 if failures >= self.consumption.max_attempts:
                     raise
-                HANDLER_RETRIES.labels(self.consumption.service, _topic_of(msg), "handler").inc()
                 await asyncio.sleep(min(0.05 * 2**failures, 2.0))
 
 
@@ -559,19 +567,27 @@ class WaitOutInfrastructure(ConsumingMiddleware):
     async def around(
         self, call_next: Any, msg: StreamMessage[Any], parsed: list[Parsed]
     ) -> Outcome:
-        delay = self.first_pause
+        outcome: Outcome = await self.waiting(
+            self.consumption.service, _topic_of(msg), partial(call_next, msg)
+        )
+        return outcome
+
+    @classmethod
+    async def waiting(cls, service: str, topic: str, attempt: Callable[[], Awaitable[Any]]) -> Any:
+        """`attempt()` until it does not fail for want of the database or the broker (the
+        dead letters wait so too: a record acknowledged without its dead letter is lost)."""
+        delay = cls.first_pause
         while True:
             try:
-                return await call_next(msg)  # type: ignore[no-any-return]
+                return await attempt()
             except INFRASTRUCTURE_ERRORS as exc:
-                topic = _topic_of(msg)
-                HANDLER_RETRIES.labels(self.consumption.service, topic, "infrastructure").inc()
+                HANDLER_RETRIES.labels(service, topic, "infrastructure").inc()
                 logger.warning(
                     "infrastructure unavailable; retrying",
                     extra={"topic": topic, "error": f"{type(exc).__name__}: {exc}"[:300]},
                 )
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self.longest_pause)
+                delay = min(delay * 2, cls.longest_pause)
 
 
 # -- the declarations -------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from aiokafka.errors import KafkaConnectionError
 from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
 from pydantic import BaseModel
 
@@ -325,3 +326,39 @@ async def test_an_unreachable_database_is_waited_out_not_counted_as_a_failure(
     assert tries == ["L-1"] * 4
     assert consumed.dead == []
     assert consumed.inbox == {"ce-1"}
+
+
+async def test_a_dead_letter_waits_out_a_broker_that_cannot_take_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Acknowledged anyway, a record whose dead letter could not be written would be lost."""
+    monkeypatch.setattr(messaging.WaitOutInfrastructure, "first_pause", 0.01)
+    dispatcher = EventDispatcher("probe")
+
+    @dispatcher.on(LEAD_ASSIGNED)
+    async def lead_assigned(event: LeadAssigned, uow: Any) -> None:
+        raise AssertionError("an unreadable event reaches no handler")
+
+    consumed = _consume(dispatcher)
+    async with TestKafkaBroker(consumed.broker) as broker:
+        publish = broker.publish
+        refused: list[str] = []
+
+        async def flaky(*args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("topic", "").endswith(".dlq") and len(refused) < 2:
+                refused.append(kwargs["topic"])
+                raise KafkaConnectionError("the broker is not there")
+            return await publish(*args, **kwargs)
+
+        monkeypatch.setattr(broker, "publish", flaky)
+        await publish(
+            b"not json", Topic.LEADS_ASSIGNED, key=b"L-1", headers=_headers(LEAD_ASSIGNED.ce_type)
+        )
+
+    assert refused == [dlq(Topic.LEADS_ASSIGNED)] * 2
+    ((topic, headers, body),) = consumed.dead
+    assert (topic, headers["dlq_reason"], body) == (
+        Topic.LEADS_ASSIGNED,
+        "value_not_json",
+        b"not json",
+    )
