@@ -3,8 +3,9 @@
     python -m devtools.bench_directory [--agents 10000 --reviews 200000 --seconds 20]
 
 1. Rebuild: 10,000 roster entries and ratings and 200,000 public reviews are fed, in stream
-   order, to the directory's own consumers (`TopicConsumer`: inbox, batch handlers, the read
-   model's SQL) in the batches a consumer takes from a backlog, into a fresh schema.
+   order, to the directory's own handlers in their units of work (`shared.messaging`'s
+   `in_unit_of_work`/`batch_in_unit_of_work`: inbox, batch handlers, the read model's SQL) in
+   the batches a consumer takes from a backlog, into a fresh schema.
 2. Rebuild from offset 0 through Kafka: the same events are produced to a broker of the
    benchmark's own (port 9292, fresh, as `make bench` uses: a quarter of a million events never
    reach the development broker the tests share), and the directory service starts on an empty
