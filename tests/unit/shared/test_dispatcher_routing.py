@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio.to_thread
 import pytest
 from aiokafka.errors import KafkaConnectionError
 from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
@@ -19,7 +20,13 @@ from pydantic import BaseModel
 from devtools.asyncapi import service_dispatcher
 from shared import messaging
 from shared.cloudevents import Envelope, binary_headers
-from shared.contracts import LEAD_ASSIGNED, REMOVAL_COMPLETED, REMOVAL_REQUESTED, EventType
+from shared.contracts import (
+    LEAD_ASSIGNED,
+    REMOVAL_COMPLETED,
+    REMOVAL_REQUESTED,
+    TRANSACTION_CLOSED,
+    EventType,
+)
 from shared.contracts.examples import EXAMPLES
 from shared.contracts.leads import LeadAssigned
 from shared.messaging import Delivery, EventDispatcher
@@ -362,3 +369,38 @@ async def test_a_dead_letter_waits_out_a_broker_that_cannot_take_it(
         "value_not_json",
         b"not json",
     )
+
+
+async def test_handling_an_event_or_a_batch_takes_no_worker_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The unit of work reaches the handler without FastStream's context: a context field is
+    resolved in a worker thread per message (shared.messaging.in_unit_of_work)."""
+    hops: list[object] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        hops.append(args[0])
+        return await run_sync(*args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    dispatcher = EventDispatcher("probe")
+    handled: list[str] = []
+
+    @dispatcher.on(LEAD_ASSIGNED)
+    async def lead_assigned(event: LeadAssigned, uow: Any) -> None:
+        handled.append(event.lead_id)
+
+    @dispatcher.on_batch(Topic.MLS_TRANSACTIONS)
+    async def closings(deliveries: Sequence[Delivery], uow: Any) -> None:
+        handled.extend(d.event.transaction_id for d in deliveries)
+
+    consumed = _consume(dispatcher)
+    async with TestKafkaBroker(consumed.broker) as broker:
+        for n in range(3):
+            await _send(broker, LEAD_ASSIGNED, _lead(f"L-{n}"), ce_id=f"lead-{n}")
+        closing = EXAMPLES[TRANSACTION_CLOSED.ce_type]
+        await _send(broker, TRANSACTION_CLOSED, closing, ce_id="closing")
+
+    assert len(handled) == 4
+    assert hops == []
