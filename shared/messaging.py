@@ -438,18 +438,32 @@ def _topic_of(msg: StreamMessage[Any]) -> str:
 
 
 class ConsumerMetrics(ConsumingMiddleware):
-    """Events consumed by outcome, and the time from receipt to commit of each message."""
+    """Events consumed by outcome, and the time from receipt to commit of each message. The
+    outermost of these middlewares, it also lets go of what was decoded (`_release`)."""
 
     async def around(
         self, call_next: Any, msg: StreamMessage[Any], parsed: list[Parsed]
     ) -> Outcome:
         started = time.perf_counter()
-        outcome: Outcome = await call_next(msg)
+        try:
+            outcome: Outcome = await call_next(msg)
+        finally:
+            _release(msg)
         service, topic = self.consumption.service, _topic_of(msg)
         for name, count in outcome.items():
             EVENTS_CONSUMED.labels(service, topic, name).inc(count)
         EVENT_HANDLING_SECONDS.labels(service, topic).observe(time.perf_counter() - started)
         return outcome
+
+
+def _release(msg: StreamMessage[Any]) -> None:
+    """Drop the events decoded from a handled message (FastStream's decode cache) and their
+    attributes. The message itself outlives its handling: asyncpg's statement cache schedules
+    timers (`loop.call_later`) that keep the context they were scheduled in, FastStream's current
+    message with it, for minutes; with a batch of thousands of models in its cache, that was
+    +60 MB of peak memory in the scoring benchmark."""
+    msg.clear_cache()
+    msg.cloudevents = []  # type: ignore[attr-defined]
 
 
 class ConsumerTracing(ConsumingMiddleware):
