@@ -3,8 +3,9 @@
     python -m devtools.bench_directory [--agents 10000 --reviews 200000 --seconds 20]
 
 1. Rebuild: 10,000 roster entries and ratings and 200,000 public reviews are fed, in stream
-   order, to the directory's own consumers (`TopicConsumer`: inbox, batch handlers, the read
-   model's SQL) in the batches a consumer takes from a backlog, into a fresh schema.
+   order, to the directory's own handlers in their units of work (`shared.messaging`'s
+   `in_unit_of_work`/`batch_in_unit_of_work`: inbox, batch handlers, the read model's SQL) in
+   the batches a consumer takes from a backlog, into a fresh schema.
 2. Rebuild from offset 0 through Kafka: the same events are produced to a broker of the
    benchmark's own (port 9292, fresh, as `make bench` uses: a quarter of a million events never
    reach the development broker the tests share), and the directory service starts on an empty
@@ -54,7 +55,7 @@ from shared.contracts import (
 from shared.contracts.mls import AgentUpserted
 from shared.contracts.ratings import RatingUpdated, Status, Visibility
 from shared.contracts.reviews import CATEGORIES, Channel, ReviewPublished, Scores, SurveyKind
-from shared.messaging import Delivery, TopicConsumer
+from shared.messaging import Batch, Delivery, batch_in_unit_of_work, in_unit_of_work
 from shared.runtime import ServiceRuntime
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -205,7 +206,8 @@ async def rebuild_from_kafka(
 
 
 async def rebuild(settings: DirectorySettings, streams: tuple[list[Delivery], ...]) -> Result:
-    """Every event through the directory's consumers, in batches of `consumer_batch_size`."""
+    """Every event through the directory's handlers in their units of work (inbox included), in
+    batches of `consumer_batch_size`: what the consumers do after decoding."""
     runtime = ServiceRuntime(
         settings, dispatcher=handlers.dispatcher, migrations=MIGRATIONS, publishes=False
     )
@@ -215,17 +217,19 @@ async def rebuild(settings: DirectorySettings, streams: tuple[list[Delivery], ..
         events = 0
         for stream in streams:
             topic = stream[0].topic
-            consumer = TopicConsumer(
-                handlers.dispatcher, topic, runtime.broker, runtime.unit_of_work, max_attempts=1
-            )
             batch = settings.consumer_batch_size
+            routes = handlers.dispatcher
             for at in range(0, len(stream), batch):
                 part = list(stream[at : at + batch])
-                if topic in handlers.dispatcher.batch_handlers:
-                    await consumer._process_batch(part)
+                if topic in routes.batch_handlers:
+                    consume = batch_in_unit_of_work(
+                        routes.batch_handlers[topic], runtime.unit_of_work
+                    )
+                    await consume(Batch(part, [None] * len(part), []))
                 else:
                     for one in part:
-                        await consumer._process_one(one)
+                        handler = routes.handlers[one.envelope.type]
+                        await in_unit_of_work(handler, runtime.unit_of_work)(one)
                 events += len(part)
         seconds = time.perf_counter() - started
     finally:

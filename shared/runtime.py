@@ -108,6 +108,9 @@ class ServiceRuntime:
             middlewares=middlewares,
             logger=logging.getLogger(f"faststream.{self.service}"),
             log_level=logging.DEBUG,  # per-message access logs; our handlers log what matters
+            # no dependency injection: each handler takes its decoded event and its unit of
+            # work from shared.messaging, so fast_depends would only re-check what is checked
+            apply_types=False,
         )
         self.consumers: list[Any] = []
         """The dispatcher's FastStream subscribers while the runtime consumes."""

@@ -1,8 +1,9 @@
 """Hostile events against every consumer of every service.
 
 Two levels. Hypothesis drives generated events straight into each service's real consumer
-(`shared.messaging.TopicConsumer`, the code the FastStream subscriber calls) on a fresh
-PostgreSQL schema, with the dead letters published to the real broker: every event is
+(its FastStream subscribers as `shared.messaging` declares them: parser, typed handlers and
+middlewares, on `TestKafkaBroker`, which takes the dead letters in memory) on a fresh
+PostgreSQL schema: every event is
 dead-lettered for the expected reason, ignored, or processed exactly once, and one that is not
 processed leaves every table unchanged. Then a bounded catalogue of hostile records goes
 through the real broker to each service running in-process: each ends on `<topic>.dlq` with
@@ -16,13 +17,13 @@ import itertools
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import asyncpg
 import pytest
 from aiokafka.structs import ConsumerRecord
-from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka import KafkaBroker, TestKafkaBroker
+from faststream.kafka.subscriber.usecase import BatchSubscriber
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,7 +33,6 @@ from shared.cloudevents import REQUIRED_HEADERS
 from shared.contracts import EVENTS, EventType
 from shared.crypto import PiiCipher
 from shared.db import apply_migrations, create_pool
-from shared.messaging import RawRecord, TopicConsumer
 from shared.topics import dlq, partitions_of
 from shared.uow import UnitOfWorkFactory
 from tests.conftest import running_app
@@ -66,25 +66,6 @@ SLOW_EXAMPLES = 400
 # level 1: hypothesis straight into the consumer
 
 
-class ObservedConsumer(TopicConsumer):
-    """The real consumer; it also notes what it dead-letters (still publishing it)."""
-
-    dead_letters: list[tuple[RawRecord, str, str]]
-
-    async def _dead_letter(
-        self, record: Any, reason: str, detail: str, envelope: Any = None
-    ) -> None:
-        self.dead_letters.append((record, reason, detail))
-        await super()._dead_letter(record, reason, detail, envelope)
-
-
-@dataclass(frozen=True)
-class Delivered:
-    """What FastStream hands the subscriber: the aiokafka record as `raw_message`."""
-
-    raw_message: ConsumerRecord[bytes | None, bytes]
-
-
 @dataclass(frozen=True)
 class Observation:
     outcome: str
@@ -97,13 +78,16 @@ class Harness:
     spec: ServiceSpec
     pool: asyncpg.Pool
     schema: str
-    consumers: dict[str, ObservedConsumer]
+    consumers: dict[str, Any]
+    """Topic -> the service's FastStream subscriber of it."""
+    dead_letters: list[tuple[str, str]] = field(default_factory=list)
+    """(reason, detail) of each dead letter, as the DLQ topics' readers took them."""
     offsets: itertools.count[int] = field(default_factory=itertools.count)
     outcomes: dict[str, int] = field(default_factory=dict)
 
     async def deliver(self, record: Raw) -> Observation:
         consumer = self.consumers[record.topic]
-        consumer.dead_letters = []
+        self.dead_letters.clear()
         async with self.pool.acquire() as conn:
             before = await hostile.fingerprint(conn, self.schema)
         message = ConsumerRecord(
@@ -119,7 +103,10 @@ class Harness:
             serialized_value_size=len(record.value),
             headers=list(record.headers.items()),
         )
-        await consumer.handle_message(cast(KafkaMessage, Delivered(message)))
+        # as aiokafka delivers it: the record, or a batch of it
+        await consumer.process_message(
+            (message,) if isinstance(consumer, BatchSubscriber) else message
+        )
         async with self.pool.acquire() as conn:
             after = await hostile.fingerprint(conn, self.schema)
             seen = record.ce_id is not None and bool(
@@ -128,9 +115,9 @@ class Harness:
                 )
             )
         changed = after != before
-        if consumer.dead_letters:
-            assert len(consumer.dead_letters) == 1, consumer.dead_letters
-            _, reason, detail = consumer.dead_letters[0]
+        if self.dead_letters:
+            assert len(self.dead_letters) == 1, self.dead_letters
+            reason, detail = self.dead_letters[0]
             observation = Observation(hostile.dead_lettered(reason), changed, detail)
         elif seen:
             observation = Observation(PROCESSED if changed else DUPLICATE, changed)
@@ -152,15 +139,23 @@ async def harness(
     await apply_migrations(pool, schema, spec.migrations)
     units = UnitOfWorkFactory(pool, FixedClock(NOW), f"/ratings/{spec.name}", PiiCipher(PII_KEY))
     broker = KafkaBroker(kafka_bootstrap)
-    await broker.connect()
-    consumers = {
-        topic: ObservedConsumer(dispatcher, topic, broker, units, max_attempts=2)
-        for topic in spec.topics
-    }
+    members = dispatcher.attach(broker, units, group_id=f"fuzz-{spec.name}", max_attempts=2)
+    harness = Harness(
+        spec, pool, schema, dict(zip(sorted(dispatcher.subscribed), members, strict=True))
+    )
+
+    async def as_sent(message: Any) -> Any:
+        return message
+
+    async def dead_letter(message: Any) -> None:
+        harness.dead_letters.append((message.headers["dlq_reason"], message.headers["dlq_detail"]))
+
+    for topic in dispatcher.subscribed:
+        broker.subscriber(dlq(topic), decoder=as_sent)(dead_letter)
     try:
-        yield Harness(spec, pool, schema, consumers)
+        async with TestKafkaBroker(broker):
+            yield harness
     finally:
-        await broker.stop()
         await pool.close()
 
 

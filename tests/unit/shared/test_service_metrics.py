@@ -10,10 +10,11 @@ from typing import Any
 
 import httpx
 from fastapi import APIRouter
+from faststream.kafka import KafkaBroker, TestKafkaBroker
 from prometheus_client import REGISTRY
 
 from shared.contracts import LEAD_ASSIGNED
-from shared.messaging import EventDispatcher, RawRecord, TopicConsumer
+from shared.messaging import EventDispatcher
 from shared.runtime import ServiceRuntime, create_http_app
 from shared.settings import ServiceSettings
 from shared.topics import Topic, dlq
@@ -102,12 +103,6 @@ async def test_a_timer_job_reports_how_late_it_started_and_how_long_it_ran() -> 
 
 
 async def test_a_dead_letter_is_counted_under_the_topic_it_was_read_from_and_its_reason() -> None:
-    published: list[str] = []
-
-    class Broker:
-        async def publish(self, value: bytes, *, topic: str, **_: object) -> None:
-            published.append(topic)
-
     service = f"probe{uuid.uuid4().hex[:8]}"
     dispatcher = EventDispatcher(service)
 
@@ -115,19 +110,32 @@ async def test_a_dead_letter_is_counted_under_the_topic_it_was_read_from_and_its
     async def never_called(event: object, uow: object) -> None:
         raise AssertionError("an undecodable record reaches no handler")
 
-    broker: Any = Broker()
+    broker = KafkaBroker()
     no_database: Any = None  # an undecodable record never opens a unit of work
-    consumer = TopicConsumer(dispatcher, Topic.LEADS_ASSIGNED, broker, no_database, max_attempts=1)
+    dispatcher.attach(broker, no_database, group_id="test", max_attempts=1)
+    published: list[str] = []
+
+    async def as_sent(message: Any) -> Any:
+        return message
+
+    @broker.subscriber(dlq(Topic.LEADS_ASSIGNED), decoder=as_sent)
+    async def dead(message: Any) -> None:
+        published.append(message.raw_message.topic)
+
     headers = {
-        "ce_specversion": b"1.0",
-        "ce_id": b"x-1",
-        "ce_source": b"/tests",
-        "ce_type": LEAD_ASSIGNED.ce_type.encode(),
-        "content-type": b"application/json",
+        "ce_specversion": "1.0",
+        "ce_id": "x-1",
+        "ce_source": "/tests",
+        "ce_type": LEAD_ASSIGNED.ce_type,
+        "content-type": "application/json",
     }
-    record = RawRecord(Topic.LEADS_ASSIGNED, 0, 5, b"L-1", b"this is not json", headers)
-    assert await consumer._decode(record) is None
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(
+            b"this is not json", Topic.LEADS_ASSIGNED, key=b"L-1", headers=headers
+        )
 
     assert published == [dlq(Topic.LEADS_ASSIGNED)]
     labels = {"service": service, "topic": Topic.LEADS_ASSIGNED.value, "reason": "value_not_json"}
     assert _sample("ratings_dead_lettered_total", **labels) == 1
+    consumed = {"service": service, "topic": Topic.LEADS_ASSIGNED.value, "outcome": "dead_lettered"}
+    assert _sample("ratings_events_consumed_total", **consumed) == 1

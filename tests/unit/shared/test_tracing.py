@@ -9,13 +9,14 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import httpx
 import pytest
+from aiokafka.structs import ConsumerRecord
 from fastapi import APIRouter, FastAPI
+from faststream.kafka import KafkaBroker, TestKafkaBroker
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -30,7 +31,7 @@ from shared.contracts.participation import ParticipationMode
 from shared.crypto import PiiCipher
 from shared.logging import configure_logging
 from shared.mailer import MailRelay, QueuedMail, RenderedMail, SmtpSender, mail_queue_insert
-from shared.messaging import EventDispatcher, TopicConsumer
+from shared.messaging import EventDispatcher
 from shared.outbox import outbox_rows
 from shared.runtime import ServiceRuntime, create_http_app
 from shared.settings import ServiceSettings
@@ -354,22 +355,7 @@ async def _unit_of_work(envelope: Envelope | None = None) -> AsyncIterator[UnitO
     yield uow
 
 
-@dataclass
-class _Record:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]]
-
-
-@dataclass
-class _Message:
-    raw_message: Any
-
-
-def _record(offset: int, traceparent: str) -> _Record:
+def _record(offset: int, traceparent: str) -> ConsumerRecord[bytes | None, bytes]:
     event = encode(
         PARTICIPATION_CHANGED.ce_type,
         participation_changed("A-1", ParticipationMode.OPT_IN_HIDDEN),
@@ -377,13 +363,23 @@ def _record(offset: int, traceparent: str) -> _Record:
         key="A-1",
     )
     headers = {**event.headers, "ce_traceparent": traceparent.encode()}
-    return _Record(
-        PARTICIPATION_CHANGED.topic, 0, offset, event.key, event.value, list(headers.items())
+    return ConsumerRecord(
+        topic=PARTICIPATION_CHANGED.topic,
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=event.key,
+        value=event.value,
+        checksum=None,
+        serialized_key_size=len(event.key or b""),
+        serialized_value_size=len(event.value),
+        headers=list(headers.items()),
     )
 
 
 @pytest.mark.parametrize("batch", [False, True])
-async def test_the_topic_consumer_handles_an_event_in_a_span_of_its_trace(
+async def test_the_consumer_handles_an_event_in_a_span_of_its_trace(
     spans: InMemorySpanExporter, batch: bool
 ) -> None:
     dispatcher = EventDispatcher("test")
@@ -396,20 +392,16 @@ async def test_the_topic_consumer_handles_an_event_in_a_span_of_its_trace(
         dispatcher.on_batch(PARTICIPATION_CHANGED.topic)(handler)
     else:
         dispatcher.on(PARTICIPATION_CHANGED)(handler)
-    consumer = TopicConsumer(
-        dispatcher,
-        PARTICIPATION_CHANGED.topic,
-        cast(Any, None),
-        _unit_of_work,
-        max_attempts=1,
-    )
+    broker = KafkaBroker()
+    (subscriber,) = dispatcher.attach(broker, _unit_of_work, group_id="test", max_attempts=1)
     other = f"00-{'1' * 32}-{'2' * 16}-01"
     records = [_record(1, TRACEPARENT), _record(2, other)]
-    if batch:
-        await consumer.handle_message(_Message(tuple(records)))
-    else:
-        for record in records:
-            await consumer.handle_message(_Message(record))
+    async with TestKafkaBroker(broker):  # the records as aiokafka polls them, one or a batch
+        if batch:
+            await subscriber.process_message(tuple(records))
+        else:
+            for record in records:
+                await subscriber.process_message(record)
     processed = [s for s in spans.get_finished_spans() if s.kind is SpanKind.CONSUMER]
     assert len(processed) == (1 if batch else 2)
     assert _hex(processed[0].context.trace_id, 32) == TRACE_ID
