@@ -1,6 +1,8 @@
 """Run one outbox relay as its own process, so a test can `kill -9` it mid-stream.
 
 Usage: python -m tests.support.relay_process DATABASE_URL SCHEMA BOOTSTRAP RELAY_NAME
+
+Prints `shares <n>,<n>` (or `shares -`) on stdout whenever the shares it holds change.
 """
 
 from __future__ import annotations
@@ -12,10 +14,23 @@ from shared.db import create_pool
 from shared.outbox import OutboxRelay
 
 
+async def _report_shares(relay: OutboxRelay) -> None:
+    said: list[int] | None = None
+    while True:
+        if relay.owned_shares != said:
+            said = relay.owned_shares
+            print("shares", ",".join(map(str, said)) or "-", flush=True)
+        await asyncio.sleep(0.05)
+
+
 async def main(database_url: str, schema: str, bootstrap: str, name: str) -> None:
     pool = await create_pool(database_url, schema)
     relay = OutboxRelay(pool, kafka=bootstrap, relay_name=name, batch_size=50, poll_seconds=0.05)
-    await relay.run()
+    reporting = asyncio.create_task(_report_shares(relay))
+    try:
+        await relay.run()
+    finally:
+        reporting.cancel()
 
 
 if __name__ == "__main__":
