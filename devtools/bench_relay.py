@@ -1,18 +1,23 @@
-"""Outbox relay throughput with one instance and with two, in the same run (issue 27: the relay
-scales with its service).
+"""Outbox relay throughput and CPU with one instance and with two, in the same run, beside the
+single elected relay it replaced (issue 27: the relay scales with its service).
 
-    python -m devtools.bench_relay [--rows 60000] [--rounds 2] [--bootstrap 127.0.0.1:9092]
+    python -m devtools.bench_relay [--rows 60000] [--rate 500 --seconds 20] [--rounds 2]
+                                   [--baseline-tree /work/main] [--bootstrap 127.0.0.1:9092]
 
-Each phase starts N relay processes (`OutboxRelay` as a service builds it: the settings'
-batch size and linger) on a fresh, empty outbox schema, waits until they have split the
-outbox's shares, then commits `--rows` rating-sized rows over 10,000 keys in one transaction
-and times the relays from that commit until PostgreSQL says every row is published. The rows
-go to a topic of the benchmark's own (6 partitions, deleted afterwards). The phases alternate
-(1, 2, 1, 2, ...) so that a machine shared with other work slows both alike. CPU is read from
-/proc for the relay processes, their PostgreSQL backends (application_name `ratings-<schema>`)
-and the Kafka broker when its pid file is found (`.local/kafka-<port>/kafka.pid`, here or in
-`RATINGS_ROOT`), and for the whole machine (/proc/stat), to show which part is the limit.
-Prints a table and writes JSON to bench-results/. Measured, never asserted.
+Each phase starts relay processes (`OutboxRelay` as a service builds it: the settings' batch
+size, linger and poll) on a fresh, empty outbox schema and waits until they have split the
+outbox's shares. Then, **backlog**: it commits `--rows` rating-sized rows over 10,000 keys in
+one transaction and times the relays from that commit until PostgreSQL says every row is
+published. Then, **steady**: it commits `--rate` rows a second (50 commits a second) for
+`--seconds` and reads the CPU the relays and their PostgreSQL backends used per row. Phases:
+`after x1` and `after x2` (this tree's relay, one and two instances) and, with
+`--baseline-tree`, `before x1` (that tree's relay, the single relay the shares replaced); the
+rounds repeat them in turn, so a machine shared with other work slows each alike. The rows go
+to a topic of the benchmark's own (6 partitions, deleted afterwards). CPU is read from /proc for
+the relay processes, their PostgreSQL backends (application_name `ratings-<schema>`), the
+Kafka broker when its pid file is found (`.local/kafka-<port>/kafka.pid` here or in
+`RATINGS_ROOT`) and the whole machine (/proc/stat), to show which part is the limit. Prints a
+table and writes JSON to bench-results/. Measured, never asserted.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import argparse
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import time
 import uuid
@@ -36,15 +42,14 @@ from rich.table import Table
 from shared.contracts import RATING_UPDATED
 from shared.contracts.ratings import RatingUpdated
 from shared.db import apply_migrations, create_pool
-from shared.outbox import OutboxRelay, outbox_rows
-from shared.settings import ServiceSettings
+from shared.outbox import outbox_rows
 from shared.topics import OUTBOX_SHARES
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench-results"
 TICKS = os.sysconf("SC_CLK_TCK")
 KEYS = 10_000
-console = Console()
+console = Console(width=160)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -74,17 +79,33 @@ def broker_pid(bootstrap: str) -> int | None:
 
 @dataclass
 class Phase:
+    relay: str
+    """`before` (the baseline tree's single relay) or `after` (this tree's shares)."""
     instances: int
     rows: int
     seconds: float = 0.0
     rows_per_second: float = 0.0
-    shares: list[list[int]] = field(default_factory=list)
+    shares: list[list[int] | None] = field(default_factory=list)
     cpu_seconds: dict[str, float] = field(default_factory=dict)
-    """Per part (relays, postgres, kafka), and the machine's busy seconds (of 2 cores times `seconds`)."""
+    """Backlog: per part (relays, postgres, kafka), and the machine's busy seconds (of 2 cores
+    times `seconds`)."""
+    steady_rows: int = 0
+    steady_seconds: float = 0.0
+    steady_cpu_seconds: dict[str, float] = field(default_factory=dict)
+    """Steady rate: the same parts."""
+
+    @property
+    def name(self) -> str:
+        return f"{self.relay} x{self.instances}"
 
 
-async def relay_main(database_url: str, schema: str, bootstrap: str, name: str) -> None:
-    """One relay instance, as a service runs it; prints the shares it holds when they change."""
+RELAY_SCRIPT = """
+import asyncio, sys
+from shared.db import create_pool
+from shared.outbox import OutboxRelay
+from shared.settings import ServiceSettings
+
+async def main(database_url, schema, bootstrap, name):
     defaults = ServiceSettings.model_fields
     pool = await create_pool(database_url, schema)
     relay = OutboxRelay(
@@ -96,31 +117,39 @@ async def relay_main(database_url: str, schema: str, bootstrap: str, name: str) 
         linger_seconds=defaults["outbox_linger_seconds"].default,
     )
 
-    async def report() -> None:
-        said: list[int] | None = None
+    async def report():
+        said = None
         while True:
-            if relay.owned_shares != said:
-                said = relay.owned_shares
-                print("shares", ",".join(map(str, said)) or "-", flush=True)
+            # a relay without shares (the single elected one) holds the whole outbox
+            held = getattr(relay, "owned_shares", None)
+            now = "*" if held is None else ",".join(map(str, held)) or "-"
+            if now != said:
+                said = now
+                print("shares", now, flush=True)
             await asyncio.sleep(0.05)
 
     reporting = asyncio.create_task(report())
-    try:
-        await relay.run()
-    finally:
-        reporting.cancel()
+    await relay.run()
+
+asyncio.run(main(*sys.argv[1:5]))
+"""
+"""One relay instance as a service runs it, in a process of its own with PYTHONPATH at the
+tree under test; it prints the shares it holds when they change."""
 
 
 class RelayProcess:
-    def __init__(self, command: list[str]) -> None:
-        self.command = command
-        self.shares: list[int] = []
+    def __init__(self, command: list[str], tree: Path) -> None:
+        self.command, self.tree = command, tree
+        self.shares: list[int] | None = []
+        """None: the single relay of the baseline tree, which relays everything."""
         self.process: asyncio.subprocess.Process | None = None
         self.reading: asyncio.Task[None] | None = None
 
     async def start(self) -> RelayProcess:
         self.process = await asyncio.create_subprocess_exec(
-            *self.command, stdout=asyncio.subprocess.PIPE, env={**os.environ}
+            *self.command,
+            stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(self.tree)},
         )
         self.reading = asyncio.create_task(self._read())
         return self
@@ -130,7 +159,14 @@ class RelayProcess:
         async for line in self.process.stdout:
             said = line.decode().split()
             if said[:1] == ["shares"]:
-                self.shares = [] if said[1] == "-" else [int(n) for n in said[1].split(",")]
+                held = said[1]
+                self.shares = (
+                    None
+                    if held == "*"
+                    else []
+                    if held == "-"
+                    else [int(n) for n in held.split(",")]
+                )
 
     @property
     def pid(self) -> int:
@@ -169,92 +205,128 @@ def _row_template(topic: str) -> tuple[str, bytes]:
     return row[4], row[5]
 
 
+class CpuMeter:
+    """CPU used since `start` by the relays, their PostgreSQL backends, the broker and the
+    machine (a pool opens backends on demand: those that appear later count from zero)."""
+
+    def __init__(self, pool: asyncpg.Pool, schema: str, relays: list[int], broker: int | None):
+        self.pool, self.schema, self.relays, self.broker = pool, schema, relays, broker
+        self.before: dict[int, float] = {}
+        self.machine = 0.0
+
+    async def backends(self) -> list[int]:
+        async with self.pool.acquire() as conn:
+            return [
+                row["pid"]
+                for row in await conn.fetch(
+                    "SELECT pid FROM pg_stat_activity WHERE application_name = $1 "
+                    "AND pid <> pg_backend_pid()",
+                    f"ratings-{self.schema}",
+                )
+            ]
+
+    async def start(self) -> None:
+        pids = [*self.relays, *await self.backends(), *([self.broker] if self.broker else [])]
+        self.before = {pid: cpu_seconds(pid) for pid in pids}
+        self.machine = machine_busy_seconds()[0]
+
+    async def used(self) -> dict[str, float]:
+        parts = {
+            "relays": self.relays,
+            "postgres": await self.backends(),
+            "kafka": [self.broker] if self.broker else [],
+        }
+        used = {
+            part: round(sum(cpu_seconds(p) - self.before.get(p, 0.0) for p in pids), 2)
+            for part, pids in parts.items()
+        }
+        used["machine"] = round(machine_busy_seconds()[0] - self.machine, 2)
+        return used
+
+
+async def _unpublished(pool: asyncpg.Pool) -> int:
+    async with pool.acquire() as conn:
+        return int(await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+
+
+async def _drained(pool: asyncpg.Pool) -> bool:
+    return await _unpublished(pool) == 0
+
+
+INSERT = """INSERT INTO outbox (topic, message_key, ce_id, ce_type, headers, payload)
+            SELECT $1, 'A-' || lpad((n % $4)::text, 7, '0'), $5 || n, $6, $2::jsonb, $3
+              FROM generate_series($7::int, $8::int) AS n"""
+
+
 async def run_phase(
-    database_url: str, bootstrap: str, topic: str, instances: int, rows: int
+    database_url: str,
+    bootstrap: str,
+    topic: str,
+    relay: str,
+    tree: Path,
+    instances: int,
+    rows: int,
+    rate: int,
+    seconds: float,
 ) -> Phase:
-    phase = Phase(instances, rows)
+    phase = Phase(relay, instances, rows)
     schema = f"bench_relay_{uuid.uuid4().hex[:8]}"
     pool = await create_pool(database_url, schema, max_size=2)
     await apply_migrations(pool, schema, None)
     headers, payload = _row_template(topic)
-    command = [
-        sys.executable,
-        "-m",
-        "devtools.bench_relay",
-        "--relay",
-        database_url,
-        schema,
-        bootstrap,
-        f"bench-{schema}",
-    ]
-    relays = [RelayProcess(command) for _ in range(instances)]
+    command = [sys.executable, "-c", RELAY_SCRIPT, database_url, schema, bootstrap, f"b-{schema}"]
+    relays = [RelayProcess(command, tree) for _ in range(instances)]
+
+    async def insert(first: int, last: int) -> None:
+        async with pool.acquire() as conn:
+            await conn.execute(
+                INSERT, topic, headers, payload, KEYS, f"{schema}-", RATING_UPDATED.ce_type,
+                first, last,
+            )  # fmt: skip
+
     try:
-        for relay in relays:
-            await relay.start()
+        for process in relays:
+            await process.start()
 
         def split() -> bool:
-            held = [set(relay.shares) for relay in relays]
+            if any(process.shares is None for process in relays):
+                return True  # the single relay: one of them leads, the others stand by
+            held = [set(process.shares or ()) for process in relays]
             every = set().union(*held)
             return every == set(range(OUTBOX_SHARES)) and sum(map(len, held)) == len(every)
 
         await _wait("the relays never split the shares", 90, split)
         await asyncio.sleep(1.0)  # let the rebalance's new producers settle
-        phase.shares = [relay.shares for relay in relays]
+        phase.shares = [process.shares for process in relays]
+        meter = CpuMeter(pool, schema, [p.pid for p in relays], broker_pid(bootstrap))
 
-        async def backends() -> list[int]:
-            async with pool.acquire() as conn:
-                return [
-                    row["pid"]
-                    for row in await conn.fetch(
-                        "SELECT pid FROM pg_stat_activity WHERE application_name = $1 "
-                        "AND pid <> pg_backend_pid()",
-                        f"ratings-{schema}",
-                    )
-                ]
-
-        broker = broker_pid(bootstrap)
-        parts = {
-            "relays": [relay.pid for relay in relays],
-            "postgres": await backends(),
-            "kafka": [broker] if broker else [],
-        }
-        before = {pid: cpu_seconds(pid) for pids in parts.values() for pid in pids}
-        busy_before, _ = machine_busy_seconds()
-        async with pool.acquire() as conn:
-            started = time.perf_counter()
-            await conn.execute(
-                """INSERT INTO outbox (topic, message_key, ce_id, ce_type, headers, payload)
-                   SELECT $1, 'A-' || lpad((n % $4)::text, 7, '0'), $5 || n, $6, $2::jsonb, $3
-                     FROM generate_series(1, $7::int) AS n""",
-                topic,
-                headers,
-                payload,
-                KEYS,
-                f"{schema}-",
-                RATING_UPDATED.ce_type,
-                rows,
-            )
-
-        async def published() -> bool:
-            async with pool.acquire() as conn:
-                return bool(
-                    await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-                    == 0
-                )
-
-        await _wait("the relays did not finish", 600, published)
+        # backlog: every row committed at once, timed until all are published
+        await meter.start()
+        started = time.perf_counter()
+        await insert(1, rows)
+        await _wait("the relays did not finish the backlog", 600, lambda: _drained(pool))
         phase.seconds = time.perf_counter() - started
         phase.rows_per_second = rows / phase.seconds
-        # and the backends the relays' pools opened meanwhile (a pool grows on demand)
-        parts["postgres"] = sorted({*parts["postgres"], *await backends()})
-        phase.cpu_seconds = {
-            part: round(sum(cpu_seconds(p) - before.get(p, 0.0) for p in pids), 2)
-            for part, pids in parts.items()
-        }
-        phase.cpu_seconds["machine"] = round(machine_busy_seconds()[0] - busy_before, 2)
+        phase.cpu_seconds = await meter.used()
+
+        # steady: `rate` rows a second in 50 commits a second, CPU per row
+        await asyncio.sleep(1.0)
+        await meter.start()
+        started = time.perf_counter()
+        chunk = max(1, rate // 50)
+        first = rows + 1
+        while (elapsed := time.perf_counter() - started) < seconds:
+            await insert(first, first + chunk - 1)
+            first += chunk
+            ahead = (first - rows - 1) / rate - elapsed
+            await asyncio.sleep(max(0.0, ahead))
+        await _wait("the relays did not keep up", 120, lambda: _drained(pool))
+        phase.steady_rows = first - rows - 1
+        phase.steady_seconds = time.perf_counter() - started
+        phase.steady_cpu_seconds = await meter.used()
     finally:
-        for relay in relays:
-            await relay.stop()
+        for process in relays:
+            await process.stop()
         await pool.close()
         conn = await asyncpg.connect(database_url)
         try:
@@ -264,19 +336,35 @@ async def run_phase(
     return phase
 
 
-async def bench(database_url: str, bootstrap: str, rows: int, rounds: int) -> list[Phase]:
+async def bench(
+    database_url: str,
+    bootstrap: str,
+    *,
+    rows: int,
+    rate: int,
+    seconds: float,
+    rounds: int,
+    baseline: Path | None,
+) -> list[Phase]:
     topic = f"bench.relay.{uuid.uuid4().hex[:8]}"
+    kinds: list[tuple[str, Path, int]] = [("after", ROOT, 1), ("after", ROOT, 2)]
+    if baseline is not None:
+        kinds.insert(0, ("before", baseline, 1))
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, 6, 1)])
         phases = []
         for round_ in range(rounds):
-            for instances in (1, 2):
-                phase = await run_phase(database_url, bootstrap, topic, instances, rows)
+            for relay, tree, instances in kinds:
+                phase = await run_phase(
+                    database_url, bootstrap, topic, relay, tree, instances, rows, rate, seconds
+                )
                 console.print(
-                    f"round {round_ + 1}: {instances} instance(s) {phase.shares}: "
-                    f"{phase.rows_per_second:,.0f} rows/s, CPU {phase.cpu_seconds}"
+                    f"round {round_ + 1}: {phase.name} {phase.shares}: "
+                    f"{phase.rows_per_second:,.0f} rows/s, CPU {phase.cpu_seconds}; "
+                    f"steady {phase.steady_rows} rows in {phase.steady_seconds:.1f} s, "
+                    f"CPU {phase.steady_cpu_seconds}"
                 )
                 phases.append(phase)
         return phases
@@ -285,36 +373,55 @@ async def bench(database_url: str, bootstrap: str, rows: int, rounds: int) -> li
         await admin.close()
 
 
+def _per_row(cpu: dict[str, float], part: str, rows: int) -> str:
+    return f"{1000 * cpu.get(part, 0) / max(rows, 1):.3f}"
+
+
 def report(phases: list[Phase]) -> None:
-    table = Table(title=f"Outbox relay: {OUTBOX_SHARES} shares, backlog drained")
-    for column in ("instances", "rows", "seconds", "rows/s", "relays", "PG", "Kafka", "machine"):
+    table = Table(title=f"Outbox relay ({OUTBOX_SHARES} shares): backlog, then a steady rate")
+    for column in (
+        "relay",
+        "backlog rows/s",
+        "ms CPU/row: relays",
+        "PG",
+        "Kafka",
+        "machine busy",
+        "steady rows/s",
+        "ms CPU/row: relays",
+        "PG",
+        "Kafka",
+    ):
         table.add_column(column, justify="right")
     for phase in phases:
-        cpu = phase.cpu_seconds
+        cpu, steady = phase.cpu_seconds, phase.steady_cpu_seconds
         table.add_row(
-            str(phase.instances),
-            f"{phase.rows:,}",
-            f"{phase.seconds:.2f}",
+            phase.name,
             f"{phase.rows_per_second:,.0f}",
+            *(_per_row(cpu, part, phase.rows) for part in ("relays", "postgres", "kafka")),
+            f"{cpu.get('machine', 0) / max(phase.seconds, 1e-9):.2f} cores",
+            f"{phase.steady_rows / max(phase.steady_seconds, 1e-9):,.0f}",
             *(
-                f"{cpu.get(part, 0):.2f} s ({1000 * cpu.get(part, 0) / phase.rows:.3f} ms/row)"
+                _per_row(steady, part, phase.steady_rows)
                 for part in ("relays", "postgres", "kafka")
             ),
-            f"{cpu.get('machine', 0):.2f} of {2 * phase.seconds:.2f} s",
         )
     console.print(table)
-    for instances in (1, 2):
-        rates = [p.rows_per_second for p in phases if p.instances == instances]
-        console.print(f"{instances} instance(s): mean {sum(rates) / len(rates):,.0f} rows/s")
+    for name in dict.fromkeys(phase.name for phase in phases):
+        rates = [p.rows_per_second for p in phases if p.name == name]
+        console.print(f"{name}: backlog mean {sum(rates) / len(rates):,.0f} rows/s")
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["--relay"]:
-        asyncio.run(relay_main(*sys.argv[2:6]))
-        return
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=60_000)
+    parser.add_argument("--rate", type=int, default=500, help="rows a second, steady phase")
+    parser.add_argument("--seconds", type=float, default=20.0, help="of the steady phase")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        help="a checkout whose relay is the single elected one, measured as `before`",
+    )
     parser.add_argument(
         "--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     )
@@ -325,12 +432,37 @@ def main() -> None:
         ),
     )
     args = parser.parse_args()
-    phases = asyncio.run(bench(args.database_url, args.bootstrap, args.rows, args.rounds))
+    phases = asyncio.run(
+        bench(
+            args.database_url,
+            args.bootstrap,
+            rows=args.rows,
+            rate=args.rate,
+            seconds=args.seconds,
+            rounds=args.rounds,
+            baseline=args.baseline_tree,
+        )
+    )
     report(phases)
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = RESULTS / f"relay-{stamp}.json"
-    path.write_text(json.dumps([asdict(p) for p in phases], indent=2))
+    trees = {"after": ROOT, **({"before": args.baseline_tree} if args.baseline_tree else {})}
+    commits = {
+        name: subprocess.run(
+            ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        for name, tree in trees.items()
+    }
+    path.write_text(
+        json.dumps(
+            {"commits": commits, "phases": [{**asdict(p), "name": p.name} for p in phases]},
+            indent=2,
+        )
+    )
     console.print(f"written to {path}")
 
 

@@ -313,7 +313,20 @@ class OutboxRelay:
         for share, task in running:
             task.cancel()
             self.wakeup.events.discard(share.wakeup)
-        await asyncio.gather(*(task for _share, task in running), return_exceptions=True)
+        if not running:
+            return
+        done, pending = await asyncio.wait(
+            [task for _share, task in running], timeout=2 * STOP_TIMEOUT_SECONDS
+        )
+        for task in done:
+            if not task.cancelled():
+                task.exception()  # retrieved: a share's run only ends by cancellation
+        if pending:
+            # an abort stuck on an unreachable broker: the next holder's producer fences it
+            logger.warning(
+                "outbox relay shares did not stop in time",
+                extra={"relay": self.relay_name, "shares": len(pending)},
+            )
 
 
 class _ShareListener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
