@@ -149,6 +149,8 @@ class RelayProcess:
         self.process = await asyncio.create_subprocess_exec(
             *self.command,
             stdout=asyncio.subprocess.PIPE,
+            # `python -c` puts the working directory first on sys.path: the tree's, too
+            cwd=self.tree,
             env={**os.environ, "PYTHONPATH": str(self.tree)},
         )
         self.reading = asyncio.create_task(self._read())
@@ -181,7 +183,7 @@ class RelayProcess:
             await asyncio.gather(self.reading, return_exceptions=True)
 
 
-async def _wait(what: str, seconds: float, check: object) -> None:
+async def _wait(what: str, seconds: float, check: object, every: float = 0.02) -> None:
     deadline = time.monotonic() + seconds
     while True:
         result = check() if callable(check) else check
@@ -191,7 +193,7 @@ async def _wait(what: str, seconds: float, check: object) -> None:
             return
         if time.monotonic() > deadline:
             raise TimeoutError(what)
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(every)
 
 
 def _row_template(topic: str) -> tuple[str, bytes]:
@@ -271,8 +273,18 @@ async def run_phase(
 ) -> Phase:
     phase = Phase(relay, instances, rows)
     schema = f"bench_relay_{uuid.uuid4().hex[:8]}"
-    pool = await create_pool(database_url, schema, max_size=2)
-    await apply_migrations(pool, schema, None)
+    setup = await create_pool(database_url, schema, max_size=1)
+    try:
+        await apply_migrations(setup, schema, None)
+    finally:
+        await setup.close()
+    # the benchmark's own connections, named apart from the relays' (`ratings-<schema>`)
+    pool = await asyncpg.create_pool(
+        database_url,
+        min_size=1,
+        max_size=2,
+        server_settings={"search_path": schema, "application_name": f"bench-{schema}"},
+    )
     headers, payload = _row_template(topic)
     command = [sys.executable, "-c", RELAY_SCRIPT, database_url, schema, bootstrap, f"b-{schema}"]
     relays = [RelayProcess(command, tree) for _ in range(instances)]
@@ -293,7 +305,11 @@ async def run_phase(
                 return True  # the single relay: one of them leads, the others stand by
             held = [set(process.shares or ()) for process in relays]
             every = set().union(*held)
-            return every == set(range(OUTBOX_SHARES)) and sum(map(len, held)) == len(every)
+            return (
+                all(held)  # each instance relays (there are no more of them than shares)
+                and every == set(range(OUTBOX_SHARES))
+                and sum(map(len, held)) == len(every)
+            )
 
         await _wait("the relays never split the shares", 90, split)
         await asyncio.sleep(1.0)  # let the rebalance's new producers settle
@@ -304,7 +320,7 @@ async def run_phase(
         await meter.start()
         started = time.perf_counter()
         await insert(1, rows)
-        await _wait("the relays did not finish the backlog", 600, lambda: _drained(pool))
+        await _wait("the relays did not finish the backlog", 600, lambda: _drained(pool), 0.1)
         phase.seconds = time.perf_counter() - started
         phase.rows_per_second = rows / phase.seconds
         phase.cpu_seconds = await meter.used()
@@ -320,7 +336,7 @@ async def run_phase(
             first += chunk
             ahead = (first - rows - 1) / rate - elapsed
             await asyncio.sleep(max(0.0, ahead))
-        await _wait("the relays did not keep up", 120, lambda: _drained(pool))
+        await _wait("the relays did not keep up", 120, lambda: _drained(pool), 0.1)
         phase.steady_rows = first - rows - 1
         phase.steady_seconds = time.perf_counter() - started
         phase.steady_cpu_seconds = await meter.used()
