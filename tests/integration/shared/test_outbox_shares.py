@@ -59,8 +59,28 @@ def _published_at_least(pool: asyncpg.Pool, rows: int) -> Callable[[], Awaitable
     return check
 
 
+def _in_flight(pool: asyncpg.Pool, share: int) -> Callable[[], Awaitable[bool]]:
+    """Whether rows of the share are numbered and not marked published: a batch under way."""
+
+    async def check() -> bool:
+        async with pool.acquire() as conn:
+            return bool(
+                await conn.fetchval(
+                    """SELECT EXISTS (SELECT FROM outbox WHERE published_at IS NULL
+                                         AND relay_seq >= $1 AND relay_seq < $2)""",
+                    share << SHARE_SEQ_BITS,
+                    (share + 1) << SHARE_SEQ_BITS,
+                )
+            )
+
+    return check
+
+
 async def _until(
-    what: str, seconds: float, check: Callable[[], bool] | Callable[[], Awaitable[bool]]
+    what: str,
+    seconds: float,
+    check: Callable[[], bool] | Callable[[], Awaitable[bool]],
+    every: float = 0.05,
 ) -> None:
     deadline = asyncio.get_running_loop().time() + seconds
     while True:
@@ -70,7 +90,7 @@ async def _until(
         if result:
             return
         assert asyncio.get_running_loop().time() < deadline, what
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(every)
 
 
 def _key(tag: str, i: int) -> str:
@@ -262,10 +282,10 @@ class RelayProcess:
 async def test_a_relay_killed_mid_stream_loses_its_share_to_the_other_and_gets_one_back(
     database_url, kafka_bootstrap, topic_reader
 ) -> None:
-    """kill -9 of one of two relay processes while rows stream in: its share waits for its
-    session to expire, then the other relays it from the cursor its last transaction
-    committed; the killed one returns and the shares split again. Every row once, in key
-    order."""
+    """kill -9 of one of two relay processes while rows stream in, while its batch is numbered
+    in PostgreSQL and its Kafka transaction open: its share waits for its session to expire,
+    then the other relays it from the cursor its last transaction committed, the numbered batch
+    first; the killed one returns and the shares split again. Every row once, in key order."""
     rows = 3000
     pool, schema = await _fresh_outbox(database_url)
     reader = await topic_reader(Topic.RATINGS)
@@ -278,6 +298,7 @@ async def test_a_relay_killed_mid_stream_loses_its_share_to_the_other_and_gets_o
         schema,
         kafka_bootstrap,
         f"test-shares-{tag}",
+        "slow",  # each transaction held open 250 ms: the kill lands mid-batch
     ]
     victim, survivor = RelayProcess(command), RelayProcess(command)
     everything = set(range(OUTBOX_SHARES))
@@ -294,7 +315,12 @@ async def test_a_relay_killed_mid_stream_loses_its_share_to_the_other_and_gets_o
         # about 10 s of rows: through the kill, the session timeout and the return
         streaming = asyncio.create_task(_stream(pool, tag, rows, chunk=5))
         await _until("no progress", 60, _published_at_least(pool, rows // 5))
+        # kill as soon as a batch of the victim's is numbered and not yet published
+        (share,) = victim.shares
+        in_flight = _in_flight(pool, share)
+        await _until("the victim never had a batch in flight", 30, in_flight, every=0.005)
         await victim.kill()
+        assert await in_flight(), "the kill should land mid-batch"
         killed_at = await _published(pool)
         assert killed_at < rows, "the kill should land mid-stream"
         await _until("the share never moved", 60, lambda: set(survivor.shares) == everything)
