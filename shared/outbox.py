@@ -231,6 +231,8 @@ class OutboxRelay:
         self.shares: dict[int, tuple[OutboxShare, asyncio.Task[None]]] = {}
         self.share_count = 0
         """How many shares the outbox has (the cursor topic's partitions), once a member."""
+        self.leaving = False
+        """Set while the member leaves its group: a late assignment then starts nothing."""
 
     @classmethod
     def for_service(
@@ -279,6 +281,7 @@ class OutboxRelay:
             client_id=self.members_group_id,
         )
         consumer.subscribe([OUTBOX_CURSOR_TOPIC], listener=_ShareListener(self, consumer))
+        self.leaving = False
         try:
             await consumer.start()
             while True:
@@ -286,14 +289,21 @@ class OutboxRelay:
                 # (one that does not poll for `max_poll_interval_ms` leaves its group)
                 await consumer.getmany(timeout_ms=1000)
         finally:
+            # the group's rebalance callbacks run in aiokafka's own task: one may hand this
+            # member shares while it stops, and their relays would outlive it (and its pool)
+            self.leaving = True
             await self._stop_shares()
             try:
                 async with asyncio.timeout(STOP_TIMEOUT_SECONDS):
                     await consumer.stop()  # leaves the group: the others take the shares at once
             except TimeoutError:
                 logger.warning("outbox relay did not leave its group in time")
+            finally:
+                await self._stop_shares()
 
     def _start_shares(self, shares: Sequence[int], share_count: int) -> None:
+        if self.leaving:
+            return
         self.share_count = share_count
         for number in shares:
             if number not in self.shares:

@@ -100,3 +100,16 @@ async def test_giving_up_the_shares_waits_until_each_has_stopped() -> None:
     assert sorted(stopped) == [0, 1] and relay.owned_shares == []
     relay.wakeup.set()  # a ring no longer reaches a stopped share
     assert not any(event.is_set() for event in relay.wakeup.events)
+
+
+async def test_a_member_leaving_its_group_starts_no_share_a_late_assignment_gives_it() -> None:
+    """The group's callbacks run in aiokafka's task: an assignment that arrives while the relay
+    stops must not start share relays that would outlive it (and the pool they use)."""
+    pool: Any = None
+    relay = OutboxRelay(pool, kafka="127.0.0.1:1", relay_name="test")
+    relay.leaving = True
+    relay._start_shares([0, 1], 2)
+    try:
+        assert relay.owned_shares == []
+    finally:
+        await relay._stop_shares()
