@@ -20,8 +20,9 @@ class PoolConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg is un
     every release: about one in ten of a request's statements) unless it took session state.
 
     The pool still rolls back a transaction left open. Session state here is only the session
-    advisory lock of the migrations runner; it calls `keeps_session_state` first, so a
-    cancellation that skips its unlock cannot leave the lock behind on a pooled connection. Nothing else issues SET, LISTEN or DECLARE outside a
+    advisory locks of the outbox relay and the migrations runner; they call
+    `keeps_session_state` first, so a cancellation that skips their unlock cannot leave a lock
+    behind on a pooled connection. Nothing else issues SET, LISTEN or DECLARE outside a
     transaction (search_path is a startup parameter, not a SET)."""
 
     _session_state = False

@@ -29,6 +29,7 @@ from pydantic import BaseModel
 
 from shared.cloudevents import binary_headers
 from shared.contracts import EventType
+from shared.db import keeps_session_state
 from shared.kafka_security import Kafka, kafka_client_options
 from shared.settings import ServiceSettings
 from shared.topics import OUTBOX_CURSOR_TOPIC
@@ -271,6 +272,24 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 10.0)
 
     async def _run_as_member(self) -> None:
+        async with self.pool.acquire() as lock_conn:
+            keeps_session_state(lock_conn)
+            # the single relay of earlier versions took this lock exclusively to lead: held
+            # shared by every member, it keeps such a relay from leading beside the shares
+            # (it would number rows into share 1's range), and the shares from starting while
+            # one leads. PostgreSQL cannot notify its release, so this polls.
+            while not await lock_conn.fetchval(  # noqa: ASYNC110
+                "SELECT pg_try_advisory_lock_shared(hashtext($1))", self.group_id
+            ):
+                await asyncio.sleep(1.0)
+            try:
+                await self._relay_as_member()
+            finally:
+                await lock_conn.execute(
+                    "SELECT pg_advisory_unlock_shared(hashtext($1))", self.group_id
+                )
+
+    async def _relay_as_member(self) -> None:
         consumer = AIOKafkaConsumer(
             **kafka_client_options(self.kafka),
             group_id=self.members_group_id,

@@ -241,6 +241,33 @@ async def test_a_relay_leaving_mid_stream_hands_its_share_over_and_nothing_is_lo
         await pool.close()
 
 
+async def test_the_single_relay_of_earlier_versions_and_the_shares_never_relay_together(
+    database_url, kafka_bootstrap
+) -> None:
+    """The single relay led while it held an advisory lock on its group's name; beside the
+    shares it would number rows into share 1's range. The shares hold that lock shared: they
+    wait while an old relay leads, and an old relay cannot lead while they run."""
+    pool, _ = await _fresh_outbox(database_url)
+    name = f"test-shares-{uuid.uuid4().hex[:8]}"
+    election = f"outbox-relay.{name}"
+    old = await asyncpg.connect(database_url)
+    relay = OutboxRelay(pool, kafka=kafka_bootstrap, relay_name=name)
+    try:
+        assert await old.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", election)
+        async with _relaying(relay):
+            await asyncio.sleep(3.0)  # time to join the group, were it allowed to
+            assert relay.owned_shares == [], "the shares started while an old relay led"
+            await old.execute("SELECT pg_advisory_unlock(hashtext($1))", election)
+            everything = list(range(OUTBOX_SHARES))
+            await _until("the shares never started", 30, lambda: relay.owned_shares == everything)
+            assert not await old.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", election), (
+                "an old relay could lead beside the shares"
+            )
+    finally:
+        await old.close()
+        await pool.close()
+
+
 @dataclass
 class RelayProcess:
     """A relay in a process of its own (tests/support/relay_process.py), and what it holds."""
