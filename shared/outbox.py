@@ -202,7 +202,9 @@ class OutboxRelay:
     eager rebalance), so a share changes hands without overlap; a member that stalls past its
     session is fenced by the share's transactional id instead (`OutboxShare`). The group never
     reads or commits anything: the cursors are committed by the shares' transactions, under
-    the group `outbox-relay.<name>`, as the single relay of earlier versions did."""
+    the group `outbox-relay.<name>`, as the single relay of earlier versions did. That relay led
+    while it held an advisory lock on the same name; a member holds it shared, so the two
+    never relay together."""
 
     def __init__(
         self,
