@@ -1,9 +1,10 @@
 """Every topic's declared configuration, and a command that brings the broker to it.
 
 Run: `python -m shared.topics` (env `KAFKA_BOOTSTRAP_SERVERS` and the other `KAFKA_*` connection
-settings, `TOPIC_PARTITIONS`, `TOPIC_REPLICATION_FACTOR`, `TOPIC_MIN_INSYNC_REPLICAS`). It creates missing topics, changes
-existing ones whose configuration or partition count differs (never fewer partitions) and
-prints what it did; run twice, the second run changes nothing (docs/design.md 2.1).
+settings, `TOPIC_PARTITIONS`, `TOPIC_REPLICATION_FACTOR`, `TOPIC_MIN_INSYNC_REPLICAS`,
+`OUTBOX_SHARES`). It creates missing topics, changes existing ones whose configuration or
+partition count differs (never fewer partitions) and prints what it did; run twice, the second
+run changes nothing (docs/design.md 2.1).
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ class Topic(StrEnum):
 OUTBOX_CURSOR_TOPIC = "outbox.relay.cursors"
 """Never written to: each outbox relay commits its position as a group offset on it, atomically
 with the events it publishes (see shared.outbox)."""
+OUTBOX_SHARES = 2
+"""The cursor topic's partitions: each is a share of every service's outbox, relayed by one
+instance at a time, so this many instances of a service relay together (`OUTBOX_SHARES` of
+`python -m shared.topics` raises it; grow it while the relays are stopped, as keys map to other
+shares afterwards)."""
 
 
 def dlq(topic: str) -> str:
@@ -87,7 +93,9 @@ class TopicSpec:
     config: Mapping[str, str]
 
 
-def all_topic_specs(partitions: int = 6, min_insync_replicas: int = 1) -> list[TopicSpec]:
+def all_topic_specs(
+    partitions: int = 6, min_insync_replicas: int = 1, outbox_shares: int = OUTBOX_SHARES
+) -> list[TopicSpec]:
     """The declared topics: every Topic with its DLQ beside it, and the relays' cursor topic."""
     base = {"min.insync.replicas": str(min_insync_replicas)}
     specs: list[TopicSpec] = []
@@ -95,7 +103,7 @@ def all_topic_specs(partitions: int = 6, min_insync_replicas: int = 1) -> list[T
         specs.append(TopicSpec(topic.value, partitions, {**base, **TOPIC_CONFIG[topic]}))
         specs.append(TopicSpec(dlq(topic.value), 1, {**base, **DLQ_CONFIG}))
     # Never written (relays commit group offsets on it): any retention keeps nothing.
-    specs.append(TopicSpec(OUTBOX_CURSOR_TOPIC, 1, {**base, **DLQ_CONFIG}))
+    specs.append(TopicSpec(OUTBOX_CURSOR_TOPIC, outbox_shares, {**base, **DLQ_CONFIG}))
     return specs
 
 
@@ -271,12 +279,13 @@ async def ensure_topics(
     partitions: int = 6,
     replication_factor: int = 1,
     min_insync_replicas: int = 1,
+    outbox_shares: int = OUTBOX_SHARES,
     report: Callable[[str], None] = logger.info,
 ) -> list[TopicChange]:
     """Bring every declared topic to its declared configuration (`python -m shared.topics`)."""
     return await reconcile_topics(
         kafka,
-        all_topic_specs(partitions, min_insync_replicas),
+        all_topic_specs(partitions, min_insync_replicas, outbox_shares),
         replication_factor=replication_factor,
         report=report,
     )
@@ -294,6 +303,7 @@ def main() -> None:
             partitions=int(os.environ.get("TOPIC_PARTITIONS", "6")),
             replication_factor=int(os.environ.get("TOPIC_REPLICATION_FACTOR", "1")),
             min_insync_replicas=int(os.environ.get("TOPIC_MIN_INSYNC_REPLICAS", "1")),
+            outbox_shares=int(os.environ.get("OUTBOX_SHARES", str(OUTBOX_SHARES))),
         )
     )
     created = sum(change.created for change in changes)

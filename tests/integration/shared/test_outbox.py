@@ -20,7 +20,13 @@ from aiokafka.errors import KafkaConnectionError
 from shared.contracts import RATING_UPDATED
 from shared.contracts.ratings import RatingUpdated
 from shared.db import apply_migrations, create_pool
-from shared.outbox import OutboxRelay, insert_outbox_rows, outbox_rows, prune_published
+from shared.outbox import (
+    OutboxRelay,
+    OutboxShare,
+    insert_outbox_rows,
+    outbox_rows,
+    prune_published,
+)
 from shared.topics import Topic
 
 pytestmark = pytest.mark.integration
@@ -177,11 +183,11 @@ async def test_rows_numbered_before_an_aborted_transaction_go_first_and_once(
     assert seqs == list(range(seqs[0], seqs[0] + len(ratings))), "gap-free relay_seq in id order"
 
 
-async def test_a_leadership_whose_broker_cannot_be_reached_closes_its_producer(
+async def test_a_holding_whose_broker_cannot_be_reached_closes_its_producer(
     database_url: str,
 ) -> None:
-    """The relay restarts leadership after any failure; a producer that failed to start must be
-    closed all the same, or every restart during a Kafka outage leaks a client."""
+    """A share's relay starts its holding over after any failure; a producer that failed to
+    start must be closed all the same, or every restart during a Kafka outage leaks a client."""
     pool, _schema = await _fresh_outbox(database_url)
     stopped: list[AIOKafkaProducer] = []
 
@@ -199,7 +205,7 @@ async def test_a_leadership_whose_broker_cannot_be_reached_closes_its_producer(
     )
     try:
         with pytest.raises(KafkaConnectionError):
-            await relay._run_as_leader()
+            await OutboxShare(relay, 0, 1)._hold()
         assert len(stopped) == 1
     finally:
         await pool.close()

@@ -14,10 +14,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from shared.outbox import OutboxRelay
+from shared.outbox import OutboxRelay, OutboxShare
 
 
-def _producer_arguments() -> dict[str, Any]:
+def _producer_arguments(share: int = 0, shares: int = 2) -> dict[str, Any]:
     arguments: dict[str, Any] = {}
 
     def capture(**kwargs: Any) -> Any:
@@ -25,9 +25,8 @@ def _producer_arguments() -> dict[str, Any]:
         return None
 
     pool: Any = None  # never reached: only the producer is built
-    OutboxRelay(
-        pool, kafka="127.0.0.1:1", relay_name="test", producer_factory=capture
-    )._new_producer()
+    relay = OutboxRelay(pool, kafka="127.0.0.1:1", relay_name="test", producer_factory=capture)
+    OutboxShare(relay, share, shares)._new_producer()
     return arguments
 
 
@@ -41,3 +40,10 @@ def test_the_producer_is_transactional_under_the_relay_name() -> None:
     arguments = _producer_arguments()
     assert arguments["transactional_id"] == "outbox-relay.test"
     assert arguments["acks"] == "all" and arguments["enable_idempotence"] is True
+
+
+def test_each_share_has_its_own_transactional_id_and_share_0_keeps_the_single_relays() -> None:
+    """A share's next holder fences the previous one through the id; share 0 keeps the id of
+    the single relay of earlier versions, so one still running in an upgrade is fenced too."""
+    ids = [_producer_arguments(share, 3)["transactional_id"] for share in range(3)]
+    assert ids == ["outbox-relay.test", "outbox-relay.test.1", "outbox-relay.test.2"]

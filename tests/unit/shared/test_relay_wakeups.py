@@ -12,7 +12,7 @@ from typing import Any
 
 from shared.clock import SystemClock
 from shared.mailer import MailRelay, SmtpSender
-from shared.outbox import OutboxRelay
+from shared.outbox import OutboxRelay, OutboxShare
 
 POLL_SECONDS = 30.0  # a missed ring shows as a test that times out
 PROMPT_SECONDS = 2.0
@@ -48,14 +48,24 @@ async def _second_round_comes_promptly(relay_task: asyncio.Task[Any], rounds: An
 async def test_the_outbox_relay_hears_a_ring_that_came_during_an_empty_round() -> None:
     pool: Any = None  # never reached: the batches are replaced
     relay = OutboxRelay(pool, kafka="127.0.0.1:1", relay_name="test", poll_seconds=POLL_SECONDS)
-    rounds = RungDuringItsFirstRound(relay.wakeup)
+    share = OutboxShare(relay, 0, 1)
+    rounds = RungDuringItsFirstRound(share.wakeup)
 
     async def relay_batch(_producer: Any) -> int:
         return await rounds.round()
 
-    relay._relay_batch = relay_batch  # type: ignore[method-assign,assignment]
+    share._relay_batch = relay_batch  # type: ignore[method-assign,assignment]
     producer: Any = None
-    await _second_round_comes_promptly(asyncio.create_task(relay._relay_rounds(producer)), rounds)
+    await _second_round_comes_promptly(asyncio.create_task(share._relay_rounds(producer)), rounds)
+
+
+def test_a_commit_rings_every_share_the_instance_relays() -> None:
+    """A handler's commit may have written rows of any share; each must hear of it."""
+    pool: Any = None
+    relay = OutboxRelay(pool, kafka="127.0.0.1:1", relay_name="test")
+    shares = [OutboxShare(relay, number, 2) for number in range(2)]
+    relay.wakeup.set()
+    assert all(share.wakeup.is_set() for share in shares)
 
 
 async def test_the_mail_relay_hears_a_ring_that_came_during_an_empty_round() -> None:
