@@ -76,6 +76,10 @@ from tests.reliability.steady_load import UNTHROTTLED, live_and_replayed_ratings
 from tests.support.mails import THANKS_SUBJECT
 
 SERVICES = ("invitations", "reviews", "scoring", "removals", "directory")
+PORTAL = "portal"
+"""Two instances beside the services; the agents respond to their reviews through it."""
+RESPONSE_TEXT = "Thank you; I have called you to put this right."
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 PIN = re.compile(r"\b([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})\b")
 REVIEW_PAGE = re.compile(
     r"/reviews/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b"
@@ -177,7 +181,7 @@ class Soak:
             for node, (listening, advertised) in self.cluster.routed_links.items()
         }
         self.slow_links = 0
-        instances = [i for s in SERVICES for i in (s, f"{s}@2")]
+        instances = [i for s in (*SERVICES, PORTAL) for i in (s, f"{s}@2")]
         self.processes = ServiceProcesses(
             env={
                 "KAFKA_BOOTSTRAP_SERVERS": self.cluster.bootstrap,
@@ -188,16 +192,20 @@ class Soak:
                 "AUTH_SECRET": SECRET,
                 **UNTHROTTLED,
             },
-            per_service_env=lambda service: {
-                "DATABASE_URL": self.db_url(self.db_proxies[service].port),
-                "DATABASE_SCHEMA": f"soak_{service}",
-                "KAFKA_GROUP_ID": f"soak-{service}",
-                **(
-                    {"KAFKA_BOOTSTRAP_SERVERS": self.cluster.routed_bootstrap}
-                    if service == self.kafka_linked
-                    else {}
-                ),
-            },
+            per_service_env=lambda service: (
+                {}
+                if service == PORTAL
+                else {
+                    "DATABASE_URL": self.db_url(self.db_proxies[service].port),
+                    "DATABASE_SCHEMA": f"soak_{service}",
+                    "KAFKA_GROUP_ID": f"soak-{service}",
+                    **(
+                        {"KAFKA_BOOTSTRAP_SERVERS": self.cluster.routed_bootstrap}
+                        if service == self.kafka_linked
+                        else {}
+                    ),
+                }
+            ),
             ports={name: args.http_port + n for n, name in enumerate(instances)},
             log_dir=STATE / "logs",
         )
@@ -577,16 +585,36 @@ class Soak:
         if "client contact" in subject and agent_id not in self.negligent:
             await self.supply(agent_id, text)
         elif "waiting for your response" in subject and (match := REVIEW_PAGE.search(text)):
-            # what the portal's review page posts, with the agent's own token
-            response = await self.call(
-                "POST",
-                "reviews",
-                f"/api/v1/reviews/{match.group(1)}/response",
-                json={"text": "Thank you; I have called you to put this right."},
-                headers=self.bearer(agent_id, Role.AGENT),
-            )
-            if response is not None and response.status_code == 200:
-                self.load.responses += 1
+            self.load.responses += await self.respond_in_portal(agent_id, match.group(1))
+
+    async def respond_in_portal(self, agent_id: str, review_id: str, tries: int = 20) -> bool:
+        """As the agent does: open the mail's link in the portal (either instance), sign in
+        (the development sign-in), write the response in the review page's form and send it;
+        True once the page shows it."""
+        for _ in range(tries):
+            async with httpx.AsyncClient(base_url=self.url(PORTAL), timeout=10) as browser:
+                try:
+                    page = await browser.get("/sign-in")
+                    await browser.post(
+                        "/sign-in/development",
+                        data={"sub": agent_id, "role": "agent", "csrf": csrf_of(page.text)},
+                    )
+                    page = await browser.get(f"/reviews/{review_id}")
+                    if page.status_code == 200:
+                        await browser.post(
+                            f"/agent/reviews/{review_id}/response",
+                            data={"text": RESPONSE_TEXT, "csrf": csrf_of(page.text)},
+                        )
+                        shown = await browser.get(f"/reviews/{review_id}")
+                        if shown.status_code == 200 and RESPONSE_TEXT in shown.text:
+                            return True
+                        if shown.status_code == 200 and 'role="alert"' in shown.text:
+                            return False  # refused: the window has ended, say
+                    self.load.http_errors[f"portal {page.status_code}"] += 1
+                except httpx.HTTPError:
+                    self.load.http_errors["portal transport"] += 1
+            await asyncio.sleep(1)
+        return False
 
     async def supply(self, agent_id: str, text: str) -> None:
         for transaction_id in set(TRANSACTION_ID.findall(text)):
@@ -1149,6 +1177,14 @@ class Soak:
         )
 
 
+def csrf_of(html: str) -> str:
+    """The CSRF token of a portal page's form."""
+    match = CSRF.search(html)
+    if match is None:
+        raise httpx.HTTPError("no form on the page")
+    return match.group(1)
+
+
 def is_invitation_mail(to: str, subject: str) -> bool:
     """A client's invitation (or removal survey): not its reminders, and not the thank-you
     after an answer (docs/design.md 1.10), which the invitation check must not count."""
@@ -1402,7 +1438,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the service whose link to Kafka the slow-network fault slows (every other one)",
     )
     parser.add_argument(
-        "--http-port", type=int, default=8492, help="the first of the ten instances' HTTP ports"
+        "--http-port", type=int, default=8492, help="the first of the twelve instances' HTTP ports"
     )
     return parser.parse_args(argv)
 

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
-from devtools.soak import REVIEW_PAGE, Client, is_invitation_mail, parse_args, supplied_contacts
+from devtools.soak import (
+    REVIEW_PAGE,
+    Client,
+    csrf_of,
+    is_invitation_mail,
+    parse_args,
+    supplied_contacts,
+)
 from devtools.soak_plan import (
     FAMILY,
     FaultKind,
@@ -178,3 +186,10 @@ def test_the_agent_finds_the_review_in_the_portal_link_of_its_mail() -> None:
     text = f"Respond on the review's page:\n{review_page('http://127.0.0.1:8007', review_id)}\n"
     match = REVIEW_PAGE.search(text)
     assert match is not None and match.group(1) == review_id
+
+
+def test_the_agent_reads_the_csrf_token_of_a_portal_form() -> None:
+    html = '<form method="post"><input type="hidden" name="csrf" value="t0k-3n_x"></form>'
+    assert csrf_of(html) == "t0k-3n_x"
+    with pytest.raises(httpx.HTTPError):
+        csrf_of("<p>Signed out</p>")
