@@ -894,7 +894,10 @@ async def fuzz_service(
         # the seeds took the request past the checks at least once (the forms: the PIN page)
         if label not in PAGE_FORMS:
             refusals = "\n".join(tally.refusals.get(label, []))
-            assert tally.statuses[label] & {200, 201}, (label, "never succeeded", summary, refusals)
+            # a string, which pytest shows whole (a tuple's repr is cut short)
+            assert tally.statuses[label] & {200, 201}, (
+                f"{label} never succeeded\n{summary}\nrefused:\n{refusals}"
+            )
     return summary
 
 
