@@ -375,14 +375,19 @@ async def seed_invitations(target: Target, producer: AIOKafkaProducer) -> None:
     a, client = target.agent_id, target.client
     await rostered(producer, a)
     closings = []
-    for n, clients in enumerate(([], [{"name": "Phil Phone", "email": None, "phone": "+1 555"}])):
+    # the first closing names three clients and no contact: the seed's code supplies one, and
+    # the fuzz's seeded code requests have room for more (an agent may give as many contacts
+    # as the closing names clients: too_many_contacts past that)
+    unreachable = [{"name": n, "email": None, "phone": None} for n in ("Cara", "Dev", "Eli")]
+    phoned = [{"name": "Phil Phone", "email": None, "phone": "+1 555"}]
+    for n, clients in enumerate((unreachable, phoned, unreachable)):
         closing = valid_data(TRANSACTION_CLOSED.ce_type, f"{a}-{n}")
         closing["representations"][0].update(agent_id=a, clients=clients)
         await publish(producer, TRANSACTION_CLOSED, closing)
         closings.append(closing)
     await until(
         lambda: client.get(f"/api/v1/agents/{a}/contact-requests", headers=auth(a, Role.AGENT)),
-        lambda body: len(body["items"]) == 1,
+        lambda body: len(body["items"]) == 2,
     )
     tasks = await until(
         lambda: client.get("/api/v1/phone-tasks", headers=auth("S-1", Role.SURVEYOR)),
@@ -407,6 +412,10 @@ async def seed_invitations(target: Target, producer: AIOKafkaProducer) -> None:
         lambda: client.get(f"/api/v1/agents/{a}/invitations", headers=auth(a, Role.AGENT)),
         lambda body: any(i["channel"] == "email" for i in body["items"]),
     )
+    # the third closing's contact allowance is the clients route's own (the codes use the first's)
+    target.overrides["POST /api/v1/transactions/{transaction_id}/clients"] = {
+        "transaction_id": closings[2]["transaction_id"]
+    }
     # the code's invitation is the one to re-send to a corrected address
     target.overrides["POST /api/v1/invitations/{invitation_id}/resend"] = {
         "invitation_id": next(
