@@ -383,6 +383,8 @@ async def seed_invitations(target: Target, producer: AIOKafkaProducer) -> None:
     for n, clients in enumerate((unreachable, phoned, unreachable)):
         closing = valid_data(TRANSACTION_CLOSED.ce_type, f"{a}-{n}")
         closing["representations"][0].update(agent_id=a, clients=clients)
+        # each at its own address: the codes route finds a closing by address
+        closing["property"]["street"] = f"{12 + n} Elm Rd"
         await publish(producer, TRANSACTION_CLOSED, closing)
         closings.append(closing)
     await until(
