@@ -313,10 +313,18 @@ class MailRelay:
         self.poll_seconds = poll_seconds
         self.batch_size = batch_size
         self.wakeup = asyncio.Event()
+        self.stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """End `run` after the round in flight. A round's mails are marked sent in the round's
+        own transaction: cancelling it after the server took them rolls the marks back, and
+        another instance sends them again (a graceful stop must not double a mail)."""
+        self.stopping.set()
+        self.wakeup.set()
 
     async def run(self) -> None:
         try:
-            while True:
+            while not self.stopping.is_set():
                 self.wakeup.clear()  # before looking: a ring during the round is kept
                 try:
                     sent = await self.send_due()
@@ -344,7 +352,7 @@ class MailRelay:
         the server refuses (it is likely down).
         """
         sent = 0
-        while sent < self.batch_size:
+        while sent < self.batch_size and not self.stopping.is_set():
             async with self.pool.acquire() as conn, conn.transaction():
                 rows = await conn.fetch(
                     """SELECT id, dedupe_key, sealed, attempts FROM mail_outbox

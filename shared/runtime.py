@@ -57,6 +57,9 @@ from shared.uow import UnitOfWork, UnitOfWorkFactory
 
 logger = logging.getLogger(__name__)
 
+MAIL_DRAIN_SECONDS = 15.0
+"""How long a stopping service waits for the mail round in flight (an SMTP step may take 10 s)."""
+
 Job = Callable[["ServiceRuntime"], Awaitable[Any]]
 
 
@@ -232,6 +235,8 @@ class ServiceRuntime:
         await asyncio.gather(*(consumer.start() for consumer in self.consumers))
 
     async def stop(self) -> None:
+        if self.mail_relay is not None:
+            await self._drain_mail_relay(self.mail_relay)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -244,6 +249,16 @@ class ServiceRuntime:
         self.started = False
         await asyncio.to_thread(flush_spans)  # the exporter may wait on its collector
         logger.info("service stopped")
+
+    async def _drain_mail_relay(self, mail_relay: MailRelay) -> None:
+        """Let the mail relay finish its round (see `MailRelay.stop`), for as long as one SMTP
+        exchange may take; past that it is cancelled with the other tasks."""
+        mail_relay.stop()
+        relay = [t for t in self._tasks if t.get_name() == f"{self.service}:mail-relay"]
+        if relay:
+            _, pending = await asyncio.wait(relay, timeout=MAIL_DRAIN_SECONDS)
+            if pending:
+                logger.warning("mail relay still sending after the drain; cancelling it")
 
     async def readiness(self) -> dict[str, bool]:
         checks = {"database": False, "kafka": False}

@@ -5,13 +5,16 @@ real SMTP sink, surviving an outage."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import pytest
+from aiosmtpd.controller import Controller
 
-from devtools.smtp_sink import body_text, start_sink
+from devtools.smtp_sink import MailSink, body_text, start_sink
 from shared.clock import FixedClock, SystemClock
 from shared.contracts import PARTICIPATION_CHANGED
 from shared.crypto import PiiCipher
@@ -207,3 +210,55 @@ async def enqueue_mails(
     insert, arguments = mail_queue_insert(cipher, mails)
     rows = await conn.fetch(insert + " RETURNING dedupe_key", *arguments)
     return {row["dedupe_key"] for row in rows}
+
+
+class SlowSink(MailSink):
+    """Takes each message only after `delay` seconds, saying when one is being taken."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+        self.taking = threading.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.taking.set()
+        await asyncio.sleep(self.delay)
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def test_a_relay_stopped_while_the_server_takes_a_mail_marks_it_sent(database_url) -> None:
+    """A graceful stop mid-round lets the round end: the mail the server is taking is marked
+    sent, so no other instance sends it again (a cancelled round would roll the mark back)."""
+    schema = f"t_{uuid.uuid4().hex[:10]}_mail"
+    pool = await create_pool(database_url, schema)
+    await apply_migrations(pool, schema, None)
+    cipher, port, sink = PiiCipher("test-key"), free_port(), SlowSink(delay=1.0)
+    controller = Controller(sink, hostname="127.0.0.1", port=port, ready_timeout=10)
+    controller.start()
+    relay = MailRelay(
+        pool,
+        cipher,
+        SmtpSender("127.0.0.1", port, "ratings@test.example"),
+        SystemClock(),
+        service="test",
+        poll_seconds=0.05,
+    )
+    mail = RenderedMail(subject="Your survey", text="PIN\n", html="<p>PIN</p>")
+    task = asyncio.create_task(relay.run())
+    try:
+        async with pool.acquire() as conn:
+            await enqueue_mails(conn, cipher, [QueuedMail("c@example.com", mail, "k1")])
+        relay.wakeup.set()
+        assert await asyncio.to_thread(sink.taking.wait, 10)
+        relay.stop()
+        await asyncio.wait_for(task, timeout=10)
+        assert len(sink.raw) == 1
+        async with pool.acquire() as conn:
+            assert (
+                await conn.fetchval("SELECT count(*) FROM mail_outbox WHERE sent_at IS NULL") == 0
+            )
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        controller.stop()
+        await pool.close()
