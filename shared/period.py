@@ -4,7 +4,7 @@ services each answer their part of it, and the portal joins them, so both read i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Query
@@ -37,8 +37,14 @@ def period(start: datetime | None, end: datetime | None, now: datetime) -> Perio
     """`end` defaults to now and `start` to 90 days before `end`; both must carry a time zone,
     `start` come before `end`, and the span be at most three years."""
     for instant in (start, end):
-        if instant is not None and instant.utcoffset() is None:
+        if instant is None:
+            continue
+        if instant.utcoffset() is None:
             raise PeriodError("give instants with a time zone, e.g. 2026-01-01T00:00:00Z")
+        try:
+            instant.astimezone(UTC)  # the database holds UTC: 9999-12-31T23:59-14:00 is not
+        except OverflowError:
+            raise PeriodError("the period reaches past the calendar") from None
     end = end or now
     try:
         start = start or end - DEFAULT_SPAN

@@ -46,6 +46,8 @@ def test_other_time_zones_are_the_same_instants() -> None:
         (None, datetime(1, 1, 1, tzinfo=UTC), "calendar"),
         (datetime(1, 1, 1, tzinfo=UTC), None, "three years"),
         (datetime(9999, 12, 31, tzinfo=UTC), None, "before"),
+        (None, datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=-14))), "calendar"),
+        (datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))), NOW, "calendar"),
     ],
 )
 def test_periods_that_make_no_sense_are_refused(
