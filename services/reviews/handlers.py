@@ -339,7 +339,11 @@ async def submit(
     decisions = submission_decisions(submitted_by, review.signals, routing, step)
     # told at once when the review is theirs to see: stored as told with the review itself
     agent = await repo.insert_review(
-        review, decisions, at=uow.now, notify=step.state in SHOWN_TO_AGENT
+        review,
+        decisions,
+        at=uow.now,
+        notify=step.state in SHOWN_TO_AGENT,
+        lock_public=step.publish,
     )
     await uow.publish(
         SURVEY_ANSWERED,
@@ -352,7 +356,7 @@ async def submit(
         ),
     )
     if step.publish:
-        await _publish(uow, repo, review)
+        await _publish(uow, repo, review, locked=True)
     if agent is not None:
         review = replace(review, agent_notified_at=uow.now)
         await _send_notice(uow, ctx, agent, review)
@@ -372,14 +376,19 @@ async def _trust_signals(
 ) -> tuple[Signal, ...]:
     """Signs that the agent wrote this review or had it written (docs/design.md §3.3)."""
     rules = ctx.signal_rules
-    earlier = await repo.earlier_reviews(
-        invitation.agent_id, now - max(rules.burst_window, rules.copy_window), excluding=excluding
-    )
     address = comparable_address(address)
-    from_agent = address is not None and await repo.agent_used_address(
-        invitation.agent_id, ctx.hasher.address_hash(address), now - ctx.address_retention
+    history = await repo.trust_history(
+        invitation.agent_id,
+        now - max(rules.burst_window, rules.copy_window),
+        ctx.hasher.address_hash(address) if address is not None else None,
+        now - ctx.address_retention,
+        excluding=excluding,
     )
-    found = signals(Submission(now, comment, invitation.trust_flags, from_agent), earlier, rules)
+    found = signals(
+        Submission(now, comment, invitation.trust_flags, history.from_agent),
+        history.earlier,
+        rules,
+    )
     for signal in found:
         TRUST_SIGNALS.labels("reviews", signal.value, "held").inc()
     return found
@@ -687,14 +696,17 @@ async def _apply(
     return current
 
 
-async def _publish(uow: UnitOfWork, repo: ReviewsRepository, review: Review) -> None:
+async def _publish(
+    uow: UnitOfWork, repo: ReviewsRepository, review: Review, *, locked: bool = False
+) -> None:
     """Publish a review (again) on the moderated log scoring reads, and on the public stream
     while its agent is public (docs/design.md §2.3). The agent's public-stream lock, taken
     after the review's row lock, keeps this from interleaving with a change of visibility,
-    which takes no review row lock."""
+    which takes no review row lock. `locked`: the transaction holds that lock already."""
     event = published_event(review)
     await uow.publish(REVIEW_PUBLISHED, event)
-    if shows_on_publication(await repo.agent_is_public(review.agent_id), review.state):
+    public = await repo.agent_is_public(review.agent_id, locked=locked)
+    if shows_on_publication(public, review.state):
         await uow.publish(PUBLIC_REVIEW_PUBLISHED, event)
         await repo.show(review.agent_id, [review.review_id], uow.now)
 

@@ -44,6 +44,15 @@ class CodeLookup:
     values: list[str]
 
 
+@dataclass(frozen=True, slots=True)
+class TrustHistory:
+    """What a submission's trust signals are computed from (`ReviewsRepository.trust_history`)."""
+
+    earlier: list[EarlierReview]
+    from_agent: bool
+    """The agent used the API from the address the submission came from."""
+
+
 _FAILURE_COUNTS = """(
     SELECT count(*) FILTER (WHERE address = $1) AS mine, count(*) AS everyone
       FROM code_failures WHERE failed_at > $2) AS failures"""
@@ -118,7 +127,7 @@ class ReviewsRepository:
             event.changed_at,
         )
 
-    async def agent_is_public(self, agent_id: str) -> bool:
+    async def agent_is_public(self, agent_id: str, *, locked: bool = False) -> bool:
         """Whether the agent's reviews are shown publicly now. Takes the agent's public-stream
         lock until the transaction ends, so a publication and a change of the agent's
         visibility never interleave (one would miss the other's review).
@@ -126,10 +135,12 @@ class ReviewsRepository:
         The lock and the read are two statements: under READ COMMITTED a statement reads the
         snapshot taken when it began, so a read in the locking statement would not see the
         visibility change committed while it waited for the lock (the soak found a review
-        published as its agent went public missing from the public stream)."""
-        await self.conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtext('public:' || $1::text))", agent_id
-        )
+        published as its agent went public missing from the public stream). `locked`: an
+        earlier statement of the transaction took the lock (`insert_review(lock_public=True)`)."""
+        if not locked:
+            await self.conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('public:' || $1::text))", agent_id
+            )
         row = await self.conn.fetchrow(
             """
             SELECT (SELECT mode FROM participation WHERE agent_id = $1) AS mode,
@@ -246,21 +257,46 @@ class ReviewsRepository:
 
     # trust signals
 
-    async def earlier_reviews(
-        self, agent_id: str, since: datetime, limit: int = 500, *, excluding: str = ""
-    ) -> list[EarlierReview]:
-        """The agent's reviews submitted after `since`, newest first (index reviews_by_agent),
-        but `excluding` (a review sent again is not compared with itself)."""
-        rows = await self.conn.fetch(
-            """SELECT submitted_at, comment FROM reviews
-                WHERE agent_id = $1 AND submitted_at > $2 AND review_id <> $4
-                ORDER BY submitted_at DESC LIMIT $3""",
-            agent_id,
-            since,
-            limit,
-            excluding,
+    async def trust_history(
+        self,
+        agent_id: str,
+        since: datetime,
+        address_hash: str | None,
+        address_since: datetime,
+        *,
+        limit: int = 500,
+        excluding: str = "",
+    ) -> TrustHistory:
+        """What the trust signals compare a submission with, in one statement: the agent's
+        reviews submitted after `since`, newest first (index reviews_by_agent), but `excluding`
+        (a review sent again is not compared with itself); and whether the agent used the API
+        from the submitting address (its keyed hash) after `address_since`."""
+        row = one_row(
+            await self.conn.fetchrow(
+                """WITH earlier AS (
+                       SELECT submitted_at, comment FROM reviews
+                        WHERE agent_id = $1 AND submitted_at > $2 AND review_id <> $4
+                        ORDER BY submitted_at DESC LIMIT $3)
+                   SELECT ARRAY(SELECT submitted_at FROM earlier ORDER BY submitted_at DESC)
+                              AS times,
+                          ARRAY(SELECT comment FROM earlier ORDER BY submitted_at DESC)
+                              AS comments,
+                          $5::text IS NOT NULL AND EXISTS (
+                              SELECT 1 FROM agent_addresses
+                               WHERE agent_id = $1 AND address_hash = $5
+                                 AND last_seen_at > $6) AS from_agent""",
+                agent_id,
+                since,
+                limit,
+                excluding,
+                address_hash,
+                address_since,
+            )
         )
-        return [EarlierReview(row["submitted_at"], row["comment"]) for row in rows]
+        return TrustHistory(
+            [EarlierReview(*pair) for pair in zip(row["times"], row["comments"], strict=True)],
+            row["from_agent"],
+        )
 
     async def agent_seen_at(self, agent_id: str, address_hash: str, now: datetime) -> None:
         """Remember that the agent used the API from this address (its keyed hash); rewritten
@@ -273,17 +309,6 @@ class ReviewsRepository:
             agent_id,
             address_hash,
             now,
-        )
-
-    async def agent_used_address(self, agent_id: str, address_hash: str, since: datetime) -> bool:
-        return bool(
-            await self.conn.fetchval(
-                """SELECT EXISTS (SELECT 1 FROM agent_addresses
-                    WHERE agent_id = $1 AND address_hash = $2 AND last_seen_at > $3)""",
-                agent_id,
-                address_hash,
-                since,
-            )
         )
 
     async def prune_agent_addresses(self, before: datetime) -> int:
@@ -338,14 +363,24 @@ class ReviewsRepository:
     # reviews
 
     async def insert_review(
-        self, review: Review, decisions: Sequence[DecisionRecord], *, at: datetime, notify: bool
+        self,
+        review: Review,
+        decisions: Sequence[DecisionRecord],
+        *,
+        at: datetime,
+        notify: bool,
+        lock_public: bool = False,
     ) -> Agent | None:
         """A new review with its first decisions, in one statement. `notify`: the review is the
         agent's to see; it is stored as told when the roster knows the agent, whom it returns
-        (to be told). Agents the roster has not named yet are told when it does."""
+        (to be told). Agents the roster has not named yet are told when it does. `lock_public`:
+        the statement also takes the agent's public-stream lock (a review published at once
+        then reads the agent's visibility without a round trip for the lock)."""
         row = await self.conn.fetchrow(
             """
-            WITH agent AS (
+            WITH locked AS (
+                SELECT pg_advisory_xact_lock(hashtext('public:' || $3::text)) WHERE $25),
+            agent AS (
                 SELECT agent_id, name, email, active FROM agents WHERE agent_id = $3 AND $19),
             review AS (
                 INSERT INTO reviews (review_id, invitation_id, agent_id, transaction_id, survey,
@@ -364,7 +399,8 @@ class ReviewsRepository:
                        unnest($20::text[], $21::text[], $22::text[], $23::text[])
                        WITH ORDINALITY AS d(actor, actor_role, action, reason, position)
                  ORDER BY position)
-            SELECT agent.* FROM agent
+            -- the outer side is always read, so the lock is taken whether or not the agent is
+            SELECT agent.* FROM (SELECT count(*) FROM locked) AS lock LEFT JOIN agent ON true
             """,
             review.review_id,
             review.invitation_id,
@@ -387,8 +423,9 @@ class ReviewsRepository:
             notify,
             *_decision_columns(decisions),
             review.signals,
+            lock_public,
         )
-        return Agent(**dict(row)) if row else None
+        return Agent(**dict(row)) if row and row["agent_id"] is not None else None
 
     async def review(self, review_id: str, *, lock: bool = False) -> Review | None:
         row = await self.conn.fetchrow(

@@ -240,3 +240,19 @@ async def test_a_publication_waiting_for_the_agents_lock_sees_the_agent_made_pub
             assert not waiting.done(), "the publication did not wait for the agent's lock"
             await changing.commit()
             assert await asyncio.wait_for(waiting, timeout=10)
+
+
+async def test_a_review_published_at_once_is_stored_under_the_agents_lock(
+    publish_event: EventPublisher, service: Service
+) -> None:
+    """A submission published at once takes the agent's public-stream lock (since the review's
+    insert takes it, without a statement of its own): while a change of the agent's visibility
+    holds it, the submission waits, and then answers."""
+    agent_id = unique("A-lock")
+    issued = await issue_invitation(publish_event, service, agent_id=agent_id)
+    async with service.app.state.runtime.pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('public:' || $1))", agent_id)
+        submitting = asyncio.create_task(review(service, issued, GOOD))
+        await asyncio.sleep(0.5)
+        assert not submitting.done(), "the submission did not wait for the agent's lock"
+    await asyncio.wait_for(submitting, timeout=10)
