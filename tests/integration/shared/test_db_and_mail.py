@@ -150,20 +150,20 @@ async def test_a_unit_of_work_writes_its_events_and_mail_together_or_not_at_all(
         await pool.close()
 
 
-async def test_queued_mail_is_read_back_from_the_sink_after_an_outage(database_url) -> None:
+async def mail_schema_and_relay(
+    database_url: str, cipher: PiiCipher, port: int
+) -> tuple[asyncpg.Pool, MailRelay]:
+    """A fresh schema with the platform's mail outbox, and a relay sending to `port`."""
     schema = f"t_{uuid.uuid4().hex[:10]}_mail"
     pool = await create_pool(database_url, schema)
     await apply_migrations(pool, schema, None)
-    cipher = PiiCipher("test-key")
-    port = free_port()
-    relay = MailRelay(
-        pool,
-        cipher,
-        SmtpSender("127.0.0.1", port, "ratings@test.example"),
-        SystemClock(),
-        service="test",
-        poll_seconds=0.05,
-    )
+    sender = SmtpSender("127.0.0.1", port, "ratings@test.example")
+    return pool, MailRelay(pool, cipher, sender, SystemClock(), service="test", poll_seconds=0.05)
+
+
+async def test_queued_mail_is_read_back_from_the_sink_after_an_outage(database_url) -> None:
+    cipher, port = PiiCipher("test-key"), free_port()
+    pool, relay = await mail_schema_and_relay(database_url, cipher, port)
     to = f"client-{uuid.uuid4().hex[:6]}@example.com"
     mail = RenderedMail(
         subject="Your survey",
@@ -229,20 +229,10 @@ class SlowSink(MailSink):
 async def test_a_relay_stopped_while_the_server_takes_a_mail_marks_it_sent(database_url) -> None:
     """A graceful stop mid-round lets the round end: the mail the server is taking is marked
     sent, so no other instance sends it again (a cancelled round would roll the mark back)."""
-    schema = f"t_{uuid.uuid4().hex[:10]}_mail"
-    pool = await create_pool(database_url, schema)
-    await apply_migrations(pool, schema, None)
     cipher, port, sink = PiiCipher("test-key"), free_port(), SlowSink(delay=1.0)
+    pool, relay = await mail_schema_and_relay(database_url, cipher, port)
     controller = Controller(sink, hostname="127.0.0.1", port=port, ready_timeout=10)
     controller.start()
-    relay = MailRelay(
-        pool,
-        cipher,
-        SmtpSender("127.0.0.1", port, "ratings@test.example"),
-        SystemClock(),
-        service="test",
-        poll_seconds=0.05,
-    )
     mail = RenderedMail(subject="Your survey", text="PIN\n", html="<p>PIN</p>")
     task = asyncio.create_task(relay.run())
     try:
