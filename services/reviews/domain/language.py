@@ -1,30 +1,37 @@
 """How likely a text is offensive: the classifier `alt-profanity-check` ships in its package (a
 TF-IDF vectoriser and five sigmoid-calibrated linear SVMs trained on labelled comments).
 
-A pure function of the text. The model is read from the package once, on first use (or when the
-service starts, through `load`). The library's `predict_prob` goes through scikit-learn's
-`CalibratedClassifierCV.predict_proba`, whose per-call checks cost about 5 ms per comment; the
-same numbers come from the five linear models and their sigmoids (a test holds the two
-equal). The vectoriser's `transform` then still cost 80 % of the call (scikit-learn's input
-checks and a sparse matrix for a few words: 31 % of the reviews service's CPU under `wrk`), so
-the TF-IDF sum is done here too, from the vectoriser's own analyser, vocabulary and idf: about
-0.06 ms a comment instead of 1-10 ms.
+A pure function of the text. The library's model is scikit-learn objects, and reading them costs
+a process about 700 modules and 107 MB (scikit-learn and SciPy). The service reads instead what
+scoring a text needs, exported from the library to `offensive_model.json` beside this file
+(`python -m devtools.export_offensive_model`; a test fails when the file and the installed
+library differ, and another holds the probabilities equal to the library's): each vocabulary
+word's idf and weight in each calibrated model, the intercepts, the sigmoids, and the
+vectoriser's token pattern. Scoring is the library's arithmetic: lowercase, tokens, each known
+word's count times its idf, the vector scaled to length 1 (TF-IDF, l2), its product with each
+model's weights, the mean of the sigmoids. About 0.06 ms a comment; the library's
+`predict_prob` took 1-10 ms (scikit-learn's per-call checks and a sparse matrix for a few words).
+The vectoriser drops English stop words; none is in its vocabulary, so counting only vocabulary
+words drops them too.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
-import numpy as np
+MODEL_FILE = Path(__file__).with_name("offensive_model.json")
 
 
 @dataclass(frozen=True)
 class _Model:
-    analyze: Callable[[str], list[str]]
-    """The vectoriser's own analyser: lowercasing, tokens, English stop words."""
+    tokens: Callable[[str], list[str]]
+    """The vectoriser's tokens of an already lowercased text."""
     features: dict[str, tuple[float, tuple[float, ...]]]
     """Per vocabulary word: its idf, and its weight in each calibrated model."""
     intercepts: tuple[float, ...]
@@ -34,23 +41,14 @@ class _Model:
 
 @cache
 def load() -> _Model:
-    """Read the model shipped in `alt-profanity-check` (about 1.5 s with scikit-learn's import)."""
-    from profanity_check import profanity_check as library
-
-    vectorizer = library.vectorizer
-    assert not vectorizer.sublinear_tf and vectorizer.norm == "l2" and vectorizer.use_idf
-    calibrated = library.model.calibrated_classifiers_
-    weights = np.vstack([c.estimator.coef_.ravel() for c in calibrated]).T
-    idf = vectorizer.idf_
+    """Read the exported model (once; the service does it at start)."""
+    data = json.loads(MODEL_FILE.read_text())
     return _Model(
-        analyze=vectorizer.build_analyzer(),
-        features={
-            word: (float(idf[index]), tuple(float(w) for w in weights[index]))
-            for word, index in vectorizer.vocabulary_.items()
-        },
-        intercepts=tuple(float(c.estimator.intercept_[0]) for c in calibrated),
-        slopes=tuple(float(c.calibrators[0].a_) for c in calibrated),
-        offsets=tuple(float(c.calibrators[0].b_) for c in calibrated),
+        tokens=re.compile(data["token_pattern"]).findall,
+        features={word: (values[0], tuple(values[1:])) for word, values in data["words"].items()},
+        intercepts=tuple(data["intercepts"]),
+        slopes=tuple(data["slopes"]),
+        offsets=tuple(data["offsets"]),
     )
 
 
@@ -60,7 +58,7 @@ def offensive_probability(text: str) -> float:
     product with each model's weights, the sigmoids' mean."""
     model = load()
     counts: dict[str, int] = {}
-    for word in model.analyze(text):
+    for word in model.tokens(text.lower()):
         if word in model.features:
             counts[word] = counts.get(word, 0) + 1
     decision = list(model.intercepts)

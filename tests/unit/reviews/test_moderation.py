@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from services.reviews.domain.language import offensive_probability
@@ -224,3 +227,24 @@ def test_the_fast_classifier_gives_the_library_s_own_probabilities() -> None:
     ]
     for text in texts:
         assert offensive_probability(text) == pytest.approx(float(predict_prob([text])[0]))
+
+
+def test_the_exported_model_is_the_installed_library_s() -> None:
+    """`offensive_model.json` is what `devtools.export_offensive_model` makes of the installed
+    `alt-profanity-check` (a new release of the library fails here until it is exported)."""
+    from devtools.export_offensive_model import main
+
+    assert main(["--check"]) == 0
+
+
+def test_scoring_a_comment_needs_no_scikit_learn() -> None:
+    """The service reads the exported model: scoring a text imports neither scikit-learn nor
+    SciPy (107 MB of a process's memory)."""
+    code = (
+        "import sys; from services.reviews.domain.language import offensive_probability; "
+        "offensive_probability('you are an idiot'); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'scipy', "
+        "'profanity_check', 'joblib'}))"
+    )
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert ran.stdout.strip() == "[]"
