@@ -294,6 +294,10 @@ class SmtpSender:
                     await client.quit()
 
 
+MAILS_PER_CONNECTION = 4
+"""A mail relay round's mails per SMTP connection (what a crash mid-round may send twice)."""
+
+
 class MailRelay:
     """Sends due mail_outbox rows; failures back off exponentially (max 1 hour), never give up."""
 
@@ -345,11 +349,13 @@ class MailRelay:
     async def send_due(self) -> int:
         """Send what is due now (real time: retries are about the SMTP server, not business time).
 
-        Each round locks as many due rows as there are SMTP connections (SKIP LOCKED, so
-        instances never send the same mail), sends them at once, and marks them in the same
-        transaction: a crash between the server's acceptance and the commit can send the mails
-        of that round twice, never lose one. Stops at `batch_size`, when nothing is due, or when
-        the server refuses (it is likely down).
+        Each round locks up to `MAILS_PER_CONNECTION` due rows per SMTP connection (SKIP
+        LOCKED, so instances never send the same mail), sends them over every connection at
+        once, and marks them in the same transaction: a crash between the server's acceptance
+        and the commit can send the mails of that round twice, never lose one. A round of one
+        mail per connection waited for its slowest mail and paid four database round trips per
+        handful of mails (issue 27: the service sent 0.74x what a bare loop sent). Stops at
+        `batch_size`, when nothing is due, or when the server refuses (it is likely down).
         """
         sent = 0
         while sent < self.batch_size and not self.stopping.is_set():
@@ -358,7 +364,7 @@ class MailRelay:
                     """SELECT id, dedupe_key, sealed, attempts FROM mail_outbox
                        WHERE sent_at IS NULL AND next_attempt_at <= now()
                        ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED""",
-                    self.sender.connections,
+                    self.sender.connections * MAILS_PER_CONNECTION,
                 )
                 if not rows:
                     return sent
