@@ -15,6 +15,7 @@ from services.removals.domain.model import (
     Decision,
     Lead,
     LeadStatus,
+    Outcome,
     Proof,
     RemovalRejected,
     RemovalRequest,
@@ -52,18 +53,23 @@ def pending(reason: RemovalReason) -> RemovalRequest:
     return outcome.request
 
 
-@pytest.mark.parametrize("reason", [RemovalReason.ACTIVE_HANDOFF, RemovalReason.BAD_FIT])
-def test_approving_a_handoff_reason_asks_for_reassignment_and_completes(
-    reason: RemovalReason,
-) -> None:
-    outcome = decide(
+def approve(reason: RemovalReason, *, handed_to: str | None) -> Outcome:
+    """A coordinator approves the pending request of `reason`, naming `handed_to`."""
+    return decide(
         pending(reason),
         decision=Decision.APPROVE,
         coordinator_id="C-1",
         note="agreed",
         now=DECIDED,
-        handed_to="A-2",
+        handed_to=handed_to,
     )
+
+
+@pytest.mark.parametrize("reason", [RemovalReason.ACTIVE_HANDOFF, RemovalReason.BAD_FIT])
+def test_approving_a_handoff_reason_asks_for_reassignment_and_completes(
+    reason: RemovalReason,
+) -> None:
+    outcome = approve(reason, handed_to="A-2")
     assert outcome.lead_status is LeadStatus.REMOVED
     assert outcome.request.status is RemovalStatus.COMPLETED
     assert (outcome.request.decided_by, outcome.request.decided_at) == ("C-1", DECIDED)
@@ -84,14 +90,7 @@ def test_approving_a_handoff_reason_asks_for_reassignment_and_completes(
 def test_an_approved_handoff_makes_the_client_the_named_agents_open_lead(
     reason: RemovalReason,
 ) -> None:
-    outcome = decide(
-        pending(reason),
-        decision=Decision.APPROVE,
-        coordinator_id="C-1",
-        note="agreed",
-        now=DECIDED,
-        handed_to=" A-2 ",
-    )
+    outcome = approve(reason, handed_to=" A-2 ")
     assert outcome.request.handed_to == "A-2"
     assert outcome.handed_lead == Lead(
         "L-1", "A-2", LeadStatus.OPEN, assigned_at=DECIDED, handed_from="A-1"
@@ -114,40 +113,19 @@ def test_approving_a_handoff_without_naming_the_new_agent_is_refused(
     reason: RemovalReason, handed_to: str | None
 ) -> None:
     with pytest.raises(RemovalRejected) as caught:
-        decide(
-            pending(reason),
-            decision=Decision.APPROVE,
-            coordinator_id="C-1",
-            note="agreed",
-            now=DECIDED,
-            handed_to=handed_to,
-        )
+        approve(reason, handed_to=handed_to)
     assert caught.value.code == "handoff_agent_required"
 
 
 def test_a_handoff_back_to_the_same_agent_is_refused() -> None:
     with pytest.raises(RemovalRejected) as caught:
-        decide(
-            pending(RemovalReason.BAD_FIT),
-            decision=Decision.APPROVE,
-            coordinator_id="C-1",
-            note="agreed",
-            now=DECIDED,
-            handed_to="A-1",
-        )
+        approve(RemovalReason.BAD_FIT, handed_to="A-1")
     assert caught.value.code == "handoff_to_same_agent"
 
 
 def test_a_new_agent_id_longer_than_the_contract_allows_is_refused() -> None:
     with pytest.raises(RemovalRejected) as caught:
-        decide(
-            pending(RemovalReason.BAD_FIT),
-            decision=Decision.APPROVE,
-            coordinator_id="C-1",
-            note="agreed",
-            now=DECIDED,
-            handed_to="A" * 65,
-        )
+        approve(RemovalReason.BAD_FIT, handed_to="A" * 65)
     assert caught.value.code == "handoff_agent_invalid"
 
 
