@@ -1,4 +1,5 @@
-"""Browser tests' shared parts: an app served over real HTTP, and Debian's Chromium."""
+"""Browser tests' shared parts: an app served over real HTTP, Debian's Chromium, the widths
+pages are looked at, and the accessibility check (axe-core)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from axe_playwright_python.async_playwright import Axe
 from fastapi import FastAPI
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 
 from tests.conftest import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+_AXE = Axe()
 
 
 @asynccontextmanager
@@ -47,3 +52,17 @@ async def chromium() -> AsyncIterator[Browser]:
             yield launched
         finally:
             await launched.close()
+
+
+async def assert_accessible(page: Page, name: str, *, scriptless: bool = False) -> None:
+    """axe-core finds no serious or critical violation on the page (`scriptless`: and the page
+    carries no script; axe-core itself runs in it, so JavaScript stays on)."""
+    if scriptless:
+        assert await page.locator("script").count() == 0, f"{name}: the page needs no script"
+    results = await _AXE.run(page)
+    serious = [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert not serious, f"{name}: {serious}"

@@ -11,8 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Browser, Page, ViewportSize, expect
+from playwright.async_api import Browser, Page, expect
 
 from shared.contracts.ratings import Status
 from tests.integration.directory.conftest import (
@@ -25,16 +24,13 @@ from tests.integration.directory.conftest import (
     roster,
     unique,
 )
-from tests.support.browser import chromium, served
+from tests.support.browser import DESKTOP, PHONE, assert_accessible, served
 from tests.support.kafka import EventPublisher
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-output" / "directory"
-DESKTOP: ViewportSize = {"width": 1280, "height": 900}
-PHONE: ViewportSize = {"width": 390, "height": 844}
 WIDTHS = {"desktop": DESKTOP, "phone": PHONE}
-AXE = Axe()
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +38,6 @@ async def base_url(directory: Directory) -> AsyncIterator[str]:
     """The module's directory app (already started) served over real HTTP for the browser."""
     async with served(directory.app) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture(params=sorted(WIDTHS))
@@ -119,16 +109,6 @@ async def office(directory: Directory, kafka_bootstrap: str) -> dict[str, str]:
             await directory.until(f"/agents/{agent_id}", lambda r: r.status_code == 200)
     await directory.until(f"/agents/{dana}", lambda r: "Quick, clear" in r.text and "Lee" in r.text)
     return ids
-
-
-async def assert_accessible(page: Page, name: str) -> None:
-    results = await AXE.run(page)
-    serious = [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-    assert not serious, f"{name}: {serious}"
 
 
 async def shoot(page: Page, name: str) -> None:

@@ -9,25 +9,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.integration.portal.conftest import Story
-from tests.support.browser import chromium
+from tests.support.browser import DESKTOP, PHONE, assert_accessible
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-output" / "portal"
-DESKTOP: ViewportSize = {"width": 1280, "height": 900}
-PHONE: ViewportSize = {"width": 390, "height": 844}
 WIDTHS = {"desktop": DESKTOP, "phone": PHONE}
-AXE = Axe()
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as launched:
-        yield launched
 
 
 async def open_context(browser: Browser, width: str, *, javascript: bool) -> BrowserContext:
@@ -55,16 +45,6 @@ async def sign_in(page: Page, story: Story, sub: str, role: str) -> None:
     await page.get_by_label("Agent id or staff id").fill(sub)
     await page.get_by_label("Role").select_option(role)
     await page.get_by_role("button", name="Sign in").click()
-
-
-async def assert_accessible(page: Page, name: str) -> None:
-    results = await AXE.run(page)
-    serious = [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-    assert not serious, f"{name}: {serious}"
 
 
 async def shoot(page: Page, name: str, width: str) -> None:

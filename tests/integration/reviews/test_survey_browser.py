@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, ViewportSize, expect
+from playwright.async_api import Browser, Page, expect
 
 from shared.crypto import SecretHasher
 from shared.topics import Topic
@@ -19,13 +19,12 @@ from tests.integration.reviews.conftest import (
     issue_invitation,
     unique,
 )
-from tests.support.browser import chromium, served
+from tests.support.browser import PHONE, served
 from tests.support.kafka import EventPublisher
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-output" / "survey"
-PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +32,6 @@ async def base_url(service: Service) -> AsyncIterator[str]:
     """The module's reviews app (already started) served over real HTTP for the browser."""
     async with served(service.app) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture
