@@ -8,11 +8,17 @@ from datetime import timedelta
 import pytest
 
 from services.removals import handlers
-from services.removals.domain.model import Decision, LeadStatus, Proof, RemovalRejected
+from services.removals.domain.model import (
+    Decision,
+    LeadStatus,
+    Proof,
+    RemovalRejected,
+    RemovalRequest,
+)
 from shared.contracts.erasures import ErasureRequested
 from shared.contracts.mls import TransactionClosed
 from shared.crypto import PiiCipher
-from shared.uow import UnitOfWorkFactory
+from shared.uow import UnitOfWork, UnitOfWorkFactory
 from tests.integration.removals.conftest import START, lead_assigned, unique
 from tests.support.builders import client, transaction_closed
 
@@ -47,6 +53,21 @@ async def lead_status(units: UnitOfWorkFactory, lead_id: str, agent_id: str) -> 
     return status
 
 
+async def ask(
+    uow: UnitOfWork, lead_id: str, reason: str, *, agent_id: str = "A-1"
+) -> RemovalRequest:
+    """The agent asks to remove the lead for `reason` (the client once responded; no proof)."""
+    return await handlers.ask_for_removal(
+        uow,
+        agent_id=agent_id,
+        lead_id=lead_id,
+        reason=reason,
+        notes=NOTES,
+        client_ever_responded=True,
+        proof=None,
+    )
+
+
 async def test_client_contact_is_stored_encrypted(units: UnitOfWorkFactory) -> None:
     lead_id, email = unique("L"), f"{unique('sam')}@example.com"
     async with units() as uow:
@@ -64,15 +85,7 @@ async def test_an_immediate_removal_records_each_step_and_publishes_requested_th
     async with units() as uow:
         await handlers.lead_assigned(lead_assigned(lead_id, "A-1", "sam@example.com"), uow)
     async with units() as uow:
-        request = await handlers.ask_for_removal(
-            uow,
-            agent_id="A-1",
-            lead_id=lead_id,
-            reason="lease_or_rental",
-            notes=NOTES,
-            client_ever_responded=True,
-            proof=None,
-        )
+        request = await ask(uow, lead_id, "lease_or_rental")
     assert await lead_status(units, lead_id, "A-1") == "removed"
     events = await outbox(units)
     assert [ce_type for ce_type, _ in events] == ["removal.requested.v1", "removal.completed.v1"]
@@ -145,15 +158,7 @@ async def test_a_closing_with_the_same_agent_completes_the_lead_and_withdraws_a_
         await handlers.lead_assigned(lead_assigned(lead_id, "A-1", email), uow)
         await handlers.lead_assigned(lead_assigned(lead_id, "A-2", email), uow)
     async with units() as uow:
-        await handlers.ask_for_removal(
-            uow,
-            agent_id="A-1",
-            lead_id=lead_id,
-            reason="bad_fit",
-            notes=NOTES,
-            client_ever_responded=True,
-            proof=None,
-        )
+        await ask(uow, lead_id, "bad_fit")
     async with units() as uow:
         await handlers.transaction_closed(closed(unique("T"), "A-1", email, 10), uow)
     assert await lead_status(units, lead_id, "A-1") == "completed"
@@ -163,15 +168,7 @@ async def test_a_closing_with_the_same_agent_completes_the_lead_and_withdraws_a_
     assert events[1][1]["decided_by"] == "system"
     with pytest.raises(RemovalRejected) as caught:
         async with units() as uow:
-            await handlers.ask_for_removal(
-                uow,
-                agent_id="A-1",
-                lead_id=lead_id,
-                reason="changed_mind",
-                notes=NOTES,
-                client_ever_responded=True,
-                proof=None,
-            )
+            await ask(uow, lead_id, "changed_mind")
     assert caught.value.code == "lead_completed"
 
 
@@ -202,15 +199,7 @@ async def test_a_replayed_assignment_does_not_reopen_a_removed_lead(
     async with units() as uow:
         await handlers.lead_assigned(event, uow)
     async with units() as uow:
-        await handlers.ask_for_removal(
-            uow,
-            agent_id="A-1",
-            lead_id=lead_id,
-            reason="out_of_area",
-            notes=NOTES,
-            client_ever_responded=True,
-            proof=None,
-        )
+        await ask(uow, lead_id, "out_of_area")
     async with units() as uow:
         await handlers.lead_assigned(event, uow)
     assert await lead_status(units, lead_id, "A-1") == "removed"
@@ -220,15 +209,7 @@ async def handed_off(
     units: UnitOfWorkFactory, lead_id: str, from_agent: str, to_agent: str
 ) -> None:
     async with units() as uow:
-        request = await handlers.ask_for_removal(
-            uow,
-            agent_id=from_agent,
-            lead_id=lead_id,
-            reason="active_handoff",
-            notes=NOTES,
-            client_ever_responded=True,
-            proof=None,
-        )
+        request = await ask(uow, lead_id, "active_handoff", agent_id=from_agent)
     async with units() as uow:
         await handlers.decide_removal(
             uow,
