@@ -1,8 +1,9 @@
-"""The MLS, CRM and participation events tests publish or hand to handlers, built in one place:
+"""The MLS, CRM, removals and participation events tests publish or hand to handlers, built in one place:
 a test names only what it is about and takes the rest from the defaults here."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime
 
 from shared.contracts.leads import LeadAssigned
@@ -12,6 +13,7 @@ from shared.contracts.participation import (
     ParticipationMode,
     ParticipationReason,
 )
+from shared.contracts.removals import RemovalCompleted, RemovalReason
 
 START = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 """The instant the integration tests' fixed clocks start at."""
@@ -99,3 +101,23 @@ def participation_changed(
 ) -> ParticipationChanged:
     """The agent's participation as the invitations service announces it (their choice)."""
     return ParticipationChanged(agent_id=agent_id, mode=mode, reason=reason, changed_at=changed_at)
+
+
+def removal_completed(
+    lead_id: str,
+    agent_id: str,
+    reason: RemovalReason,
+    *,
+    completed_at: datetime = START,
+    handed_to_agent_id: str | None = None,
+) -> RemovalCompleted:
+    """The removals service ended the lead `lead_id` of `agent_id` for `reason` (a new removal)."""
+    return RemovalCompleted(
+        removal_id=str(uuid.uuid4()),
+        lead_id=lead_id,
+        agent_id=agent_id,
+        reason=reason,
+        referral_fee_owed=True,
+        completed_at=completed_at,
+        handed_to_agent_id=handed_to_agent_id,
+    )

@@ -14,7 +14,7 @@ import pytest
 from devtools.smtp_sink import MailSink
 from shared.auth import Role, issue_token
 from shared.contracts import LEAD_ASSIGNED, REMOVAL_COMPLETED, TRANSACTION_CLOSED
-from shared.contracts.removals import RemovalCompleted, RemovalReason
+from shared.contracts.removals import RemovalReason
 from shared.crypto import PiiCipher
 from shared.topics import Topic
 from tests.integration.invitations.conftest import (
@@ -24,7 +24,7 @@ from tests.integration.invitations.conftest import (
     unique,
 )
 from tests.integration.invitations.test_invitation_flows import of_agent, rostered_agent, to
-from tests.support.builders import lead_assigned, transaction_closed
+from tests.support.builders import lead_assigned, removal_completed, transaction_closed
 from tests.support.schema_dump import dump_schema, mentions
 
 pytestmark = pytest.mark.integration
@@ -69,14 +69,7 @@ async def test_an_erased_client_is_readable_nowhere_in_the_schema_and_every_serv
     )
     await publish_event(
         REMOVAL_COMPLETED,
-        RemovalCompleted(
-            removal_id=str(uuid.uuid4()),
-            lead_id=lead_id,
-            agent_id=agent_id,
-            reason=RemovalReason.CHANGED_MIND,
-            referral_fee_owed=True,
-            completed_at=START,
-        ),
+        removal_completed(lead_id, agent_id, RemovalReason.CHANGED_MIND),
     )
     issued: set[str] = set()
     while len(issued) < 4:  # the client's three, and Kim's

@@ -4,7 +4,6 @@ and an open clock stands still; marked active again, it runs on for the time tha
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 from devtools.smtp_sink import MailSink
 from shared.contracts import AGENT_UPSERTED, LEAD_ASSIGNED, REMOVAL_COMPLETED, TRANSACTION_CLOSED
 from shared.contracts.mls import TransactionClosed
-from shared.contracts.removals import RemovalCompleted, RemovalReason
+from shared.contracts.removals import RemovalReason
 from shared.topics import Topic
 from tests.integration.invitations.conftest import (
     START,
@@ -23,7 +22,12 @@ from tests.integration.invitations.conftest import (
     unique,
 )
 from tests.integration.invitations.test_invitation_flows import of_agent, rostered_agent, to
-from tests.support.builders import agent_upserted, lead_assigned, transaction_closed
+from tests.support.builders import (
+    agent_upserted,
+    lead_assigned,
+    removal_completed,
+    transaction_closed,
+)
 from tests.support.waiting import eventually, until_stored
 
 pytestmark = pytest.mark.integration
@@ -173,14 +177,7 @@ async def test_an_inactive_agent_s_completed_removal_sends_no_removal_survey(
     await until_stored(service.settings, "leads", "lead_id", lead_id)
     completed = await publish_event(
         REMOVAL_COMPLETED,
-        RemovalCompleted(
-            removal_id=str(uuid.uuid4()),
-            lead_id=lead_id,
-            agent_id=agent_id,
-            reason=RemovalReason.OUT_OF_AREA,
-            referral_fee_owed=True,
-            completed_at=START,
-        ),
+        removal_completed(lead_id, agent_id, RemovalReason.OUT_OF_AREA),
     )
     await until_stored(service.settings, "inbox", "ce_id", completed)
     await invitations.expect_none(of_agent(agent_id, "invitation.issued.v1"), within=1.0)

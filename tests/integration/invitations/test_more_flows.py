@@ -4,7 +4,6 @@ erasure."""
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -20,7 +19,7 @@ from shared.contracts import (
     SURVEY_ANSWERED,
     TRANSACTION_CLOSED,
 )
-from shared.contracts.removals import RemovalCompleted, RemovalReason
+from shared.contracts.removals import RemovalReason
 from shared.contracts.reviews import Channel, SurveyAnswered
 from shared.crypto import SecretHasher
 from shared.topics import Topic
@@ -33,7 +32,12 @@ from tests.integration.invitations.conftest import (
     unique,
 )
 from tests.integration.invitations.test_invitation_flows import of_agent, rostered_agent, to
-from tests.support.builders import agent_upserted, lead_assigned, transaction_closed
+from tests.support.builders import (
+    agent_upserted,
+    lead_assigned,
+    removal_completed,
+    transaction_closed,
+)
 from tests.support.waiting import eventually, until_stored
 
 pytestmark = pytest.mark.integration
@@ -227,14 +231,7 @@ async def test_a_completed_removal_sends_the_reason_s_survey_to_the_lead_s_clien
     email = f"{unique('sam')}@example.com"
     await publish_event(
         REMOVAL_COMPLETED,
-        RemovalCompleted(
-            removal_id=str(uuid.uuid4()),
-            lead_id=lead_id,
-            agent_id=agent_id,
-            reason=RemovalReason.OUT_OF_AREA,
-            referral_fee_owed=True,
-            completed_at=START,
-        ),
+        removal_completed(lead_id, agent_id, RemovalReason.OUT_OF_AREA),
     )
     await publish_event(
         LEAD_ASSIGNED,
@@ -262,14 +259,7 @@ async def test_a_removal_completed_before_the_roster_names_the_agent_is_surveyed
     )
     await publish_event(
         REMOVAL_COMPLETED,
-        RemovalCompleted(
-            removal_id=str(uuid.uuid4()),
-            lead_id=lead_id,
-            agent_id=agent_id,
-            reason=RemovalReason.CHANGED_MIND,
-            referral_fee_owed=True,
-            completed_at=START,
-        ),
+        removal_completed(lead_id, agent_id, RemovalReason.CHANGED_MIND),
     )
     await until_stored(service.settings, "pending_removal_surveys", "lead_id", lead_id)
     assert not mail.to(email)
@@ -296,15 +286,7 @@ async def test_a_handoff_survey_names_the_new_agent_who_can_later_remove_the_cli
     lead_id, email = unique("L"), f"{unique('sam')}@example.com"
     await publish_event(
         REMOVAL_COMPLETED,
-        RemovalCompleted(
-            removal_id=str(uuid.uuid4()),
-            lead_id=lead_id,
-            agent_id=agent_id,
-            reason=RemovalReason.BAD_FIT,
-            referral_fee_owed=True,
-            completed_at=START,
-            handed_to_agent_id=new_agent,
-        ),
+        removal_completed(lead_id, agent_id, RemovalReason.BAD_FIT, handed_to_agent_id=new_agent),
     )
     # held until the lead arrives: the new agent is kept with the held survey
     await until_stored(service.settings, "pending_removal_surveys", "lead_id", lead_id)
@@ -318,13 +300,8 @@ async def test_a_handoff_survey_names_the_new_agent_who_can_later_remove_the_cli
 
     await publish_event(
         REMOVAL_COMPLETED,
-        RemovalCompleted(
-            removal_id=str(uuid.uuid4()),
-            lead_id=lead_id,
-            agent_id=new_agent,
-            reason=RemovalReason.CHANGED_MIND,
-            referral_fee_owed=True,
-            completed_at=START + timedelta(days=20),
+        removal_completed(
+            lead_id, new_agent, RemovalReason.CHANGED_MIND, completed_at=START + timedelta(days=20)
         ),
     )
     second = await mail.wait_for(to(email, "stopped"), timeout=20)
