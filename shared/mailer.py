@@ -23,17 +23,18 @@ from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
 from email.utils import formataddr, parseaddr
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import aiosmtplib
 import asyncpg
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from shared.clock import Clock
 from shared.crypto import PiiCipher
 from shared.metrics import MAIL_FAILURES, MAIL_SENT
 from shared.settings import SmtpTls
+from shared.templating import shipped_templates
 from shared.tracing import sending_mail, trace_headers
 from shared.waiting import wait_event
 
@@ -54,17 +55,9 @@ class Templates:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.text_env = Environment(
-            loader=FileSystemLoader(directory),
-            undefined=StrictUndefined,
-            autoescape=False,  # noqa: S701 - plain-text parts; HTML parts use html_env
-            keep_trailing_newline=True,
-        )
-        self.html_env = Environment(
-            loader=FileSystemLoader(directory),
-            undefined=StrictUndefined,
-            autoescape=select_autoescape(default=True, default_for_string=True),
-        )
+        # plain-text parts are not escaped; HTML parts use html_env
+        self.text_env = shipped_templates(directory, html=False, keep_trailing_newline=True)
+        self.html_env = shipped_templates(directory)
 
     def render(self, name: str, **context: Any) -> RenderedMail:
         subject = self.text_env.get_template(f"{name}.subject.j2").render(**context).strip()
@@ -159,7 +152,7 @@ def mime_message(sender: str, to: str, mail: RenderedMail, message_id: str) -> b
         message.attach(body)
         message.attach(_text_part(mail.html, "html"))
     headers = [
-        ("From", formataddr(parseaddr(sender), "utf-8")),
+        ("From", _from_header(sender)),
         ("To", to),
         ("Subject", mail.subject),
         ("Message-ID", message_id),
@@ -177,8 +170,18 @@ def stable_message_id(dedupe_key: str, service: str, sender: str) -> str:
     from the dedupe key, which names the mail's purpose, not from a row id a rebuilt database
     would reuse."""
     digest = hashlib.sha256(dedupe_key.encode()).hexdigest()[:32]
-    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
-    return f"<{digest}.{service}@{domain}>"
+    return f"<{digest}.{service}@{_sender_domain(sender)}>"
+
+
+@cache
+def _from_header(sender: str) -> str:
+    """The From header of `sender` (one per service: parsed once, not per mail)."""
+    return formataddr(parseaddr(sender), "utf-8")
+
+
+@cache
+def _sender_domain(sender: str) -> str:
+    return parseaddr(sender)[1].rpartition("@")[2] or "localhost"
 
 
 _SMTP_COMPAT32 = email.policy.compat32.clone(linesep="\r\n")

@@ -10,7 +10,6 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from services.directory.domain.listing import (
     BadCursor,
@@ -32,16 +31,13 @@ from services.directory.domain.profile import (
 from services.directory.repository import DirectoryRepository
 from services.directory.settings import DirectorySettings
 from shared.runtime import ServiceRuntime, runtime_of
+from shared.templating import shipped_templates
 
 pages = APIRouter(tags=["directory"])
 
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 
-TEMPLATES = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-    undefined=StrictUndefined,
-)
+TEMPLATES = shipped_templates(Path(__file__).parent / "templates")
 
 
 def _date(value: datetime | None) -> str:

@@ -11,7 +11,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from services.portal.backends import ApiProblem, Backends, Person
@@ -33,6 +32,7 @@ from services.portal.session import (
 )
 from shared.contracts.participation import ParticipationMode
 from shared.contracts.removals import RemovalReason
+from shared.templating import shipped_templates
 
 router = APIRouter(tags=["agent"])
 
@@ -43,11 +43,10 @@ PERIODS = (30, 90, 180, 365)
 """The funnel's periods (days up to now) an agent picks from; 90 by default, as the APIs."""
 MODE_OF_VISIBILITY = {"public": "opt_in_public", "hidden": "opt_in_hidden", "opted_out": "opt_out"}
 
-SURVEY_MAILS = Environment(
-    # the invitations service's own mail templates: the preview is the mail the client gets
-    loader=FileSystemLoader(Path(__file__).parents[1] / "invitations" / "templates"),
-    autoescape=False,  # noqa: S701 - plain-text mail, escaped by the page that shows it
-    undefined=StrictUndefined,
+# the invitations service's own mail templates: the preview is the mail the client gets
+# (plain text, escaped by the page that shows it)
+SURVEY_MAILS = shipped_templates(
+    Path(__file__).parents[1] / "invitations" / "templates", html=False
 )
 
 

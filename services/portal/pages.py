@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from services.portal.backends import ApiProblem, Backends, Person, Service
 from services.portal.session import (
@@ -23,6 +22,7 @@ from services.portal.session import (
 )
 from services.portal.settings import PortalSettings
 from shared.clock import Clock
+from shared.templating import shipped_templates
 
 ROLES = ("agent", "moderator", "coordinator", "surveyor")
 """The people the portal serves (operations' erasures stay an API call)."""
@@ -34,11 +34,7 @@ HOMES = {
     "surveyor": "/phone-tasks",
 }
 
-TEMPLATES = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-    undefined=StrictUndefined,
-)
+TEMPLATES = shipped_templates(Path(__file__).parent / "templates")
 
 
 def _instant(value: datetime | str | None) -> datetime | None:

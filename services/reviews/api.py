@@ -12,7 +12,6 @@ from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from services.reviews import handlers
@@ -42,6 +41,7 @@ from shared.errors import NotFoundError
 from shared.http import ProblemError, domain_problems
 from shared.period import PeriodQuery
 from shared.runtime import ServiceRuntime, context_of, runtime_of
+from shared.templating import shipped_templates
 from shared.uow import UnitOfWork
 
 router = APIRouter(prefix="/api/v1", tags=["reviews"])
@@ -113,11 +113,7 @@ HANDOFF_REASONS = (RemovalReason.ACTIVE_HANDOFF.value, RemovalReason.BAD_FIT.val
 PREPARING_RETRY_SECONDS = 30
 """How soon a client whose survey is being prepared is asked to come back (Retry-After, and the
 page's refresh): the invitation event normally follows the mail within seconds."""
-PAGES = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates" / "pages"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-    undefined=StrictUndefined,
-)
+PAGES = shipped_templates(Path(__file__).parent / "templates" / "pages")
 
 
 class Body(BaseModel):
