@@ -126,6 +126,7 @@ class ServiceRuntime:
         self._tasks: list[asyncio.Task[Any]] = []
         self.outbox_relay: OutboxRelay | None = None
         self.mail_relay: MailRelay | None = None
+        self._mail_relaying: asyncio.Task[Any] | None = None
         self.started = False
 
     @property
@@ -191,7 +192,7 @@ class ServiceRuntime:
                 service=self.service,
             )
             self._spawn("outbox-relay", self.outbox_relay.run())
-            self._spawn("mail-relay", self.mail_relay.run())
+            self._mail_relaying = self._spawn("mail-relay", self.mail_relay.run())
             self._spawn("job:outbox-prune", self._run_job("outbox-prune", 600, _prune_outbox))
         self._spawn("queue-metrics", self._watch_queues())
         if consume:
@@ -235,8 +236,9 @@ class ServiceRuntime:
         await asyncio.gather(*(consumer.start() for consumer in self.consumers))
 
     async def stop(self) -> None:
-        if self.mail_relay is not None:
-            await self._drain_mail_relay(self.mail_relay)
+        if self.mail_relay is not None and self._mail_relaying is not None:
+            await self._drain_mail_relay(self.mail_relay, self._mail_relaying)
+            self._mail_relaying = None
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -250,15 +252,13 @@ class ServiceRuntime:
         await asyncio.to_thread(flush_spans)  # the exporter may wait on its collector
         logger.info("service stopped")
 
-    async def _drain_mail_relay(self, mail_relay: MailRelay) -> None:
+    async def _drain_mail_relay(self, mail_relay: MailRelay, relaying: asyncio.Task[Any]) -> None:
         """Let the mail relay finish its round (see `MailRelay.stop`), for as long as one SMTP
         exchange may take; past that it is cancelled with the other tasks."""
         mail_relay.stop()
-        relay = [t for t in self._tasks if t.get_name() == f"{self.service}:mail-relay"]
-        if relay:
-            _, pending = await asyncio.wait(relay, timeout=MAIL_DRAIN_SECONDS)
-            if pending:
-                logger.warning("mail relay still sending after the drain; cancelling it")
+        _, pending = await asyncio.wait([relaying], timeout=MAIL_DRAIN_SECONDS)
+        if pending:
+            logger.warning("mail relay still sending after the drain; cancelling it")
 
     async def readiness(self) -> dict[str, bool]:
         checks = {"database": False, "kafka": False}
@@ -275,8 +275,10 @@ class ServiceRuntime:
             SERVICE_READY.labels(self.service, check).set(1 if passed else 0)
         return checks
 
-    def _spawn(self, name: str, coro: Awaitable[Any]) -> None:
-        self._tasks.append(asyncio.create_task(coro, name=f"{self.service}:{name}"))  # type: ignore[arg-type]
+    def _spawn(self, name: str, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.create_task(coro, name=f"{self.service}:{name}")  # type: ignore[arg-type]
+        self._tasks.append(task)
+        return task
 
     async def _run_job(self, name: str, interval: float, job: Job) -> None:
         """Run `job` now and then `interval` after each run ends. Its delay is how much later
